@@ -1,0 +1,87 @@
+"""Bridges between :class:`Space` and nibabel / SimpleITK images.
+
+World coordinates in monai-spacetx are MONAI's: RAS for MONAI's readers, which is also
+nibabel's frame. ITK, SimpleITK and DICOM use LPS; the sign flip of the first two world
+axes happens here and nowhere else.
+
+Index order: a SimpleITK image is described in ITK index order ``(i, j, k)``, which is the
+layout MONAI's ``ITKReader`` produces (``reverse_indexing=True``) and the transpose of
+``sitk.GetArrayFromImage``. SimpleITK is an optional extra and imported lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ShapeMismatchError, SpaceTypeError
+from .space import Space
+
+__all__ = ["space_from_nifti", "to_nifti", "space_from_sitk", "to_sitk", "lps_ras_flip"]
+
+
+def lps_ras_flip(ndim: int) -> np.ndarray:
+    """``(D+1, D+1)`` matrix that negates the first two world axes (LPS ↔ RAS, its own inverse)."""
+    flip = np.eye(ndim + 1)
+    flip[0, 0] = flip[1, 1] = -1.0
+    return flip
+
+
+def space_from_nifti(img: Any) -> Space:
+    """The Space of a nibabel spatial image: its ``affine`` and first 2 or 3 axes of its shape."""
+    if not hasattr(img, "affine") or not hasattr(img, "shape"):
+        raise SpaceTypeError(f"expected a nibabel image with .affine and .shape, got {type(img).__name__}")
+    spatial = tuple(img.shape[:3]) if len(img.shape) >= 3 else tuple(img.shape)
+    if img.affine is None:
+        raise SpaceTypeError("the nibabel image has no affine")
+    return Space.from_affine(np.asarray(img.affine, dtype=np.float64), spatial)
+
+
+def to_nifti(data: Any, space: Space) -> Any:
+    """A ``nibabel.Nifti1Image`` of ``data`` (spatial axes first) whose affine is ``space``'s."""
+    import nibabel as nib
+
+    array = np.asarray(data)
+    if tuple(array.shape[: space.ndim]) != space.shape:
+        raise ShapeMismatchError(f"data of shape {array.shape} does not start with the space's shape {space.shape}")
+    return nib.Nifti1Image(array, space.to_monai_affine())
+
+
+def _sitk() -> Any:
+    try:
+        import SimpleITK as sitk
+    except ImportError as err:  # pragma: no cover - exercised where SimpleITK is absent
+        raise ImportError(
+            "SimpleITK is needed for this function: pip install 'monai-spacetx[interop]'"
+        ) from err
+    return sitk
+
+
+def space_from_sitk(img: Any) -> Space:
+    """The Space of a SimpleITK image, in ITK index order with a RAS world frame."""
+    sitk = _sitk()
+    if not isinstance(img, sitk.Image):
+        raise SpaceTypeError(f"expected a SimpleITK.Image, got {type(img).__name__}")
+    ndim = img.GetDimension()
+    if ndim not in (2, 3):
+        raise ShapeMismatchError(f"only 2-D and 3-D SimpleITK images have a Space, got a {ndim}-D image")
+    direction = np.array(img.GetDirection(), dtype=np.float64).reshape(ndim, ndim)
+    lps = np.eye(ndim + 1)
+    lps[:ndim, :ndim] = direction * np.array(img.GetSpacing(), dtype=np.float64)
+    lps[:ndim, ndim] = img.GetOrigin()
+    return Space.from_affine(lps_ras_flip(ndim) @ lps, tuple(int(n) for n in img.GetSize()))
+
+
+def to_sitk(data: Any, space: Space) -> Any:
+    """A SimpleITK image of ``data`` laid out on ``space`` (ITK index order, spatial shape only)."""
+    sitk = _sitk()
+    array = np.asarray(data)
+    if tuple(array.shape) != space.shape:
+        raise ShapeMismatchError(f"data of shape {array.shape} does not match the space's shape {space.shape}")
+    img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(array)))
+    lps = lps_ras_flip(space.ndim) @ space.affine
+    img.SetSpacing([float(s) for s in space.spacing])
+    img.SetOrigin([float(o) for o in lps[: space.ndim, space.ndim]])
+    img.SetDirection([float(d) for d in (lps[: space.ndim, : space.ndim] / space.spacing).ravel()])
+    return img

@@ -1,0 +1,146 @@
+"""Point maps between index and world coordinates, and between two spaces.
+
+Conventions (see ``DESIGN.md``): index coordinates are continuous, follow the tensor's
+own spatial axis order and put voxel centres at integers; world coordinates are in the
+frame of the Space's affine (MONAI's ``MetaTensor.affine``: RAS for MONAI's readers).
+
+Points are arrays whose last axis holds the ``D`` coordinates of one point: ``(D,)``,
+``(N, D)`` or MONAI's ``(C, N, D)``. Numpy in gives numpy out; a torch tensor in gives a
+torch tensor out on the same device. The arithmetic always runs in float64; the result
+is float64 unless ``dtype`` says otherwise. Inputs are never modified.
+
+This module imports no torch: tensors are recognised by duck typing and converted
+lazily, so the geometry core stays importable without it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import PointsError, SpaceTypeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .space import Space
+
+__all__ = ["SNAP_TOL", "snap", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
+
+#: Planned numbers closer than this to an integer are taken to be that integer, so that a
+#: plan which is "really" an integer shift (a crop seen through float64 round-off) is one.
+SNAP_TOL = 1e-9
+
+
+def snap(values: np.ndarray, tol: float = SNAP_TOL) -> np.ndarray:
+    """Return a float64 copy of ``values`` with entries within ``tol`` of an integer rounded to it."""
+    values = np.array(values, dtype=np.float64)
+    nearest = np.round(values)
+    close = np.abs(values - nearest) <= tol
+    values[close] = nearest[close]
+    return values
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarray:
+    """Validate a point array and return it as a float64 numpy array (a copy)."""
+    if _is_torch(points):
+        arr = points.detach().cpu().double().numpy()
+    elif isinstance(points, (np.ndarray, list, tuple)) or np.isscalar(points):
+        try:
+            arr = np.array(points, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise SpaceTypeError(f"{name} must be numeric, got {points!r}") from err
+    else:
+        raise SpaceTypeError(f"{name} must be a numpy array, a torch tensor or a sequence, got {type(points).__name__}")
+    if arr.ndim not in (1, 2, 3) or arr.shape[-1] != ndim:
+        raise PointsError(
+            f"{name} must have shape (D,), (N, D) or (C, N, D) with D={ndim} coordinates per point, "
+            f"got shape {tuple(arr.shape)}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise PointsError(f"{name} must be finite, got {arr.tolist()!r}")
+    return arr
+
+
+def _like(result: np.ndarray, template: Any, dtype: Any) -> Any:
+    """Return ``result`` in the container type of ``template`` (numpy or torch, same device)."""
+    if _is_torch(template):
+        import torch
+
+        out = torch.from_numpy(np.ascontiguousarray(result)).to(device=template.device)
+        return out.to(dtype if dtype is not None else torch.float64)
+    return result.astype(dtype if dtype is not None else np.float64, copy=False)
+
+
+def apply_affine(matrix: np.ndarray, points: Any, dtype: Any = None) -> Any:
+    """Apply a homogeneous ``(D+1, D+1)`` matrix to points of shape ``(..., D)``.
+
+    Args:
+        matrix: homogeneous affine matrix, float64.
+        points: ``(D,)``, ``(N, D)`` or ``(C, N, D)`` numpy array, torch tensor or nested sequence.
+        dtype: result dtype (numpy or torch dtype matching the input type); float64 by default.
+
+    Returns:
+        Mapped points, same shape and container type as ``points``.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    ndim = matrix.shape[0] - 1
+    arr = _as_float64_points(points, ndim)
+    mapped = arr @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
+    return _like(mapped, points, dtype)
+
+
+def index_map(from_space: Space, to_space: Space) -> np.ndarray:
+    """Homogeneous matrix taking continuous indices of ``from_space`` to those of ``to_space``.
+
+    Computed as ``inv(to.affine) @ from.affine`` without forming the inverse, with the
+    origins subtracted first so that large world origins cost no precision, then
+    snapped (:data:`SNAP_TOL`) so that an integer shift is exactly one.
+
+    Returns:
+        ``(D+1, D+1)`` float64 matrix ``A`` with ``index_to = A @ [index_from, 1]``.
+    """
+    if from_space.ndim != to_space.ndim:
+        raise PointsError(f"cannot map points between a {from_space.ndim}-D and a {to_space.ndim}-D space")
+    ndim = from_space.ndim
+    to_linear = to_space.affine[:ndim, :ndim]
+    matrix = np.eye(ndim + 1)
+    matrix[:ndim, :ndim] = np.linalg.solve(to_linear, from_space.affine[:ndim, :ndim])
+    matrix[:ndim, ndim] = np.linalg.solve(to_linear, from_space.origin - to_space.origin)
+    return snap(matrix)
+
+
+def index_to_world(points: Any, space: Space, dtype: Any = None) -> Any:
+    """Map continuous index coordinates on ``space`` to world coordinates (``space.affine``)."""
+    return apply_affine(space.affine, points, dtype)
+
+
+def world_to_index(points: Any, space: Space, dtype: Any = None) -> Any:
+    """Map world coordinates to continuous index coordinates on ``space``."""
+    ndim = space.ndim
+    arr = _as_float64_points(points, ndim)
+    linear = space.affine[:ndim, :ndim]
+    mapped = np.linalg.solve(linear, (arr - space.origin).reshape(-1, ndim).T).T.reshape(arr.shape)
+    return _like(mapped, points, dtype)
+
+
+def map_points(points: Any, source: Space, target: Space, dtype: Any = None) -> Any:
+    """Map continuous index coordinates on ``source`` to index coordinates on ``target``.
+
+    The two spaces are linked through world coordinates: a point keeps its world position.
+
+    Args:
+        points: ``(D,)``, ``(N, D)`` or ``(C, N, D)`` index coordinates on ``source``.
+        source: the space the points are given on.
+        target: the space to express them on.
+        dtype: result dtype; float64 by default.
+
+    Returns:
+        Index coordinates on ``target``, same shape and container type as ``points``.
+        Points outside ``target``'s field of view are returned as they are (never dropped);
+        use :meth:`Space.contains` to flag them.
+    """
+    return apply_affine(index_map(source, target), points, dtype)

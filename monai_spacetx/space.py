@@ -1,0 +1,560 @@
+"""The ``Space`` value object: a 2-D or 3-D sampling grid, and the planning operations on it.
+
+A Space is a spatial ``shape`` plus an index→world ``affine`` factored as
+``direction @ diag(spacing)`` and ``origin`` (the world position of voxel ``(0, ..., 0)``'s
+centre). Voxel ``i`` covers the index interval ``[i - 0.5, i + 0.5]``; the field of view
+is the union of those boxes.
+
+Every planning operation (``crop``, ``resize``, ``flip``, ...) returns a new Space and
+touches no pixels. Each is expressed as a homogeneous matrix ``M`` taking new indices to
+old ones, so the new affine is ``old.affine @ M``; executing the plan is then a single
+resample (:func:`monai_spacetx.warp_image`). Numpy only: no torch import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Literal, Sequence, Union
+
+import numpy as np
+
+from .errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
+from .points import _as_float64_points, index_to_world, snap, world_to_index
+
+__all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL"]
+
+#: Two spaces are equal when their shapes match and their affines agree to this absolute
+#: tolerance (world units, usually mm).
+EQUALITY_ATOL = 1e-6
+#: Largest deviation of ``direction.T @ direction`` from the identity that is accepted as
+#: orthonormal; float32 NIfTI headers of oblique scans need some slack.
+ORTHONORMAL_TOL = 1e-4
+
+Align = Literal["edges", "centers"]
+Coords = Literal["world", "index"]
+ArrayLike = Union[Sequence[float], np.ndarray, float]
+
+
+def _vector(value: Any, ndim: int, name: str, *, positive: bool = False) -> np.ndarray:
+    """A finite float64 vector of length ``ndim``; a scalar is broadcast."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise SpaceTypeError(f"{name} must be numeric, got {value!r}") from err
+    if arr.ndim == 0:
+        arr = np.full(ndim, float(arr))
+    if arr.shape != (ndim,):
+        raise SpaceError(f"{name} must have {ndim} entries, got {value!r}")
+    if not np.all(np.isfinite(arr)):
+        raise SpaceError(f"{name} must be finite, got {value!r}")
+    if positive and not np.all(arr > 0):
+        raise SpaceError(f"{name} must be positive, got {value!r}")
+    return arr
+
+
+def _int_vector(value: Any, ndim: int, name: str) -> np.ndarray:
+    """An int64 vector of length ``ndim``; a scalar is broadcast; non-integers are refused."""
+    arr = np.array(value)
+    if arr.ndim == 0:
+        arr = np.full(ndim, arr.item())
+    if arr.shape != (ndim,) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise SpaceError(f"{name} must be {ndim} integers, got {value!r}")
+    if not np.all(np.isfinite(arr.astype(np.float64))) or not np.all(np.mod(arr, 1) == 0):
+        raise SpaceError(f"{name} must be {ndim} integers, got {value!r}")
+    return arr.astype(np.int64)
+
+
+def _shape(value: Any, name: str = "shape", ndim: int | None = None) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise SpaceTypeError(f"{name} must be a sequence of 2 or 3 positive integers, got {value!r}")
+    count = len(value)
+    if ndim is None and count not in (2, 3):
+        raise SpaceError(f"{name} must have 2 or 3 entries (a 2-D or 3-D grid), got {value!r}")
+    arr = _int_vector(value, ndim or count, name)
+    if not np.all(arr >= 1):
+        raise SpaceError(f"{name} must be positive integers, got {value!r}")
+    return tuple(int(v) for v in arr)
+
+
+def _check_align(align: str) -> None:
+    if align not in ("edges", "centers"):
+        raise ModeError(f"align must be 'edges' or 'centers', got {align!r}")
+
+
+def _round_shape(extent: np.ndarray) -> np.ndarray:
+    """The documented rounding rule for a new shape: nearest integer, ties to even, at least 1."""
+    return np.maximum(np.round(snap(extent)), 1).astype(np.int64)
+
+
+def _rotation(ndim: int, angles: Any) -> np.ndarray:
+    """Rotation about the grid's own axes: ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` in 3-D."""
+    angles_arr = np.atleast_1d(np.array(angles, dtype=np.float64))
+    expected = 1 if ndim == 2 else 3
+    if angles_arr.shape != (expected,) or not np.all(np.isfinite(angles_arr)):
+        raise SpaceError(f"angles must be {expected} finite number(s) (radians) for a {ndim}-D space, got {angles!r}")
+    if ndim == 2:
+        c, s = math.cos(angles_arr[0]), math.sin(angles_arr[0])
+        return np.array([[c, -s], [s, c]])
+    rotation = np.eye(3)
+    for axis, angle in enumerate(angles_arr):
+        c, s = math.cos(angle), math.sin(angle)
+        plane = [a for a in range(3) if a != axis]
+        step = np.eye(3)
+        step[np.ix_(plane, plane)] = [[c, -s], [s, c]]
+        rotation = rotation @ step
+    return rotation
+
+
+class Space:
+    """An immutable 2-D or 3-D sampling grid: ``shape`` plus an index→world affine.
+
+    Args:
+        shape: spatial shape, 2 or 3 positive integers, in the tensor's axis order.
+        spacing: voxel size along each index axis (world units, e.g. mm); scalar or per axis.
+        origin: world position of the centre of voxel ``(0, ..., 0)``.
+        direction: ``(D, D)`` orthonormal matrix whose column ``k`` is the world direction of
+            index axis ``k``.
+
+    ``affine = [[direction @ diag(spacing), origin], [0, 1]]`` is ``(D+1, D+1)`` float64.
+    Equality: same shape and affines within :data:`EQUALITY_ATOL`. The hash uses the shape
+    only, so it agrees with that tolerant equality.
+
+    Example:
+        >>> native = Space((35, 35))
+        >>> working = native.crop((10, 10), (25, 25)).resize((32, 32))
+        >>> working.spacing
+        array([0.46875, 0.46875])
+    """
+
+    __slots__ = ("_shape", "_affine")
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        spacing: ArrayLike = 1.0,
+        origin: ArrayLike = 0.0,
+        direction: np.ndarray | Sequence[Sequence[float]] | None = None,
+    ) -> None:
+        shape_t = _shape(shape)
+        ndim = len(shape_t)
+        spacing_v = _vector(spacing, ndim, "spacing", positive=True)
+        origin_v = _vector(origin, ndim, "origin")
+        direction_m = np.eye(ndim) if direction is None else np.array(direction, dtype=np.float64)
+        affine = np.eye(ndim + 1)
+        affine[:ndim, :ndim] = direction_m * spacing_v if direction_m.shape == (ndim, ndim) else np.nan
+        affine[:ndim, ndim] = origin_v
+        self._init(shape_t, affine, direction_given=direction_m)
+
+    def _init(self, shape: tuple[int, ...], affine: np.ndarray, direction_given: np.ndarray | None = None) -> None:
+        ndim = len(shape)
+        if direction_given is not None:
+            if direction_given.shape != (ndim, ndim):
+                raise SpaceError(f"direction must be a {ndim}x{ndim} matrix, got shape {direction_given.shape}")
+            if not np.all(np.isfinite(direction_given)):
+                raise SpaceError(f"direction must be finite, got {direction_given.tolist()}")
+        linear = affine[:ndim, :ndim]
+        if not np.all(np.isfinite(affine)):
+            raise SpaceError(f"affine must be finite, got {affine.tolist()}")
+        spacing = np.linalg.norm(linear, axis=0)
+        if not np.all(spacing > 0):
+            raise SpaceError(f"spacing (affine column norms) must be positive, got {spacing.tolist()}")
+        direction = linear / spacing
+        deviation = float(np.max(np.abs(direction.T @ direction - np.eye(ndim))))
+        if deviation > ORTHONORMAL_TOL:
+            raise SpaceError(
+                f"direction must be orthonormal (|D^T D - I| <= {ORTHONORMAL_TOL}), got {direction.tolist()} "
+                f"(deviation {deviation:.3g})"
+            )
+        affine = affine.copy()
+        affine.setflags(write=False)
+        object.__setattr__(self, "_shape", shape)
+        object.__setattr__(self, "_affine", affine)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Space is immutable; cannot set {name!r}")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_affine(cls, affine: Any, shape: Sequence[int]) -> Space:
+        """Build a Space from an index→world affine and a spatial shape.
+
+        Args:
+            affine: ``(D+1, D+1)`` matrix, or for a 2-D shape also MONAI's ``4x4`` form
+                (whose third axis must not couple to the first two). numpy or torch.
+            shape: spatial shape, 2 or 3 positive integers.
+
+        The stored affine is exactly the given one (as float64), so a Space built from a
+        MetaTensor reproduces ``x.affine`` bit for bit.
+        """
+        shape_t = _shape(shape)
+        ndim = len(shape_t)
+        if type(affine).__module__.split(".")[0] == "torch":
+            affine = affine.detach().cpu().double().numpy()
+        try:
+            matrix = np.array(affine, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise SpaceTypeError(f"affine must be a numeric matrix, got {affine!r}") from err
+        if ndim == 2 and matrix.shape == (4, 4):
+            coupling = np.concatenate([matrix[:2, 2], matrix[2, :2], matrix[3, :3]])
+            if np.any(coupling != 0):
+                raise SpaceError(
+                    f"a 4x4 affine for a 2-D shape must not mix the third axis into the first two, got {matrix.tolist()}"
+                )
+            matrix = matrix[np.ix_([0, 1, 3], [0, 1, 3])]
+        if matrix.shape != (ndim + 1, ndim + 1):
+            raise SpaceError(f"affine must be {ndim + 1}x{ndim + 1} for shape {shape_t}, got shape {matrix.shape}")
+        if not np.array_equal(matrix[ndim], np.eye(ndim + 1)[ndim]):
+            raise SpaceError(f"affine's last row must be [0, ..., 0, 1], got {matrix[ndim].tolist()}")
+        space = object.__new__(cls)
+        space._init(shape_t, matrix)
+        return space
+
+    @classmethod
+    def from_metatensor(cls, x: Any) -> Space:
+        """The Space of a MONAI ``MetaTensor`` ``(C, *spatial)``: ``x.affine`` and ``x.shape[1:]``."""
+        affine = getattr(x, "affine", None)
+        if affine is None or not hasattr(x, "shape"):
+            raise SpaceTypeError(f"expected a MONAI MetaTensor with an affine, got {type(x).__name__}")
+        spatial = tuple(x.shape[1:])
+        if len(spatial) not in (2, 3):
+            raise ShapeMismatchError(
+                f"a MetaTensor must be (C, H, W) or (C, H, W, D) for a Space, got shape {tuple(x.shape)}"
+            )
+        return cls.from_affine(affine, spatial)
+
+    @classmethod
+    def from_nifti(cls, img: Any) -> Space:
+        """The Space of a nibabel image (``img.affine``, first 2 or 3 axes of ``img.shape``).
+
+        A 4-D image (time or channels last) takes its first three axes.
+        """
+        from .interop import space_from_nifti
+
+        return space_from_nifti(img)
+
+    @classmethod
+    def from_sitk(cls, img: Any) -> Space:
+        """The Space of a SimpleITK image, in ITK index order and RAS world (LPS converted)."""
+        from .interop import space_from_sitk
+
+        return space_from_sitk(img)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Spatial shape in the tensor's axis order."""
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions, 2 or 3."""
+        return len(self._shape)
+
+    @property
+    def affine(self) -> np.ndarray:
+        """``(D+1, D+1)`` float64 index→world matrix (read-only)."""
+        return self._affine
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """Voxel size along each index axis (affine column norms)."""
+        return np.linalg.norm(self._affine[: self.ndim, : self.ndim], axis=0)
+
+    @property
+    def origin(self) -> np.ndarray:
+        """World position of the centre of voxel ``(0, ..., 0)``."""
+        return self._affine[: self.ndim, self.ndim].copy()
+
+    @property
+    def direction(self) -> np.ndarray:
+        """``(D, D)`` matrix whose columns are the world directions of the index axes."""
+        return self._affine[: self.ndim, : self.ndim] / self.spacing
+
+    def to_monai_affine(self) -> np.ndarray:
+        """The affine in MONAI's ``4x4`` form (a 2-D space is embedded with an identity third axis)."""
+        if self.ndim == 3:
+            return self._affine.copy()
+        out = np.eye(4)
+        out[np.ix_([0, 1, 3], [0, 1, 3])] = self._affine
+        return out
+
+    # ------------------------------------------------------------------ value semantics
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Space):
+            return NotImplemented
+        return self._shape == other._shape and bool(
+            np.allclose(self._affine, other._affine, rtol=0.0, atol=EQUALITY_ATOL)
+        )
+
+    def __hash__(self) -> int:
+        return hash(("Space", self._shape))
+
+    def __repr__(self) -> str:
+        fmt = lambda a: np.array2string(np.asarray(a), precision=6, separator=", ", suppress_small=True)  # noqa: E731
+        return (
+            f"Space(shape={self._shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)}, "
+            f"direction={fmt(self.direction).replace(chr(10), '')})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Space.from_affine, (self._affine.copy(), self._shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-python form: ``{"shape": [...], "affine": [[...], ...]}``; JSON-safe and lossless."""
+        return {"shape": list(self._shape), "affine": self._affine.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Space:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict) or "shape" not in data or "affine" not in data:
+            raise SpaceTypeError(f"expected a dict with 'shape' and 'affine', got {data!r}")
+        return cls.from_affine(data["affine"], data["shape"])
+
+    def to_json(self) -> str:
+        """JSON text of :meth:`to_dict` (floats written with full precision)."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Space:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    # ------------------------------------------------------------------ points
+    def index_to_world(self, points: Any, dtype: Any = None) -> Any:
+        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` index coordinates to world coordinates."""
+        return index_to_world(points, self, dtype)
+
+    def world_to_index(self, points: Any, dtype: Any = None) -> Any:
+        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` world coordinates to index coordinates."""
+        return world_to_index(points, self, dtype)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """World axis-aligned bounding box ``(low, high)`` of the field of view (voxel edges)."""
+        corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in self._shape], indexing="ij")).reshape(self.ndim, -1).T
+        world = self.index_to_world(corners)
+        return world.min(axis=0), world.max(axis=0)
+
+    def contains(self, points: Any, coords: Coords = "world") -> np.ndarray:
+        """Whether each point lies in the field of view (voxel boxes, edges included).
+
+        Args:
+            points: ``(D,)``, ``(N, D)`` or ``(C, N, D)`` coordinates.
+            coords: ``"world"`` or ``"index"``.
+
+        Returns:
+            Boolean numpy array of shape ``points.shape[:-1]``.
+        """
+        if coords == "world":
+            index = np.asarray(world_to_index(_as_float64_points(points, self.ndim), self))
+        elif coords == "index":
+            index = _as_float64_points(points, self.ndim)
+        else:
+            raise ModeError(f"coords must be 'world' or 'index', got {coords!r}")
+        index = snap(index)
+        high = np.array(self._shape, dtype=np.float64) - 0.5
+        return np.all((index >= -0.5) & (index <= high), axis=-1)
+
+    # ------------------------------------------------------------------ planning
+    def _derive(self, new_to_old: np.ndarray, shape: Sequence[int]) -> Space:
+        """The Space whose index ``j`` sits at this Space's index ``new_to_old @ [j, 1]``."""
+        space = object.__new__(Space)
+        space._init(tuple(int(n) for n in shape), self._affine @ new_to_old)
+        return space
+
+    def crop(self, start: Sequence[int], end: Sequence[int]) -> Space:
+        """Index box ``[start, end)`` (end exclusive); parts outside the grid are padding.
+
+        Raises:
+            EmptyBoxError: when ``end <= start`` along some axis.
+        """
+        start_v = _int_vector(start, self.ndim, "start")
+        end_v = _int_vector(end, self.ndim, "end")
+        if np.any(end_v <= start_v):
+            raise EmptyBoxError(f"crop box is empty or inverted: start={start_v.tolist()}, end={end_v.tolist()}")
+        matrix = np.eye(self.ndim + 1)
+        matrix[: self.ndim, self.ndim] = start_v
+        return self._derive(matrix, end_v - start_v)
+
+    def pad(self, before: Sequence[int] | int, after: Sequence[int] | int | None = None) -> Space:
+        """Grow the grid by ``before`` voxels at the low end and ``after`` (default: ``before``) at the high end."""
+        before_v = _int_vector(before, self.ndim, "before")
+        after_v = before_v if after is None else _int_vector(after, self.ndim, "after")
+        if np.any(before_v < 0) or np.any(after_v < 0):
+            raise SpaceError(f"pad amounts must be >= 0, got before={before_v.tolist()}, after={after_v.tolist()}")
+        return self.crop(-before_v, np.array(self._shape) + after_v)
+
+    def _scaled(self, shape: np.ndarray, align: Align) -> Space:
+        old = np.array(self._shape, dtype=np.float64)
+        new = shape.astype(np.float64)
+        matrix = np.eye(self.ndim + 1)
+        if align == "edges":
+            scale = old / new
+            offset = 0.5 * scale - 0.5
+        else:
+            if np.any(old < 2) or np.any(new < 2):
+                raise SpaceError(
+                    f"align='centers' needs at least 2 voxels along every axis, got {self._shape} -> {tuple(shape)}"
+                )
+            scale = (old - 1) / (new - 1)
+            offset = np.zeros(self.ndim)
+        matrix[: self.ndim, : self.ndim] = np.diag(scale)
+        matrix[: self.ndim, self.ndim] = offset
+        return self._derive(matrix, shape)
+
+    def resize(self, shape: Sequence[int], align: Align = "edges") -> Space:
+        """Same field of view sampled with a new ``shape``.
+
+        ``align="edges"`` (default) keeps the field of view's edges (MONAI ``Resize``'s
+        default); ``align="centers"`` keeps the first and last voxel centres
+        (``Resize(align_corners=True)``) and needs at least 2 voxels per axis.
+        """
+        _check_align(align)
+        return self._scaled(np.array(_shape(shape, "shape", self.ndim)), align)
+
+    def zoom(self, factor: ArrayLike, align: Align = "edges") -> Space:
+        """Resize to ``floor(shape * factor)`` voxels per axis (MONAI ``Zoom``'s rule, ``keep_size=False``)."""
+        _check_align(align)
+        factor_v = _vector(factor, self.ndim, "factor", positive=True)
+        new = np.floor(snap(np.array(self._shape) * factor_v)).astype(np.int64)
+        if np.any(new < 1):
+            raise SpaceError(f"zoom factor {factor_v.tolist()} leaves no voxel along some axis of shape {self._shape}")
+        return self._scaled(new, align)
+
+    def respace(self, spacing: ArrayLike, align: Align = "edges") -> Space:
+        """Resample the field of view at a new voxel ``spacing``, direction unchanged.
+
+        Rounding rule for the new shape (nearest integer, ties to even as ``numpy.round``,
+        at least 1, after snapping):
+
+        - ``align="edges"``: ``n' = round(n * s / s')``; the new field of view (``n' * s'``
+          long) is centred on the old one, so each edge moves by at most ``s' / 2`` (by
+          ``|n * s - n' * s'| / 2``, zero when ``s'`` divides the extent).
+        - ``align="centers"``: ``n' = round((n - 1) * s / s' + 1)`` and voxel 0's centre
+          stays put: exactly MONAI ``Spacing``'s default output affine and shape (it rounds
+          ``(n - 1) * s / s' + 1``).
+        """
+        _check_align(align)
+        new_spacing = _vector(spacing, self.ndim, "spacing", positive=True)
+        old = np.array(self._shape, dtype=np.float64)
+        ratio = new_spacing / self.spacing
+        matrix = np.eye(self.ndim + 1)
+        matrix[: self.ndim, : self.ndim] = np.diag(ratio)
+        if align == "edges":
+            new = _round_shape(old / ratio)
+            matrix[: self.ndim, self.ndim] = 0.5 * ratio - 0.5 + 0.5 * (old - new * ratio)
+        else:
+            # MONAI's compute_shape_offset rounds the centre span plus one, in this order
+            new = np.round(snap((old - 1) / ratio + 1.0)).astype(np.int64)
+        return self._derive(matrix, new)
+
+    def flip(self, axes: int | Sequence[int]) -> Space:
+        """Reverse the given index axes (field of view unchanged)."""
+        axes_list = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
+        matrix = np.eye(self.ndim + 1)
+        for axis in axes_list:
+            if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
+                raise SpaceError(f"flip axes must be integers in [-{self.ndim}, {self.ndim}), got {axes!r}")
+            axis = int(axis) % self.ndim
+            matrix[axis, axis] = -matrix[axis, axis]
+            matrix[axis, self.ndim] = self._shape[axis] - 1 - matrix[axis, self.ndim]
+        return self._derive(matrix, self._shape)
+
+    def permute(self, order: Sequence[int]) -> Space:
+        """Reorder the index axes; new axis ``k`` is old axis ``order[k]`` (as ``numpy.transpose``)."""
+        order_list = list(order) if not isinstance(order, (str, bytes)) else []
+        if sorted(int(o) if isinstance(o, (int, np.integer)) else -1 for o in order_list) != list(range(self.ndim)):
+            raise SpaceError(f"order must be a permutation of {list(range(self.ndim))}, got {order!r}")
+        matrix = np.zeros((self.ndim + 1, self.ndim + 1))
+        matrix[self.ndim, self.ndim] = 1.0
+        for new_axis, old_axis in enumerate(order_list):
+            matrix[int(old_axis), new_axis] = 1.0
+        return self._derive(matrix, [self._shape[int(o)] for o in order_list])
+
+    def orientation_plan(self, codes: str) -> tuple[list[int], list[int]]:
+        """The ``(flip_axes, order)`` that :meth:`orient` applies: flip first, then permute."""
+        import nibabel.orientations as nio
+
+        if not isinstance(codes, str) or len(codes) < self.ndim:
+            raise ModeError(f"codes must be a string of at least {self.ndim} axis codes such as 'RAS', got {codes!r}")
+        try:
+            target = nio.axcodes2ornt(tuple(codes[: self.ndim].upper()))
+        except Exception as err:  # nibabel raises ValueError for repeated or unknown codes
+            raise ModeError(f"invalid orientation codes {codes!r}: {err}") from err
+        if np.any(np.isnan(target)) or len(set(target[:, 0].tolist())) != self.ndim:
+            raise ModeError(f"orientation codes must name each world axis once, got {codes!r}")
+        current = nio.io_orientation(self._affine)
+        transform = nio.ornt_transform(current, target)
+        flips = [axis for axis in range(self.ndim) if transform[axis, 1] == -1]
+        order = [int(a) for a in np.argsort(transform[:, 0])]
+        return flips, order
+
+    def orient(self, codes: str) -> Space:
+        """Flip and permute the index axes so they point along ``codes`` (e.g. ``"RAS"``), as MONAI ``Orientation``.
+
+        Codes name the world direction each index axis increases towards (RAS world, as
+        MONAI's readers); a 2-D space uses the first two codes.
+        """
+        flips, order = self.orientation_plan(codes)
+        return self.flip(flips).permute(order)
+
+    def rotate(self, angles: ArrayLike, center: ArrayLike | None = None) -> Space:
+        """Rotate the grid (not the content) about a world ``center`` (default: the grid centre).
+
+        Args:
+            angles: radians; one angle in 2-D, three in 3-D composed as
+                ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` where ``R_k`` turns about the grid's own
+                index axis ``k`` (right-handed). Content sampled on the rotated grid
+                appears turned by ``-angles``.
+            center: world point kept fixed.
+        """
+        rotation = _rotation(self.ndim, angles)
+        center_world = (
+            self.index_to_world((np.array(self._shape) - 1) / 2.0)
+            if center is None
+            else _vector(center, self.ndim, "center")
+        )
+        center_index = self.world_to_index(center_world)
+        scale = np.diag(self.spacing)
+        linear = np.linalg.solve(scale, rotation @ scale)
+        matrix = np.eye(self.ndim + 1)
+        matrix[: self.ndim, : self.ndim] = linear
+        matrix[: self.ndim, self.ndim] = center_index - linear @ center_index
+        return self._derive(matrix, self._shape)
+
+    def crop_world(
+        self,
+        center: ArrayLike,
+        size: ArrayLike,
+        spacing: ArrayLike | None = None,
+        shape: Sequence[int] | None = None,
+    ) -> Space:
+        """An oriented box of ``size`` world units centred on world point ``center``.
+
+        The box keeps this Space's direction. Its sampling is, by priority:
+
+        - ``shape`` given: ``spacing = size / shape`` exactly;
+        - ``spacing`` given: ``shape = round(size / spacing)`` (ties to even, at least 1);
+        - neither: this Space's spacing and shape ``round(size / spacing)``, and the box is
+          moved by less than half a voxel so its voxels coincide with this grid's — a pure
+          crop, executed by copying (no interpolation).
+        """
+        if spacing is not None and shape is not None:
+            raise SpaceError("crop_world takes spacing or shape, not both")
+        center_v = _vector(center, self.ndim, "center")
+        size_v = _vector(size, self.ndim, "size", positive=True)
+        if shape is not None:
+            shape_v = np.array(_shape(shape, "shape", self.ndim))
+            spacing_v = size_v / shape_v
+        else:
+            spacing_v = self.spacing if spacing is None else _vector(spacing, self.ndim, "spacing", positive=True)
+            shape_v = _round_shape(size_v / spacing_v)
+        if spacing is None and shape is None:
+            first = self.world_to_index(center_v) - (shape_v - 1) / 2.0
+            start = np.round(snap(first)).astype(np.int64)
+            return self.crop(start, start + shape_v)
+        affine = np.eye(self.ndim + 1)
+        affine[: self.ndim, : self.ndim] = self.direction * spacing_v
+        affine[: self.ndim, self.ndim] = center_v - affine[: self.ndim, : self.ndim] @ ((shape_v - 1) / 2.0)
+        return Space.from_affine(affine, tuple(int(n) for n in shape_v))
+
