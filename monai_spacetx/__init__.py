@@ -23,6 +23,35 @@ from .space import Space
 
 __version__ = "0.1.0"
 
+# The MONAI adapters load lazily, so the numpy geometry core imports without MONAI; bundle
+# configs naming ``monai_spacetx.SpaceCropd`` resolve through this hook.
+_TRANSFORMS = (
+    "SpaceCrop",
+    "SpaceCropd",
+    "SpaceResample",
+    "SpaceResampled",
+    "SpaceInvert",
+    "SpaceInvertd",
+    "get_space",
+    "get_native_space",
+)
+
+
+def __getattr__(name: str):
+    if name in _TRANSFORMS:
+        from . import transforms
+
+        return getattr(transforms, name)
+    if name == "warp_image":
+        from .engine import warp_image
+
+        return warp_image
+    raise AttributeError(f"module 'monai_spacetx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TRANSFORMS) | {"warp_image"})
+
 __all__ = [
     "Space",
     "index_map",
@@ -37,4 +66,6 @@ __all__ = [
     "ModeError",
     "MetadataError",
     "SpaceTypeError",
+    "warp_image",
+    *_TRANSFORMS,
 ]

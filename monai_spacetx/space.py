@@ -254,7 +254,8 @@ class Space:
     @property
     def affine(self) -> np.ndarray:
         """``(D+1, D+1)`` float64 index→world matrix (read-only)."""
-        return self._affine
+        # a view of the read-only stored array: its WRITEABLE flag cannot be turned back on
+        return self._affine.view()
 
     @property
     def spacing(self) -> np.ndarray:
@@ -394,7 +395,7 @@ class Space:
         else:
             if np.any(old < 2) or np.any(new < 2):
                 raise SpaceError(
-                    f"align='centers' needs at least 2 voxels along every axis, got {self._shape} -> {tuple(shape)}"
+                    f"align='centers' needs at least 2 voxels along every axis, got {self._shape} -> {tuple(int(n) for n in shape)}"
                 )
             scale = (old - 1) / (new - 1)
             offset = np.zeros(self.ndim)
@@ -536,8 +537,8 @@ class Space:
         - ``shape`` given: ``spacing = size / shape`` exactly;
         - ``spacing`` given: ``shape = round(size / spacing)`` (ties to even, at least 1);
         - neither: this Space's spacing and shape ``round(size / spacing)``, and the box is
-          moved by less than half a voxel so its voxels coincide with this grid's — a pure
-          crop, executed by copying (no interpolation).
+          moved by at most half a voxel (ties move it up) so its voxels coincide with this
+          grid's — a pure crop, executed by copying (no interpolation).
         """
         if spacing is not None and shape is not None:
             raise SpaceError("crop_world takes spacing or shape, not both")
@@ -551,7 +552,7 @@ class Space:
             shape_v = _round_shape(size_v / spacing_v)
         if spacing is None and shape is None:
             first = self.world_to_index(center_v) - (shape_v - 1) / 2.0
-            start = np.round(snap(first)).astype(np.int64)
+            start = np.floor(snap(first + 0.5)).astype(np.int64)  # ties go up, as nearest's tie rule
             return self.crop(start, start + shape_v)
         affine = np.eye(self.ndim + 1)
         affine[: self.ndim, : self.ndim] = self.direction * spacing_v

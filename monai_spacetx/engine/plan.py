@@ -1,0 +1,92 @@
+"""Classify a source→target resample into the cheapest exact execution path (numpy only).
+
+Everything is phrased through ``M = index_map(target, source)``: the snapped float64
+homogeneous matrix taking a target voxel's continuous index ``j`` to the source index
+``x = A @ j + b`` at which that voxel is sampled.
+
+Paths, cheapest first:
+
+- ``"identity"``: same shape and ``M`` is exactly the identity.
+- ``"index"``: ``A`` is a signed permutation matrix and ``b`` is integral (crop, pad, flip,
+  transpose, reorient): values are copied by indexing, bitwise exact, for every mode.
+- ``"separable"``: ``A`` is a permutation matrix with arbitrary non-zero entries (axis-aligned
+  scale + translation, e.g. crop + respace/resize): per-axis 1-D interpolation.
+- ``"general"``: anything else (rotations, oblique targets): one gather/grid_sample pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..errors import SpaceError, SpaceTypeError
+from ..points import index_map
+from ..space import Space
+
+__all__ = ["WarpPlan", "plan_warp", "PathKind"]
+
+PathKind = Literal["identity", "index", "separable", "general"]
+
+
+@dataclass(frozen=True)
+class WarpPlan:
+    """How to execute one resample from ``source`` onto ``target``.
+
+    Attributes:
+        kind: the execution path (see the module docstring).
+        matrix: ``(D+1, D+1)`` float64, target index → source index (snapped).
+        source_shape: spatial shape of the source grid.
+        target_shape: spatial shape of the target grid.
+        axes: for ``identity``/``index``/``separable``: ``axes[k]`` is the source axis that
+            target axis ``k`` reads from; ``None`` for ``general``.
+        scale: per target axis ``k``: ``x[axes[k]] = scale[k] * j[k] + offset[k]``.
+        offset: see ``scale``.
+    """
+
+    kind: PathKind
+    matrix: np.ndarray
+    source_shape: tuple[int, ...]
+    target_shape: tuple[int, ...]
+    axes: tuple[int, ...] | None = None
+    scale: tuple[float, ...] | None = None
+    offset: tuple[float, ...] | None = None
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions."""
+        return len(self.target_shape)
+
+
+def plan_warp(source: Space, target: Space) -> WarpPlan:
+    """Classify the resample ``source → target`` (see the module docstring for the rules).
+
+    Raises:
+        SpaceTypeError: ``source`` or ``target`` is not a :class:`~monai_spacetx.Space`.
+        SpaceError: the two spaces have different dimensionality.
+    """
+    for name, value in (("source", source), ("target", target)):
+        if not isinstance(value, Space):
+            raise SpaceTypeError(f"{name} must be a monai_spacetx.Space, got {type(value).__name__}")
+    if source.ndim != target.ndim:
+        raise SpaceError(
+            f"source and target must have the same dimensionality, got source {source.ndim}-D "
+            f"{source.shape} and target {target.ndim}-D {target.shape}"
+        )
+    ndim = source.ndim
+    matrix = index_map(target, source)
+    linear, shift = matrix[:ndim, :ndim], matrix[:ndim, ndim]
+    common = dict(matrix=matrix, source_shape=source.shape, target_shape=target.shape)
+    nonzero = linear != 0  # snapping already zeroed round-off; any residue means "oblique"
+    if not (np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1)):
+        return WarpPlan("general", **common)
+    axes = tuple(int(np.flatnonzero(nonzero[:, k])[0]) for k in range(ndim))
+    scale = tuple(float(linear[axes[k], k]) for k in range(ndim))
+    offset = tuple(float(shift[axes[k]]) for k in range(ndim))
+    is_index = all(abs(s) == 1.0 for s in scale) and all(o == round(o) for o in offset)
+    if is_index and source.shape == target.shape and np.array_equal(matrix, np.eye(ndim + 1)):
+        kind: PathKind = "identity"
+    else:
+        kind = "index" if is_index else "separable"
+    return WarpPlan(kind, axes=axes, scale=scale, offset=offset, **common)

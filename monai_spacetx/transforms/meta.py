@@ -1,0 +1,108 @@
+"""Where a sample's geometry lives in MONAI metadata, and how to read it back.
+
+Two entries are written to ``MetaTensor.meta`` by every Space transform:
+
+- ``"spacetx_space"``: the sample's Space after the transform;
+- ``"spacetx_native"``: the geometry the image was loaded with, the target of
+  :class:`~monai_spacetx.transforms.SpaceInvertd`.
+
+Both are JSON strings (:meth:`Space.to_json`). A custom object in ``meta`` breaks
+``default_collate``; a string is collated into a list of strings by
+``list_data_collate``, split back by ``decollate_batch``, pickles across DataLoader
+workers, and keeps every float64 bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import MetadataError, SpaceTypeError
+from ..space import Space
+
+__all__ = ["SPACE_KEY", "NATIVE_KEY", "get_space", "get_native_space", "space_to_meta", "space_from_meta"]
+
+SPACE_KEY = "spacetx_space"
+NATIVE_KEY = "spacetx_native"
+
+
+def space_to_meta(space: Space) -> str:
+    """The metadata form of a Space (a JSON string)."""
+    return space.to_json()
+
+
+def space_from_meta(value: Any, name: str = SPACE_KEY) -> Space | list[Space]:
+    """Read a Space back from its metadata form; a collated batch (list of strings) gives a list."""
+    if isinstance(value, Space):
+        return value
+    if isinstance(value, str):
+        return Space.from_json(value)
+    if isinstance(value, dict):
+        return Space.from_dict(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return [Space.from_json(v) for v in value]
+    raise SpaceTypeError(f"meta[{name!r}] must be a Space JSON string, got {type(value).__name__}: {value!r}")
+
+
+def _meta_of(x: Any) -> Mapping[str, Any]:
+    if isinstance(x, Mapping):
+        return x
+    meta = getattr(x, "meta", None)
+    if meta is None:
+        raise SpaceTypeError(f"expected a MONAI MetaTensor or a metadata dict, got {type(x).__name__}")
+    return meta
+
+
+def get_space(x: Any) -> Space | list[Space]:
+    """The current Space of a sample.
+
+    Args:
+        x: a ``MetaTensor`` ``(C, *spatial)`` (its affine and spatial shape are the truth,
+            also after MONAI's own spatial transforms), or a metadata dict holding
+            ``"spacetx_space"`` (a collated batch gives a list of Spaces).
+    """
+    if not isinstance(x, Mapping) and getattr(x, "affine", None) is not None and hasattr(x, "shape"):
+        if getattr(x, "is_batch", False):
+            raise SpaceTypeError("get_space takes one sample; decollate the batch first (monai.data.decollate_batch)")
+        return Space.from_metatensor(x)
+    meta = _meta_of(x)
+    if SPACE_KEY not in meta:
+        raise MetadataError(f"metadata has no {SPACE_KEY!r}: no Space transform has been applied")
+    return space_from_meta(meta[SPACE_KEY])
+
+
+def get_native_space(x: Any) -> Space | list[Space]:
+    """The native Space of a sample: the geometry it was loaded with.
+
+    Looked up, in order, in ``meta["spacetx_native"]`` (written by the Space transforms),
+    then MONAI's loader entries ``original_affine`` + ``spatial_shape``; a MetaTensor to
+    which no transform was applied yet is its own native Space.
+
+    Raises:
+        MetadataError: when none of these is available.
+    """
+    meta = _meta_of(x)
+    if NATIVE_KEY in meta:
+        return space_from_meta(meta[NATIVE_KEY], NATIVE_KEY)
+    if meta.get("original_affine") is not None and meta.get("spatial_shape") is not None:
+        shape = [int(v) for v in _as_list(meta["spatial_shape"])]
+        ndim = len(shape)
+        if ndim in (2, 3):
+            return Space.from_affine(_as_numpy(meta["original_affine"]), shape)
+    if not isinstance(x, Mapping) and hasattr(x, "affine") and not getattr(x, "applied_operations", None):
+        return Space.from_metatensor(x)
+    raise MetadataError(
+        "cannot tell the native geometry: metadata has neither 'spacetx_native' nor MONAI's "
+        "'original_affine' + 'spatial_shape', and transforms were already applied"
+    )
+
+
+def _as_numpy(value: Any) -> Any:
+    import numpy as np
+
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(_as_numpy(value).reshape(-1))

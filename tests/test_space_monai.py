@@ -1,0 +1,183 @@
+"""Cross-checks against MONAI: the Space planned for an operation has MONAI's output affine and shape.
+
+Each case builds a ``MetaTensor`` on an oblique, anisotropic grid (reflected directions,
+origins far from zero), runs the MONAI transform, and compares the result's ``affine``
+and spatial shape with the Space planned for the same operation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, Flip, Orientation, Resize, SpatialCrop, SpatialPad, Spacing, Zoom
+
+from monai_spacetx import Space
+
+from conftest import random_direction
+
+SHAPES = {2: (23, 17), 3: (21, 17, 13)}
+SPACINGS = {2: (0.7, 1.9), 3: (0.7, 1.3, 2.4)}
+ORIGINS = {2: (-120.25, 87.5), 3: (-120.25, 87.5, 1234.0)}
+
+
+def _metatensor(ndim: int, seed: int = 0, reflect: bool = True, direction: np.ndarray | None = None) -> MetaTensor:
+    rng = np.random.default_rng(seed + 10 * ndim)
+    direction = random_direction(rng, ndim, reflect) if direction is None else direction
+    affine = np.eye(4)
+    affine[:ndim, :ndim] = direction * np.array(SPACINGS[ndim])
+    affine[:ndim, 3] = ORIGINS[ndim]
+    data = torch.rand((1, *SHAPES[ndim]), dtype=torch.float32, generator=torch.Generator().manual_seed(seed))
+    return MetaTensor(data, affine=torch.as_tensor(affine, dtype=torch.float64))
+
+
+def assert_same_geometry(out: MetaTensor, planned: Space) -> None:
+    """``out`` (MONAI's result) has exactly ``planned``'s shape and, to round-off, its affine."""
+    assert tuple(out.shape[1:]) == planned.shape
+    monai_affine = out.affine.detach().cpu().double().numpy()
+    assert monai_affine.shape == (4, 4)  # MONAI's 4x4 form, also in 2-D
+    scale = max(1.0, float(np.max(np.abs(monai_affine))))
+    np.testing.assert_allclose(planned.to_monai_affine(), monai_affine, rtol=0, atol=1e-10 * scale)
+    assert Space.from_metatensor(out) == planned
+
+
+@pytest.fixture(params=[(2, True), (2, False), (3, True), (3, False)], ids=["2d-refl", "2d", "3d-refl", "3d"])
+def mt(request) -> MetaTensor:
+    ndim, reflect = request.param
+    return _metatensor(ndim, seed=ndim, reflect=reflect)
+
+
+def test_from_metatensor_is_exact(mt):
+    space = Space.from_metatensor(mt)
+    assert space.shape == tuple(mt.shape[1:])
+    assert np.array_equal(space.to_monai_affine(), mt.affine.numpy())
+
+
+def test_spatial_crop_start_end(mt):
+    space = Space.from_metatensor(mt)
+    nd = space.ndim
+    start, end = [3, 2, 5][:nd], [15, 11, 12][:nd]
+    assert_same_geometry(SpatialCrop(roi_start=start, roi_end=end)(mt), space.crop(start, end))
+
+
+def test_spatial_crop_center_size(mt):
+    space = Space.from_metatensor(mt)
+    nd = space.ndim
+    center, size = np.array([10, 8, 6][:nd]), np.array([7, 6, 5][:nd])
+    start = center - size // 2  # MONAI's rule: start = center - floor(size / 2)
+    out = SpatialCrop(roi_center=center.tolist(), roi_size=size.tolist())(mt)
+    assert_same_geometry(out, space.crop(start, start + size))
+
+
+@pytest.mark.parametrize("grow", [(5, 4, 1), (1, 0, 6), (8, 3, 2)])
+def test_spatial_pad_symmetric(mt, grow):
+    space = Space.from_metatensor(mt)
+    nd = space.ndim
+    total = np.array(grow[:nd])
+    before = total // 2  # MONAI's symmetric split puts the odd voxel at the end
+    after = total - before
+    out = SpatialPad(spatial_size=(np.array(space.shape) + total).tolist())(mt)
+    assert_same_geometry(out, space.pad(before, after))
+
+
+@pytest.mark.parametrize(
+    "factor",
+    [
+        (1.0, 1.0, 1.0),  # same spacing
+        (2.0, 0.5, 1.5),
+        (1.37, 0.61, 2.9),  # does not divide the extent
+        (0.33, 3.1, 0.77),
+    ],
+)
+def test_spacing_default_is_respace_centers(mt, factor):
+    space = Space.from_metatensor(mt)
+    pixdim = space.spacing * np.array(factor[: space.ndim])
+    out = Spacing(pixdim=pixdim.tolist())(mt)
+    assert_same_geometry(out, space.respace(pixdim, align="centers"))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_spacing_on_flipped_axis_aligned_grid(ndim):
+    direction = np.diag([-1.0, 1.0, -1.0][:ndim])[:, ::-1].copy()  # flipped and permuted
+    mt = _metatensor(ndim, direction=direction)
+    space = Space.from_metatensor(mt)
+    pixdim = [1.1, 0.45, 3.3][:ndim]
+    assert_same_geometry(Spacing(pixdim=pixdim)(mt), space.respace(pixdim, align="centers"))
+
+
+@pytest.mark.parametrize("size", [(31, 9, 20), (12, 40, 13), (5, 5, 5)])
+def test_resize_default_is_resize_edges(mt, size):
+    space = Space.from_metatensor(mt)
+    size = size[: space.ndim]
+    assert_same_geometry(Resize(spatial_size=size)(mt), space.resize(size))
+    assert_same_geometry(Resize(spatial_size=size)(mt), space.resize(size, align="edges"))
+
+
+@pytest.mark.parametrize("size", [(31, 9, 20), (12, 40, 13)])
+def test_resize_align_corners_is_resize_centers(mt, size):
+    space = Space.from_metatensor(mt)
+    size = size[: space.ndim]
+    out = Resize(spatial_size=size, mode="bilinear", align_corners=True)(mt)
+    assert_same_geometry(out, space.resize(size, align="centers"))
+
+
+@pytest.mark.parametrize("factor", [1.7, 0.6, (0.6, 1.3, 1.5), (2.0, 0.35, 1.0)])
+def test_zoom_no_keep_size_is_zoom(mt, factor):
+    space = Space.from_metatensor(mt)
+    if not np.isscalar(factor):
+        factor = factor[: space.ndim]
+    out = Zoom(zoom=factor, keep_size=False)(mt)
+    assert_same_geometry(out, space.zoom(factor))
+
+
+@pytest.mark.parametrize("axes", [[0], [1], [0, 1], [-1], None])
+def test_flip(mt, axes):
+    space = Space.from_metatensor(mt)
+    planned = space.flip(list(range(space.ndim)) if axes is None else axes)
+    assert_same_geometry(Flip(spatial_axis=axes)(mt), planned)
+
+
+@pytest.mark.parametrize("codes", ["RAS", "LPS", "LAI", "SPL", "AIR", "IRP", "PSR"])
+def test_orientation_3d(codes):
+    for seed in range(3):
+        mt = _metatensor(3, seed=seed, reflect=bool(seed % 2))
+        space = Space.from_metatensor(mt)
+        assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
+
+
+@pytest.mark.parametrize("codes", ["RA", "LP", "AR", "PL", "LA", "RP"])
+def test_orientation_2d(codes):
+    for seed in range(3):
+        mt = _metatensor(2, seed=seed, reflect=bool(seed % 2))
+        space = Space.from_metatensor(mt)
+        assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_chain_matches_monai_compose(ndim):
+    mt = _metatensor(ndim, seed=7)
+    codes = "LPS"[:ndim]
+    pixdim = [0.9, 1.7, 2.2][:ndim]
+    start, end = [2, 3, 1][:ndim], [14, 13, 6][:ndim]  # inside the grid: MONAI clamps, Space pads
+    size = [32, 24, 16][:ndim]
+    chain = Compose(
+        [
+            Orientation(axcodes=codes),
+            Spacing(pixdim=pixdim),
+            SpatialCrop(roi_start=start, roi_end=end),
+            Resize(spatial_size=size),
+            Flip(spatial_axis=[0]),
+            SpatialPad(spatial_size=[s + 3 for s in size]),
+        ]
+    )
+    planned = (
+        Space.from_metatensor(mt)
+        .orient(codes)
+        .respace(pixdim, align="centers")
+        .crop(start, end)
+        .resize(size)
+        .flip(0)
+        .pad(1, 2)
+    )
+    assert_same_geometry(chain(mt), planned)
