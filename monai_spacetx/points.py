@@ -29,6 +29,8 @@ __all__ = ["SNAP_TOL", "snap", "apply_affine", "index_map", "index_to_world", "w
 #: Planned numbers closer than this to an integer are taken to be that integer, so that a
 #: plan which is "really" an integer shift (a crop seen through float64 round-off) is one.
 SNAP_TOL = 1e-9
+#: Snapping tolerance for the linear part of :func:`index_map` (round-off only).
+_LINEAR_SNAP_TOL = 1e-12
 
 
 def snap(values: np.ndarray, tol: float = SNAP_TOL) -> np.ndarray:
@@ -98,7 +100,9 @@ def index_map(from_space: Space, to_space: Space) -> np.ndarray:
 
     Computed as ``inv(to.affine) @ from.affine`` without forming the inverse, with the
     origins subtracted first so that large world origins cost no precision, then
-    snapped (:data:`SNAP_TOL`) so that an integer shift is exactly one.
+    snapped so that an integer shift is exactly one: linear entries within 1e-12 of an
+    integer, and shifts within :data:`SNAP_TOL` on rows whose linear part is then an
+    integer axis map. Nothing else is rounded, so mapped points stay within 1e-9 voxel.
 
     Returns:
         ``(D+1, D+1)`` float64 matrix ``A`` with ``index_to = A @ [index_from, 1]``.
@@ -108,9 +112,17 @@ def index_map(from_space: Space, to_space: Space) -> np.ndarray:
     ndim = from_space.ndim
     to_linear = to_space.affine[:ndim, :ndim]
     matrix = np.eye(ndim + 1)
-    matrix[:ndim, :ndim] = np.linalg.solve(to_linear, from_space.affine[:ndim, :ndim])
-    matrix[:ndim, ndim] = np.linalg.solve(to_linear, from_space.origin - to_space.origin)
-    return snap(matrix)
+    # The linear part only carries round-off (~1e-15): snap it tightly, so that a genuine
+    # tiny rotation or scale is never rounded away (it would move far points by more than
+    # 1e-9 voxel). The shift carries the origins' round-off too: snap it at SNAP_TOL, but
+    # only on rows that are an integer axis map, where the plan is really an index shift.
+    linear = snap(np.linalg.solve(to_linear, from_space.affine[:ndim, :ndim]), _LINEAR_SNAP_TOL)
+    shift = np.linalg.solve(to_linear, from_space.origin - to_space.origin)
+    integer_rows = np.all(linear == np.round(linear), axis=1)
+    shift[integer_rows] = snap(shift[integer_rows])
+    matrix[:ndim, :ndim] = linear
+    matrix[:ndim, ndim] = shift
+    return matrix
 
 
 def index_to_world(points: Any, space: Space, dtype: Any = None) -> Any:

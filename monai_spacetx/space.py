@@ -153,6 +153,12 @@ class Space:
                 raise SpaceError(f"direction must be a {ndim}x{ndim} matrix, got shape {direction_given.shape}")
             if not np.all(np.isfinite(direction_given)):
                 raise SpaceError(f"direction must be finite, got {direction_given.tolist()}")
+            given_deviation = float(np.max(np.abs(direction_given.T @ direction_given - np.eye(ndim))))
+            if given_deviation > ORTHONORMAL_TOL:  # a scaled column must not silently change the spacing
+                raise SpaceError(
+                    f"direction must be orthonormal (|D^T D - I| <= {ORTHONORMAL_TOL}), got "
+                    f"{direction_given.tolist()} (deviation {given_deviation:.3g})"
+                )
         linear = affine[:ndim, :ndim]
         if not np.all(np.isfinite(affine)):
             raise SpaceError(f"affine must be finite, got {affine.tolist()}")
@@ -482,7 +488,7 @@ class Space:
             target = nio.axcodes2ornt(tuple(codes[: self.ndim].upper()))
         except Exception as err:  # nibabel raises ValueError for repeated or unknown codes
             raise ModeError(f"invalid orientation codes {codes!r}: {err}") from err
-        if np.any(np.isnan(target)) or len(set(target[:, 0].tolist())) != self.ndim:
+        if np.any(np.isnan(target)) or set(target[:, 0].tolist()) != set(range(self.ndim)):
             raise ModeError(f"orientation codes must name each world axis once, got {codes!r}")
         current = nio.io_orientation(self._affine)
         transform = nio.ornt_transform(current, target)

@@ -117,3 +117,17 @@ def test_inputs_not_mutated():
     map_points(pts, space, space.resize((4, 4, 4)))
     np.testing.assert_array_equal(pts, keep)
     assert torch.equal(tpts, tkeep)
+
+
+def test_index_map_never_rounds_a_genuine_tiny_rotation():
+    """Snapping recognises integer shifts but must not round real geometry (regression)."""
+    space = Space((512, 512), spacing=(0.7, 0.7), origin=(1e5, -1e5))
+    turned = space.rotate(3e-10)  # linear entries within 1e-9 of 0 and 1
+    pts = np.array([[511.0, 511.0], [0.0, 511.0]])
+    forward = map_points(pts, space, turned)
+    exact = world_to_index(index_to_world(pts, space), turned)
+    np.testing.assert_allclose(forward, exact, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(map_points(forward, turned, space), pts, rtol=0, atol=1e-9)
+    # while a crop seen through large-origin round-off is still an exact integer shift
+    cropped = space.crop((100, 7), (300, 400))
+    np.testing.assert_array_equal(index_map(cropped, space)[:2, 2], [100.0, 7.0])

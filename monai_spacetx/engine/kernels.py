@@ -1,10 +1,10 @@
 """Torch execution kernels for the three non-trivial paths of :mod:`.plan`.
 
 Every kernel takes a source tensor laid out ``(N, *source_spatial)`` (leading dims
-flattened) and returns ``(region, values)``: the target index box that was computed, as one
-``slice`` per spatial axis, and the values on it, ``(N, *region_shape)``. Target voxels
-outside the box are fill; :func:`monai_spacetx.warp_image` allocates and fills the output.
-``None`` means no target voxel reads the source.
+flattened), the target index box to compute (:func:`target_box`, one ``slice`` per spatial
+axis) and ``dest``, a ``(N, *box_shape)`` view of the output that it writes into. Target
+voxels outside the box are fill: :func:`monai_spacetx.warp_image` allocates and fills the
+output, and never materialises more than the box.
 
 Boundary conventions (``x`` is the continuous source index of a target voxel's centre):
 
@@ -24,7 +24,7 @@ and exact ties go up. Cubic is Keys' cubic convolution with ``A = -0.75`` (torch
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from ..points import SNAP_TOL
 from .plan import WarpPlan
 
-__all__ = ["run_index", "run_separable", "run_general", "Region"]
+__all__ = ["target_box", "run_index", "run_separable", "run_general", "Box"]
 
-Region = Optional[Tuple[Tuple[slice, ...], torch.Tensor]]
+Box = Tuple[slice, ...]
 
 #: Target voxels per chunk in the general path: bounds the float64 grid (24 MiB in 3-D).
 _CHUNK_VOXELS = 1 << 20
@@ -81,7 +81,7 @@ def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
-def _taps(x: torch.Tensor, n: int, mode: str, padding: str | float) -> list[tuple[torch.Tensor, Optional[torch.Tensor]]]:
+def _taps(x: torch.Tensor, n: int, mode: str, padding: str | float) -> "Taps":
     """Interpolation taps ``[(index, weight), ...]`` for source coordinates ``x`` (float64).
 
     ``weight`` is ``None`` for a single unit tap (nearest, or ``x`` integral).
@@ -104,160 +104,215 @@ def _taps(x: torch.Tensor, n: int, mode: str, padding: str | float) -> list[tupl
     return [(_wrap_index(base.long() + k - 1, n, pad), weights[k]) for k in range(4)]
 
 
-# ---------------------------------------------------------------------------- index path
-def run_index(img: torch.Tensor, plan: WarpPlan) -> Region:
-    """Crop / pad / flip / permute with constant fill: slicing and one copy, bitwise exact."""
-    assert plan.axes is not None and plan.scale is not None and plan.offset is not None
-    src_slices: list[slice] = [slice(None)] * plan.ndim
-    region: list[slice] = []
-    flips: list[int] = []
-    for k, (axis, s, b) in enumerate(zip(plan.axes, plan.scale, plan.offset)):
-        n, m, b = plan.source_shape[axis], plan.target_shape[k], int(b)
-        # target j reads source s * j + b; keep the j whose source index is in [0, n)
-        lo, hi = (max(0, -b), min(m, n - b)) if s > 0 else (max(0, b - n + 1), min(m, b + 1))
-        if hi <= lo:
-            return None
-        region.append(slice(lo, hi))
-        if s > 0:
-            src_slices[axis] = slice(b + lo, b + hi)
-        else:
-            src_slices[axis] = slice(b - hi + 1, b - lo + 1)
-            flips.append(1 + axis)
-    view = img[(slice(None), *src_slices)]
-    if flips:
-        view = torch.flip(view, flips)
-    view = view.permute(0, *(1 + a for a in plan.axes))
-    return tuple(region), view
+# ---------------------------------------------------------------------------- target box
+def _axis_coords(plan: WarpPlan, k: int, start: int, stop: int) -> torch.Tensor:
+    """Source coordinates (float64) read by target voxels ``start..stop-1`` of axis ``k`` (axis-aligned plans)."""
+    assert plan.scale is not None and plan.offset is not None
+    return torch.arange(start, stop, dtype=torch.float64) * plan.scale[k] + plan.offset[k]
 
 
-# ---------------------------------------------------------------------------- separable path
-def _gather_axis(t: torch.Tensor, dim: int, taps: list[tuple[torch.Tensor, Optional[torch.Tensor]]]) -> torch.Tensor:
-    """1-D interpolation of ``t`` along ``dim`` from ``taps`` (weights broadcast along ``dim``)."""
+def target_box(plan: WarpPlan, padding: str | float) -> Optional[Box]:
+    """The target index box that must be computed; ``None`` when every target voxel is fill.
 
-    def pick(index: torch.Tensor) -> torch.Tensor:
-        first, count = int(index[0]), index.numel()
-        if count > 0 and int(index[-1]) - first == count - 1 and bool((index.diff() == 1).all()):
-            return t.narrow(dim, first, count)  # a contiguous run: a view, no copy
-        return t.index_select(dim, index)
-
-    shape = [1] * t.dim()
-    shape[dim] = -1
-    if len(taps) == 1:
-        return pick(taps[0][0])
-    if len(taps) == 2:
-        (i0, _), (i1, w1) = taps
-        assert w1 is not None
-        return torch.lerp(pick(i0), pick(i1), w1.to(t.dtype).view(shape))
-    out: Optional[torch.Tensor] = None
-    for index, weight in taps:
-        assert weight is not None
-        term = pick(index) * weight.to(t.dtype).view(shape)
-        out = term if out is None else out + term
-    assert out is not None
-    return out
-
-
-def run_separable(img: torch.Tensor, plan: WarpPlan, mode: str, padding: str | float) -> Region:
-    """Axis-aligned resample as successive 1-D gathers (never a D-dimensional grid_sample)."""
-    assert plan.axes is not None and plan.scale is not None and plan.offset is not None
-    constant = not isinstance(padding, str)
-    t = img.permute(0, *(1 + a for a in plan.axes))  # spatial dim k now feeds target axis k
-    coords: list[torch.Tensor] = []
-    region: list[slice] = []
-    for k in range(plan.ndim):
-        n, m = plan.source_shape[plan.axes[k]], plan.target_shape[k]
-        x = torch.arange(m, dtype=torch.float64) * plan.scale[k] + plan.offset[k]
-        lo, hi = 0, m
-        if constant:
-            valid = torch.nonzero(_inside(_snap(x), n)).flatten()
+    With ``"border"``/``"reflection"`` padding every voxel reads the source. With constant
+    padding, axis-aligned plans give the exact box of voxels whose centres lie in the
+    source field of view (the map is monotone per axis); the general path gets the
+    bounding box of the mapped field of view (its voxels are then masked one by one).
+    """
+    if isinstance(padding, str):
+        return tuple(slice(0, m) for m in plan.target_shape)
+    ndim, box = plan.ndim, []
+    if plan.axes is not None:
+        for k, m in enumerate(plan.target_shape):
+            inside = _inside(_snap(_axis_coords(plan, k, 0, m)), plan.source_shape[plan.axes[k]])
+            valid = torch.nonzero(inside).flatten()
             if valid.numel() == 0:
                 return None
-            lo, hi = int(valid[0]), int(valid[-1]) + 1  # the map is monotone: one run
-        region.append(slice(lo, hi))
-        coords.append(x[lo:hi])
-    # shrinking axes first keeps the intermediates (and the work) small
-    order = sorted(range(plan.ndim), key=lambda k: coords[k].numel() / t.shape[1 + k])
-    for k in order:
-        n = t.shape[1 + k]
-        index_mode = "nearest" if abs(plan.scale[k]) == 1.0 and plan.offset[k] == round(plan.offset[k]) else mode
-        taps = [(i.to(t.device), None if w is None else w.to(t.device)) for i, w in _taps(coords[k], n, index_mode, padding)]
-        t = _gather_axis(t, 1 + k, taps)
-    return tuple(region), t
-
-
-# ---------------------------------------------------------------------------- general path
-def _target_box(plan: WarpPlan) -> Optional[list[slice]]:
-    """Bounding box of the target voxels whose centres can fall inside the source field of view."""
-    ndim = plan.ndim
+            box.append(slice(int(valid[0]), int(valid[-1]) + 1))
+        return tuple(box)
     to_target = np.linalg.inv(plan.matrix)
-    edges = [(-0.5, n - 0.5) for n in plan.source_shape]
-    corners = np.array(np.meshgrid(*edges, indexing="ij")).reshape(ndim, -1)
+    corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in plan.source_shape], indexing="ij")).reshape(ndim, -1)
     mapped = to_target[:ndim, :ndim] @ corners + to_target[:ndim, ndim : ndim + 1]
-    box = []
     for k, m in enumerate(plan.target_shape):
         lo = max(0, int(math.floor(mapped[k].min())) - 1)
         hi = min(m, int(math.ceil(mapped[k].max())) + 2)
         if hi <= lo:
             return None
         box.append(slice(lo, hi))
-    return box
+    return tuple(box)
 
 
+# ---------------------------------------------------------------------------- index path
+def run_index(img: torch.Tensor, plan: WarpPlan, box: Box, dest: torch.Tensor) -> None:
+    """Crop / pad / flip / permute with constant fill: slicing and one copy, bitwise exact.
+
+    ``box`` must be :func:`target_box`'s (every box voxel then reads a real source voxel).
+    """
+    assert plan.axes is not None and plan.scale is not None and plan.offset is not None
+    src: list[slice] = [slice(None)] * plan.ndim
+    flips: list[int] = []
+    for k, (axis, s, b) in enumerate(zip(plan.axes, plan.scale, plan.offset)):
+        lo, hi, b = box[k].start, box[k].stop, int(b)
+        if s > 0:  # target j reads source j + b
+            src[axis] = slice(b + lo, b + hi)
+        else:  # target j reads source b - j
+            src[axis] = slice(b - hi + 1, b - lo + 1)
+            flips.append(1 + axis)
+    view = img[(slice(None), *src)]
+    if flips:
+        view = torch.flip(view, flips)
+    dest.copy_(view.permute(0, *(1 + a for a in plan.axes)))
+
+
+# ---------------------------------------------------------------------------- separable path
+#: ``[(index, weight), ...]``: int64 source indices and float64 weights (``None``: unit weight).
+Taps = List[Tuple[torch.Tensor, Optional[torch.Tensor]]]
+
+
+def _pick(t: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """``t.index_select(dim, index)``, or a view when ``index`` is one ascending run."""
+    first, count = int(index[0]), index.numel()
+    if int(index[-1]) - first == count - 1 and (count == 1 or bool((index.diff() == 1).all())):
+        return t.narrow(dim, first, count)
+    if dim == t.dim() - 1:  # advanced indexing gathers the innermost axis faster than index_select
+        return t[..., index]
+    return t.index_select(dim, index)
+
+
+def _step_functional(t: torch.Tensor, dim: int, taps: Taps) -> torch.Tensor:
+    """One 1-D interpolation step by gathers; differentiable (weights broadcast along ``dim``)."""
+    shape = [1] * t.dim()
+    shape[dim] = -1
+    if len(taps) == 1:
+        return _pick(t, dim, taps[0][0])
+    if len(taps) == 2:
+        return torch.lerp(_pick(t, dim, taps[0][0]), _pick(t, dim, taps[1][0]), taps[1][1].to(t.dtype).view(shape))
+    out = None
+    for index, weight in taps:
+        term = _pick(t, dim, index) * weight.to(t.dtype).view(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def _step_into(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor) -> None:
+    """One 1-D interpolation step written into ``dest`` (no autograd, no large temporaries).
+
+    Along an outer axis each output slab is a lerp of whole source slabs: that streams
+    memory once and allocates nothing, which on CPU is several times faster than gathering
+    full-size tap tensors. The innermost axis has no slabs, so it is gathered.
+    """
+    if dim == t.dim() - 1:
+        shape = [1] * t.dim()
+        shape[dim] = -1
+        if len(taps) == 1:
+            dest.copy_(_pick(t, dim, taps[0][0]))
+            return
+        if len(taps) == 2:
+            torch.lerp(_pick(t, dim, taps[0][0]), _pick(t, dim, taps[1][0]), taps[1][1].to(t.dtype).view(shape), out=dest)
+            return
+        dest.copy_(_step_functional(t, dim, taps))
+        return
+    index = [i.tolist() for i, _ in taps]
+    weight = [None if w is None else w.tolist() for _, w in taps]
+    for j in range(dest.shape[dim]):
+        out = dest.select(dim, j)
+        slabs = [t.select(dim, idx[j]) for idx in index]
+        if len(taps) == 1 or (len(taps) == 2 and weight[1][j] == 0.0):
+            out.copy_(slabs[0])
+        elif len(taps) == 2:
+            torch.lerp(slabs[0], slabs[1], weight[1][j], out=out)
+        else:
+            torch.mul(slabs[0], weight[0][j], out=out)
+            for slab, w in zip(slabs[1:], weight[1:]):
+                out.add_(slab, alpha=w[j])
+
+
+def run_separable(
+    img: torch.Tensor, plan: WarpPlan, box: Box, mode: str, padding: str | float, dest: torch.Tensor
+) -> None:
+    """Axis-aligned resample as successive 1-D steps (never a D-dimensional grid_sample).
+
+    Axes whose map is ``±j + integer`` are pure index steps; the rest interpolate with
+    ``mode``. Shrinking axes go first so intermediates stay small; the last step writes
+    straight into ``dest``. When autograd is recording, functional gathers are used.
+    """
+    assert plan.axes is not None and plan.scale is not None
+    t = img.permute(0, *(1 + a for a in plan.axes))  # spatial dim k now feeds target axis k
+    device = t.device
+    taps: list[Taps] = []
+    for k in range(plan.ndim):
+        exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer()  # type: ignore[index]
+        x = _axis_coords(plan, k, box[k].start, box[k].stop)
+        axis_taps = _taps(x, t.shape[1 + k], "nearest" if exact else mode, padding)
+        taps.append([(i.to(device), None if w is None else w.to(device)) for i, w in axis_taps])
+    order = sorted(range(plan.ndim), key=lambda k: (box[k].stop - box[k].start) / t.shape[1 + k])
+    record = torch.is_grad_enabled() and t.requires_grad
+    for step, k in enumerate(order):
+        if record:
+            t = _step_functional(t, 1 + k, taps[k])
+            continue
+        shape = list(t.shape)
+        shape[1 + k] = box[k].stop - box[k].start
+        out = dest if step == len(order) - 1 else torch.empty(shape, dtype=t.dtype, device=device)
+        _step_into(t, 1 + k, taps[k], out)
+        t = out
+    if record:
+        dest.copy_(t)
+
+
+# ---------------------------------------------------------------------------- general path
 def run_general(
-    img: torch.Tensor, plan: WarpPlan, mode: str, padding: str | float, fill: float, *, chunk: int = _CHUNK_VOXELS
-) -> Region:
+    img: torch.Tensor,
+    plan: WarpPlan,
+    box: Box,
+    mode: str,
+    padding: str | float,
+    fill: float,
+    dest: torch.Tensor,
+    *,
+    chunk: int = _CHUNK_VOXELS,
+) -> None:
     """Arbitrary affine resample in one pass, chunked along the first target axis.
 
     The sampling grid is built in float64 from ``plan.matrix`` (already relative to both
-    origins) and cast to the image dtype only for ``grid_sample``. Nearest and cubic gather
-    taps themselves (our tie rule; cubic in 3-D has no grid_sample).
+    origins) and cast to the image dtype only for ``grid_sample`` (linear). Nearest and
+    cubic gather their taps themselves (our tie rule; no 3-D bicubic in grid_sample).
     """
     ndim, constant = plan.ndim, not isinstance(padding, str)
-    box = _target_box(plan) if constant else [slice(0, m) for m in plan.target_shape]
-    if box is None:
-        return None
     device, dtype = img.device, img.dtype
     n_src = plan.source_shape
     linear = torch.as_tensor(plan.matrix[:ndim, :ndim], dtype=torch.float64, device=device)
     shift = torch.as_tensor(plan.matrix[:ndim, ndim], dtype=torch.float64, device=device)
-    rest = [s.stop - s.start for s in box[1:]]
-    rows_per_chunk = max(1, chunk // max(1, int(np.prod(rest))))
+    rows_per_chunk = max(1, chunk // max(1, int(np.prod([s.stop - s.start for s in box[1:]]))))
     strides = [int(np.prod(n_src[k + 1 :])) for k in range(ndim)]
     flat = img.reshape(img.shape[0], -1)
-    pieces = []
+    size = torch.tensor(n_src, dtype=torch.float64, device=device)
     for r0 in range(box[0].start, box[0].stop, rows_per_chunk):
         r1 = min(box[0].stop, r0 + rows_per_chunk)
         axes = [torch.arange(r0, r1, dtype=torch.float64, device=device)]
         axes += [torch.arange(s.start, s.stop, dtype=torch.float64, device=device) for s in box[1:]]
-        j = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
-        x = j @ linear.T + shift  # (*chunk, D) source indices, float64
-        out_shape = (img.shape[0], *x.shape[:-1])
+        x = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) @ linear.T + shift  # (*chunk, D)
         if mode == "linear":
             xw = torch.stack([_wrap_coord(_snap(x[..., k]), n_src[k], padding) for k in range(ndim)], dim=-1)
-            size = torch.tensor(n_src, dtype=torch.float64, device=device)
             grid = ((2.0 * xw + 1.0) / size - 1.0).flip(-1)  # grid_sample wants (x, y[, z]) = reversed axes
             vals = F.grid_sample(
                 img.unsqueeze(0), grid.unsqueeze(0).to(dtype), mode="bilinear", padding_mode="border", align_corners=False
             )[0]
         else:
-            taps_per_axis = [_taps(x[..., k], n_src[k], mode, padding) for k in range(ndim)]
+            per_axis = [_taps(x[..., k], n_src[k], mode, padding) for k in range(ndim)]
             vals = None
-            for combo in np.ndindex(*(len(t) for t in taps_per_axis)):
-                index = sum(taps_per_axis[k][c][0] * strides[k] for k, c in enumerate(combo))
-                term = flat.index_select(1, index.reshape(-1)).reshape(out_shape)
-                weight = None
-                for k, c in enumerate(combo):
-                    w = taps_per_axis[k][c][1]
-                    if w is not None:
-                        weight = w if weight is None else weight * w
-                if weight is not None:
+            for combo in np.ndindex(*(len(t) for t in per_axis)):
+                index = sum(per_axis[k][c][0] * strides[k] for k, c in enumerate(combo))
+                term = flat.index_select(1, index.reshape(-1)).reshape(img.shape[0], *x.shape[:-1])
+                weights = [per_axis[k][c][1] for k, c in enumerate(combo) if per_axis[k][c][1] is not None]
+                if weights:
+                    weight = weights[0]
+                    for w in weights[1:]:
+                        weight = weight * w
                     term = term * weight.to(dtype)
                 vals = term if vals is None else vals + term
-            assert vals is not None
         if constant:
             xs = _snap(x)
             inside = torch.stack([_inside(xs[..., k], n_src[k]) for k in range(ndim)], dim=-1).all(-1)
             vals = torch.where(inside, vals, torch.tensor(fill, dtype=vals.dtype, device=device))
-        pieces.append(vals)
-    return tuple(box), torch.cat(pieces, dim=1) if len(pieces) > 1 else pieces[0]
-
+        dest[:, r0 - box[0].start : r1 - box[0].start] = vals

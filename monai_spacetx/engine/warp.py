@@ -10,7 +10,7 @@ import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..space import Space
-from .kernels import Region, run_general, run_index, run_separable
+from .kernels import run_general, run_index, run_separable, target_box
 from .plan import PathKind, WarpPlan, plan_warp
 
 __all__ = ["warp_image", "MODES", "PADDINGS"]
@@ -59,24 +59,33 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
     raise SpaceTypeError(f"image must be a torch.Tensor or a numpy.ndarray, got {type(image).__name__}")
 
 
-def _execute(img: torch.Tensor, plan: WarpPlan, mode: str, padding: Padding, fill: float, path: PathKind) -> Region:
+def _run(img: torch.Tensor, plan: WarpPlan, mode: str, padding: Padding, fill: float, path: PathKind,
+         out_dtype: torch.dtype, out_fill: float) -> torch.Tensor:
+    """Allocate the ``(N, *target)`` output, fill it outside the computed box, run the path into the box."""
+    box = target_box(plan, padding)
+    lead, device = img.shape[0], img.device
+    if box is None:
+        return torch.full((lead, *plan.target_shape), out_fill, dtype=out_dtype, device=device)
+    # fill only the complement of the box (one slab per side per axis): the box is written
+    # by the kernel, so no output byte is written twice
+    out = torch.empty((lead, *plan.target_shape), dtype=out_dtype, device=device)
+    for k, (s, m) in enumerate(zip(box, plan.target_shape)):
+        for side in (slice(0, s.start), slice(s.stop, m)):
+            if side.stop > side.start:
+                out[(slice(None), *box[:k], side)].fill_(out_fill)
+    dest = out[(slice(None), *box)]
     if path == "index" and not isinstance(padding, str):
-        return run_index(img, plan)
-    if path in ("index", "separable", "identity"):
-        return run_separable(img, plan, "nearest" if path != "separable" else mode, padding)
-    return run_general(img, plan, mode, padding, fill)
-
-
-def _assemble(region: Region, lead: int, plan: WarpPlan, fill: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Allocate the ``(lead, *target)`` output, fill it, and copy the computed region in."""
-    if region is not None:
-        box, values = region
-        if tuple(values.shape[1:]) == plan.target_shape:
-            return values if values.dtype == dtype else values.to(dtype)
-    out = torch.full((lead, *plan.target_shape), fill, dtype=dtype, device=device)
-    if region is not None:
-        out[(slice(None), *box)] = values
+        run_index(img, plan, box, dest)
+    elif path in ("index", "separable"):
+        run_separable(img, plan, box, "nearest" if path == "index" else mode, padding, dest)
+    else:
+        run_general(img, plan, box, mode, padding, fill, dest)
     return out
+
+
+def _general(plan: WarpPlan) -> WarpPlan:
+    """The same plan forced onto the general path (testing switch)."""
+    return WarpPlan("general", plan.matrix, plan.source_shape, plan.target_shape)
 
 
 def warp_image(
@@ -152,11 +161,13 @@ def warp_image(
     lead_shape = tuple(tensor.shape[:-ndim])
     img = tensor.reshape(-1, *source.shape)
     path: PathKind = _path or plan.kind
+    if path == "general":
+        plan = _general(plan)
     fill = 0.0 if isinstance(padding, str) else padding
 
     if path == "identity":
         out = img.clone()
-    elif mode == "label" and path not in ("index",):
+    elif mode == "label" and path != "index":
         _check_fill(padding, img.dtype)
         out = _warp_labels(img, plan, padding, fill, path)
     else:
@@ -164,8 +175,7 @@ def warp_image(
         dtype = img.dtype if exact or img.dtype.is_floating_point else torch.float32
         _check_fill(padding, dtype)
         work = img if img.dtype == dtype else img.to(dtype)
-        region = _execute(work, plan, "nearest" if mode == "label" else mode, padding, fill, path)
-        out = _assemble(region, img.shape[0], plan, fill, dtype, img.device)
+        out = _run(work, plan, "nearest" if exact else mode, padding, fill, path, dtype, fill)
     out = out.reshape(*lead_shape, *target.shape)
     if was_numpy:
         return out.detach().cpu().numpy()
@@ -176,26 +186,16 @@ def _warp_labels(img: torch.Tensor, plan: WarpPlan, padding: Padding, fill: floa
     """Per-class linear interpolation of the one-hot of the present classes, then argmax.
 
     A running maximum keeps one class in memory at a time; a class must beat the current
-    best strictly, so ties go to the smaller label. Outside the source field of view the
-    class probabilities are filled with ``-1`` so that no class beats the initial ``-0.5``
-    there and the fill label stays.
+    best strictly, so ties go to the smaller label. Class probabilities are ``-1`` outside
+    the source field of view, so that no class beats the initial ``-0.5`` there and the
+    fill label stays.
     """
-    classes = torch.unique(img)
     best: Optional[torch.Tensor] = None
-    labels: Optional[torch.Tensor] = None
-    box = None
-    for value in classes:
-        onehot = (img == value).to(torch.float32)
-        region = _execute(onehot, plan, "linear", padding, -1.0, path)
-        if region is None:
-            break
-        box, prob = region
-        if best is None:
-            best = torch.full_like(prob, -0.5)
-            labels = torch.full(prob.shape, fill, dtype=img.dtype, device=img.device)
-        assert labels is not None
+    labels = torch.full((img.shape[0], *plan.target_shape), fill, dtype=img.dtype, device=img.device)
+    for value in torch.unique(img):
+        prob = _run((img == value).to(torch.float32), plan, "linear", padding, -1.0, path, torch.float32, -1.0)
+        best = torch.full_like(prob, -0.5) if best is None else best
         wins = prob > best
         best = torch.where(wins, prob, best)
         labels = torch.where(wins, value, labels)
-    region = None if labels is None or box is None else (box, labels)
-    return _assemble(region, img.shape[0], plan, fill, img.dtype, img.device)
+    return labels

@@ -1,0 +1,310 @@
+"""Shared helpers for ``bench_roundtrip.py`` and ``bench_accuracy.py``.
+
+A synthetic but realistic case: an oblique (rotated about two axes), anisotropic CT-like
+volume with a multi-class label and a few landmarks, written to NIfTI in a temporary folder
+and read back with MONAI's ``LoadImaged``, exactly as an inference script sees a scan.
+
+The same physical field of view is used at every size: ``--quick`` only coarsens the grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+THREADS = 2  # CI-like; set before any torch work
+
+# Realistic default: a 256 x 256 x 120 abdominal CT (0.78 mm in-plane, 2.5 mm slices).
+FULL_SHAPE = (256, 256, 120)
+FULL_SPACING = (0.78125, 0.78125, 2.5)
+QUICK_SHAPE = (64, 64, 30)  # same field of view, 4x coarser along each axis
+
+CLASSES = (1, 2, 3)  # body, organ, lesion (0 is air)
+HU = {0: -1000.0, 1: 40.0, 2: 90.0, 3: 150.0}
+NOISE_HU = 12.0
+BLOB_HU = 700.0  # landmark markers: small bright Gaussian blobs (think fiducials / calcifications)
+BLOB_SIGMA_MM = 3.0
+
+
+def setup_torch() -> Any:
+    """Import torch with the CI-like thread count and quiet MONAI's deprecation chatter."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    import torch
+
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=f"small volume {QUICK_SHAPE} instead of {FULL_SHAPE}")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (median reported)")
+    parser.add_argument("--markdown", metavar="PATH", default=None, help="also write the tables to this markdown file")
+    return parser.parse_args()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_lines() -> list[str]:
+    import monai
+    import torch
+
+    return [
+        f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs visible), torch threads: {torch.get_num_threads()}",
+        f"- python {platform.python_version()}, torch {torch.__version__}, monai {monai.__version__}, numpy {np.__version__}",
+    ]
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+class Report:
+    """Collects printed markdown so ``--markdown PATH`` can write the same text to a file."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.parts.append(text)
+
+    def write(self, path: str | None) -> None:
+        if path:
+            Path(path).write_text("\n".join(self.parts) + "\n")
+            print(f"\n(wrote {path})")
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.3f}" if seconds < 10 else f"{seconds:.2f}"
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds = time.perf_counter() - self.t0
+
+
+# ----------------------------------------------------------------------------- the case
+def oblique_direction() -> np.ndarray:
+    """Rotated 0.35 rad about z and 0.2 rad about x: no axis is aligned with the world."""
+    a, b = 0.35, 0.2
+    rz = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(b), -np.sin(b)], [0.0, np.sin(b), np.cos(b)]])
+    return rz @ rx
+
+
+def case_geometry(quick: bool) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    shape = QUICK_SHAPE if quick else FULL_SHAPE
+    spacing = tuple(s * n / m for s, n, m in zip(FULL_SPACING, FULL_SHAPE, shape))
+    return shape, spacing
+
+
+def _index_mm_grid(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
+    """Voxel-centre positions in mm along the tensor's own axes, origin at the field of view's centre."""
+    axes = [(np.arange(n, dtype=np.float64) + 0.5 - n / 2.0) * s for n, s in zip(shape, spacing)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1)
+
+
+def _ellipsoid(p: np.ndarray, centre: Sequence[float], radii: Sequence[float]) -> np.ndarray:
+    return (((p - np.asarray(centre)) / np.asarray(radii)) ** 2).sum(-1) <= 1.0
+
+
+def landmarks_index(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
+    """Four landmarks (continuous index coordinates, off the voxel centres) inside the body, off the organ."""
+    mm = np.array([[-45.3, -30.7, -60.2], [52.9, 20.4, 35.6], [-20.1, 44.8, 80.3], [30.6, -35.2, -85.1]])
+    return mm / np.asarray(spacing) + np.asarray(shape) / 2.0 - 0.5
+
+
+def make_volume(shape: Sequence[int], spacing: Sequence[float], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CT-like image (int16 HU), label (uint8: 0 air, 1 body, 2 organ, 3 lesion) and landmarks (index)."""
+    p = _index_mm_grid(shape, spacing)
+    body = _ellipsoid(p, (0.0, 4.0, 0.0), (84.0, 68.0, 140.0))
+    organ = _ellipsoid(p, (18.0, -6.0, 12.0), (34.0, 26.0, 48.0)) & body
+    lesion = _ellipsoid(p, (26.0, -2.0, 20.0), (11.0, 9.0, 13.0)) & organ
+    label = body.astype(np.uint8) + organ.astype(np.uint8) + lesion.astype(np.uint8)
+    image = np.choose(label, [HU[k] for k in range(4)]).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    image = image + rng.normal(0.0, NOISE_HU, label.shape)
+    points = landmarks_index(shape, spacing)
+    for point in points:
+        centre_mm = (point + 0.5 - np.asarray(shape) / 2.0) * np.asarray(spacing)
+        image += BLOB_HU * np.exp(-(((p - centre_mm) ** 2).sum(-1)) / (2 * BLOB_SIGMA_MM**2))
+    return np.round(image).astype(np.int16), label, points
+
+
+def write_case(quick: bool, folder: str | None = None) -> dict[str, Any]:
+    """Write image + label NIfTI files of the oblique anisotropic case; return paths and truths."""
+    import nibabel as nib
+
+    from monai_spacetx import Space
+
+    shape, spacing = case_geometry(quick)
+    native = Space(shape, spacing=spacing, origin=(-120.5, 80.25, -310.0), direction=oblique_direction())
+    image, label, points = make_volume(shape, spacing)
+    folder = folder or tempfile.mkdtemp(prefix="spacetx_bench_")
+    nib.save(nib.Nifti1Image(image, native.affine), os.path.join(folder, "image.nii.gz"))
+    nib.save(nib.Nifti1Image(label, native.affine), os.path.join(folder, "label.nii.gz"))
+    return {
+        "image": os.path.join(folder, "image.nii.gz"),
+        "label": os.path.join(folder, "label.nii.gz"),
+        "folder": folder,
+        "shape": shape,
+        "spacing": spacing,
+        "lab": label,
+        "points": points,
+    }
+
+
+def load(case: dict[str, Any], keys: Sequence[str] = ("image", "label")) -> dict[str, Any]:
+    from monai.transforms import LoadImaged
+
+    return LoadImaged(list(keys), ensure_channel_first=True, image_only=True)({k: case[k] for k in keys})
+
+
+def fresh(data: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a loaded sample, so every repeat starts from the same untouched input."""
+    return copy.deepcopy(data)
+
+
+# ----------------------------------------------------------------------------- metrics
+def to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+        x = x.as_tensor() if hasattr(x, "as_tensor") else x
+        return x.numpy()
+    return np.asarray(x)
+
+
+def wrong(a: Any, b: Any) -> int:
+    a, b = to_numpy(a).squeeze(), to_numpy(b).squeeze()
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch {a.shape} vs {b.shape}")
+    return int((a != b).sum())
+
+
+def dice(a: Any, b: Any, classes: Sequence[int]) -> float:
+    """Mean per-class Dice over the foreground classes."""
+    a, b = to_numpy(a).squeeze(), to_numpy(b).squeeze()
+    scores = []
+    for k in classes:
+        ak, bk = a == k, b == k
+        denom = ak.sum() + bk.sum()
+        scores.append(1.0 if denom == 0 else 2.0 * (ak & bk).sum() / denom)
+    return float(np.mean(scores))
+
+
+def score(a: Any, b: Any, classes: Sequence[int]) -> str:
+    return f"{wrong(a, b)} / {dice(a, b, classes):.4f}"
+
+
+# ----------------------------------------------------------------------------- stand-in model
+def ideal_prediction(image: Any, native: Any, label: np.ndarray, mode: str = "nearest") -> Any:
+    """A perfect segmentation model: the native label sampled at the working grid's voxel centres.
+
+    Returned as a MetaTensor carrying the working image's metadata, as a model fed a MetaTensor
+    returns (MONAI's ``Invertd`` skips plain tensors and reads the prediction's affine).
+    """
+    import torch
+    from monai.data import MetaTensor
+
+    from monai_spacetx import get_space, warp_image
+
+    data = warp_image(torch.from_numpy(np.ascontiguousarray(label))[None], native, get_space(image), mode=mode)
+    return _like_image(data, image)
+
+
+def ideal_probabilities(image: Any, native: Any, label: np.ndarray, n_classes: int) -> Any:
+    """A perfect soft model: the one-hot native label sampled linearly on the working grid (C, *working)."""
+    import torch
+
+    from monai_spacetx import get_space, warp_image
+
+    onehot = torch.from_numpy(np.stack([label == k for k in range(n_classes)]).astype(np.float32))
+    return _like_image(warp_image(onehot, native, get_space(image), mode="linear"), image)
+
+
+def _like_image(data: Any, image: Any) -> Any:
+    from monai.data import MetaTensor
+
+    tensor = data.as_tensor() if isinstance(data, MetaTensor) else data
+    return MetaTensor(tensor, meta=copy.deepcopy(dict(image.meta)), applied_operations=copy.deepcopy(image.applied_operations))
+
+
+def detect_landmarks(image: Any, guesses: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Stand-in landmark detector: weighted centroid of the bright blob near each guess (index coords).
+
+    The window is +-3 sigma in mm around the rounded guess; weights are the intensity above a
+    threshold halfway up the blob, so the tissue background and noise do not pull the centroid.
+    """
+    arr = to_numpy(image)[0].astype(np.float64)
+    half = np.ceil(3.0 * BLOB_SIGMA_MM / np.asarray(spacing, dtype=np.float64)).astype(int)
+    threshold = HU[1] + BLOB_HU / 2.0
+    found = []
+    for guess in np.asarray(guesses, dtype=np.float64).reshape(-1, arr.ndim):
+        centre = np.round(guess).astype(int)
+        lo = np.maximum(centre - half, 0)
+        hi = np.minimum(centre + half + 1, arr.shape)
+        window = arr[tuple(slice(a, b) for a, b in zip(lo, hi))]
+        weights = np.clip(window - threshold, 0.0, None)
+        grids = np.meshgrid(*[np.arange(a, b, dtype=np.float64) for a, b in zip(lo, hi)], indexing="ij")
+        total = weights.sum()
+        found.append([float((g * weights).sum() / total) if total > 0 else np.nan for g in grids])
+    return np.array(found)
+
+
+def point_error_mm(points_index: np.ndarray, truth_index: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Euclidean distance in mm between two sets of index points on the grid with ``affine``."""
+    pts = np.asarray(points_index, dtype=np.float64).reshape(-1, 3)
+    ref = np.asarray(truth_index, dtype=np.float64).reshape(-1, 3)
+    delta = (pts - ref) @ np.asarray(affine, dtype=np.float64)[:3, :3].T
+    return np.linalg.norm(delta, axis=1)
+
+
+def world_to_index(points_world: np.ndarray, affine: Any) -> np.ndarray:
+    """What a MONAI user writes: index = inv(affine) @ world (homogeneous), in float64."""
+    aff = to_numpy(affine).astype(np.float64)
+    homo = np.concatenate([np.asarray(points_world, dtype=np.float64), np.ones((len(points_world), 1))], 1)
+    return (np.linalg.inv(aff) @ homo.T).T[:, :3]
+
+
+def index_to_world(points_index: np.ndarray, affine: Any) -> np.ndarray:
+    aff = to_numpy(affine).astype(np.float64)
+    homo = np.concatenate([np.asarray(points_index, dtype=np.float64), np.ones((len(points_index), 1))], 1)
+    return (aff @ homo.T).T[:, :3]
+
+
+def time_call(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out

@@ -1,0 +1,223 @@
+"""warp_image: path selection, exact paths, separable vs general, dtypes, autograd, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monai_spacetx import Space, index_map
+from monai_spacetx.engine import plan_warp, warp_image
+from monai_spacetx.engine.kernels import target_box
+from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
+
+from .conftest import random_space
+
+MODES = ["nearest", "linear", "cubic", "label"]
+PADDINGS = [0.0, -3, "border", "reflection"]
+
+
+def _expected_by_index(src: np.ndarray, source: Space, target: Space, fill) -> np.ndarray:
+    """Reference for integer index maps: target voxel j takes src[M j] or ``fill``."""
+    matrix = index_map(target, source)
+    grid = np.indices(target.shape).reshape(target.ndim, -1)
+    idx = np.rint(matrix[:-1, :-1] @ grid + matrix[:-1, -1:]).astype(np.int64)
+    inside = np.all((idx >= 0) & (idx < np.array(source.shape)[:, None]), axis=0)
+    out = np.full(grid.shape[1], fill, dtype=src.dtype)
+    out[inside] = src[tuple(idx[:, inside])]
+    return out.reshape(target.shape)
+
+
+def _index_targets(space: Space) -> dict[str, Space]:
+    ndim = space.ndim
+    return {
+        "crop": space.crop([2] * ndim, [n - 1 for n in space.shape]),
+        "pad": space.pad([3] * ndim, [1] * ndim),
+        "crop_pad": space.crop([-2] + [1] * (ndim - 1), [n + 2 for n in space.shape]),
+        "flip": space.flip(list(range(ndim))),
+        "permute": space.permute(list(reversed(range(ndim)))),
+        "flip_permute_crop": space.flip(0).permute([1, 0] + list(range(2, ndim))).crop([-1] * ndim, [5] * ndim),
+        "orient": space.orient("LPI"),
+        "outside": space.crop([100] * ndim, [103] * ndim),
+    }
+
+
+# ---------------------------------------------------------------------------- plans
+def test_plan_kinds() -> None:
+    space = Space((10, 12, 8), spacing=(0.8, 0.8, 2.0), origin=(1e5, -3e4, 7.0))
+    assert plan_warp(space, space).kind == "identity"
+    assert plan_warp(space, space.crop((1, 2, 3), (5, 9, 8))).kind == "index"
+    assert plan_warp(space, space.flip(1).permute((2, 0, 1))).kind == "index"
+    sep = plan_warp(space, space.crop((1, 2, 3), (5, 9, 8)).respace(1.5))
+    assert sep.kind == "separable" and sep.axes == (0, 1, 2)
+    assert plan_warp(space, space.permute((1, 0, 2)).resize((20, 7, 9))).kind == "separable"
+    assert plan_warp(space, space.rotate((0.1, 0.0, 0.0))).kind == "general"
+
+
+def test_plan_box_covers_only_the_overlap() -> None:
+    native = Space((300, 280, 90), spacing=(0.7, 0.7, 2.5))
+    work = native.crop((40, 50, 10), (200, 210, 60)).respace(1.3)
+    box = target_box(plan_warp(work, native), 0.0)
+    assert [(s.start, s.stop) for s in box] == [(40, 200), (50, 210), (10, 60)]
+    assert target_box(plan_warp(work, native), "border") == tuple(slice(0, n) for n in native.shape)
+    oblique = work.rotate((0.2, 0.1, -0.3))
+    gbox = target_box(plan_warp(oblique, native), 0.0)
+    assert all(b.stop - b.start < n for b, n in zip(gbox, native.shape))
+
+
+# ---------------------------------------------------------------------------- exact paths
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8, bool])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_index_path_is_bitwise_exact(dtype, ndim: int) -> None:
+    rng = np.random.default_rng(ndim)
+    space = Space((9, 11, 7)[:ndim], spacing=(0.9, 1.3, 2.0)[:ndim], origin=(1e4, -20.0, 3.0)[:ndim])
+    src = (rng.standard_normal(space.shape) * 100).astype(dtype)
+    fill = 1 if dtype is bool else 7
+    for name, target in _index_targets(space).items():
+        assert plan_warp(space, target).kind == "index", name
+        expected = _expected_by_index(src, space, target, fill)
+        for mode in MODES:
+            out = warp_image(src, space, target, mode=mode, padding=fill)
+            assert out.dtype == src.dtype and np.array_equal(out, expected), (name, mode)
+        out = warp_image(torch.from_numpy(src)[None, None], space, target, mode="nearest", padding=fill)
+        assert np.array_equal(out[0, 0].numpy(), expected), name
+
+
+def test_index_path_border_and_reflection() -> None:
+    space = Space((6, 5))
+    src = np.arange(30, dtype=np.int32).reshape(6, 5)
+    target = space.crop((-3, -2), (9, 8))
+    border = warp_image(src, space, target, "nearest", "border")
+    assert np.array_equal(border, np.pad(src, ((3, 3), (2, 3)), mode="edge"))
+    reflect = warp_image(src, space, target, "nearest", "reflection")
+    assert np.array_equal(reflect, np.pad(src, ((3, 3), (2, 3)), mode="symmetric"))
+    for path in ("separable", "general"):
+        assert np.array_equal(warp_image(src, space, target, "nearest", "reflection", _path=path), reflect)
+
+
+def test_identity_returns_a_copy() -> None:
+    space = Space((5, 6))
+    src = torch.arange(30.0).reshape(5, 6)
+    out = warp_image(src, space, Space((5, 6)))
+    assert torch.equal(out, src) and out.data_ptr() != src.data_ptr()
+
+
+# ---------------------------------------------------------------------------- separable vs general
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("mode", MODES)
+def test_separable_matches_general(ndim: int, padding, mode: str) -> None:
+    rng = np.random.default_rng(7 + ndim)
+    space = random_space(rng, ndim, shape_range=(6, 14), origin_scale=1e4)
+    targets = [
+        space.crop([2] * ndim, [n + 3 for n in space.shape]).respace(space.spacing * rng.uniform(0.4, 1.7, ndim)),
+        space.flip(0).permute(list(reversed(range(ndim)))).resize([9, 5, 11][:ndim]),
+        space.crop([-4] * ndim, [4] * ndim).zoom(2.3),
+    ]
+    src = rng.integers(0, 4, (2, *space.shape)) if mode == "label" else rng.standard_normal((2, *space.shape))
+    for target in targets:
+        assert plan_warp(space, target).kind == "separable"
+        sep = warp_image(src, space, target, mode, padding)
+        gen = warp_image(src, space, target, mode, padding, _path="general")
+        np.testing.assert_allclose(sep, gen, rtol=0, atol=1e-10)
+
+
+def test_general_path_is_relative_to_origins() -> None:
+    """A huge common world offset must not change the result (float64 relative grid)."""
+    rng = np.random.default_rng(3)
+    near = random_space(rng, 3, shape_range=(8, 12), origin_scale=1.0)
+    target = near.rotate((0.3, -0.2, 0.1)).respace(0.7)
+    shift = np.eye(4)
+    shift[:3, 3] = [2e6, -3e6, 5e6]
+    far, far_target = (Space.from_affine(shift @ s.affine, s.shape) for s in (near, target))
+    src = torch.rand(near.shape)
+    np.testing.assert_allclose(warp_image(src, far, far_target), warp_image(src, near, target), atol=2e-6)
+
+
+# ---------------------------------------------------------------------------- dtypes, containers
+def test_dtypes_and_containers() -> None:
+    space = Space((8, 9, 7))
+    target = space.respace(0.6).rotate((0.0, 0.2, 0.0))
+    lab = torch.randint(0, 3, space.shape, dtype=torch.int16)
+    assert warp_image(lab, space, target, "nearest").dtype == torch.int16
+    assert warp_image(lab, space, target, "label").dtype == torch.int16
+    assert warp_image(lab, space, target, "linear").dtype == torch.float32
+    assert warp_image(lab > 0, space, target, "nearest").dtype == torch.bool
+    assert warp_image(lab.double(), space, target, "cubic").dtype == torch.float64
+    out = warp_image(lab.numpy(), space, target, "nearest")
+    assert isinstance(out, np.ndarray) and out.dtype == np.int16 and out.shape == target.shape
+    batch = torch.rand(2, 3, *space.shape)
+    assert warp_image(batch, space, target).shape == (2, 3, *target.shape)
+    flipped = np.flip(lab.numpy(), 0)  # negative strides are accepted
+    assert warp_image(flipped, space, space.crop((1, 1, 1), (5, 5, 5)), "nearest").shape == (4, 4, 4)
+
+
+def test_metatensor_is_treated_as_plain_tensor() -> None:
+    monai = pytest.importorskip("monai")
+    space = Space((6, 7))
+    x = monai.data.MetaTensor(torch.rand(1, 6, 7))
+    out = warp_image(x, space, space.resize((4, 9)))
+    assert type(out) is torch.Tensor and out.shape == (1, 4, 9)
+
+
+@pytest.mark.parametrize("path", [None, "general"])
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_differentiable(mode: str, path) -> None:
+    space = Space((5, 6), spacing=(1.0, 1.4))
+    target = space.crop((-1, 1), (6, 6)).resize((7, 4))
+    img = torch.rand(1, *space.shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: warp_image(x, space, target, mode, 0.5, _path=path), (img,))
+
+
+def test_input_is_not_mutated() -> None:
+    space = Space((6, 6))
+    src = np.random.default_rng(0).random((6, 6))
+    before = src.copy()
+    for mode in MODES[:3]:
+        warp_image(src, space, space.rotate(0.3), mode)
+    assert np.array_equal(src, before)
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_bad_input_messages() -> None:
+    space = Space((6, 7))
+    img = torch.rand(6, 7)
+    with pytest.raises(ShapeMismatchError, match=r"spatial shape \(7, 6\) does not match source.shape \(6, 7\)"):
+        warp_image(torch.rand(7, 6), space, space)
+    with pytest.raises(ShapeMismatchError, match=r"\(B, C, \*spatial\) for a 2-D source space .*got shape \(1, 1, 1, 6, 7\)"):
+        warp_image(torch.rand(1, 1, 1, 6, 7), space, space)
+    with pytest.raises(ShapeMismatchError, match=r"got shape \(6,\)"):
+        warp_image(torch.rand(6), space, space)
+    with pytest.raises(ModeError, match=r"mode must be one of .*got 'bilinear'"):
+        warp_image(img, space, space, mode="bilinear")
+    with pytest.raises(ModeError, match=r"padding must be a number, 'border' or 'reflection', got 'zeros'"):
+        warp_image(img, space, space, padding="zeros")
+    with pytest.raises(ModeError, match=r"padding must be .*got None"):
+        warp_image(img, space, space, padding=None)
+    with pytest.raises(ModeError, match=r"padding=0.5 cannot be stored in an output of dtype torch.int64"):
+        warp_image(torch.zeros(6, 7, dtype=torch.long), space, space.pad(1), "nearest", 0.5)
+    with pytest.raises(SpaceTypeError, match=r"image must be a torch.Tensor or a numpy.ndarray, got list"):
+        warp_image([[0.0] * 7] * 6, space, space)
+    with pytest.raises(SpaceTypeError, match=r"numeric or bool dtype, got numpy dtype object"):
+        warp_image(np.empty((6, 7), dtype=object), space, space)
+    with pytest.raises(SpaceTypeError, match=r"target must be a monai_spacetx.Space, got ndarray"):
+        warp_image(img, space, np.eye(3))
+    with pytest.raises(SpaceError, match=r"same dimensionality, got source 2-D \(6, 7\) and target 3-D \(6, 7, 2\)"):
+        warp_image(img, space, Space((6, 7, 2)))
+    with pytest.raises(SpaceError, match=r"spacing must be finite"):
+        warp_image(img, space, Space((6, 7), spacing=(1.0, float("nan"))))
+
+
+# ---------------------------------------------------------------------------- CUDA
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_matches_cpu(mode: str) -> None:
+    rng = np.random.default_rng(11)
+    space = random_space(rng, 3, shape_range=(10, 16))
+    src = torch.from_numpy(rng.integers(0, 3, (2, *space.shape)) if mode == "label" else rng.random((2, *space.shape)))
+    for target in (space.crop((2, 2, 2), (9, 9, 9)), space.respace(0.7), space.rotate((0.2, 0.1, 0.3))):
+        for padding in (0.0, "border", "reflection"):
+            cpu = warp_image(src, space, target, mode, padding)
+            gpu = warp_image(src.cuda(), space, target, mode, padding)
+            assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype
+            torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
