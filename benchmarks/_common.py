@@ -33,7 +33,7 @@ CLASSES = (1, 2, 3)  # body, organ, lesion (0 is air)
 HU = {0: -1000.0, 1: 40.0, 2: 90.0, 3: 150.0}
 NOISE_HU = 12.0
 BLOB_HU = 700.0  # landmark markers: small bright Gaussian blobs (think fiducials / calcifications)
-BLOB_SIGMA_MM = 3.0
+BLOB_SIGMA_MM = 5.0  # at least 1.2 x the coarsest native spacing (--quick: 12 mm)
 
 
 def setup_torch() -> Any:
@@ -142,8 +142,12 @@ def _ellipsoid(p: np.ndarray, centre: Sequence[float], radii: Sequence[float]) -
 
 def landmarks_index(shape: Sequence[int], spacing: Sequence[float]) -> np.ndarray:
     """Four landmarks (continuous index coordinates, off the voxel centres) inside the body, off the organ."""
-    mm = np.array([[-45.3, -30.7, -60.2], [52.9, 20.4, 35.6], [-20.1, 44.8, 80.3], [30.6, -35.2, -85.1]])
+    mm = np.array([[-40.3, -20.7, -55.2], [-35.9, 30.4, 45.6], [40.1, 28.8, -60.3], [-10.6, -30.2, 85.4]])
     return mm / np.asarray(spacing) + np.asarray(shape) / 2.0 - 0.5
+
+
+def blob_sigma_mm(spacing: Sequence[float]) -> float:
+    return max(BLOB_SIGMA_MM, 1.2 * float(max(spacing)))
 
 
 def make_volume(shape: Sequence[int], spacing: Sequence[float], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,9 +161,10 @@ def make_volume(shape: Sequence[int], spacing: Sequence[float], seed: int = 0) -
     rng = np.random.default_rng(seed)
     image = image + rng.normal(0.0, NOISE_HU, label.shape)
     points = landmarks_index(shape, spacing)
+    sigma = blob_sigma_mm(spacing)
     for point in points:
         centre_mm = (point + 0.5 - np.asarray(shape) / 2.0) * np.asarray(spacing)
-        image += BLOB_HU * np.exp(-(((p - centre_mm) ** 2).sum(-1)) / (2 * BLOB_SIGMA_MM**2))
+        image += BLOB_HU * np.exp(-(((p - centre_mm) ** 2).sum(-1)) / (2 * sigma**2))
     return np.round(image).astype(np.int16), label, points
 
 
@@ -183,6 +188,7 @@ def write_case(quick: bool, folder: str | None = None) -> dict[str, Any]:
         "spacing": spacing,
         "lab": label,
         "points": points,
+        "sigma_mm": blob_sigma_mm(spacing),
     }
 
 
@@ -261,14 +267,14 @@ def _like_image(data: Any, image: Any) -> Any:
     return MetaTensor(tensor, meta=copy.deepcopy(dict(image.meta)), applied_operations=copy.deepcopy(image.applied_operations))
 
 
-def detect_landmarks(image: Any, guesses: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+def detect_landmarks(image: Any, guesses: np.ndarray, spacing: Sequence[float], sigma_mm: float) -> np.ndarray:
     """Stand-in landmark detector: weighted centroid of the bright blob near each guess (index coords).
 
     The window is +-3 sigma in mm around the rounded guess; weights are the intensity above a
     threshold halfway up the blob, so the tissue background and noise do not pull the centroid.
     """
     arr = to_numpy(image)[0].astype(np.float64)
-    half = np.ceil(3.0 * BLOB_SIGMA_MM / np.asarray(spacing, dtype=np.float64)).astype(int)
+    half = np.ceil(3.0 * sigma_mm / np.asarray(spacing, dtype=np.float64)).astype(int)
     threshold = HU[1] + BLOB_HU / 2.0
     found = []
     for guess in np.asarray(guesses, dtype=np.float64).reshape(-1, arr.ndim):

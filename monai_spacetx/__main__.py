@@ -44,6 +44,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+def _check(args: argparse.Namespace) -> int:
+    from . import check
+
+    return check.run(args)
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import check
+
+    check.configure_parser(parser)
+
+
+COMMANDS["check"] = ("round-trip accuracy on your own NIfTI: monai-spacetx next to MONAI", _check_arguments, _check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m monai_spacetx", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="command")

@@ -229,8 +229,11 @@ def main(out_dir: Path, small: bool = False) -> dict:
     original = nib.load(str(path))
     native = np.asarray(original.dataobj, dtype=np.float32)
     ideal = (native >= THRESHOLD).astype(np.uint8)  # the model applied on the native grid itself
+    direction = original.affine[:3, :3] / np.linalg.norm(original.affine[:3, :3], axis=0)
+    tilt = np.degrees(np.arccos(np.clip(np.abs(direction).max(axis=0).min(), -1, 1)))  # largest axis tilt
     print(f"scan: {path.name}, shape {original.shape}, axes {''.join(nib.aff2axcodes(original.affine))}, "
-          f"spacing {np.round(np.linalg.norm(original.affine[:3, :3], axis=0), 3).tolist()} mm (oblique)")
+          f"spacing {np.round(np.linalg.norm(original.affine[:3, :3], axis=0), 3).tolist()} mm, "
+          f"oblique: axes tilted up to {tilt:.1f} degrees")
     progress.step("wrote the sample scan")
 
     spacing = np.linalg.norm(original.affine[:3, :3], axis=0)  # voxel size = column norms of the affine

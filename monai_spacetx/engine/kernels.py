@@ -40,6 +40,10 @@ Box = Tuple[slice, ...]
 #: Target voxels per chunk in the general path: bounds the float64 grid (24 MiB in 3-D).
 _CHUNK_VOXELS = 1 << 20
 _CUBIC_A = -0.75
+#: Elements per block of the innermost-axis gather (4 MiB of float32).
+_BLOCK_ELEMENTS = 1 << 20
+#: Largest intermediate of the separable path (below glibc's 32 MiB mmap threshold).
+_BLOCK_BYTES = 16 << 20
 
 
 # ---------------------------------------------------------------------------- coordinates
@@ -202,15 +206,16 @@ def _step_into(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor) -> Non
     full-size tap tensors. The innermost axis has no slabs, so it is gathered.
     """
     if dim == t.dim() - 1:
-        shape = [1] * t.dim()
-        shape[dim] = -1
-        if len(taps) == 1:
-            dest.copy_(_pick(t, dim, taps[0][0]))
-            return
-        if len(taps) == 2:
-            torch.lerp(_pick(t, dim, taps[0][0]), _pick(t, dim, taps[1][0]), taps[1][1].to(t.dtype).view(shape), out=dest)
-            return
-        dest.copy_(_step_functional(t, dim, taps))
+        # gather in blocks of the second dim so the tap temporaries stay under glibc's mmap
+        # threshold (32 MiB): they are then recycled from the heap instead of page-faulted
+        block = max(1, _BLOCK_ELEMENTS // max(1, t[:, :1].numel() // t.shape[-1] * dest.shape[-1]))
+        taps = [(i, None if w is None else w.to(t.dtype)) for i, w in taps]
+        for b0 in range(0, t.shape[1], block):
+            tb, db = t[:, b0 : b0 + block], dest[:, b0 : b0 + block]
+            if len(taps) == 2:
+                torch.lerp(_pick(tb, dim, taps[0][0]), _pick(tb, dim, taps[1][0]), taps[1][1], out=db)
+            else:
+                db.copy_(_step_functional(tb, dim, taps))
         return
     index = [i.tolist() for i, _ in taps]
     weight = [None if w is None else w.tolist() for _, w in taps]
@@ -245,19 +250,48 @@ def run_separable(
         x = _axis_coords(plan, k, box[k].start, box[k].stop)
         axis_taps = _taps(x, t.shape[1 + k], "nearest" if exact else mode, padding)
         taps.append([(i.to(device), None if w is None else w.to(device)) for i, w in axis_taps])
+    # read only the source range the taps touch (views): outer-axis slabs shrink to it
+    for k in range(plan.ndim):
+        lo = min(int(i.min()) for i, _ in taps[k])
+        hi = max(int(i.max()) for i, _ in taps[k]) + 1
+        if lo > 0 or hi < t.shape[1 + k]:
+            t = t.narrow(1 + k, lo, hi - lo)
+            taps[k] = [(i - lo, w) for i, w in taps[k]]
     order = sorted(range(plan.ndim), key=lambda k: (box[k].stop - box[k].start) / t.shape[1 + k])
-    record = torch.is_grad_enabled() and t.requires_grad
-    for step, k in enumerate(order):
-        if record:
+    if torch.is_grad_enabled() and t.requires_grad:
+        for k in order:
             t = _step_functional(t, 1 + k, taps[k])
-            continue
-        shape = list(t.shape)
+        dest.copy_(t)
+        return
+    # Block along target axis 0 so every intermediate stays below _BLOCK_BYTES: the
+    # temporaries are then recycled from the heap rather than freshly page-faulted, and
+    # stay in cache. Each block reads only the source rows its taps touch.
+    shape, largest = list(t.shape), 0
+    for k in order[:-1]:
         shape[1 + k] = box[k].stop - box[k].start
-        out = dest if step == len(order) - 1 else torch.empty(shape, dtype=t.dtype, device=device)
+        largest = max(largest, int(np.prod(shape)))
+    rows = dest.shape[1]
+    blocks = min(rows, max(1, math.ceil(largest * t.element_size() / _BLOCK_BYTES)))
+    step = math.ceil(rows / blocks)
+    for j0 in range(0, rows, step):
+        block_taps = [(i[j0 : j0 + step], None if w is None else w[j0 : j0 + step]) for i, w in taps[0]]
+        lo = min(int(i.min()) for i, _ in block_taps)
+        hi = max(int(i.max()) for i, _ in block_taps) + 1
+        block_taps = [(i - lo, w) for i, w in block_taps]
+        _run_steps(t.narrow(1, lo, hi - lo), [block_taps, *taps[1:]], order, dest.narrow(1, j0, min(step, rows - j0)))
+
+
+def _run_steps(t: torch.Tensor, taps: list[Taps], order: list[int], dest: torch.Tensor) -> None:
+    """Apply the 1-D steps in ``order``; intermediates are fresh tensors, the last step fills ``dest``."""
+    for n, k in enumerate(order):
+        if n == len(order) - 1:
+            out = dest
+        else:
+            shape = list(t.shape)
+            shape[1 + k] = taps[k][0][0].numel()
+            out = torch.empty(shape, dtype=t.dtype, device=t.device)
         _step_into(t, 1 + k, taps[k], out)
         t = out
-    if record:
-        dest.copy_(t)
 
 
 # ---------------------------------------------------------------------------- general path
