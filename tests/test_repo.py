@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN_JOB = 'python -m pip install -c constraints-dev.txt -e ".[tutorials]" && python -m monai_spacetx demo'
-TEST_SUITE = 'python -m pip install -c constraints-dev.txt -e ".[test,bench]" && python -m pytest -q'
+MAIN_JOB = 'python -m pip install -c constraints-dev.txt -e ".[tutorials]" && python tutorials/main.py'
+TEST_SUITE = 'python -m pip install -c constraints-dev.txt -e ".[test,tutorials,bench]" && python -m pytest -q'
 
 
 def _ci_commands() -> list[str]:
