@@ -73,7 +73,15 @@ def machine_lines() -> list[str]:
     return [
         f"- CPU: {cpu_model()} ({os.cpu_count()} logical CPUs visible), torch threads: {torch.get_num_threads()}",
         f"- python {platform.python_version()}, torch {torch.__version__}, monai {monai.__version__}, numpy {np.__version__}",
+        f"- load average at start: {load_average()} (timings are only comparable on an otherwise idle machine)",
     ]
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -242,7 +250,6 @@ def ideal_prediction(image: Any, native: Any, label: np.ndarray, mode: str = "ne
     returns (MONAI's ``Invertd`` skips plain tensors and reads the prediction's affine).
     """
     import torch
-    from monai.data import MetaTensor
 
     from monai_spacetx import get_space, warp_image
 

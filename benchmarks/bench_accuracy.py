@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -120,8 +120,8 @@ def large_case(folder: str) -> dict[str, Any]:
         "lab": case["lab"],
         "classes": C.CLASSES,
         "threshold": -500.0,
-        "fine": tuple(np.round(spacing * np.array(SMALL_FINE) / SMALL_SPACING, 2)),
-        "coarse": tuple(np.round(spacing * np.array(SMALL_COARSE) / SMALL_SPACING, 2)),
+        "fine": tuple(float(v) for v in np.round(spacing * np.array(SMALL_FINE) / SMALL_SPACING, 2)),
+        "coarse": tuple(float(v) for v in np.round(spacing * np.array(SMALL_COARSE) / SMALL_SPACING, 2)),
         "resize": tuple(int(v) for v in np.round(shape * np.array(SMALL_RESIZE) / SMALL_SHAPE)),
         "crop_resize": tuple(int(v) for v in np.round(big_box * np.array(SMALL_CROP_RESIZE) / small_box)),
         "iso": SMALL_ISO,

@@ -11,9 +11,11 @@ spacetransformer-torch warp_image (CPU); and the floor for (b): allocate and fil
 native-size output (torch.full). Peers that are not installed are reported as skipped.
 
 Everything runs on the same 2 CPU threads (torch and SimpleITK). Times are medians of
-``--repeat`` calls after one warm-up call; "ratio" is time / monai_spacetx time. Memory is
-the peak resident set size during the timed calls above the resident size before them
-(Linux VmHWM, reset through /proc/self/clear_refs), output included.
+``--repeat`` calls after one warm-up call, timed round-robin across peers (so that load
+from other processes hits all alike); "ratio" is time / monai_spacetx time. Memory is the
+peak resident set size during one call above the resident size just before it (Linux
+VmHWM, reset through /proc/self/clear_refs), output included; memory the process had
+already mapped and reuses (e.g. SimpleITK's pools) does not show.
 
 Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--device cpu|cuda]
 """
@@ -55,23 +57,32 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(fn: Callable[[], Any], repeat: int, sync: Callable[[], None]) -> tuple[float, Optional[float]]:
-    """(median seconds, peak MiB above the resident size before the timed calls)."""
-    result = fn()  # warm-up (lazy imports, allocator, thread pools)
-    del result
+def peak_mib(fn: Callable[[], Any], sync: Callable[[], None]) -> Optional[float]:
+    """Peak resident MiB during one call above the resident size before it (output included)."""
     gc.collect()
     before = _rss_mib("VmRSS")
-    can_peak = _reset_peak()
-    times = []
+    if before is None or not _reset_peak():
+        return None
+    result = fn()
+    sync()
+    del result
+    peak = _rss_mib("VmHWM")
+    return None if peak is None else max(0.0, peak - before)
+
+
+def time_round_robin(fns: list[Callable[[], Any]], repeat: int, sync: Callable[[], None]) -> list[float]:
+    """Median seconds per callable, timed in interleaved rounds so that load from other
+    processes on a shared machine hits every peer alike."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        sync()
-        start = time.perf_counter()
-        result = fn()
-        sync()
-        times.append(time.perf_counter() - start)
-        del result
-    peak = _rss_mib("VmHWM") if can_peak else None
-    return statistics.median(times), (None if peak is None or before is None else max(0.0, peak - before))
+        for fn, bucket in zip(fns, times):
+            sync()
+            start = time.perf_counter()
+            result = fn()
+            sync()
+            bucket.append(time.perf_counter() - start)
+            del result
+    return [statistics.median(t) for t in times]
 
 
 def _st_space(space: Space) -> Any:
@@ -125,12 +136,14 @@ def main() -> None:
 
     rows: list[tuple[str, str, Optional[float], Optional[float], str]] = []
 
+    peers: list[tuple[str, str, Callable[[], Any], Optional[float], str]] = []
+
     def add(task: str, name: str, fn: Optional[Callable[[], Any]], note: str = "") -> None:
         if fn is None:
             rows.append((task, name, None, None, note or "skipped (not installed)"))
             return
-        seconds, mib = measure(fn, args.repeat, sync)
-        rows.append((task, name, seconds, mib, note))
+        fn()  # warm-up (lazy imports, allocator, thread pools)
+        peers.append((task, name, fn, peak_mib(fn, sync), note))
 
     # ---------------------------------------------------------------- monai_spacetx
     add("a", "monai_spacetx", lambda: warp_image(image, native, working, "linear"))
@@ -188,6 +201,9 @@ def main() -> None:
         dev = str(device)
         add("a", "spacetransformer-torch", lambda: st_warp(image, st_native, st_working, 0.0, "trilinear", cuda_device=dev))
         add("b", "spacetransformer-torch", lambda: st_warp(prob, st_working, st_native, 0.0, "trilinear", cuda_device=dev))
+
+    medians = time_round_robin([p[2] for p in peers], args.repeat, sync)
+    rows += [(task, name, sec, mib, note) for (task, name, _, mib, note), sec in zip(peers, medians)]
 
     # ---------------------------------------------------------------- table
     ours = {task: s for task, name, s, _, _ in rows if name == "monai_spacetx"}

@@ -18,6 +18,7 @@ from .errors import (
     SpaceTxError,
     SpaceTypeError,
 )
+from .engine import warp_image
 from .points import index_map, index_to_world, map_points, world_to_index
 from .space import Space
 
@@ -58,6 +59,7 @@ __all__ = [
     "index_to_world",
     "world_to_index",
     "map_points",
+    "warp_image",
     "SpaceTxError",
     "SpaceError",
     "EmptyBoxError",

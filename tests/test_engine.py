@@ -226,3 +226,20 @@ def test_cuda_matches_cpu(mode: str) -> None:
             gpu = warp_image(src.cuda(), space, target, mode, padding)
             assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype
             torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_periodic_innermost_lerp_matches_general(padding) -> None:
+    """Rational scales (2.0 -> 1.5 mm: 4/3 and 3/4) take the strided-lerp shortcut on inner
+    and outer axes, whose clamped edges are gathered; it must equal the general path."""
+    space = Space((36, 5, 40), spacing=(2.0, 1.0, 2.0), origin=(3.0, -2.0, 50.0))
+    src = torch.rand(2, *space.shape, dtype=torch.float64)
+    for target in (
+        space.crop((-2, 0, -3), (37, 5, 44)).respace((1.5, 1.0, 1.5)),
+        space.respace((2.5 * 2.0, 1.0, 2.5 * 2.0)),
+        space.permute((2, 1, 0)).respace((0.8, 1.0, 1.6)),
+    ):
+        fine = warp_image(src, space, target, "linear", padding)
+        np.testing.assert_allclose(fine, warp_image(src, space, target, "linear", padding, _path="general"), atol=1e-12)
+        back = warp_image(fine, target, space, "linear", padding)
+        np.testing.assert_allclose(back, warp_image(fine, target, space, "linear", padding, _path="general"), atol=1e-12)
