@@ -243,3 +243,19 @@ def test_periodic_innermost_lerp_matches_general(padding) -> None:
         np.testing.assert_allclose(fine, warp_image(src, space, target, "linear", padding, _path="general"), atol=1e-12)
         back = warp_image(fine, target, space, "linear", padding)
         np.testing.assert_allclose(back, warp_image(fine, target, space, "linear", padding, _path="general"), atol=1e-12)
+
+
+def test_float32_affines_keep_the_fast_exact_paths():
+    """NIfTI stores affines in float32: couplings of ~1e-8 per voxel must not force the general path."""
+    from monai_spacetx.engine.plan import PLAN_TOL, plan_warp
+
+    angle = 0.35
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1.0]])
+    exact = Space((256, 256, 120), spacing=(0.78125, 0.78125, 2.5), direction=direction)
+    rounded = Space.from_affine(exact.affine.astype(np.float32).astype(np.float64), exact.shape)
+    working = Space.from_affine(exact.respace((0.6, 0.57, 1.6)).affine, exact.respace((0.6, 0.57, 1.6)).shape)
+    assert plan_warp(working, rounded).kind == "separable"
+    shifted = Space.from_affine(rounded.crop((3, 4, 5), (200, 180, 100)).affine.astype(np.float32), (197, 176, 95))
+    assert plan_warp(rounded, shifted).kind == "index"
+    # a real (non-negligible) rotation still goes the general way
+    assert plan_warp(exact, exact.rotate((0.0, 0.0, 10 * PLAN_TOL / 256))).kind == "general"

@@ -25,7 +25,7 @@ from ..errors import SpaceError, SpaceTypeError
 from ..points import index_map
 from ..space import Space
 
-__all__ = ["WarpPlan", "plan_warp", "PathKind"]
+__all__ = ["WarpPlan", "plan_warp", "PathKind", "PLAN_TOL"]
 
 PathKind = Literal["identity", "index", "separable", "general"]
 
@@ -59,6 +59,30 @@ class WarpPlan:
         return len(self.target_shape)
 
 
+#: Largest displacement, in source voxels anywhere on the target grid, that the classifier
+#: ignores. Affines stored in float32 (NIfTI) couple axes that are really aligned by ~1e-8 per
+#: voxel; without this, a crop + respace of such a scan would take the general path (slow,
+#: and interpolating where a copy is exact). 1e-4 voxel matches ``ORTHONORMAL_TOL``.
+PLAN_TOL = 1e-4
+
+
+def _drop_negligible(matrix: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
+    """``matrix`` with couplings, scale and shift residues that move no voxel by more than ``PLAN_TOL`` removed."""
+    ndim = len(target_shape)
+    cleaned = matrix.copy()
+    linear = cleaned[:ndim, :ndim]
+    extent = np.maximum(np.array(target_shape, dtype=np.float64) - 1.0, 1.0)
+    # each dropped entry moves a row by at most PLAN_TOL / ndim over the grid
+    linear[np.abs(linear) * extent[None, :] <= PLAN_TOL / ndim] = 0.0
+    if np.all((linear != 0).sum(axis=0) == 1) and np.all((linear != 0).sum(axis=1) == 1):
+        for row, col in zip(*np.nonzero(linear)):
+            unit, shift = np.sign(linear[row, col]), cleaned[row, ndim]
+            # a scale within PLAN_TOL of +-1 over the grid and a near-integer shift: an exact copy
+            if abs(linear[row, col] - unit) * extent[col] <= PLAN_TOL / 2 and abs(shift - round(shift)) <= PLAN_TOL / 2:
+                linear[row, col], cleaned[row, ndim] = unit, float(round(shift))
+    return cleaned
+
+
 def plan_warp(source: Space, target: Space) -> WarpPlan:
     """Classify the resample ``source → target`` (see the module docstring for the rules).
 
@@ -76,17 +100,19 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         )
     ndim = source.ndim
     matrix = index_map(target, source)
-    linear, shift = matrix[:ndim, :ndim], matrix[:ndim, ndim]
-    common = dict(matrix=matrix, source_shape=source.shape, target_shape=target.shape)
-    nonzero = linear != 0  # snapping already zeroed round-off; any residue means "oblique"
+    common = dict(source_shape=source.shape, target_shape=target.shape)
+    cleaned = _drop_negligible(matrix, target.shape)
+    linear, shift = cleaned[:ndim, :ndim], cleaned[:ndim, ndim]
+    nonzero = linear != 0
     if not (np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1)):
-        return WarpPlan("general", **common)
+        return WarpPlan("general", matrix=matrix, **common)
     axes = tuple(int(np.flatnonzero(nonzero[:, k])[0]) for k in range(ndim))
     scale = tuple(float(linear[axes[k], k]) for k in range(ndim))
     offset = tuple(float(shift[axes[k]]) for k in range(ndim))
     is_index = all(abs(s) == 1.0 for s in scale) and all(o == round(o) for o in offset)
-    if is_index and source.shape == target.shape and np.array_equal(matrix, np.eye(ndim + 1)):
+    if is_index and source.shape == target.shape and np.array_equal(cleaned, np.eye(ndim + 1)):
         kind: PathKind = "identity"
     else:
         kind = "index" if is_index else "separable"
+    common["matrix"] = cleaned
     return WarpPlan(kind, axes=axes, scale=scale, offset=offset, **common)
