@@ -37,11 +37,19 @@ def _require(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Any:
 
 
 class _PointsMixin:
-    """Moves landmark keys from one Space to another and flags those that leave the grid."""
+    """Per-key options, and moving landmark keys from one Space to another (flagging those that leave the grid)."""
 
+    keys: tuple[Hashable, ...]
     point_keys: tuple[Hashable, ...]
     point_coords: str
     allow_missing_keys: bool
+
+    def _per_key_modes(self, mode: str | Sequence[str]) -> tuple[str, ...]:
+        return tuple(check_mode(m, k) for m, k in zip(ensure_tuple_rep(mode, len(self.keys)), self.keys))
+
+    def _per_key_padding(self, padding: Padding | Sequence[Padding]) -> tuple[Padding, ...]:
+        # a string ("border") or a number applies to every key; a sequence gives one per key
+        return tuple(ensure_tuple_rep(padding, len(self.keys))) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
 
     def _init_points(self, point_keys: KeysCollection | None, point_coords: str) -> None:
         if point_coords not in ("index", "world"):
@@ -116,7 +124,7 @@ class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
             raise SpaceError("SpaceCropd needs a box: roi_start/roi_end, roi_center/roi_size, source_key or center_key")
         self.source_key, self.margin, self.select_fn = source_key, margin, select_fn
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
-        self.padding = ensure_tuple_rep(padding, len(self.keys)) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
+        self.padding = self._per_key_padding(padding)
         self.cropper = SpaceCrop()
 
     def _box(self, data: Mapping[Hashable, Any], ref: Space) -> tuple[np.ndarray, np.ndarray]:
@@ -193,8 +201,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
                 f"pixdim={pixdim!r}, ref_key={ref_key!r}"
             )
         self.ref_key = ref_key
-        self.mode = tuple(check_mode(m, k) for m, k in zip(ensure_tuple_rep(mode, len(self.keys)), self.keys))
-        self.padding = ensure_tuple_rep(padding, len(self.keys)) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
+        self.mode = self._per_key_modes(mode)
+        self.padding = self._per_key_padding(padding)
         self.resampler = SpaceResample(spatial_size=spatial_size, pixdim=pixdim, align=align)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -257,8 +265,8 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
         self.orig_keys = ensure_tuple_rep(orig_keys, len(self.keys)) if orig_keys is not None else (None,) * len(self.keys)
-        self.mode = tuple(check_mode(m, k) for m, k in zip(ensure_tuple_rep(mode, len(self.keys)), self.keys))
-        self.padding = ensure_tuple_rep(padding, len(self.keys)) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
+        self.mode = self._per_key_modes(mode)
+        self.padding = self._per_key_padding(padding)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
