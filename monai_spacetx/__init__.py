@@ -18,14 +18,13 @@ from .errors import (
     SpaceTxError,
     SpaceTypeError,
 )
-from .engine import warp_image
 from .points import index_map, index_to_world, map_points, world_to_index
 from .space import Space
 
 __version__ = "0.1.0"
 
-# The MONAI adapters load lazily, so the numpy geometry core imports without MONAI; bundle
-# configs naming ``monai_spacetx.SpaceCropd`` resolve through this hook.
+# The engine (torch) and the MONAI adapters load lazily, so the numpy geometry core imports
+# without them; bundle configs naming ``monai_spacetx.SpaceCropd`` resolve through this hook.
 _TRANSFORMS = (
     "SpaceCrop",
     "SpaceCropd",
@@ -59,7 +58,6 @@ __all__ = [
     "index_to_world",
     "world_to_index",
     "map_points",
-    "warp_image",
     "SpaceTxError",
     "SpaceError",
     "EmptyBoxError",

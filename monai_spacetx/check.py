@@ -207,10 +207,6 @@ def _dice(a: Any, b: np.ndarray) -> float | None:
     return float(np.mean([2 * np.sum((a == k) & (b == k)) / (np.sum(a == k) + np.sum(b == k)) for k in classes]))
 
 
-def _apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points @ affine[:-1, :-1].T + affine[:-1, -1]
-
-
 # ----------------------------------------------------------------------------- the two pipelines
 def _ours(data: dict, crop: dict | None, grid: dict, native_label: np.ndarray, world: np.ndarray | None) -> dict:
     from monai.transforms import Compose
@@ -260,6 +256,8 @@ def _monai(data: dict, crop: dict | None, grid: dict, native_label: np.ndarray, 
     from monai.data import MetaTensor
     from monai.transforms import Compose, CropForegroundd, Invertd, Resized, Spacingd, SpatialCropd
 
+    from .points import apply_affine
+
     keys = ["image", "label"]
     steps = []
     if crop is not None and "threshold" in crop:
@@ -288,8 +286,8 @@ def _monai(data: dict, crop: dict | None, grid: dict, native_label: np.ndarray, 
     if world is not None:
         # as a MONAI user: world -> working index with the working affine, and back
         working_affine = out["image"].affine.numpy().astype(np.float64)
-        working_index = _apply(np.linalg.inv(working_affine), world)
-        result["landmark_mm"] = np.linalg.norm(_apply(working_affine, working_index) - world, axis=1)
+        working_index = apply_affine(np.linalg.inv(working_affine), world)
+        result["landmark_mm"] = np.linalg.norm(apply_affine(working_affine, working_index) - world, axis=1)
         shape = np.array(working_shape)
         result["landmarks_outside"] = int((~np.all((working_index >= -0.5) & (working_index <= shape - 0.5), axis=1)).sum())
     return result

@@ -58,8 +58,7 @@ def _as_metatensor(img: Any) -> MetaTensor:
 def _finish(data: Any, like: MetaTensor, space: Space, native: Space) -> MetaTensor:
     """Wrap resampled ``data`` as a MetaTensor carrying ``like``'s metadata re-pointed at ``space``."""
     out = MetaTensor(convert_to_tensor(data, track_meta=False))
-    out.copy_meta_from(like)
-    out.meta = dict(out.meta)
+    out.copy_meta_from(like)  # copies the meta dict: ``like`` is never modified
     out.affine = torch.as_tensor(space.to_monai_affine(), dtype=torch.float64)
     if "pixdim" in out.meta:
         pixdim = np.array(out.meta["pixdim"], dtype=np.float64, copy=True)
@@ -277,7 +276,10 @@ class SpaceInvert:
 
     def __call__(self, pred: Any, ref: Any = None, mode: str | None = None) -> MetaTensor:
         ref_t = _as_metatensor(pred if ref is None else ref)
-        current, native = Space.from_metatensor(ref_t), get_native_space(ref_t)
+        return self.invert(pred, ref_t, Space.from_metatensor(ref_t), get_native_space(ref_t), mode)
+
+    def invert(self, pred: Any, ref: MetaTensor, current: Space, native: Space, mode: str | None = None) -> MetaTensor:
+        """Map ``pred`` from ``current`` to ``native`` (spaces already read from ``ref``), with ``ref``'s metadata."""
         pred_t = pred.as_tensor() if isinstance(pred, MetaTensor) else convert_to_tensor(pred, track_meta=False)
         if tuple(pred_t.shape[1:]) != current.shape or pred_t.ndim != current.ndim + 1:
             raise ShapeMismatchError(
@@ -285,6 +287,6 @@ class SpaceInvert:
                 "(expected (C, *working))"
             )
         data = warp_image(pred_t, current, native, mode=check_mode(mode or self.mode), padding=self.padding)
-        out = _finish(data, ref_t, native, native)
+        out = _finish(data, ref, native, native)
         out.applied_operations = []
         return out

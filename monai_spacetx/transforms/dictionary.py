@@ -19,7 +19,7 @@ from monai.transforms import InvertibleTransform, MapTransform
 from monai.utils import ensure_tuple, ensure_tuple_rep
 
 from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError
-from ..points import map_points
+from ..points import apply_affine, map_points
 from ..space import Space
 from .array import Padding, SpaceCrop, SpaceInvert, SpaceResample, _as_metatensor, check_mode, foreground_box, roi_box
 from .meta import get_native_space
@@ -74,8 +74,8 @@ class _PointsMixin:
 
 
 def _copy(points: Any, space: Space) -> Any:
-    # world coordinates do not change; validate and return float64 as map_points does
-    return map_points(points, space, space)
+    """A validated float64 copy of ``points`` (same container), as :func:`map_points` returns them."""
+    return apply_affine(np.eye(space.ndim + 1), points)
 
 
 class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
@@ -131,7 +131,7 @@ class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
         if self.center_key is not None:
             points = _require(data, self.center_key, "center_key")
             points = points.as_tensor() if isinstance(points, MetaTensor) else points
-            flat = np.asarray(map_points(points, ref, ref)).reshape(-1, ref.ndim)
+            flat = np.asarray(_copy(points, ref)).reshape(-1, ref.ndim)
             if not 0 <= self.center_point < len(flat):
                 raise PointsError(f"center_point {self.center_point} is out of range for {len(flat)} landmarks in {self.center_key!r}")
             center = flat[self.center_point]
@@ -287,7 +287,7 @@ class SpaceInvertd(MapTransform, _PointsMixin):
             except MetadataError as err:
                 raise MetadataError(f"key {orig_key or key!r}: {err}") from err
             try:
-                d[key] = SpaceInvert(self.mode[index], self.padding[index])(pred, ref_t)
+                d[key] = SpaceInvert(self.mode[index], self.padding[index]).invert(pred, ref_t, current, native)
             except ShapeMismatchError as err:
                 raise ShapeMismatchError(f"key {key!r} (geometry from {orig_key or key!r}): {err}") from err
             if spaces is None:
