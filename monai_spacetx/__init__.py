@@ -18,8 +18,8 @@ from .errors import (
     SpaceTxError,
     SpaceTypeError,
 )
-from .points import index_map, index_to_world, map_points, world_to_index
-from .space import Space
+from .geometry.points import index_map, index_to_world, map_points, world_to_index
+from .geometry.space import Space
 
 __version__ = "0.1.0"
 

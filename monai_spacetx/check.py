@@ -36,6 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .geometry.tolerances import AFFINE_MATCH_ATOL
+
 __all__ = ["add_parser", "configure_parser", "run", "main", "check", "read_landmarks", "CheckError"]
 
 DESCRIPTION = (
@@ -185,7 +187,7 @@ def _load(image: Path, label: Path | None, threshold: float | None) -> tuple[dic
         source = f"stand-in: image > {cut:g}"
     else:
         lab = data["label"]
-        if tuple(lab.shape[1:]) != tuple(img.shape[1:]) or not np.allclose(lab.affine.numpy(), img.affine.numpy(), atol=1e-4):
+        if tuple(lab.shape[1:]) != tuple(img.shape[1:]) or not np.allclose(lab.affine.numpy(), img.affine.numpy(), atol=AFFINE_MATCH_ATOL):
             raise CheckError(
                 f"--label: must lie on the image's grid; label shape {tuple(lab.shape[1:])} vs image {tuple(img.shape[1:])}"
             )
@@ -211,7 +213,7 @@ def _dice(a: Any, b: np.ndarray) -> float | None:
 def _ours(data: dict, crop: dict | None, grid: dict, native_label: np.ndarray, world: np.ndarray | None) -> dict:
     from monai.transforms import Compose
 
-    from .space import Space
+    from .geometry.space import Space
     from .transforms import SpaceCropd, SpaceInvertd, SpaceResampled
 
     keys = ["image", "label"]
@@ -256,7 +258,7 @@ def _monai(data: dict, crop: dict | None, grid: dict, native_label: np.ndarray, 
     from monai.data import MetaTensor
     from monai.transforms import Compose, CropForegroundd, Invertd, Resized, Spacingd, SpatialCropd
 
-    from .points import apply_affine
+    from .geometry.points import apply_affine
 
     keys = ["image", "label"]
     steps = []
@@ -342,7 +344,7 @@ def check(
             world = world * np.array([-1.0, -1.0, 1.0][:ndim])  # LPS -> RAS
     native_label = data["label"][0].numpy()
 
-    from .space import Space
+    from .geometry.space import Space
 
     native = Space.from_metatensor(data["image"])
     ours = _ours(copy.deepcopy(data), crop, grid, native_label, world)

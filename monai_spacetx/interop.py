@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ShapeMismatchError, SpaceTypeError
-from .space import Space
+from .geometry.space import Space
 
 __all__ = ["space_from_nifti", "to_nifti", "space_from_sitk", "to_sitk", "lps_ras_flip"]
 

@@ -247,7 +247,8 @@ def test_periodic_innermost_lerp_matches_general(padding) -> None:
 
 def test_float32_affines_keep_the_fast_exact_paths():
     """NIfTI stores affines in float32: couplings of ~1e-8 per voxel must not force the general path."""
-    from monai_spacetx.engine.plan import PLAN_TOL, plan_warp
+    from monai_spacetx.engine.plan import plan_warp
+    from monai_spacetx.geometry.tolerances import PLAN_TOL
 
     angle = 0.35
     direction = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1.0]])

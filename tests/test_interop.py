@@ -36,7 +36,7 @@ def _random_indices(rng, shape, n=20):
 @pytest.mark.parametrize("seed", range(4))
 def test_index_to_world_matches_sitk_continuous_index(ndim, seed):
     img = _sitk_image(ndim, seed)
-    space = Space.from_sitk(img)
+    space = space_from_sitk(img)
     assert space.shape == tuple(img.GetSize())  # ITK index order
     rng = np.random.default_rng(seed)
     indices = _random_indices(rng, space.shape)
@@ -51,7 +51,7 @@ def test_index_to_world_matches_sitk_continuous_index(ndim, seed):
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_integer_index_matches_sitk(ndim):
     img = _sitk_image(ndim, 11)
-    space = Space.from_sitk(img)
+    space = space_from_sitk(img)
     last = [n - 1 for n in img.GetSize()]
     for index in ([0] * ndim, last):
         lps = np.array(img.TransformIndexToPhysicalPoint(index))
@@ -65,7 +65,7 @@ def test_oblique_space_to_sitk_and_back(oblique_space):
     assert tuple(img.GetSize()) == space.shape
     # ITK index (i, j, k) is our index; GetArrayFromImage gives the reversed (k, j, i) layout
     np.testing.assert_array_equal(sitk.GetArrayFromImage(img), data.T)
-    back = Space.from_sitk(img)
+    back = space_from_sitk(img)
     np.testing.assert_allclose(back.affine, space.affine, rtol=0, atol=1e-9 * np.abs(space.affine).max())
     assert back == space
     index = np.array(space.shape) / 3.0
@@ -105,7 +105,7 @@ def test_from_nifti_and_back_is_the_files_affine(tmp_path, seed):
     affine = _nifti_affine(seed=seed)
     data = np.random.default_rng(seed).random((9, 7, 5)).astype(np.float32)
     img = nib.Nifti1Image(data, affine)
-    space = Space.from_nifti(img)
+    space = space_from_nifti(img)
     assert space.shape == (9, 7, 5)
     assert np.array_equal(space.affine, img.affine)
     assert np.array_equal(to_nifti(data, space).affine, img.affine)
@@ -114,7 +114,7 @@ def test_from_nifti_and_back_is_the_files_affine(tmp_path, seed):
     path = tmp_path / "a.nii.gz"
     nib.save(img, path)
     loaded = nib.load(path)
-    space_loaded = Space.from_nifti(loaded)
+    space_loaded = space_from_nifti(loaded)
     assert np.array_equal(space_loaded.affine, loaded.affine)
     written = to_nifti(np.asarray(loaded.dataobj), space_loaded)
     assert np.array_equal(written.affine, loaded.affine)
@@ -122,7 +122,7 @@ def test_from_nifti_and_back_is_the_files_affine(tmp_path, seed):
     nib.save(written, path2)
     reloaded = nib.load(path2)
     assert np.array_equal(reloaded.affine, loaded.affine)
-    assert Space.from_nifti(reloaded) == space_loaded
+    assert space_from_nifti(reloaded) == space_loaded
     # index -> world agrees with nibabel's own apply_affine
     ijk = np.array([[0.0, 0.0, 0.0], [8.0, 6.0, 4.0], [1.5, -0.5, 3.25]])
     np.testing.assert_allclose(
@@ -138,7 +138,7 @@ def test_from_nifti_matches_monai_loadimage(tmp_path):
     path = tmp_path / "scan.nii.gz"
     nib.save(nib.Nifti1Image(data, affine), path)
     x = LoadImage(image_only=True, ensure_channel_first=True)(str(path))
-    assert Space.from_metatensor(x) == Space.from_nifti(nib.load(path))
+    assert Space.from_metatensor(x) == space_from_nifti(nib.load(path))
     assert np.array_equal(Space.from_metatensor(x).affine, nib.load(path).affine)
 
 
@@ -146,7 +146,7 @@ def test_from_nifti_2d_and_4d(tmp_path):
     affine = np.diag([0.5, 0.75, 1.0, 1.0])
     affine[:2, 3] = [10.0, -4.0]
     img2 = nib.Nifti1Image(np.zeros((6, 5), np.float32), affine)
-    space2 = Space.from_nifti(img2)
+    space2 = space_from_nifti(img2)
     assert space2.shape == (6, 5) and space2.ndim == 2
     np.testing.assert_array_equal(space2.to_monai_affine(), affine)
     path = tmp_path / "two_d.nii"
@@ -154,7 +154,7 @@ def test_from_nifti_2d_and_4d(tmp_path):
     assert np.array_equal(nib.load(path).affine, affine)
 
     img4 = nib.Nifti1Image(np.zeros((6, 5, 4, 3), np.float32), _nifti_affine(seed=2))
-    assert Space.from_nifti(img4).shape == (6, 5, 4)
+    assert space_from_nifti(img4).shape == (6, 5, 4)
 
 
 def test_nifti_errors():
@@ -164,7 +164,7 @@ def test_nifti_errors():
         to_nifti(np.zeros((3, 3)), Space((4, 3)))
     img1 = nib.Nifti1Image(np.zeros((5,), np.float32), np.eye(4))
     with pytest.raises(SpaceError, match="shape must have 2 or 3 entries"):
-        Space.from_nifti(img1)
+        space_from_nifti(img1)
 
 
 def test_random_space_nifti_roundtrip(tmp_path):
@@ -172,4 +172,4 @@ def test_random_space_nifti_roundtrip(tmp_path):
     for ndim in (2, 3):
         space = random_space(rng, ndim)
         img = to_nifti(np.zeros(space.shape, np.int16), space)
-        assert np.array_equal(Space.from_nifti(img).affine, space.affine)
+        assert np.array_equal(space_from_nifti(img).affine, space.affine)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..points import SNAP_TOL
+from ..geometry.tolerances import SNAP_TOL, WEIGHT_TOL
 from .plan import WarpPlan
 
 __all__ = ["target_box", "run_index", "run_separable", "run_general", "Box"]
@@ -219,7 +219,7 @@ def _lerp_periodic(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor, ma
         half = (m - q) // 2
         d0, d1, dw = i0[q:] - i0[:-q], i1[q:] - i1[:-q], (w1[q:] - w1[:-q]).abs()
         p = int(d0[half])
-        good = (d0 == p) & (d1 == p) & (dw <= 1e-12)
+        good = (d0 == p) & (d1 == p) & (dw <= WEIGHT_TOL)
         if p <= 0 or not bool(good[half]):
             continue
         bad = torch.nonzero(~good).flatten().tolist()

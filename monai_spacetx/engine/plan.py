@@ -22,10 +22,11 @@ from typing import Literal
 import numpy as np
 
 from ..errors import SpaceError, SpaceTypeError
-from ..points import index_map
-from ..space import Space
+from ..geometry.points import index_map
+from ..geometry.tolerances import PLAN_TOL
+from ..geometry.space import Space
 
-__all__ = ["WarpPlan", "plan_warp", "PathKind", "PLAN_TOL"]
+__all__ = ["WarpPlan", "plan_warp", "PathKind"]
 
 PathKind = Literal["identity", "index", "separable", "general"]
 
@@ -59,11 +60,6 @@ class WarpPlan:
         return len(self.target_shape)
 
 
-#: Largest displacement, in source voxels anywhere on the target grid, that the classifier
-#: ignores. Affines stored in float32 (NIfTI) couple axes that are really aligned by ~1e-8 per
-#: voxel; without this, a crop + respace of such a scan would take the general path (slow,
-#: and interpolating where a copy is exact). 1e-4 voxel matches ``ORTHONORMAL_TOL``.
-PLAN_TOL = 1e-4
 
 
 def _drop_negligible(matrix: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
-from ..space import Space
+from ..geometry.space import Space
 from .kernels import run_general, run_index, run_separable, target_box
 from .plan import PathKind, WarpPlan, plan_warp
 
@@ -125,7 +125,7 @@ def warp_image(
         A target voxel centre ``j`` is sampled at source index ``x = M @ [j, 1]``,
         ``M = index_map(target, source)`` (float64). **Nearest tie rule:** the source voxel
         is ``floor(snap(x + 0.5))`` — voxel ``i`` owns ``[i - 0.5, i + 0.5)``, so a centre
-        on a boundary (within :data:`~monai_spacetx.points.SNAP_TOL`) goes to the higher
+        on a boundary (within :data:`~monai_spacetx.geometry.tolerances.SNAP_TOL`) goes to the higher
         index. torch's ``nearest`` (``floor(x)``-style) is never used.
 
     Paths (see :func:`~monai_spacetx.engine.plan_warp`), the cheapest exact one first:

@@ -24,7 +24,7 @@ from monai.utils import TraceKeys, convert_to_tensor
 
 from ..engine import warp_image
 from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError
-from ..space import Space
+from ..geometry.space import Space
 from .meta import NATIVE_KEY, SPACE_KEY, get_native_space
 
 __all__ = ["MODES", "SpaceCrop", "SpaceResample", "SpaceInvert", "foreground_box", "check_mode"]

@@ -19,8 +19,8 @@ from monai.transforms import InvertibleTransform, MapTransform
 from monai.utils import ensure_tuple, ensure_tuple_rep
 
 from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError
-from ..points import apply_affine, map_points
-from ..space import Space
+from ..geometry.points import apply_affine, map_points
+from ..geometry.space import Space
 from .array import Padding, SpaceCrop, SpaceInvert, SpaceResample, _as_metatensor, check_mode, foreground_box, roi_box
 from .meta import get_native_space
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import MetadataError, SpaceTypeError
-from ..space import Space
+from ..geometry.space import Space
 
 __all__ = ["SPACE_KEY", "NATIVE_KEY", "get_space", "get_native_space", "space_to_meta", "space_from_meta"]
 

@@ -19,18 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import PointsError, SpaceTypeError
+from ..errors import PointsError, SpaceTypeError
+from .tolerances import LINEAR_SNAP_TOL, SNAP_TOL
 
 if TYPE_CHECKING:  # pragma: no cover
     from .space import Space
 
-__all__ = ["SNAP_TOL", "snap", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
+__all__ = ["snap", "as_float64_points", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
 
-#: Planned numbers closer than this to an integer are taken to be that integer, so that a
-#: plan which is "really" an integer shift (a crop seen through float64 round-off) is one.
-SNAP_TOL = 1e-9
-#: Snapping tolerance for the linear part of :func:`index_map` (round-off only).
-_LINEAR_SNAP_TOL = 1e-12
 
 
 def snap(values: np.ndarray, tol: float = SNAP_TOL) -> np.ndarray:
@@ -46,7 +42,7 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 
 
-def _as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarray:
+def as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarray:
     """Validate a point array and return it as a float64 numpy array (a copy)."""
     if _is_torch(points):
         arr = points.detach().cpu().double().numpy()
@@ -90,7 +86,7 @@ def apply_affine(matrix: np.ndarray, points: Any, dtype: Any = None) -> Any:
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     ndim = matrix.shape[0] - 1
-    arr = _as_float64_points(points, ndim)
+    arr = as_float64_points(points, ndim)
     mapped = arr @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
     return _like(mapped, points, dtype)
 
@@ -116,7 +112,7 @@ def index_map(from_space: Space, to_space: Space) -> np.ndarray:
     # tiny rotation or scale is never rounded away (it would move far points by more than
     # 1e-9 voxel). The shift carries the origins' round-off too: snap it at SNAP_TOL, but
     # only on rows that are an integer axis map, where the plan is really an index shift.
-    linear = snap(np.linalg.solve(to_linear, from_space.affine[:ndim, :ndim]), _LINEAR_SNAP_TOL)
+    linear = snap(np.linalg.solve(to_linear, from_space.affine[:ndim, :ndim]), LINEAR_SNAP_TOL)
     shift = np.linalg.solve(to_linear, from_space.origin - to_space.origin)
     integer_rows = np.all(linear == np.round(linear), axis=1)
     shift[integer_rows] = snap(shift[integer_rows])
@@ -133,7 +129,7 @@ def index_to_world(points: Any, space: Space, dtype: Any = None) -> Any:
 def world_to_index(points: Any, space: Space, dtype: Any = None) -> Any:
     """Map world coordinates to continuous index coordinates on ``space``."""
     ndim = space.ndim
-    arr = _as_float64_points(points, ndim)
+    arr = as_float64_points(points, ndim)
     linear = space.affine[:ndim, :ndim]
     mapped = np.linalg.solve(linear, (arr - space.origin).reshape(-1, ndim).T).T.reshape(arr.shape)
     return _like(mapped, points, dtype)

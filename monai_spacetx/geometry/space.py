@@ -19,17 +19,12 @@ from typing import Any, Literal, Sequence, Union
 
 import numpy as np
 
-from .errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
-from .points import _as_float64_points, index_to_world, snap, world_to_index
+from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
+from .points import as_float64_points, index_to_world, snap, world_to_index
+from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
 __all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL"]
 
-#: Two spaces are equal when their shapes match and their affines agree to this absolute
-#: tolerance (world units, usually mm).
-EQUALITY_ATOL = 1e-6
-#: Largest deviation of ``direction.T @ direction`` from the identity that is accepted as
-#: orthonormal; float32 NIfTI headers of oblique scans need some slack.
-ORTHONORMAL_TOL = 1e-4
 
 Align = Literal["edges", "centers"]
 Coords = Literal["world", "index"]
@@ -229,22 +224,6 @@ class Space:
             )
         return cls.from_affine(affine, spatial)
 
-    @classmethod
-    def from_nifti(cls, img: Any) -> Space:
-        """The Space of a nibabel image (``img.affine``, first 2 or 3 axes of ``img.shape``).
-
-        A 4-D image (time or channels last) takes its first three axes.
-        """
-        from .interop import space_from_nifti
-
-        return space_from_nifti(img)
-
-    @classmethod
-    def from_sitk(cls, img: Any) -> Space:
-        """The Space of a SimpleITK image, in ITK index order and RAS world (LPS converted)."""
-        from .interop import space_from_sitk
-
-        return space_from_sitk(img)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -353,9 +332,9 @@ class Space:
             Boolean numpy array of shape ``points.shape[:-1]``.
         """
         if coords == "world":
-            index = np.asarray(world_to_index(_as_float64_points(points, self.ndim), self))
+            index = np.asarray(world_to_index(as_float64_points(points, self.ndim), self))
         elif coords == "index":
-            index = _as_float64_points(points, self.ndim)
+            index = as_float64_points(points, self.ndim)
         else:
             raise ModeError(f"coords must be 'world' or 'index', got {coords!r}")
         index = snap(index)
