@@ -8,7 +8,18 @@ import torch
 
 from conftest import random_space
 
-from monai_spacetx import Space, index_map, index_to_world, map_points, world_to_index
+from monai_spacetx import (
+    PointsError,
+    Space,
+    SpaceTypeError,
+    index_map,
+    index_to_world,
+    map_points,
+    world_to_index,
+)
+
+S2 = Space((10, 12), spacing=(0.5, 2.0), origin=(3.0, -4.0))
+S3 = Space((10, 12, 8), spacing=(0.5, 2.0, 1.5))
 
 
 def test_index_to_world_is_the_affine(oblique_space):
@@ -131,3 +142,35 @@ def test_index_map_never_rounds_a_genuine_tiny_rotation():
     # while a crop seen through large-origin round-off is still an exact integer shift
     cropped = space.crop((100, 7), (300, 400))
     np.testing.assert_array_equal(index_map(cropped, space)[:2, 2], [100.0, 7.0])
+
+
+# ------------------------------------------------------------------ points
+
+
+@pytest.mark.parametrize("fn", [index_to_world, world_to_index])
+def test_points_of_wrong_width(fn):
+    with pytest.raises(PointsError, match=r"points must have shape \(D,\), \(N, D\) or \(C, N, D\) with D=3 .*got shape \(4, 2\)"):
+        fn(np.zeros((4, 2)), S3)
+    with pytest.raises(PointsError, match=r"with D=2 .*got shape \(1, 1, 1, 2\)"):
+        fn(np.zeros((1, 1, 1, 2)), S2)
+    with pytest.raises(PointsError, match=r"with D=2 .*got shape \(\)"):
+        fn(np.float64(1.0), S2)
+    with pytest.raises(PointsError, match=r"with D=3 .*got shape \(2, 2\)"):
+        fn(torch.zeros(2, 2), S3)
+
+
+def test_points_bad_values_and_types():
+    with pytest.raises(PointsError, match=r"points must be finite"):
+        index_to_world(np.array([[0.0, np.nan]]), S2)
+    with pytest.raises(SpaceTypeError, match=r"points must be numeric"):
+        index_to_world([["a", "b"]], S2)
+    with pytest.raises(SpaceTypeError, match=r"points must be a numpy array, a torch tensor or a sequence, got dict"):
+        index_to_world({"x": 1}, S2)
+    with pytest.raises(PointsError, match=r"cannot map points between a 2-D and a 3-D space"):
+        map_points(np.zeros((1, 2)), S2, S3)
+    with pytest.raises(PointsError, match=r"with D=2"):
+        map_points(np.zeros((1, 3)), S2, S2.resize((3, 3)))
+    with pytest.raises(PointsError, match=r"with D=2"):
+        S2.contains(np.zeros((2, 3)))
+
+
