@@ -1,12 +1,10 @@
 """Array Space transforms: ``(C, *spatial)`` MetaTensor in, MetaTensor out.
 
-Each transform plans a target :class:`Space` from the input's current Space
-(``x.affine`` + ``x.shape[1:]``), executes it with one call of
-:func:`monai_spacetx.warp_image`, and records what it did twice: in ``meta``
-(``spacetx_space`` / ``spacetx_native``, see :mod:`.meta`) and on MONAI's
-``applied_operations`` stack, so that MONAI's ``Invertd`` and ``Compose.inverse`` can
-undo it. The recorded interpolation mode uses MONAI's names (``"nearest"``,
-``"linear"``, ``"bicubic"``), which is what ``Invertd(nearest_interp=True)`` rewrites.
+Each transform parses its options once, at construction (:class:`WarpOptions`), plans a
+target :class:`Space` from the input's current Space (``x.affine`` + ``x.shape[1:]``) and
+hands both to :mod:`.functional`, which executes one warp, records the step on MONAI's
+``applied_operations`` (so ``Invertd`` and ``Compose.inverse`` can undo it) and writes the
+metadata (``spacetx_space`` / ``spacetx_native``, see :mod:`.meta`).
 
 These transforms are not lazy: inside ``Compose(lazy=True)`` MONAI executes its pending
 operations before they run, so the result equals the eager pipeline's.
@@ -14,103 +12,30 @@ operations before they run, so the result equals the eager pipeline's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Hashable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform
-from monai.utils import TraceKeys, convert_to_tensor
+from monai.utils import convert_to_tensor
 
-from ..engine import warp_image
-from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError
+from ..engine.options import MODES, WarpOptions
+from ..errors import EmptyBoxError, ModeError, SpaceError
 from ..geometry.space import Space
-from .meta import NATIVE_KEY, SPACE_KEY, get_native_space
+from . import functional as F
+from .meta import get_native_space
 
-__all__ = ["MODES", "SpaceCrop", "SpaceResample", "SpaceInvert", "foreground_box", "check_mode"]
+__all__ = ["MODES", "SpaceCrop", "SpaceResample", "SpaceInvert", "foreground_box", "parse_options"]
 
-#: Interpolation modes of the Space transforms (see :func:`monai_spacetx.warp_image`).
-MODES = ("nearest", "linear", "cubic", "label")
 Padding = Union[float, str]
 
-# Our mode -> the name recorded for MONAI (so Invertd(nearest_interp=True) can rewrite it).
-_TO_MONAI_MODE = {"nearest": "nearest", "linear": "linear", "cubic": "bicubic", "label": "linear"}
-_FROM_MONAI_MODE = {"nearest": "nearest", "linear": "linear", "bicubic": "cubic"}
 
-
-def check_mode(mode: Any, key: Any = None) -> str:
-    """Validate one interpolation mode; ``key`` names the data key in the message."""
-    if mode not in MODES:
-        where = f" for key {key!r}" if key is not None else ""
-        raise ModeError(f"unknown mode {mode!r}{where}; expected one of {MODES}")
-    return str(mode)
-
-
-def _as_metatensor(img: Any) -> MetaTensor:
-    out = convert_to_tensor(img, track_meta=True)
-    if not isinstance(out, MetaTensor):  # pragma: no cover - only when track_meta is switched off globally
-        out = MetaTensor(out)
-    if out.ndim not in (3, 4):
-        raise ShapeMismatchError(f"expected a channel-first (C, H, W) or (C, H, W, D) image, got shape {tuple(out.shape)}")
-    return out
-
-
-def _finish(data: Any, like: MetaTensor, space: Space, native: Space) -> MetaTensor:
-    """Wrap resampled ``data`` as a MetaTensor carrying ``like``'s metadata re-pointed at ``space``."""
-    out = MetaTensor(convert_to_tensor(data, track_meta=False))
-    out.copy_meta_from(like)  # copies the meta dict: ``like`` is never modified
-    out.affine = torch.as_tensor(space.to_monai_affine(), dtype=torch.float64)
-    if "pixdim" in out.meta:
-        pixdim = np.array(out.meta["pixdim"], dtype=np.float64, copy=True)
-        pixdim[1 : 1 + space.ndim] = space.spacing
-        out.meta["pixdim"] = pixdim
-    out.meta[SPACE_KEY] = space.to_json()
-    out.meta[NATIVE_KEY] = native.to_json()
-    return out
-
-
-def resample_to(
-    transform: InvertibleTransform, img: Any, target: Space, mode: str, padding: Padding, **extra: Any
-) -> MetaTensor:
-    """Resample ``img`` onto ``target`` in one pass and record the step for MONAI's inverse."""
-    img = _as_metatensor(img)
-    source = Space.from_metatensor(img)
-    native = get_native_space(img)
-    data = warp_image(img.as_tensor(), source, target, mode=mode, padding=padding)
-    record = {
-        "source": source.to_json(),
-        "target": target.to_json(),
-        "mode": _TO_MONAI_MODE[mode],
-        "label_aware": mode == "label",
-        "padding": padding,
-        **extra,
-    }
-    meta_info = transform.track_transform_meta(
-        img,
-        sp_size=target.shape,
-        extra_info=record,
-        orig_size=source.shape,
-        transform_info=transform.get_transform_info(),
-        lazy=False,
-    )
-    return _finish(data, meta_info, target, native)
-
-
-def invert_record(img: Any, record: dict) -> MetaTensor:
-    """Undo one recorded Space step (MONAI ``inverse``): one resample from its target back to its source."""
-    extra = record[TraceKeys.EXTRA_INFO]
-    source, target = Space.from_json(extra["source"]), Space.from_json(extra["target"])
-    img = _as_metatensor(img)
-    if tuple(img.shape[1:]) != target.shape:
-        raise ShapeMismatchError(
-            f"cannot invert {record.get(TraceKeys.CLASS_NAME)}: image has spatial shape {tuple(img.shape[1:])}, "
-            f"the transform produced {target.shape}"
-        )
-    monai_mode = extra["mode"]
-    mode = "nearest" if monai_mode == "nearest" else ("label" if extra["label_aware"] else _FROM_MONAI_MODE[monai_mode])
-    data = warp_image(img.as_tensor(), target, source, mode=mode, padding=extra["padding"])
-    native = get_native_space(img) if NATIVE_KEY in img.meta else source
-    return _finish(data, img, source, native)
+def parse_options(mode: Any, padding: Any, key: Optional[Hashable] = None) -> WarpOptions:
+    """Options from a mode and a ``padding`` (a constant fill, or a padding mode name); ``key`` is named in errors."""
+    if isinstance(padding, str):
+        return WarpOptions.parse(mode, padding, 0.0, key=key)
+    return WarpOptions.parse(mode, "zeros", padding, key=key)
 
 
 def foreground_box(
@@ -189,7 +114,7 @@ class SpaceCrop(InvertibleTransform):
         padding: Padding = 0.0,
     ) -> None:
         self.roi = (roi_start, roi_end, roi_center, roi_size)
-        self.padding = padding
+        self.options = parse_options("nearest", padding)
 
     def plan(self, source: Space, box: tuple[Any, Any] | None = None) -> Space:
         """The cropped Space for ``source`` (``box`` overrides the constructor's box)."""
@@ -198,13 +123,16 @@ class SpaceCrop(InvertibleTransform):
             raise EmptyBoxError("SpaceCrop needs a box: roi_start/roi_end or roi_center/roi_size")
         return source.crop(*box)
 
-    def __call__(self, img: Any, box: tuple[Any, Any] | None = None) -> MetaTensor:
-        img = _as_metatensor(img)
-        target = self.plan(Space.from_metatensor(img), box)
-        return resample_to(self, img, target, "nearest", self.padding)
+    def __call__(
+        self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None
+    ) -> torch.Tensor:
+        """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``); ``options`` overrides the padding."""
+        image = F.as_image(img)
+        target = self.plan(Space.from_metatensor(image), box)
+        return F.resample(image, target, options or self.options, self.get_transform_info())
 
-    def inverse(self, data: Any) -> MetaTensor:
-        return invert_record(data, self.pop_transform(data))
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
 
 
 class SpaceResample(InvertibleTransform):
@@ -215,7 +143,7 @@ class SpaceResample(InvertibleTransform):
         pixdim: new voxel spacing (direction unchanged), see :meth:`Space.respace`.
         align: ``"edges"`` (keep the field of view's edges, MONAI ``Resize``'s default) or
             ``"centers"`` (keep corner voxel centres, MONAI ``Spacing``'s default).
-        mode: ``"nearest"``, ``"linear"``, ``"cubic"`` or ``"label"``.
+        mode: ``"nearest"``, ``"linear"``, ``"cubic"`` or ``"label"`` (or MONAI's names).
         padding: constant fill, ``"border"`` or ``"reflection"``.
 
     Input ``(C, *spatial)``; output ``(C, *target.shape)``.
@@ -234,8 +162,7 @@ class SpaceResample(InvertibleTransform):
         if align not in ("edges", "centers"):
             raise ModeError(f"align must be 'edges' or 'centers', got {align!r}")
         self.spatial_size, self.pixdim, self.align = spatial_size, pixdim, align
-        self.mode = check_mode(mode)
-        self.padding = padding
+        self.options = parse_options(mode, padding)
 
     def plan(self, source: Space) -> Space:
         """The target Space for ``source``."""
@@ -247,13 +174,14 @@ class SpaceResample(InvertibleTransform):
             return source.respace(self.pixdim, align=self.align)  # type: ignore[arg-type]
         raise SpaceError("SpaceResample needs spatial_size, pixdim or a target Space")
 
-    def __call__(self, img: Any, target: Space | None = None, mode: str | None = None) -> MetaTensor:
-        img = _as_metatensor(img)
-        target = target if target is not None else self.plan(Space.from_metatensor(img))
-        return resample_to(self, img, target, check_mode(mode or self.mode), self.padding)
+    def __call__(self, img: Any, target: Space | None = None, options: WarpOptions | None = None) -> torch.Tensor:
+        """Resample ``img`` ``(C, *spatial)`` onto ``target`` (default: the planned Space)."""
+        image = F.as_image(img)
+        target = target if target is not None else self.plan(Space.from_metatensor(image))
+        return F.resample(image, target, options or self.options, self.get_transform_info())
 
-    def inverse(self, data: Any) -> MetaTensor:
-        return invert_record(data, self.pop_transform(data))
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
 
 
 class SpaceInvert:
@@ -271,22 +199,9 @@ class SpaceInvert:
     """
 
     def __init__(self, mode: str = "nearest", padding: Padding = 0.0) -> None:
-        self.mode = check_mode(mode)
-        self.padding = padding
+        self.options = parse_options(mode, padding)
 
-    def __call__(self, pred: Any, ref: Any = None, mode: str | None = None) -> MetaTensor:
-        ref_t = _as_metatensor(pred if ref is None else ref)
-        return self.invert(pred, ref_t, Space.from_metatensor(ref_t), get_native_space(ref_t), mode)
-
-    def invert(self, pred: Any, ref: MetaTensor, current: Space, native: Space, mode: str | None = None) -> MetaTensor:
-        """Map ``pred`` from ``current`` to ``native`` (spaces already read from ``ref``), with ``ref``'s metadata."""
-        pred_t = pred.as_tensor() if isinstance(pred, MetaTensor) else convert_to_tensor(pred, track_meta=False)
-        if tuple(pred_t.shape[1:]) != current.shape or pred_t.ndim != current.ndim + 1:
-            raise ShapeMismatchError(
-                f"prediction of shape {tuple(pred_t.shape)} does not lie on the working grid {current.shape} "
-                "(expected (C, *working))"
-            )
-        data = warp_image(pred_t, current, native, mode=check_mode(mode or self.mode), padding=self.padding)
-        out = _finish(data, ref, native, native)
-        out.applied_operations = []
-        return out
+    def __call__(self, pred: Any, ref: Any = None, options: WarpOptions | None = None) -> torch.Tensor:
+        reference = F.as_image(pred if ref is None else ref)
+        current = Space.from_metatensor(reference)
+        return F.map_back(pred, reference, current, get_native_space(reference), options or self.options)

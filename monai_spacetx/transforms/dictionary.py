@@ -18,10 +18,12 @@ from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform, MapTransform
 from monai.utils import ensure_tuple, ensure_tuple_rep
 
+from ..engine.options import WarpOptions
 from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError
 from ..geometry.points import apply_affine, map_points
 from ..geometry.space import Space
-from .array import Padding, SpaceCrop, SpaceInvert, SpaceResample, _as_metatensor, check_mode, foreground_box, roi_box
+from . import functional as F
+from .array import Padding, SpaceCrop, SpaceResample, foreground_box, parse_options, roi_box
 from .meta import get_native_space
 
 __all__ = ["SpaceCropd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
@@ -44,12 +46,12 @@ class _PointsMixin:
     point_coords: str
     allow_missing_keys: bool
 
-    def _per_key_modes(self, mode: str | Sequence[str]) -> tuple[str, ...]:
-        return tuple(check_mode(m, k) for m, k in zip(ensure_tuple_rep(mode, len(self.keys)), self.keys))
-
-    def _per_key_padding(self, padding: Padding | Sequence[Padding]) -> tuple[Padding, ...]:
+    def _per_key_options(self, mode: Any, padding: Padding | Sequence[Padding]) -> tuple[WarpOptions, ...]:
+        """One parsed :class:`WarpOptions` per key (a single mode or padding applies to every key)."""
+        modes = ensure_tuple_rep(mode, len(self.keys))
         # a string ("border") or a number applies to every key; a sequence gives one per key
-        return tuple(ensure_tuple_rep(padding, len(self.keys))) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
+        paddings = ensure_tuple_rep(padding, len(self.keys)) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
+        return tuple(parse_options(m, p, key=k) for m, p, k in zip(modes, paddings, self.keys))
 
     def _init_points(self, point_keys: KeysCollection | None, point_coords: str) -> None:
         if point_coords not in ("index", "world"):
@@ -124,7 +126,7 @@ class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
             raise SpaceError("SpaceCropd needs a box: roi_start/roi_end, roi_center/roi_size, source_key or center_key")
         self.source_key, self.margin, self.select_fn = source_key, margin, select_fn
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
-        self.padding = self._per_key_padding(padding)
+        self.options = self._per_key_options("nearest", padding)
         self.cropper = SpaceCrop()
 
     def _box(self, data: Mapping[Hashable, Any], ref: Space) -> tuple[np.ndarray, np.ndarray]:
@@ -151,11 +153,12 @@ class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
         if not present:
             return d
         ref_key = self.source_key if self.source_key is not None else present[0]
-        ref_space = Space.from_metatensor(_as_metatensor(_require(d, ref_key, "source_key")))
+        ref_space = Space.from_metatensor(F.as_image(_require(d, ref_key, "source_key"), ref_key))
         start, end = self._box(d, ref_space)
-        for key in present:
-            self.cropper.padding = self.padding[self.keys.index(key)]
-            d[key] = self.cropper(d[key], box=(start, end))
+        info = self.cropper.get_transform_info()
+        for key, options in self.key_iterator(d, self.options):
+            image = F.as_image(d[key], key)
+            d[key] = F.resample(image, Space.from_metatensor(image).crop(start, end), options, info, key=key)
         self._move_points(d, ref_space, ref_space.crop(start, end))
         return d
 
@@ -201,22 +204,21 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
                 f"pixdim={pixdim!r}, ref_key={ref_key!r}"
             )
         self.ref_key = ref_key
-        self.mode = self._per_key_modes(mode)
-        self.padding = self._per_key_padding(padding)
+        self.options = self._per_key_options(mode, padding)
         self.resampler = SpaceResample(spatial_size=spatial_size, pixdim=pixdim, align=align)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         target_ref = None
         if self.ref_key is not None:
-            target_ref = Space.from_metatensor(_as_metatensor(_require(d, self.ref_key, "ref_key")))
+            target_ref = Space.from_metatensor(F.as_image(_require(d, self.ref_key, "ref_key"), self.ref_key))
+        info = self.resampler.get_transform_info()
         moved = None
-        for key in self.key_iterator(d):
-            index = self.keys.index(key)
-            source = Space.from_metatensor(_as_metatensor(d[key]))
+        for key, options in self.key_iterator(d, self.options):
+            image = F.as_image(d[key], key)
+            source = Space.from_metatensor(image)
             target = target_ref if target_ref is not None else self.resampler.plan(source)
-            self.resampler.padding = self.padding[index]
-            d[key] = self.resampler(d[key], target=target, mode=self.mode[index])
+            d[key] = F.resample(image, target, options, info, key=key)
             if moved is None:
                 moved = (source, target)
         if moved is not None:
@@ -265,15 +267,12 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
         self.orig_keys = ensure_tuple_rep(orig_keys, len(self.keys)) if orig_keys is not None else (None,) * len(self.keys)
-        self.mode = self._per_key_modes(mode)
-        self.padding = self._per_key_padding(padding)
+        self.options = self._per_key_options(mode, padding)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         spaces = None
-        for key in self.key_iterator(d):
-            index = self.keys.index(key)
-            orig_key = self.orig_keys[index]
+        for key, orig_key, options in self.key_iterator(d, self.orig_keys, self.options):
             pred = d[key]
             if orig_key is None and not isinstance(pred, MetaTensor):
                 raise MetadataError(
@@ -281,19 +280,19 @@ class SpaceInvertd(MapTransform, _PointsMixin):
                     "the transformed input image"
                 )
             ref = pred if orig_key is None else _require(d, orig_key, "orig_key")
-            ref_t = _as_metatensor(ref)
+            ref_t = F.as_image(ref, orig_key or key)
             try:
                 current, native = Space.from_metatensor(ref_t), get_native_space(ref_t)
             except MetadataError as err:
                 raise MetadataError(f"key {orig_key or key!r}: {err}") from err
             try:
-                d[key] = SpaceInvert(self.mode[index], self.padding[index]).invert(pred, ref_t, current, native)
+                d[key] = F.map_back(pred, ref_t, current, native, options)
             except ShapeMismatchError as err:
                 raise ShapeMismatchError(f"key {key!r} (geometry from {orig_key or key!r}): {err}") from err
             if spaces is None:
                 spaces = (current, native)
         if spaces is None and self.point_keys and self.orig_keys[0] is not None and self.orig_keys[0] in d:
-            ref_t = _as_metatensor(d[self.orig_keys[0]])
+            ref_t = F.as_image(d[self.orig_keys[0]], self.orig_keys[0])
             spaces = (Space.from_metatensor(ref_t), get_native_space(ref_t))
         if spaces is not None:
             self._move_points(d, *spaces)

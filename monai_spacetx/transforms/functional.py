@@ -1,0 +1,212 @@
+"""Functional Space transforms on MetaTensors: plan given, one warp, one record, metadata written.
+
+In the style of MONAI's ``monai/transforms/spatial/functional.py``: the array and dictionary
+transforms parse their arguments once (into :class:`~monai_spacetx.engine.options.WarpOptions`)
+and plan a target :class:`Space`; the functions here do everything that touches the sample:
+
+- :func:`source_of` takes the data and the grid it lies on from a MetaTensor. It is the one
+  place where that happens, so a lazy caller can substitute "data grid + pending operations";
+- :func:`resample` executes one warp onto the planned target, records the step on MONAI's
+  ``applied_operations`` (through ``track_transform_meta``, so ``Invertd`` and
+  ``Compose.inverse`` can undo it) and writes the metadata (:func:`write_geometry`);
+- :func:`invert` undoes one such record, :func:`map_back` maps a prediction from the working
+  grid straight to the native grid (never a chain of per-step inverses).
+
+Conventions: images are channel-first ``(C, *spatial)`` with 2 or 3 spatial axes; the Space of
+a MetaTensor ``x`` is ``x.affine`` and ``x.shape[1:]``. The mode recorded for MONAI uses
+MONAI's names (``"nearest"``, ``"bilinear"``, ``"bicubic"``), which is what
+``Invertd(nearest_interp=True)`` rewrites to ``"nearest"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping, Optional
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.data.meta_obj import get_track_meta
+from monai.transforms.inverse import TraceableTransform
+from monai.utils import TraceKeys, convert_to_tensor
+
+from ..engine import warp_image
+from ..engine.options import WarpOptions
+from ..errors import ShapeMismatchError
+from ..geometry.space import Space
+from .meta import NATIVE_KEY, SPACE_KEY, get_native_space
+
+__all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
+
+
+def as_image(img: Any, key: Optional[Hashable] = None) -> MetaTensor:
+    """``img`` as a channel-first MetaTensor ``(C, *spatial)`` with 2 or 3 spatial axes.
+
+    A numpy array or plain tensor gets MONAI's default (identity) affine; ``img`` is never
+    modified. ``key`` is named in the error message.
+
+    Raises:
+        ShapeMismatchError: when ``img`` has not 3 or 4 dimensions.
+    """
+    out = img if isinstance(img, MetaTensor) else MetaTensor(convert_to_tensor(img, track_meta=False))
+    if out.ndim not in (3, 4):
+        where = f" (key {key!r})" if key is not None else ""
+        raise ShapeMismatchError(
+            f"image{where} must be channel-first (C, H, W) or (C, H, W, D), got shape {tuple(out.shape)}"
+        )
+    return out
+
+
+def source_of(img: MetaTensor) -> tuple[torch.Tensor, Space]:
+    """The data of ``img`` as a plain tensor ``(C, *spatial)`` and the Space it lies on.
+
+    The only place where a transform reads its source grid and data from a MetaTensor.
+    """
+    return img.as_tensor(), Space.from_metatensor(img)
+
+
+def _pixdim(value: Any, spacing: np.ndarray) -> np.ndarray:
+    """MONAI's ``pixdim`` (``[qfac, s_0, s_1, ...]``, any length) with the new spacing written in."""
+    host = value.detach().cpu() if isinstance(value, torch.Tensor) else value
+    pixdim = np.array(host, dtype=np.float64, copy=True).reshape(-1)
+    if pixdim.size < 1 + spacing.size:  # e.g. MONAI's own tests use pixdim=[1.0, 1.0]
+        pixdim = np.concatenate([pixdim, np.ones(1 + spacing.size - pixdim.size)])
+    pixdim[1 : 1 + spacing.size] = spacing
+    return pixdim
+
+
+def write_geometry(data: torch.Tensor, like: Any, space: Space, native: Optional[Space]) -> MetaTensor:
+    """Wrap ``data`` ``(C, *space.shape)`` as a MetaTensor with ``like``'s metadata re-pointed at ``space``.
+
+    Writes ``affine`` (MONAI's 4x4 form, also for 2-D), ``pixdim`` (if present), and our
+    ``spacetx_space`` / ``spacetx_native`` entries (:mod:`.meta`). ``like`` is never modified.
+    """
+    out = MetaTensor(data)
+    out.copy_meta_from(like)  # copies the meta dict and the operation stacks
+    out.affine = torch.as_tensor(space.to_monai_affine(), dtype=torch.float64)
+    if out.meta.get("pixdim") is not None:
+        out.meta["pixdim"] = _pixdim(out.meta["pixdim"], space.spacing)
+    out.meta[SPACE_KEY] = space.to_json()
+    if native is not None:
+        out.meta[NATIVE_KEY] = native.to_json()
+    return out
+
+
+def record_options(options: WarpOptions) -> dict[str, Any]:
+    """How a step sampled, in the form recorded on ``applied_operations`` (MONAI's mode names)."""
+    return {
+        "mode": options.monai_mode,
+        "label_aware": options.mode == "label",
+        "padding_mode": options.padding_mode,
+        "fill": options.fill,
+    }
+
+
+def _options_of(extra: Mapping[str, Any]) -> WarpOptions:
+    """The options a recorded step is undone with; ``Invertd(nearest_interp=True)`` rewrites ``mode`` to nearest."""
+    mode = extra["mode"]
+    if mode != "nearest" and extra.get("label_aware"):
+        mode = "label"
+    return WarpOptions.parse(mode, extra["padding_mode"], extra["fill"])
+
+
+def _warp(data: torch.Tensor, source: Space, target: Space, options: WarpOptions) -> torch.Tensor:
+    """One resample of ``data`` from ``source`` onto ``target`` by the engine."""
+    return warp_image(data, source, target, options=options)
+
+
+def resample(
+    img: Any,
+    target: Space,
+    options: WarpOptions,
+    transform_info: Mapping[str, Any],
+    lazy: bool = False,
+    extra_info: Optional[Mapping[str, Any]] = None,
+    key: Optional[Hashable] = None,
+) -> torch.Tensor:
+    """Resample ``img`` ``(C, *spatial)`` onto ``target`` in one warp and record the step.
+
+    Args:
+        img: channel-first image (MetaTensor, tensor or numpy array).
+        target: the planned Space.
+        options: how to sample (already parsed).
+        transform_info: ``transform.get_transform_info()`` of the array transform that will
+            undo the step (its ``inverse`` pops this record).
+        lazy: MONAI's lazy flag: record a pending operation (with the index map as its
+            affine) and leave the data untouched, as MONAI's functional transforms do.
+        extra_info: more entries for the record.
+        key: the data key, named in errors.
+
+    Returns:
+        ``(C, *target.shape)``: a MetaTensor with the target affine, or a plain tensor when
+        MONAI's ``set_track_meta(False)`` is in effect (as MONAI's transforms return).
+    """
+    image = as_image(img, key)
+    data, source = source_of(image)
+    native = get_native_space(image)
+    record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}
+    meta_info = TraceableTransform.track_transform_meta(
+        image,
+        sp_size=target.shape,
+        affine=torch.as_tensor(np.linalg.solve(source.to_monai_affine(), target.to_monai_affine())) if lazy else None,
+        extra_info=record,
+        orig_size=source.shape,
+        transform_info=transform_info,
+        lazy=lazy,
+    )
+    if lazy:
+        out = MetaTensor(data)
+        return out.copy_meta_from(meta_info)
+    warped = _warp(data, source, target, options)
+    if not get_track_meta():
+        return warped
+    return write_geometry(warped, meta_info, target, native)
+
+
+def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
+    """Undo one recorded Space step (MONAI ``inverse``): one resample from its target back to its source.
+
+    Args:
+        img: ``(C, *target.shape)`` image the step produced (or a prediction on that grid).
+        record: the step's entry popped from ``applied_operations``.
+    """
+    extra = record[TraceKeys.EXTRA_INFO]
+    source, target = Space.from_json(extra["source"]), Space.from_json(extra["target"])
+    image = as_image(img)
+    data, current = source_of(image)
+    if current.shape != target.shape:
+        raise ShapeMismatchError(
+            f"cannot invert {record.get(TraceKeys.CLASS_NAME)}: image has spatial shape {current.shape}, "
+            f"the transform produced {target.shape}"
+        )
+    warped = _warp(data, target, source, _options_of(extra))
+    if not get_track_meta():
+        return warped
+    native = get_native_space(image) if NATIVE_KEY in image.meta else source
+    return write_geometry(warped, image, source, native)
+
+
+def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options: WarpOptions) -> torch.Tensor:
+    """Map a prediction from the working grid ``current`` to ``native`` in **one** resample.
+
+    Args:
+        pred: ``(C, *current.shape)`` prediction (tensor, MetaTensor or numpy array).
+        ref: the MetaTensor whose metadata (file name etc.) the output carries.
+        current, native: the working and native Spaces, already read from ``ref``.
+        options: how to sample.
+
+    Returns:
+        ``(C, *native.shape)`` MetaTensor with the native affine and an empty
+        ``applied_operations`` (a plain tensor under ``set_track_meta(False)``).
+    """
+    data = pred.as_tensor() if isinstance(pred, MetaTensor) else convert_to_tensor(pred, track_meta=False)
+    if data.ndim != current.ndim + 1 or tuple(data.shape[1:]) != current.shape:
+        raise ShapeMismatchError(
+            f"prediction of shape {tuple(data.shape)} does not lie on the working grid {current.shape} "
+            "(expected (C, *working))"
+        )
+    warped = _warp(data, current, native, options)
+    if not get_track_meta():
+        return warped
+    out = write_geometry(warped, ref, native, native)
+    out.applied_operations = []
+    return out
