@@ -6,15 +6,23 @@ import numpy as np
 import pytest
 import torch
 
+import dataclasses
+
 from monai_spacetx import Space, index_map
-from monai_spacetx.engine import plan_warp, warp_image
+from monai_spacetx.engine import WarpOptions, plan_warp, warp_image
 from monai_spacetx.engine.kernels import target_box
 from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
 
 from conftest import random_space
 
 MODES = ["nearest", "linear", "cubic", "label"]
-PADDINGS = [0.0, -3, "border", "reflection"]
+#: (padding_mode, fill) pairs: constant fills 0 and -3, border, reflection
+PADDINGS = [("zeros", 0.0), ("zeros", -3), ("border", 0.0), ("reflection", 0.0)]
+
+
+def _general(source: Space, target: Space):
+    """The plan of ``source -> target`` forced onto the general path."""
+    return dataclasses.replace(plan_warp(source, target), kind="general")
 
 
 def _expected_by_index(src: np.ndarray, source: Space, target: Space, fill) -> np.ndarray:
@@ -57,11 +65,12 @@ def test_plan_kinds() -> None:
 def test_plan_box_covers_only_the_overlap() -> None:
     native = Space((300, 280, 90), spacing=(0.7, 0.7, 2.5))
     work = native.crop((40, 50, 10), (200, 210, 60)).respace(1.3)
-    box = target_box(plan_warp(work, native), 0.0)
+    box = target_box(plan_warp(work, native), WarpOptions())
     assert [(s.start, s.stop) for s in box] == [(40, 200), (50, 210), (10, 60)]
-    assert target_box(plan_warp(work, native), "border") == tuple(slice(0, n) for n in native.shape)
+    border = WarpOptions(padding_mode="border")
+    assert target_box(plan_warp(work, native), border) == tuple(slice(0, n) for n in native.shape)
     oblique = work.rotate((0.2, 0.1, -0.3))
-    gbox = target_box(plan_warp(oblique, native), 0.0)
+    gbox = target_box(plan_warp(oblique, native), WarpOptions())
     assert all(b.stop - b.start < n for b, n in zip(gbox, native.shape))
 
 
@@ -77,9 +86,9 @@ def test_index_path_is_bitwise_exact(dtype, ndim: int) -> None:
         assert plan_warp(space, target).kind == "index", name
         expected = _expected_by_index(src, space, target, fill)
         for mode in MODES:
-            out = warp_image(src, space, target, mode=mode, padding=fill)
+            out = warp_image(src, space, target, mode=mode, fill=fill)
             assert out.dtype == src.dtype and np.array_equal(out, expected), (name, mode)
-        out = warp_image(torch.from_numpy(src)[None, None], space, target, mode="nearest", padding=fill)
+        out = warp_image(torch.from_numpy(src)[None, None], space, target, mode="nearest", fill=fill)
         assert np.array_equal(out[0, 0].numpy(), expected), name
 
 
@@ -92,7 +101,8 @@ def test_index_path_border_and_reflection() -> None:
     reflect = warp_image(src, space, target, "nearest", "reflection")
     assert np.array_equal(reflect, np.pad(src, ((3, 3), (2, 3)), mode="symmetric"))
     for path in ("separable", "general"):
-        assert np.array_equal(warp_image(src, space, target, "nearest", "reflection", _path=path), reflect)
+        plan = dataclasses.replace(plan_warp(space, target), kind=path)
+        assert np.array_equal(warp_image(src, space, target, "nearest", "reflection", plan=plan), reflect)
 
 
 def test_identity_returns_a_copy() -> None:
@@ -104,9 +114,9 @@ def test_identity_returns_a_copy() -> None:
 
 # ---------------------------------------------------------------------------- separable vs general
 @pytest.mark.parametrize("ndim", [2, 3])
-@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("padding_mode, fill", PADDINGS)
 @pytest.mark.parametrize("mode", MODES)
-def test_separable_matches_general(ndim: int, padding, mode: str) -> None:
+def test_separable_matches_general(ndim: int, padding_mode: str, fill: float, mode: str) -> None:
     rng = np.random.default_rng(7 + ndim)
     space = random_space(rng, ndim, shape_range=(6, 14), origin_scale=1e4)
     targets = [
@@ -117,10 +127,11 @@ def test_separable_matches_general(ndim: int, padding, mode: str) -> None:
     src = rng.integers(0, 4, (2, *space.shape)) if mode == "label" else rng.standard_normal((2, *space.shape))
     for target in targets:
         assert plan_warp(space, target).kind == "separable"
-        sep = warp_image(src, space, target, mode, padding)
-        gen = warp_image(src, space, target, mode, padding, _path="general")
+        sep = warp_image(src, space, target, mode, padding_mode, fill)
+        gen = warp_image(src, space, target, mode, padding_mode, fill, plan=_general(space, target))
         if mode == "label":  # float32 round-off may flip exact class ties (0.5 / 0.5): skip those
-            probs = np.sort([warp_image((src == c) * 1.0, space, target, "linear", padding) for c in range(4)], axis=0)
+            onehots = [(src == c) * 1.0 for c in range(4)]
+            probs = np.sort([warp_image(o, space, target, "linear", padding_mode, fill) for o in onehots], axis=0)
             tied = probs[-1] - probs[-2] < 1e-6
             assert np.array_equal(sep[~tied], gen[~tied]) and (tied & (probs[-1] > 0)).mean() < 0.2
         else:
@@ -171,7 +182,8 @@ def test_differentiable(mode: str, path) -> None:
     space = Space((5, 6), spacing=(1.0, 1.4))
     target = space.crop((-1, 1), (6, 6)).resize((7, 4))
     img = torch.rand(1, *space.shape, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: warp_image(x, space, target, mode, 0.5, _path=path), (img,))
+    plan = dataclasses.replace(plan_warp(space, target), kind=path) if path else None
+    assert torch.autograd.gradcheck(lambda x: warp_image(x, space, target, mode, fill=0.5, plan=plan), (img,))
 
 
 def test_input_is_not_mutated() -> None:
@@ -193,14 +205,20 @@ def test_bad_input_messages() -> None:
         warp_image(torch.rand(1, 1, 1, 6, 7), space, space)
     with pytest.raises(ShapeMismatchError, match=r"got shape \(6,\)"):
         warp_image(torch.rand(6), space, space)
-    with pytest.raises(ModeError, match=r"mode must be one of .*got 'bilinear'"):
-        warp_image(img, space, space, mode="bilinear")
-    with pytest.raises(ModeError, match=r"padding must be a number, 'border' or 'reflection', got 'zeros'"):
-        warp_image(img, space, space, padding="zeros")
-    with pytest.raises(ModeError, match=r"padding must be .*got None"):
-        warp_image(img, space, space, padding=None)
-    with pytest.raises(ModeError, match=r"padding=0.5 cannot be stored in an output of dtype torch.int64"):
-        warp_image(torch.zeros(6, 7, dtype=torch.long), space, space.pad(1), "nearest", 0.5)
+    with pytest.raises(ModeError, match=r"mode must be one of .*got 'bilinar'"):
+        warp_image(img, space, space, mode="bilinar")
+    with pytest.raises(ModeError, match=r"padding_mode must be one of .*got 'wrap'"):
+        warp_image(img, space, space, padding_mode="wrap")
+    with pytest.raises(ModeError, match=r"padding_mode must be .*got None"):
+        warp_image(img, space, space, padding_mode=None)
+    with pytest.raises(ModeError, match=r"fill must be a finite number, got 'zeros'"):
+        warp_image(img, space, space, fill="zeros")
+    with pytest.raises(ModeError, match=r"fill=0.5 cannot be stored in an output of dtype torch.int64"):
+        warp_image(torch.zeros(6, 7, dtype=torch.long), space, space.pad(1), "nearest", fill=0.5)
+    with pytest.raises(ModeError, match=r"fill=2.0 cannot be stored in an output of dtype torch.bool"):
+        warp_image(torch.zeros(6, 7, dtype=torch.bool), space, space.pad(1), "nearest", fill=2)
+    with pytest.raises(ShapeMismatchError, match=r"plan maps \(6, 7\) -> \(8, 9\), but source.shape is \(6, 7\) and target.shape is \(6, 7\)"):
+        warp_image(img, space, space, plan=plan_warp(space, space.pad(1)))
     with pytest.raises(SpaceTypeError, match=r"image must be a torch.Tensor or a numpy.ndarray, got list"):
         warp_image([[0.0] * 7] * 6, space, space)
     with pytest.raises(SpaceTypeError, match=r"numeric or bool dtype, got numpy dtype object"):
@@ -213,6 +231,49 @@ def test_bad_input_messages() -> None:
         warp_image(img, space, Space((6, 7), spacing=(1.0, float("nan"))))
 
 
+def test_numpy_arrays_torch_cannot_wrap_are_converted() -> None:
+    """nibabel's dataobj hands out big-endian arrays; np.longdouble becomes float64."""
+    space = Space((6, 7))
+    target = space.crop((1, 1), (5, 6)).resize((7, 9))
+    native = np.random.default_rng(1).random((6, 7))
+    expected = warp_image(native, space, target)
+    big = native.astype(">f8")
+    np.testing.assert_array_equal(warp_image(big, space, target), expected)
+    assert warp_image(big, space, target).dtype == np.float64
+    labels = (native * 5).astype(">i2")
+    out = warp_image(labels, space, target, "nearest")
+    assert out.dtype == np.int16 and np.array_equal(out, warp_image(labels.astype(np.int16), space, target, "nearest"))
+    wide = warp_image(native.astype(np.longdouble), space, target)
+    assert wide.dtype == np.float64 and np.array_equal(wide, expected)
+    assert big.dtype == ">f8"  # the input is not touched
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic", "nearest"])
+def test_complex_input_is_resampled_per_part(mode: str) -> None:
+    rng = np.random.default_rng(2)
+    space = Space((7, 8), spacing=(1.0, 1.3))
+    src = rng.random((2, 7, 8)) + 1j * rng.random((2, 7, 8))
+    for target in (space.respace(0.7), space.rotate(0.3), space.crop((1, 2), (5, 7))):
+        out = warp_image(src, space, target, mode, fill=-2.0)
+        assert out.dtype == np.complex128
+        np.testing.assert_allclose(out.real, warp_image(src.real.copy(), space, target, mode, fill=-2.0), atol=1e-12)
+        # the fill is the complex number fill + 0j
+        np.testing.assert_allclose(out.imag, warp_image(src.imag.copy(), space, target, mode, fill=0.0), atol=1e-12)
+
+
+def test_label_mode_refuses_what_is_not_a_label_map() -> None:
+    space = Space((6, 7))
+    target = space.respace(0.6)
+    probs = torch.linspace(0, 1, 42).reshape(6, 7)
+    with pytest.raises(ModeError, match=r"mode 'label' needs integer class values, got a torch.float32 image with 42 distinct"):
+        warp_image(probs, space, target, "label")
+    with pytest.raises(SpaceTypeError, match=r"mode 'label' needs real-valued labels, got dtype torch.complex64"):
+        warp_image(torch.zeros(6, 7, dtype=torch.complex64), space, target, "label")
+    float_labels = torch.randint(0, 4, (6, 7)).float()  # MONAI loads label maps as float32: accepted
+    out = warp_image(float_labels, space, target, "label")
+    assert out.dtype == torch.float32 and set(out.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
 # ---------------------------------------------------------------------------- CUDA
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("mode", MODES)
@@ -221,15 +282,15 @@ def test_cuda_matches_cpu(mode: str) -> None:
     space = random_space(rng, 3, shape_range=(10, 16))
     src = torch.from_numpy(rng.integers(0, 3, (2, *space.shape)) if mode == "label" else rng.random((2, *space.shape)))
     for target in (space.crop((2, 2, 2), (9, 9, 9)), space.respace(0.7), space.rotate((0.2, 0.1, 0.3))):
-        for padding in (0.0, "border", "reflection"):
-            cpu = warp_image(src, space, target, mode, padding)
-            gpu = warp_image(src.cuda(), space, target, mode, padding)
+        for padding_mode in ("zeros", "border", "reflection"):
+            cpu = warp_image(src, space, target, mode, padding_mode)
+            gpu = warp_image(src.cuda(), space, target, mode, padding_mode)
             assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype
             torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("padding", PADDINGS)
-def test_periodic_innermost_lerp_matches_general(padding) -> None:
+@pytest.mark.parametrize("padding_mode, fill", PADDINGS)
+def test_periodic_innermost_lerp_matches_general(padding_mode: str, fill: float) -> None:
     """Rational scales (2.0 -> 1.5 mm: 4/3 and 3/4) take the strided-lerp shortcut on inner
     and outer axes, whose clamped edges are gathered; it must equal the general path."""
     space = Space((36, 5, 40), spacing=(2.0, 1.0, 2.0), origin=(3.0, -2.0, 50.0))
@@ -239,10 +300,12 @@ def test_periodic_innermost_lerp_matches_general(padding) -> None:
         space.respace((2.5 * 2.0, 1.0, 2.5 * 2.0)),
         space.permute((2, 1, 0)).respace((0.8, 1.0, 1.6)),
     ):
-        fine = warp_image(src, space, target, "linear", padding)
-        np.testing.assert_allclose(fine, warp_image(src, space, target, "linear", padding, _path="general"), atol=1e-12)
-        back = warp_image(fine, target, space, "linear", padding)
-        np.testing.assert_allclose(back, warp_image(fine, target, space, "linear", padding, _path="general"), atol=1e-12)
+        fine = warp_image(src, space, target, "linear", padding_mode, fill)
+        general = warp_image(src, space, target, "linear", padding_mode, fill, plan=_general(space, target))
+        np.testing.assert_allclose(fine, general, atol=1e-12)
+        back = warp_image(fine, target, space, "linear", padding_mode, fill)
+        general = warp_image(fine, target, space, "linear", padding_mode, fill, plan=_general(target, space))
+        np.testing.assert_allclose(back, general, atol=1e-12)
 
 
 def test_float32_affines_keep_the_fast_exact_paths():

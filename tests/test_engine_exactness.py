@@ -46,7 +46,7 @@ def test_matches_simpleitk(seed: int, ndim: int, mode: str) -> None:
             -1.0,
         )
     ).T
-    ours = warp_image(image, source, target, mode, -1.0)
+    ours = warp_image(image, source, target, mode, fill=-1.0)
     # interior: every source coordinate inside [0, n-1], and for nearest away from ties
     grid = np.indices(target.shape).reshape(ndim, -1).T
     x = map_points(grid, target, source)
@@ -146,5 +146,5 @@ def test_label_mode_fill_and_ties() -> None:
     target = source.resize((3, 1))  # the middle voxel sits exactly between the two classes
     out = warp_image(labels, source, target, "label")
     np.testing.assert_array_equal(out[:, 0], [3, 3, 7])  # tie -> smaller label
-    padded = warp_image(labels, source, source.pad((2, 0)).resize((12, 1)), "label", padding=9)
+    padded = warp_image(labels, source, source.pad((2, 0)).resize((12, 1)), "label", fill=9)
     assert padded[0, 0] == 9 and padded[-1, 0] == 9 and set(np.unique(padded)) == {3, 7, 9}

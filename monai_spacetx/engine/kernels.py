@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..geometry.tolerances import SNAP_TOL, WEIGHT_TOL
+from .options import WarpOptions
 from .plan import WarpPlan
 
 __all__ = ["target_box", "run_index", "run_separable", "run_general", "Box"]
@@ -48,21 +49,23 @@ _BLOCK_BYTES = 30 << 20
 
 # ---------------------------------------------------------------------------- coordinates
 def _snap(x: torch.Tensor) -> torch.Tensor:
-    nearest = torch.round(x)
+    """Per-voxel coordinates of the general path snapped to integers and half-integers within
+    ``SNAP_TOL``, as :meth:`WarpPlan.axis_coords` does for axis-aligned plans."""
+    nearest = torch.round(2.0 * x) / 2.0
     return torch.where((x - nearest).abs() <= SNAP_TOL, nearest, x)
 
 
-def _wrap_index(i: torch.Tensor, n: int, padding: str | float) -> torch.Tensor:
+def _wrap_index(i: torch.Tensor, n: int, options: WarpOptions) -> torch.Tensor:
     """Integer tap indices → valid indices (reflection about voxel edges, else clamp)."""
-    if padding == "reflection":
+    if options.padding_mode == "reflection":
         i = torch.remainder(i, 2 * n)
         i = torch.where(i >= n, 2 * n - 1 - i, i)
     return i.clamp(0, n - 1)
 
 
-def _wrap_coord(x: torch.Tensor, n: int, padding: str | float) -> torch.Tensor:
+def _wrap_coord(x: torch.Tensor, n: int, options: WarpOptions) -> torch.Tensor:
     """Continuous coordinates → ``[0, n - 1]`` (reflection about ``-0.5``/``n - 0.5``, else clamp)."""
-    if padding == "reflection":
+    if options.padding_mode == "reflection":
         y = torch.remainder(x + 0.5, 2.0 * n)
         x = torch.where(y > n, 2.0 * n - y, y) - 0.5
     return x.clamp(0.0, n - 1.0)
@@ -85,37 +88,28 @@ def _cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
-def _taps(x: torch.Tensor, n: int, mode: str, padding: str | float) -> "Taps":
-    """Interpolation taps ``[(index, weight), ...]`` for source coordinates ``x`` (float64).
+def _taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions) -> "Taps":
+    """Interpolation taps ``[(index, weight), ...]`` for snapped source coordinates ``x`` (float64).
 
     ``weight`` is ``None`` for a single unit tap (nearest, or ``x`` integral).
     """
-    constant = not isinstance(padding, str)
     if mode == "nearest":
-        return [(_wrap_index(torch.floor(_snap(x + 0.5)).long(), n, padding), None)]
+        return [(_wrap_index(torch.floor(x + 0.5).long(), n, options), None)]
     if mode == "linear":
-        xw = _wrap_coord(_snap(x), n, padding)
+        xw = _wrap_coord(x, n, options)
         i0 = torch.floor(xw)
         w = xw - i0
         i0l = i0.long()
         if not bool((w != 0).any()):
             return [(i0l, None)]
         return [(i0l, 1.0 - w), ((i0l + 1).clamp(max=n - 1), w)]
-    xs = _snap(x)
-    base = torch.floor(xs)
-    weights = _cubic_weights(xs - base)
-    pad = "border" if constant else padding
-    return [(_wrap_index(base.long() + k - 1, n, pad), weights[k]) for k in range(4)]
+    base = torch.floor(x)
+    weights = _cubic_weights(x - base)
+    return [(_wrap_index(base.long() + k - 1, n, options), weights[k]) for k in range(4)]
 
 
 # ---------------------------------------------------------------------------- target box
-def _axis_coords(plan: WarpPlan, k: int, start: int, stop: int) -> torch.Tensor:
-    """Source coordinates (float64) read by target voxels ``start..stop-1`` of axis ``k`` (axis-aligned plans)."""
-    assert plan.scale is not None and plan.offset is not None
-    return torch.arange(start, stop, dtype=torch.float64) * plan.scale[k] + plan.offset[k]
-
-
-def target_box(plan: WarpPlan, padding: str | float) -> Optional[Box]:
+def target_box(plan: WarpPlan, options: WarpOptions) -> Optional[Box]:
     """The target index box that must be computed; ``None`` when every target voxel is fill.
 
     With ``"border"``/``"reflection"`` padding every voxel reads the source. With constant
@@ -123,12 +117,12 @@ def target_box(plan: WarpPlan, padding: str | float) -> Optional[Box]:
     source field of view (the map is monotone per axis); the general path gets the
     bounding box of the mapped field of view (its voxels are then masked one by one).
     """
-    if isinstance(padding, str):
+    if not options.constant:
         return tuple(slice(0, m) for m in plan.target_shape)
     ndim, box = plan.ndim, []
     if plan.axes is not None:
         for k, m in enumerate(plan.target_shape):
-            inside = _inside(_snap(_axis_coords(plan, k, 0, m)), plan.source_shape[plan.axes[k]])
+            inside = _inside(torch.from_numpy(plan.axis_coords(k)), plan.source_shape[plan.axes[k]])
             valid = torch.nonzero(inside).flatten()
             if valid.numel() == 0:
                 return None
@@ -173,6 +167,12 @@ def run_index(img: torch.Tensor, plan: WarpPlan, box: Box, dest: torch.Tensor) -
 Taps = List[Tuple[torch.Tensor, Optional[torch.Tensor]]]
 
 
+def _weight(tap: Tuple[torch.Tensor, Optional[torch.Tensor]]) -> torch.Tensor:
+    """The weights of a tap that has them (every tap of a multi-tap step does)."""
+    assert tap[1] is not None
+    return tap[1]
+
+
 def _pick(t: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
     """``t.index_select(dim, index)``, or a view when ``index`` is one ascending run."""
     first, count = int(index[0]), index.numel()
@@ -190,12 +190,9 @@ def _step_functional(t: torch.Tensor, dim: int, taps: Taps) -> torch.Tensor:
     if len(taps) == 1:
         return _pick(t, dim, taps[0][0])
     if len(taps) == 2:
-        return torch.lerp(_pick(t, dim, taps[0][0]), _pick(t, dim, taps[1][0]), taps[1][1].to(t.dtype).view(shape))
-    out = None
-    for index, weight in taps:
-        term = _pick(t, dim, index) * weight.to(t.dtype).view(shape)
-        out = term if out is None else out + term
-    return out
+        return torch.lerp(_pick(t, dim, taps[0][0]), _pick(t, dim, taps[1][0]), _weight(taps[1]).to(t.dtype).view(shape))
+    terms = [_pick(t, dim, index) * _weight((index, weight)).to(t.dtype).view(shape) for index, weight in taps]
+    return torch.stack(terms).sum(0) if len(terms) > 4 else sum(terms[1:], terms[0])
 
 
 def _lerp_periodic(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor, max_period: int = 16) -> bool:
@@ -263,16 +260,16 @@ def _step_into(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor) -> Non
         for b0 in range(0, t.shape[1], block):
             tb, db = t[:, b0 : b0 + block], dest[:, b0 : b0 + block]
             if len(taps) == 2:
-                torch.lerp(_pick(tb, dim, taps[0][0]), _pick(tb, dim, taps[1][0]), taps[1][1], out=db)
+                torch.lerp(_pick(tb, dim, taps[0][0]), _pick(tb, dim, taps[1][0]), _weight(taps[1]), out=db)
             else:
                 db.copy_(_step_functional(tb, dim, taps))
         return
     index = [i.tolist() for i, _ in taps]
-    weight = [None if w is None else w.tolist() for _, w in taps]
+    weight: list[list[float]] = [[] if w is None else w.tolist() for _, w in taps]
     for j in range(dest.shape[dim]):
         out = dest.select(dim, j)
         slabs = [t.select(dim, idx[j]) for idx in index]
-        if len(taps) == 1 or (len(taps) == 2 and weight[1][j] == 0.0):
+        if len(taps) == 1 or (len(taps) == 2 and weight[1][j] == 0.0):  # one tap has no weight list
             out.copy_(slabs[0])
         elif len(taps) == 2:
             torch.lerp(slabs[0], slabs[1], weight[1][j], out=out)
@@ -282,9 +279,7 @@ def _step_into(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor) -> Non
                 out.add_(slab, alpha=w[j])
 
 
-def run_separable(
-    img: torch.Tensor, plan: WarpPlan, box: Box, mode: str, padding: str | float, dest: torch.Tensor
-) -> None:
+def run_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Axis-aligned resample as successive 1-D steps (never a D-dimensional grid_sample).
 
     Axes whose map is ``±j + integer`` are pure index steps; the rest interpolate with
@@ -297,8 +292,8 @@ def run_separable(
     taps: list[Taps] = []
     for k in range(plan.ndim):
         exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer()  # type: ignore[index]
-        x = _axis_coords(plan, k, box[k].start, box[k].stop)
-        axis_taps = _taps(x, t.shape[1 + k], "nearest" if exact else mode, padding)
+        x = torch.from_numpy(plan.axis_coords(k, box[k].start, box[k].stop))
+        axis_taps = _taps(x, t.shape[1 + k], "nearest" if exact else options.mode, options)
         taps.append([(i.to(device), None if w is None else w.to(device)) for i, w in axis_taps])
     # read only the source range the taps touch (views): outer-axis slabs shrink to it
     for k in range(plan.ndim):
@@ -349,9 +344,7 @@ def run_general(
     img: torch.Tensor,
     plan: WarpPlan,
     box: Box,
-    mode: str,
-    padding: str | float,
-    fill: float,
+    options: WarpOptions,
     dest: torch.Tensor,
     *,
     chunk: int = _CHUNK_VOXELS,
@@ -362,7 +355,7 @@ def run_general(
     origins) and cast to the image dtype only for ``grid_sample`` (linear). Nearest and
     cubic gather their taps themselves (our tie rule; no 3-D bicubic in grid_sample).
     """
-    ndim, constant = plan.ndim, not isinstance(padding, str)
+    ndim, mode = plan.ndim, options.mode
     device, dtype = img.device, img.dtype
     n_src = plan.source_shape
     linear = torch.as_tensor(plan.matrix[:ndim, :ndim], dtype=torch.float64, device=device)
@@ -377,13 +370,13 @@ def run_general(
         axes += [torch.arange(s.start, s.stop, dtype=torch.float64, device=device) for s in box[1:]]
         x = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) @ linear.T + shift  # (*chunk, D)
         if mode == "linear":
-            xw = torch.stack([_wrap_coord(_snap(x[..., k]), n_src[k], padding) for k in range(ndim)], dim=-1)
+            xw = torch.stack([_wrap_coord(_snap(x[..., k]), n_src[k], options) for k in range(ndim)], dim=-1)
             grid = ((2.0 * xw + 1.0) / size - 1.0).flip(-1)  # grid_sample wants (x, y[, z]) = reversed axes
             vals = F.grid_sample(
                 img.unsqueeze(0), grid.unsqueeze(0).to(dtype), mode="bilinear", padding_mode="border", align_corners=False
             )[0]
         else:
-            per_axis = [_taps(x[..., k], n_src[k], mode, padding) for k in range(ndim)]
+            per_axis = [_taps(_snap(x[..., k]), n_src[k], mode, options) for k in range(ndim)]
             vals = None
             for combo in np.ndindex(*(len(t) for t in per_axis)):
                 index = sum(per_axis[k][c][0] * strides[k] for k, c in enumerate(combo))
@@ -395,8 +388,9 @@ def run_general(
                         weight = weight * w
                     term = term * weight.to(dtype)
                 vals = term if vals is None else vals + term
-        if constant:
+        assert vals is not None
+        if options.constant:
             xs = _snap(x)
             inside = torch.stack([_inside(xs[..., k], n_src[k]) for k in range(ndim)], dim=-1).all(-1)
-            vals = torch.where(inside, vals, torch.tensor(fill, dtype=vals.dtype, device=device))
+            vals = torch.where(inside, vals, torch.tensor(options.fill, dtype=vals.dtype, device=device))
         dest[:, r0 - box[0].start : r1 - box[0].start] = vals

@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 
 from ..errors import SpaceError, SpaceTypeError
-from ..geometry.points import index_map
-from ..geometry.tolerances import PLAN_TOL
+from ..geometry.points import index_map, snap
+from ..geometry.tolerances import PLAN_TOL, SNAP_TOL
 from ..geometry.space import Space
 
 __all__ = ["WarpPlan", "plan_warp", "PathKind"]
@@ -59,7 +59,19 @@ class WarpPlan:
         """Number of spatial dimensions."""
         return len(self.target_shape)
 
+    def axis_coords(self, k: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Snapped float64 source coordinates read by target voxels ``start..stop-1`` of axis ``k``.
 
+        Axis-aligned plans only (``axes`` set): ``x = scale[k] * j + offset[k]`` along source
+        axis ``axes[k]``, each value within ``SNAP_TOL`` of an integer or a half-integer snapped
+        to it, so that the kernels' nearest tie rule ``floor(x + 0.5)``, their inside test
+        (``-0.5 <= x <= n - 0.5``) and their copy-instead-of-blend test see exact values.
+        """
+        if self.scale is None or self.offset is None:
+            raise ValueError(f"axis_coords needs an axis-aligned plan, this one is {self.kind!r}")
+        stop = self.target_shape[k] if stop is None else stop
+        coords = np.arange(start, stop, dtype=np.float64) * self.scale[k] + self.offset[k]
+        return snap(2.0 * coords, 2.0 * SNAP_TOL) / 2.0
 
 
 def _drop_negligible(matrix: np.ndarray, target_shape: tuple[int, ...]) -> np.ndarray:
@@ -96,12 +108,11 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         )
     ndim = source.ndim
     matrix = index_map(target, source)
-    common = dict(source_shape=source.shape, target_shape=target.shape)
     cleaned = _drop_negligible(matrix, target.shape)
     linear, shift = cleaned[:ndim, :ndim], cleaned[:ndim, ndim]
     nonzero = linear != 0
     if not (np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1)):
-        return WarpPlan("general", matrix=matrix, **common)
+        return WarpPlan("general", matrix, source.shape, target.shape)
     axes = tuple(int(np.flatnonzero(nonzero[:, k])[0]) for k in range(ndim))
     scale = tuple(float(linear[axes[k], k]) for k in range(ndim))
     offset = tuple(float(shift[axes[k]]) for k in range(ndim))
@@ -110,5 +121,4 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         kind: PathKind = "identity"
     else:
         kind = "index" if is_index else "separable"
-    common["matrix"] = cleaned
-    return WarpPlan(kind, axes=axes, scale=scale, offset=offset, **common)
+    return WarpPlan(kind, cleaned, source.shape, target.shape, axes=axes, scale=scale, offset=offset)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union, overload
 
 import numpy as np
 import torch
@@ -11,47 +12,49 @@ import torch
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .kernels import run_general, run_index, run_separable, target_box
-from .plan import PathKind, WarpPlan, plan_warp
+from .options import WarpOptions
+from .plan import WarpPlan, plan_warp
 
-__all__ = ["warp_image", "MODES", "PADDINGS"]
+__all__ = ["warp_image", "ImageLike"]
 
-MODES = ("nearest", "linear", "cubic", "label")
-PADDINGS = ("border", "reflection")
-
-Padding = Union[float, int, str]
-
-
-def _check_padding(padding: Any) -> Padding:
-    if isinstance(padding, str):
-        if padding not in PADDINGS:
-            raise ModeError(f"padding must be a number, 'border' or 'reflection', got {padding!r}")
-        return padding
-    if isinstance(padding, (bool, int, float, np.number)):
-        return float(padding) if not isinstance(padding, (bool, int, np.integer)) else int(padding)
-    raise ModeError(f"padding must be a number, 'border' or 'reflection', got {padding!r}")
+#: What :func:`warp_image` accepts and returns: a torch tensor (a MONAI ``MetaTensor`` is read as
+#: a plain tensor) or a numpy array; the output is the same kind of container as the input.
+ImageLike = TypeVar("ImageLike", bound=Union[torch.Tensor, np.ndarray])
 
 
-def _check_fill(fill: Padding, dtype: torch.dtype) -> None:
+def _check_fill(fill: float, dtype: torch.dtype) -> None:
     """An integer or bool output can only be filled with a value it can hold exactly."""
-    if isinstance(fill, str) or dtype.is_floating_point or dtype.is_complex:
+    if dtype.is_floating_point or dtype.is_complex:
         return
-    value = float(fill)
     if dtype == torch.bool:
-        ok = value in (0.0, 1.0)
+        ok = fill in (0.0, 1.0)
     else:
         info = torch.iinfo(dtype)
-        ok = math.isfinite(value) and value == int(value) and info.min <= value <= info.max
+        ok = math.isfinite(fill) and fill == int(fill) and info.min <= fill <= info.max
     if not ok:
-        raise ModeError(f"padding={fill!r} cannot be stored in an output of dtype {dtype}")
+        raise ModeError(f"fill={fill!r} cannot be stored in an output of dtype {dtype}")
 
 
 def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
-    """``(tensor, was_numpy)``; a MONAI MetaTensor is used as a plain tensor (duck-typed)."""
+    """``(tensor, was_numpy)``; a MONAI MetaTensor is used as a plain tensor (duck-typed).
+
+    numpy arrays torch cannot wrap are converted, never refused: non-native byte order (nibabel's
+    ``dataobj`` hands out big-endian arrays) is swapped to native; ``np.longdouble`` /
+    ``np.clongdouble`` become float64 / complex128 (torch has no wider float: the extra
+    precision is dropped); negative strides are copied.
+    """
     if isinstance(image, np.ndarray):
         if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
             raise SpaceTypeError(f"image must have a numeric or bool dtype, got numpy dtype {image.dtype}")
-        # torch cannot wrap negative strides; a copy is made only then
-        arr = image if all(s >= 0 for s in image.strides) else np.ascontiguousarray(image)
+        arr = image
+        if arr.dtype == np.longdouble:
+            arr = arr.astype(np.float64)
+        elif arr.dtype == np.clongdouble:
+            arr = arr.astype(np.complex128)
+        elif not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if any(s < 0 for s in arr.strides):
+            arr = np.ascontiguousarray(arr)
         return torch.from_numpy(arr), True
     if isinstance(image, torch.Tensor):
         as_tensor = getattr(image, "as_tensor", None)  # MONAI MetaTensor → plain torch.Tensor
@@ -59,94 +62,136 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
     raise SpaceTypeError(f"image must be a torch.Tensor or a numpy.ndarray, got {type(image).__name__}")
 
 
-def _run(img: torch.Tensor, plan: WarpPlan, mode: str, padding: Padding, fill: float, path: PathKind,
-         out_dtype: torch.dtype, out_fill: float) -> torch.Tensor:
+def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: torch.dtype) -> torch.Tensor:
     """Allocate the ``(N, *target)`` output, fill it outside the computed box, run the path into the box."""
-    box = target_box(plan, padding)
+    box = target_box(plan, options)
     lead, device = img.shape[0], img.device
     if box is None:
-        return torch.full((lead, *plan.target_shape), out_fill, dtype=out_dtype, device=device)
+        return torch.full((lead, *plan.target_shape), options.fill, dtype=out_dtype, device=device)
     # fill only the complement of the box (one slab per side per axis): the box is written
     # by the kernel, so no output byte is written twice
     out = torch.empty((lead, *plan.target_shape), dtype=out_dtype, device=device)
     for k, (s, m) in enumerate(zip(box, plan.target_shape)):
         for side in (slice(0, s.start), slice(s.stop, m)):
             if side.stop > side.start:
-                out[(slice(None), *box[:k], side)].fill_(out_fill)
+                out[(slice(None), *box[:k], side)].fill_(options.fill)
     dest = out[(slice(None), *box)]
-    if path == "index" and not isinstance(padding, str):
+    if plan.kind == "index" and options.constant:
         run_index(img, plan, box, dest)
-    elif path in ("index", "separable"):
-        run_separable(img, plan, box, "nearest" if path == "index" else mode, padding, dest)
+    elif plan.kind in ("index", "separable"):
+        run_separable(img, plan, box, options, dest)
     else:
-        run_general(img, plan, box, mode, padding, fill, dest)
+        run_general(img, plan, box, options, dest)
     return out
 
 
-def _general(plan: WarpPlan) -> WarpPlan:
-    """The same plan forced onto the general path (testing switch)."""
-    return WarpPlan("general", plan.matrix, plan.source_shape, plan.target_shape)
+@overload
+def warp_image(
+    image: np.ndarray,
+    source: Space,
+    target: Space,
+    mode: Any = ...,
+    padding_mode: Any = ...,
+    fill: float = ...,
+    *,
+    options: Optional[WarpOptions] = ...,
+    plan: Optional[WarpPlan] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def warp_image(
+    image: torch.Tensor,
+    source: Space,
+    target: Space,
+    mode: Any = ...,
+    padding_mode: Any = ...,
+    fill: float = ...,
+    *,
+    options: Optional[WarpOptions] = ...,
+    plan: Optional[WarpPlan] = ...,
+) -> torch.Tensor: ...
 
 
 def warp_image(
-    image: Any,
+    image: Union[torch.Tensor, np.ndarray],
     source: Space,
     target: Space,
-    mode: str = "linear",
-    padding: Padding = 0.0,
+    mode: Any = "linear",
+    padding_mode: Any = "zeros",
+    fill: float = 0.0,
     *,
-    _path: Optional[PathKind] = None,
-) -> Any:
+    options: Optional[WarpOptions] = None,
+    plan: Optional[WarpPlan] = None,
+) -> Union[torch.Tensor, np.ndarray]:
     """Resample ``image``, laid out on ``source``, onto the grid ``target`` in one pass.
 
     Args:
         image: torch tensor or numpy array shaped ``(*spatial)``, ``(C, *spatial)`` or
             ``(B, C, *spatial)`` with ``spatial == source.shape``. A MONAI ``MetaTensor`` is
-            used as a plain tensor. Never modified.
+            used as a plain tensor. Never modified. Big-endian and ``np.longdouble`` arrays are
+            accepted (converted to native byte order / float64).
         source: the Space ``image`` lives on.
         target: the Space to sample onto.
         mode: ``"nearest"``, ``"linear"``, ``"cubic"`` (Keys, ``A = -0.75``) or ``"label"``
-            (per-class linear interpolation of the one-hot of the classes present, then
-            argmax; ties go to the smaller label).
-        padding: a number (constant fill for target voxels whose centre lies outside the
-            source field of view; inside it, taps are clamped to the edge), ``"border"``
-            or ``"reflection"`` (about the voxel edges ``-0.5`` and ``n - 0.5``, as
-            ``grid_sample(align_corners=False)``). In ``"label"`` mode the number is the
-            fill label.
+            (per-class linear interpolation, then argmax; ties go to the smaller label), or
+            MONAI's names for them (``"bilinear"``, ``"nearest-exact"``, spline orders 0/1/3;
+            see :mod:`monai_spacetx.engine.options`).
+        padding_mode: ``"zeros"`` (target voxels whose centre lies outside the source field of
+            view get ``fill``; inside it, taps are clamped to the edge), ``"border"`` or
+            ``"reflection"`` (about the voxel edges ``-0.5`` and ``n - 0.5``, as
+            ``grid_sample(align_corners=False)``).
+        fill: the constant of ``"zeros"`` padding; in ``"label"`` mode, the fill label.
+        options: a parsed :class:`~monai_spacetx.engine.options.WarpOptions`; when given it
+            replaces ``mode``, ``padding_mode`` and ``fill`` (transforms parse once, at
+            construction, and pass this).
+        plan: a :class:`~monai_spacetx.engine.WarpPlan` for ``source → target`` to execute
+            instead of planning again (tests force a path with
+            ``dataclasses.replace(plan, kind="general")``).
 
     Returns:
         Same container as ``image`` (a plain ``torch.Tensor`` on the input's device, or
         numpy), with the same leading dims and ``target.shape`` as spatial shape. dtype:
         ``nearest``, ``label`` and the exact paths keep the input dtype (integer and bool
-        label maps stay so); ``linear``/``cubic`` keep a floating dtype and return float32
-        for integer/bool input.
+        label maps stay so); ``linear``/``cubic`` keep a floating or complex dtype and return
+        float32 for integer/bool input. Complex input is interpolated per part (real and
+        imaginary separately); ``"label"`` refuses it.
 
     Conventions:
         A target voxel centre ``j`` is sampled at source index ``x = M @ [j, 1]``,
         ``M = index_map(target, source)`` (float64). **Nearest tie rule:** the source voxel
-        is ``floor(snap(x + 0.5))`` — voxel ``i`` owns ``[i - 0.5, i + 0.5)``, so a centre
-        on a boundary (within :data:`~monai_spacetx.geometry.tolerances.SNAP_TOL`) goes to the higher
-        index. torch's ``nearest`` (``floor(x)``-style) is never used.
+        is ``floor(x + 0.5)`` with ``x`` snapped to an integer within
+        :data:`~monai_spacetx.geometry.tolerances.SNAP_TOL` — voxel ``i`` owns
+        ``[i - 0.5, i + 0.5)``, so a centre on a boundary goes to the higher index. torch's
+        ``nearest`` (``floor(x)``-style) is never used.
 
     Paths (see :func:`~monai_spacetx.engine.plan_warp`), the cheapest exact one first:
     identical spaces return a **copy** of the input (never the input itself); integer
     translation + flips + permutation are executed by indexing, bitwise exact for any
     dtype and mode (interpolation is the identity there); axis-aligned maps use separable
-    1-D interpolation; anything else one gather / ``grid_sample`` pass on a float64 grid.
+    1-D interpolation; anything else one gather / ``grid_sample`` pass.
     Only the target box that overlaps the source is computed; the rest is fill.
     Differentiable with respect to ``image`` for ``linear`` and ``cubic``.
 
     Raises:
-        SpaceTypeError: ``image`` is neither a tensor nor an array, or spaces are not Spaces.
-        ShapeMismatchError: ``image``'s dims or spatial shape do not match ``source``.
-        ModeError: unknown ``mode`` / ``padding``, or a fill the output dtype cannot hold.
+        SpaceTypeError: ``image`` is neither a tensor nor an array, spaces are not Spaces,
+            or complex input in ``"label"`` mode.
+        ShapeMismatchError: ``image``'s dims or spatial shape do not match ``source``, or
+            ``plan`` was made for other shapes.
+        ModeError: unknown ``mode`` / ``padding_mode``, a fill the output dtype cannot hold,
+            or non-integer values in ``"label"`` mode.
         SpaceError: ``source`` and ``target`` differ in dimensionality.
     """
-    if mode not in MODES:
-        raise ModeError(f"mode must be one of {MODES}, got {mode!r}")
-    padding = _check_padding(padding)
+    if options is None:
+        options = WarpOptions.parse(mode, padding_mode, fill)
     tensor, was_numpy = _as_tensor(image)
-    plan = plan_warp(source, target)
+    if plan is None:
+        plan = plan_warp(source, target)
+    elif (plan.source_shape, plan.target_shape) != (source.shape, target.shape):
+        raise ShapeMismatchError(
+            f"plan maps {plan.source_shape} -> {plan.target_shape}, but source.shape is {source.shape} "
+            f"and target.shape is {target.shape}"
+        )
     ndim = plan.ndim
     if tensor.dim() not in (ndim, ndim + 1, ndim + 2):
         raise ShapeMismatchError(
@@ -160,29 +205,45 @@ def warp_image(
         )
     lead_shape = tuple(tensor.shape[:-ndim])
     img = tensor.reshape(-1, *source.shape)
-    path: PathKind = _path or plan.kind
-    if path == "general":
-        plan = _general(plan)
-    fill = 0.0 if isinstance(padding, str) else padding
-
-    if path == "identity":
-        out = img.clone()
-    elif mode == "label" and path != "index":
-        _check_fill(padding, img.dtype)
-        out = _warp_labels(img, plan, padding, fill, path)
-    else:
-        exact = path == "index" or mode == "nearest"
-        dtype = img.dtype if exact or img.dtype.is_floating_point else torch.float32
-        _check_fill(padding, dtype)
-        work = img if img.dtype == dtype else img.to(dtype)
-        out = _run(work, plan, "nearest" if exact else mode, padding, fill, path, dtype, fill)
+    out = _dispatch(img, plan, options)
     out = out.reshape(*lead_shape, *target.shape)
     if was_numpy:
         return out.detach().cpu().numpy()
     return out
 
 
-def _warp_labels(img: torch.Tensor, plan: WarpPlan, padding: Padding, fill: float, path: PathKind) -> torch.Tensor:
+def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.Tensor:
+    """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)``."""
+    if plan.kind == "identity":
+        return img.clone()
+    exact = plan.kind == "index" or options.mode == "nearest"
+    if options.mode == "label" and not exact:
+        if img.dtype.is_complex:
+            raise SpaceTypeError(f"mode 'label' needs real-valued labels, got dtype {img.dtype}")
+        _check_fill(options.fill, img.dtype)
+        _check_integral_labels(img)
+        return _warp_labels(img, plan, options)
+    if exact:
+        _check_fill(options.fill, img.dtype)
+        return _run(img, plan, dataclasses.replace(options, mode="nearest"), img.dtype)
+    if img.dtype.is_complex:  # the real and imaginary parts separately; the fill is ``fill + 0j``
+        imag_options = dataclasses.replace(options, fill=0.0)
+        return torch.complex(_dispatch(img.real, plan, options), _dispatch(img.imag, plan, imag_options))
+    dtype = img.dtype if img.dtype.is_floating_point else torch.float32
+    return _run(img if img.dtype == dtype else img.to(dtype), plan, options, dtype)
+
+
+def _check_integral_labels(img: torch.Tensor) -> None:
+    """``"label"`` mode treats every distinct value as a class: refuse a float image that is not a label map."""
+    if img.dtype.is_floating_point and not bool((img == img.round()).all()):
+        count = int(torch.unique(img).numel())
+        raise ModeError(
+            f"mode 'label' needs integer class values, got a {img.dtype} image with {count} distinct values "
+            "(not all integers); use mode 'linear' for intensities or probabilities"
+        )
+
+
+def _warp_labels(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.Tensor:
     """Per-class linear interpolation of the one-hot of the present classes, then argmax.
 
     A running maximum keeps one class in memory at a time; a class must beat the current
@@ -191,9 +252,10 @@ def _warp_labels(img: torch.Tensor, plan: WarpPlan, padding: Padding, fill: floa
     fill label stays.
     """
     best: Optional[torch.Tensor] = None
-    labels = torch.full((img.shape[0], *plan.target_shape), fill, dtype=img.dtype, device=img.device)
+    labels = torch.full((img.shape[0], *plan.target_shape), options.fill, dtype=img.dtype, device=img.device)
+    prob_options = WarpOptions("linear", options.padding_mode, -1.0)
     for value in torch.unique(img):
-        prob = _run((img == value).to(torch.float32), plan, "linear", padding, -1.0, path, torch.float32, -1.0)
+        prob = _run((img == value).to(torch.float32), plan, prob_options, torch.float32)
         best = torch.full_like(prob, -0.5) if best is None else best
         wins = prob > best
         best = torch.where(wins, prob, best)
