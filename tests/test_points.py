@@ -174,3 +174,34 @@ def test_points_bad_values_and_types():
         S2.contains(np.zeros((2, 3)))
 
 
+
+
+def test_points_of_any_real_dtype_and_byte_order_work_and_come_back_float64():
+    """nibabel's dataobj hands out big-endian arrays; np.longdouble and float16 are plain numbers."""
+    values = np.array([[1.0, 2.0, 3.0], [4.0, 0.0, 2.0]])  # exact in every dtype below
+    expected = index_to_world(values, S3)
+    for dtype in (">f8", ">f4", ">i2", np.longdouble, np.float16, np.uint8):
+        points = values.astype(dtype)
+        for mapped in (index_to_world(points, S3), world_to_index(points, S3), map_points(points, S3, S3.zoom(2.0))):
+            assert mapped.dtype == np.float64 and mapped.dtype.isnative
+        np.testing.assert_array_equal(index_to_world(points, S3), expected)
+
+
+@pytest.mark.parametrize(
+    "points, match",
+    [
+        (np.zeros((2, 3), dtype=complex), r"points must be numeric, got a complex128 array .*real numbers only"),
+        (np.ones((2, 3), dtype=bool), r"points must be numeric, got a bool array .*not bool"),
+        (torch.zeros(2, 3, dtype=torch.complex64), r"points must be numeric, got a torch.complex64 tensor"),
+        (torch.ones(2, 3, dtype=torch.bool), r"points must be numeric, got a torch.bool tensor"),
+        ([[1.0, 2.0, None]], r"points must be numeric, got \[\[1.0, 2.0, None\]\]"),
+        ([[1.0, 2.0, 3.0], [1.0]], r"points must be numeric, got \[\[1.0, 2.0, 3.0\], \[1.0\]\]"),
+    ],
+)
+def test_complex_bool_and_ragged_points_are_refused(points, match):
+    # complex points once lost their imaginary part silently
+    for fn in (index_to_world, world_to_index):
+        with pytest.raises(SpaceTypeError, match=match):
+            fn(points, S3)
+    with pytest.raises(SpaceTypeError, match=match):
+        map_points(points, S3, S3)

@@ -286,7 +286,7 @@ def test_bad_affine():
     coupled[0, 2] = 0.1
     with pytest.raises(SpaceError, match=r"a 4x4 affine for a 2-D shape must not mix the third axis"):
         Space.from_affine(coupled, (3, 3))
-    with pytest.raises(SpaceTypeError, match=r"affine must be a numeric matrix"):
+    with pytest.raises(SpaceTypeError, match=r"affine must be numeric, got \[\[1, 0\], \[0, 1, 2\]\]"):
         Space.from_affine([[1, 0], [0, 1, 2]], (3, 3))
 
 
@@ -371,8 +371,16 @@ def test_bad_flip_permute_orient_rotate():
         S3.orient("XYZ")
     with pytest.raises(ModeError, match=r"orientation codes must name each world axis once, got 'RRS'"):
         S3.orient("RRS")
-    with pytest.raises(ModeError, match=r"codes must be a string of at least 3 axis codes such as 'RAS', got 'RA'"):
+    with pytest.raises(ModeError, match=r"codes must be a string of 3 axis codes such as 'RAS' for a 3-D space, got 'RA'"):
         S3.orient("RA")
+    with pytest.raises(ModeError, match=r"codes must be a string of 3 axis codes .* for a 3-D space, got 'RASX'"):
+        S3.orient("RASX")  # once silently read as 'RAS'
+    with pytest.raises(ModeError, match=r"codes must be a string of 2 or 3 axis codes .* for a 2-D space, got 'RASL'"):
+        S2.orient("RASL")
+    with pytest.raises(ModeError, match=r"invalid orientation codes 'RAX'"):
+        S2.orient("RAX")  # the unused third code must still be valid
+    with pytest.raises(ModeError, match=r"orientation codes must name each world axis once, got 'RAR'"):
+        S2.orient("RAR")
     with pytest.raises(ModeError, match=r"codes must be a string"):
         S3.orient(None)
     with pytest.raises(ModeError, match=r"orientation codes must name each world axis once, got 'RS'"):
@@ -478,3 +486,124 @@ def test_space_is_hashable_and_equal_spaces_hash_equal():
     assert hash(a) == hash(b) == hash(c)
     assert len({a, b, c}) == 1
     assert {a: "x"}[c] == "x"
+
+
+# ------------------------------------------------------------------ bad input once raw or silently wrong (issue 10)
+
+
+@pytest.mark.parametrize(
+    "text, err, match",
+    [
+        ("{not json", SpaceError, r"text is not valid JSON \(Expecting property name.*\), got '\{not json'"),
+        ("", SpaceError, r"text is not valid JSON .*got ''"),
+        (b"\xff\xfe", SpaceError, r"text is not valid JSON"),
+        ("[3, 3]", SpaceTypeError, r"expected a dict with 'shape' and 'affine', got \[3, 3\]"),
+        (None, SpaceTypeError, r"text must be a JSON string, got NoneType None"),
+        ({"shape": [3, 3]}, SpaceTypeError, r"text must be a JSON string, got dict"),
+        ('{"shape": [3, 3], "affine": "eye"}', SpaceTypeError, r"affine must be numeric, got 'eye'"),
+        ('{"shape": [3, 3], "affine": null}', SpaceTypeError, r"affine must be numeric, got None"),
+        ('{"shape": [3, 3], "affine": [[1, 0, 0], [0, 1, 0]]}', SpaceError, r"affine must be 3x3 for shape \(3, 3\), got shape \(2, 3\)"),
+        ('{"shape": [3, true], "affine": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}', SpaceError, r"shape must be 2 integers, got \[3, True\]"),
+        ('{"shape": "33", "affine": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}', SpaceTypeError, r"shape must be a sequence .*got '33'"),
+    ],
+)
+def test_bad_json_and_dicts(text, err, match):
+    with pytest.raises(err, match=match):
+        Space.from_json(text)
+
+
+def test_from_json_shortens_long_text_in_its_message():
+    with pytest.raises(SpaceError, match=r"got '\{x{199}\.\.\.'$") as info:
+        Space.from_json("{" + "x" * 500)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    "direction, err, match",
+    [
+        ("eye", SpaceTypeError, r"direction must be numeric, got 'eye'"),
+        ([[1.0, 0.0], [0.0, "a"]], SpaceTypeError, r"direction must be numeric, got \[\[1.0, 0.0\], \[0.0, 'a'\]\]"),
+        ([[1.0, 0.0], [0.0]], SpaceTypeError, r"direction must be numeric, got \[\[1.0, 0.0\], \[0.0\]\]"),
+        (np.eye(2, dtype=complex), SpaceTypeError, r"direction must be numeric, got .*real numbers only"),
+        (np.eye(2, dtype=bool), SpaceTypeError, r"direction must be numeric, got .*not bool"),
+        ([[1.0, 0.0], [0.0, None]], SpaceTypeError, r"direction must be numeric"),
+    ],
+)
+def test_bad_direction_types(direction, err, match):
+    with pytest.raises(err, match=match):
+        Space((3, 3), direction=direction)
+
+
+def test_complex_and_bool_affines_and_vectors_are_refused():
+    with pytest.raises(SpaceTypeError, match=r"affine must be numeric, got .*real numbers only"):
+        Space.from_affine(np.eye(3, dtype=complex), (3, 3))  # once: imaginary part silently dropped
+    with pytest.raises(SpaceTypeError, match=r"affine must be numeric, got a torch.complex64 tensor"):
+        Space.from_affine(torch.eye(3, dtype=torch.complex64), (3, 3))
+    with pytest.raises(SpaceTypeError, match=r"spacing must be numeric, got \(1\+1j\)"):
+        Space((3, 3), spacing=1 + 1j)
+    with pytest.raises(SpaceTypeError, match=r"origin must be numeric, got \[True, False\]"):
+        Space((3, 3), origin=[True, False])
+    with pytest.raises(SpaceTypeError, match=r"angles must be numeric, got 'abc'"):
+        S3.rotate("abc")
+    with pytest.raises(SpaceTypeError, match=r"factor must be numeric, got None"):
+        S3.zoom(None)
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((True, 4), r"shape must be 2 integers, got \(True, 4\)"),  # once silently (1, 4)
+        ((np.True_, 4, 5), r"shape must be 3 integers"),
+        ((3, 4 + 0j), r"shape must be 2 integers"),
+        ([[3, 4], [5]], r"shape must be 2 integers"),
+        ((3, None), r"shape must be 2 integers, got \(3, None\)"),
+    ],
+)
+def test_bool_complex_and_ragged_shapes_are_refused(shape, match):
+    with pytest.raises(SpaceError, match=match):
+        Space(shape)
+
+
+def test_bool_crop_and_permute_arguments_are_refused():
+    with pytest.raises(SpaceError, match=r"start must be 3 integers, got \(True, 0, 0\)"):
+        S3.crop((True, 0, 0), (3, 3, 3))
+    with pytest.raises(SpaceError, match=r"order must be a permutation of \[0, 1, 2\], got \(True, 0, 2\)"):
+        S3.permute((True, 0, 2))
+
+
+@pytest.mark.parametrize(
+    "axes, err, match",
+    [
+        (1.0, SpaceError, r"flip axes must be integers in \[-3, 3\), got 1.0"),
+        ("0", SpaceError, r"flip axes must be integers in \[-3, 3\), got '0'"),
+        (True, SpaceError, r"flip axes must be integers in \[-3, 3\), got True"),
+        ([0, None], SpaceError, r"flip axes must be integers in \[-3, 3\), got \[0, None\]"),
+        ([0, 0], SpaceError, r"flip axes must name each axis at most once, got \[0, 0\]"),  # once: no flip at all
+        ((2, -1), SpaceError, r"flip axes must name each axis at most once, got \(2, -1\)"),
+    ],
+)
+def test_bad_flip_axes(axes, err, match):
+    with pytest.raises(err, match=match):
+        S3.flip(axes)
+
+
+def test_flip_none_flips_every_axis_and_empty_flips_none():
+    # MONAI's Flip(spatial_axis=None) reverses every spatial axis
+    assert S3.flip(None) == S3.flip([0, 1, 2]) == S3.flip()
+    assert S3.flip([]) == S3.flip(()) == S3
+    assert S3.flip(np.array([0, 2])) == S3.flip([0, 2]) == S3.flip((np.int64(-3), -1))
+    assert S3.flip(np.int32(1)) == S3.flip(1)
+
+
+def test_wide_and_foreign_byte_order_inputs_simply_work():
+    """nibabel's dataobj hands out big-endian arrays; np.longdouble and float16 are plain numbers."""
+    affine = np.array([[0.0, -0.5, 0.0, 10.0], [1.5, 0.0, 0.0, -3.0], [0.0, 0.0, 2.0, 7.0], [0.0, 0.0, 0.0, 1.0]])
+    expected = Space.from_affine(affine, (4, 5, 6))
+    for dtype in (">f8", ">f4", "<f4", np.longdouble):
+        built = Space.from_affine(affine.astype(dtype), np.array([4, 5, 6], dtype=">i4"))
+        assert built == expected and built.affine.dtype == np.float64 and built.affine.dtype.isnative
+    spacing = Space((4, 5), spacing=np.array([0.5, 2.0], dtype=np.longdouble), origin=np.array([1, 2], dtype=">i2"))
+    assert spacing == Space((4, 5), spacing=(0.5, 2.0), origin=(1.0, 2.0))
+    assert S3.zoom(np.longdouble(1.5)) == S3.zoom(1.5)
+    assert S3.crop(np.array([1, 2, 3], dtype=">i8"), np.array([4, 5, 6], dtype=np.uint8)) == S3.crop((1, 2, 3), (4, 5, 6))
+    assert S3.respace(np.array([1.0, 1.0, 1.0], dtype=">f8")) == S3.respace(1.0)

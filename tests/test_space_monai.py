@@ -7,9 +7,13 @@ and spatial shape with the Space planned for the same operation.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from monai.data import MetaTensor
 from monai.transforms import Compose, Flip, Orientation, Resize, SpatialCrop, SpatialPad, Spacing, Zoom
 
@@ -129,6 +133,54 @@ def test_zoom_no_keep_size_is_zoom(mt, factor):
         factor = factor[: space.ndim]
     out = Zoom(zoom=factor, keep_size=False)(mt)
     assert_same_geometry(out, space.zoom(factor))
+
+
+def test_zoom_floors_like_monai_without_snapping():
+    # 50 * 2.26 is 112.99999999999999 in float64: MONAI floors it to 112, and so do we
+    x = MetaTensor(torch.zeros(1, 50, 50), affine=torch.eye(4, dtype=torch.float64))
+    assert Space((50, 50)).zoom(2.26).shape == (112, 112)
+    assert_same_geometry(Zoom(zoom=2.26, keep_size=False)(x), Space.from_metatensor(x).zoom(2.26))
+
+
+@st.composite
+def _size_and_factor(draw):
+    """A size per axis and a zoom factor MONAI accepts (at least one voxel out), often a near-integer product."""
+    size = draw(st.integers(1, 60))
+    wanted = draw(st.integers(1, 240))
+    factor = draw(
+        st.one_of(
+            st.floats(0.05, 6.0),
+            st.just(wanted / size),  # n * f lands on an integer, or a hair either side of it
+            st.just(round(wanted / size, 2)),
+            st.just(math.nextafter(wanted / size, 0.0)),
+        )
+    )
+    assume(0.0 < factor and math.floor(size * factor) >= 1)
+    return size, factor
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_size_and_factor(), min_size=2, max_size=3),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
+)
+def test_zoom_matches_monai_zoom_for_every_size_and_factor(axes, align_corners, seed):
+    """MONAI ``Zoom(keep_size=False)``, planned lazily (no pixels), on an oblique grid."""
+    ndim = len(axes)
+    shape = [n for n, _ in axes]
+    factors = [f for _, f in axes]
+    new_shape = [math.floor(n * f) for n, f in axes]
+    if align_corners:
+        assume(min(shape) >= 2 and min(new_shape) >= 2)  # MONAI collapses a 1-voxel axis to scale 0; we refuse it
+    rng = np.random.default_rng(seed)
+    native = Space(shape, spacing=rng.uniform(0.3, 3.0, ndim), origin=rng.uniform(-500, 500, ndim), direction=random_direction(rng, ndim))
+    x = MetaTensor(torch.zeros(1, *shape), affine=torch.as_tensor(native.to_monai_affine()))
+    zoomed = Zoom(zoom=factors, keep_size=False, align_corners=align_corners if align_corners else None, lazy=True)(x)
+    planned = native.zoom(factors, align="centers" if align_corners else "edges")
+    assert tuple(zoomed.peek_pending_shape()) == planned.shape
+    monai_affine = zoomed.peek_pending_affine().double().numpy()
+    np.testing.assert_allclose(planned.to_monai_affine(), monai_affine, rtol=0, atol=1e-9 * max(1.0, np.abs(monai_affine).max()))
 
 
 @pytest.mark.parametrize("axes", [[0], [1], [0, 1], [-1], None])

@@ -15,6 +15,7 @@ lazily, so the geometry core stays importable without it.
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from .tolerances import LINEAR_SNAP_TOL, SNAP_TOL
 if TYPE_CHECKING:  # pragma: no cover
     from .space import Space
 
-__all__ = ["snap", "as_float64_points", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
+__all__ = ["snap", "as_float64_array", "as_float64_points", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
 
 
 
@@ -42,17 +43,56 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 
 
+def as_float64_array(value: Any, name: str) -> np.ndarray:
+    """``value`` (numpy array, torch tensor, nested sequence or scalar) as a new float64 numpy array.
+
+    Every real integer or floating dtype is accepted, in either byte order (nibabel's
+    ``dataobj`` hands out big-endian arrays) and at any precision (``np.longdouble`` and
+    float16 are rounded to float64). Booleans, complex numbers, text and other objects are
+    refused: converting them would silently drop information (an imaginary part) or hide
+    a mistake (``True`` read as 1).
+
+    Raises:
+        SpaceTypeError: naming ``name`` and the value.
+
+    Example:
+        >>> as_float64_array(np.array([1, 2], dtype=">i4"), "shape")
+        array([1., 2.])
+    """
+    if _is_torch(value):
+        if value.is_complex() or str(value.dtype) == "torch.bool":
+            raise SpaceTypeError(f"{name} must be numeric, got a {value.dtype} tensor (real numbers only)")
+        return np.array(value.detach().cpu().double().numpy())
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nesting
+        raise SpaceTypeError(f"{name} must be numeric, got {value!r}") from err
+    if arr.dtype.kind == "O":  # mixed python/numpy scalars; numpy would read None as nan
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in arr.ravel()):
+            raise SpaceTypeError(f"{name} must be numeric, got {value!r}")
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind not in "iuf":
+        shown = f"a {arr.dtype} array {arr.tolist()!r}" if isinstance(value, np.ndarray) else repr(value)
+        raise SpaceTypeError(f"{name} must be numeric, got {shown} (real numbers only: not bool, complex or text)")
+    return arr.astype(np.float64)  # always a copy, in native byte order
+
+
 def as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarray:
-    """Validate a point array and return it as a float64 numpy array (a copy)."""
-    if _is_torch(points):
-        arr = points.detach().cpu().double().numpy()
-    elif isinstance(points, (np.ndarray, list, tuple)) or np.isscalar(points):
-        try:
-            arr = np.array(points, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise SpaceTypeError(f"{name} must be numeric, got {points!r}") from err
-    else:
+    """Validate a point array and return it as a float64 numpy array (a copy).
+
+    Args:
+        points: ``(D,)``, ``(N, D)`` or ``(C, N, D)`` coordinates: numpy array (any real
+            dtype and byte order), torch tensor or nested sequence.
+        ndim: ``D``, the number of coordinates per point.
+        name: the argument's name, for error messages.
+
+    Raises:
+        SpaceTypeError: not an array, tensor or sequence, or not real numbers.
+        PointsError: wrong shape or non-finite coordinates.
+    """
+    if not (_is_torch(points) or isinstance(points, (np.ndarray, list, tuple)) or np.isscalar(points)):
         raise SpaceTypeError(f"{name} must be a numpy array, a torch tensor or a sequence, got {type(points).__name__}")
+    arr = as_float64_array(points, name)
     if arr.ndim not in (1, 2, 3) or arr.shape[-1] != ndim:
         raise PointsError(
             f"{name} must have shape (D,), (N, D) or (C, N, D) with D={ndim} coordinates per point, "

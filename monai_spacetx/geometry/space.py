@@ -20,7 +20,7 @@ from typing import Any, Literal, Sequence, Union
 import numpy as np
 
 from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
-from .points import as_float64_points, index_to_world, snap, world_to_index
+from .points import as_float64_array, as_float64_points, index_to_world, snap, world_to_index
 from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
 __all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL"]
@@ -33,10 +33,7 @@ ArrayLike = Union[Sequence[float], np.ndarray, float]
 
 def _vector(value: Any, ndim: int, name: str, *, positive: bool = False) -> np.ndarray:
     """A finite float64 vector of length ``ndim``; a scalar is broadcast."""
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise SpaceTypeError(f"{name} must be numeric, got {value!r}") from err
+    arr = as_float64_array(value, name)
     if arr.ndim == 0:
         arr = np.full(ndim, float(arr))
     if arr.shape != (ndim,):
@@ -48,12 +45,31 @@ def _vector(value: Any, ndim: int, name: str, *, positive: bool = False) -> np.n
     return arr
 
 
+def _holds_bool(value: Any) -> bool:
+    """Whether ``value`` is or holds a boolean (numpy turns ``(True, 4)`` into ``[1, 4]`` silently)."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype == bool
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return False
+
+
+def _is_int(value: Any) -> bool:
+    """An integer scalar (python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _int_vector(value: Any, ndim: int, name: str) -> np.ndarray:
-    """An int64 vector of length ``ndim``; a scalar is broadcast; non-integers are refused."""
-    arr = np.array(value)
+    """An int64 vector of length ``ndim``; a scalar is broadcast; non-integers and bools are refused."""
+    try:
+        arr = np.array(value)
+    except (TypeError, ValueError):  # ragged nesting
+        arr = np.array(None)
     if arr.ndim == 0:
         arr = np.full(ndim, arr.item())
-    if arr.shape != (ndim,) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+    if arr.shape != (ndim,) or arr.dtype.kind not in "iuf" or _holds_bool(value):
         raise SpaceError(f"{name} must be {ndim} integers, got {value!r}")
     if not np.all(np.isfinite(arr.astype(np.float64))) or not np.all(np.mod(arr, 1) == 0):
         raise SpaceError(f"{name} must be {ndim} integers, got {value!r}")
@@ -84,7 +100,7 @@ def _round_shape(extent: np.ndarray) -> np.ndarray:
 
 def _rotation(ndim: int, angles: Any) -> np.ndarray:
     """Rotation about the grid's own axes: ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` in 3-D."""
-    angles_arr = np.atleast_1d(np.array(angles, dtype=np.float64))
+    angles_arr = np.atleast_1d(as_float64_array(angles, "angles"))
     expected = 1 if ndim == 2 else 3
     if angles_arr.shape != (expected,) or not np.all(np.isfinite(angles_arr)):
         raise SpaceError(f"angles must be {expected} finite number(s) (radians) for a {ndim}-D space, got {angles!r}")
@@ -135,7 +151,7 @@ class Space:
         ndim = len(shape_t)
         spacing_v = _vector(spacing, ndim, "spacing", positive=True)
         origin_v = _vector(origin, ndim, "origin")
-        direction_m = np.eye(ndim) if direction is None else np.array(direction, dtype=np.float64)
+        direction_m = np.eye(ndim) if direction is None else as_float64_array(direction, "direction")
         affine = np.eye(ndim + 1)
         affine[:ndim, :ndim] = direction_m * spacing_v if direction_m.shape == (ndim, ndim) else np.nan
         affine[:ndim, ndim] = origin_v
@@ -190,12 +206,7 @@ class Space:
         """
         shape_t = _shape(shape)
         ndim = len(shape_t)
-        if type(affine).__module__.split(".")[0] == "torch":
-            affine = affine.detach().cpu().double().numpy()
-        try:
-            matrix = np.array(affine, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise SpaceTypeError(f"affine must be a numeric matrix, got {affine!r}") from err
+        matrix = as_float64_array(affine, "affine")
         if ndim == 2 and matrix.shape == (4, 4):
             coupling = np.concatenate([matrix[:2, 2], matrix[2, :2], matrix[3, :3]])
             if np.any(coupling != 0):
@@ -302,9 +313,21 @@ class Space:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> Space:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes) -> Space:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            SpaceTypeError: ``text`` is not a string, or holds JSON that is not such a dict.
+            SpaceError: ``text`` is not valid JSON, or describes an invalid grid.
+        """
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise SpaceTypeError(f"text must be a JSON string, got {type(text).__name__} {text!r}")
+        try:
+            data = json.loads(text)
+        except ValueError as err:  # json.JSONDecodeError, or bytes that are not UTF-8
+            shown = text if len(text) <= 200 else text[:200] + ("..." if isinstance(text, str) else b"...")
+            raise SpaceError(f"text is not valid JSON ({err}), got {shown!r}") from err
+        return cls.from_dict(data)
 
     # ------------------------------------------------------------------ points
     def index_to_world(self, points: Any, dtype: Any = None) -> Any:
@@ -399,10 +422,20 @@ class Space:
         return self._scaled(np.array(_shape(shape, "shape", self.ndim)), align)
 
     def zoom(self, factor: ArrayLike, align: Align = "edges") -> Space:
-        """Resize to ``floor(shape * factor)`` voxels per axis (MONAI ``Zoom``'s rule, ``keep_size=False``)."""
+        """Resize to ``floor(shape * factor)`` voxels per axis: MONAI ``Zoom(keep_size=False)``.
+
+        The product is floored exactly as MONAI does (float64, no snapping), so a product a
+        hair below an integer loses that voxel: ``n=50, f=2.26`` gives 112 voxels, not 113.
+        ``align="edges"`` matches MONAI's default affine, ``align="centers"`` matches
+        ``Zoom(align_corners=True)``.
+
+        Example:
+            >>> Space((50, 50)).zoom(2.26).shape
+            (112, 112)
+        """
         _check_align(align)
         factor_v = _vector(factor, self.ndim, "factor", positive=True)
-        new = np.floor(snap(np.array(self._shape) * factor_v)).astype(np.int64)
+        new = np.floor(np.array(self._shape, dtype=np.float64) * factor_v).astype(np.int64)
         if np.any(new < 1):
             raise SpaceError(f"zoom factor {factor_v.tolist()} leaves no voxel along some axis of shape {self._shape}")
         return self._scaled(new, align)
@@ -434,22 +467,34 @@ class Space:
             new = np.round(snap((old - 1) / ratio + 1.0)).astype(np.int64)
         return self._derive(matrix, new)
 
-    def flip(self, axes: int | Sequence[int]) -> Space:
-        """Reverse the given index axes (field of view unchanged)."""
-        axes_list = [axes] if isinstance(axes, (int, np.integer)) else list(axes)
+    def flip(self, axes: int | Sequence[int] | None = None) -> Space:
+        """Reverse the given index axes (field of view unchanged), as MONAI ``Flip(spatial_axis=axes)``.
+
+        ``axes`` is one axis or a sequence of axes, negative ones counting from the end;
+        ``None`` reverses every axis (MONAI's default) and an empty sequence none. Naming an
+        axis twice is an error, as in numpy and torch.
+        """
+        if axes is None:
+            axes_list: list[Any] = list(range(self.ndim))
+        elif isinstance(axes, (list, tuple, range)) or (isinstance(axes, np.ndarray) and axes.ndim == 1):
+            axes_list = list(axes)
+        else:
+            axes_list = [axes]
+        if not all(_is_int(axis) and -self.ndim <= axis < self.ndim for axis in axes_list):
+            raise SpaceError(f"flip axes must be integers in [-{self.ndim}, {self.ndim}), got {axes!r}")
+        flipped = [int(axis) % self.ndim for axis in axes_list]
+        if len(set(flipped)) != len(flipped):
+            raise SpaceError(f"flip axes must name each axis at most once, got {axes!r}")
         matrix = np.eye(self.ndim + 1)
-        for axis in axes_list:
-            if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
-                raise SpaceError(f"flip axes must be integers in [-{self.ndim}, {self.ndim}), got {axes!r}")
-            axis = int(axis) % self.ndim
-            matrix[axis, axis] = -matrix[axis, axis]
-            matrix[axis, self.ndim] = self._shape[axis] - 1 - matrix[axis, self.ndim]
+        for axis in flipped:
+            matrix[axis, axis] = -1.0
+            matrix[axis, self.ndim] = self._shape[axis] - 1
         return self._derive(matrix, self._shape)
 
     def permute(self, order: Sequence[int]) -> Space:
         """Reorder the index axes; new axis ``k`` is old axis ``order[k]`` (as ``numpy.transpose``)."""
         order_list = list(order) if not isinstance(order, (str, bytes)) else []
-        if sorted(int(o) if isinstance(o, (int, np.integer)) else -1 for o in order_list) != list(range(self.ndim)):
+        if sorted(int(o) if _is_int(o) else -1 for o in order_list) != list(range(self.ndim)):
             raise SpaceError(f"order must be a permutation of {list(range(self.ndim))}, got {order!r}")
         matrix = np.zeros((self.ndim + 1, self.ndim + 1))
         matrix[self.ndim, self.ndim] = 1.0
@@ -461,13 +506,18 @@ class Space:
         """The ``(flip_axes, order)`` that :meth:`orient` applies: flip first, then permute."""
         import nibabel.orientations as nio
 
-        if not isinstance(codes, str) or len(codes) < self.ndim:
-            raise ModeError(f"codes must be a string of at least {self.ndim} axis codes such as 'RAS', got {codes!r}")
+        lengths = "3" if self.ndim == 3 else "2 or 3"
+        if not isinstance(codes, str) or not self.ndim <= len(codes) <= 3:
+            raise ModeError(
+                f"codes must be a string of {lengths} axis codes such as 'RAS' for a {self.ndim}-D space, got {codes!r}"
+            )
         try:
-            target = nio.axcodes2ornt(tuple(codes[: self.ndim].upper()))
-        except Exception as err:  # nibabel raises ValueError for repeated or unknown codes
+            every = nio.axcodes2ornt(tuple(codes.upper()))
+        except Exception as err:  # nibabel raises ValueError for unknown codes
             raise ModeError(f"invalid orientation codes {codes!r}: {err}") from err
-        if np.any(np.isnan(target)) or set(target[:, 0].tolist()) != set(range(self.ndim)):
+        target = every[: self.ndim]  # a 2-D grid spans the first two world axes; MONAI reads "RAS" as "RA" there
+        world_axes = every[:, 0].tolist()
+        if np.any(np.isnan(every)) or len(set(world_axes)) != len(world_axes) or set(target[:, 0].tolist()) != set(range(self.ndim)):
             raise ModeError(f"orientation codes must name each world axis once, got {codes!r}")
         current = nio.io_orientation(self._affine)
         transform = nio.ornt_transform(current, target)
@@ -479,7 +529,9 @@ class Space:
         """Flip and permute the index axes so they point along ``codes`` (e.g. ``"RAS"``), as MONAI ``Orientation``.
 
         Codes name the world direction each index axis increases towards (RAS world, as
-        MONAI's readers); a 2-D space uses the first two codes.
+        MONAI's readers): 3 codes for a 3-D space; 2 for a 2-D space, or 3 of which it uses
+        the first two (MONAI reads ``"RAS"`` so on a 2-D image). Every code given must be
+        valid and name a different world axis.
         """
         flips, order = self.orientation_plan(codes)
         return self.flip(flips).permute(order)
