@@ -1,0 +1,119 @@
+"""Figures a radiologist can read: pixel-edge outlines, orientation letters, Okabe-Ito colours.
+
+Used by ``monai-spacetx check --figure`` and the tutorials. Needs matplotlib (imported here,
+never by the rest of the package).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["OKABE_ITO", "pixel_edges", "draw_outline", "orientation_letters", "worst_slice_figure"]
+
+#: Okabe & Ito's colour-blind-safe palette.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "black": "#000000",
+}
+
+
+def pixel_edges(mask: np.ndarray) -> np.ndarray:
+    """``(K, 2, 2)`` segments along the pixel edges that separate ``mask`` from the rest.
+
+    For a 2-D ``mask[i, j]`` drawn with ``imshow(mask.T, origin="lower")`` (pixel ``(i, j)``
+    centred at x = i, y = j): square outlines, no interpolated (chamfered) corners, so an
+    outline is exactly the set of pixels it claims.
+    """
+    m = np.pad(np.asarray(mask, dtype=bool), 1)
+    segments = []
+    ii, jj = np.nonzero(m[1:, :] != m[:-1, :])  # edge between pixel (i-1, j-1) and (i, j-1): x = i - 0.5
+    for i, j in zip(ii, jj):
+        segments.append(((i - 0.5, j - 1.5), (i - 0.5, j - 0.5)))
+    ii, jj = np.nonzero(m[:, 1:] != m[:, :-1])  # edge between (i-1, j-1) and (i-1, j): y = j - 0.5
+    for i, j in zip(ii, jj):
+        segments.append(((i - 1.5, j - 0.5), (i - 0.5, j - 0.5)))
+    return np.asarray(segments, dtype=np.float64).reshape(-1, 2, 2)
+
+
+def draw_outline(ax: Any, mask: np.ndarray, color: str, label: str, **style: Any) -> None:
+    """Draw ``mask``'s pixel-edge outline on ``ax`` with a legend entry ``label``."""
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(pixel_edges(mask), colors=color, label=label, **{"linewidths": 1.2, **style}))
+
+
+def orientation_letters(ax: Any, affine: np.ndarray, axes: tuple[int, int]) -> None:
+    """Write the world direction (RAS letters) at the four edges of a panel showing index ``axes``.
+
+    The panel's x axis is index axis ``axes[0]``, its y axis ``axes[1]`` (``imshow(.T, origin="lower")``).
+    """
+    from .check import axis_codes
+
+    opposite = {"L": "R", "R": "L", "P": "A", "A": "P", "I": "S", "S": "I"}
+    codes = axis_codes(affine)
+    right, top = codes[axes[0]], codes[axes[1]]
+    box = {"ha": "center", "va": "center", "transform": ax.transAxes, "fontsize": 11, "fontweight": "bold", "color": "white",
+           "bbox": {"facecolor": "black", "alpha": 0.5, "pad": 1.5, "edgecolor": "none"}}
+    ax.text(0.97, 0.5, right, **box)
+    ax.text(0.03, 0.5, opposite[right], **box)
+    ax.text(0.5, 0.96, top, **box)
+    ax.text(0.5, 0.04, opposite[top], **box)
+
+
+def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
+    """One panel per pipeline on the native slice (last axis) with the most wrong voxels.
+
+    ``report`` is a :class:`~monai_spacetx.compare.RoundTrip`; ``image`` the scan's
+    ``(*spatial)`` intensities. Returns ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    label, inside = report.label, report.inside
+    scored = [r for r in report.results if r.back is not None and r.back.shape == label.shape]
+    wrong = [(r.back != label) for r in scored]
+    if label.ndim == 3:
+        per_slice = np.sum([w.sum(axis=(0, 1)) for w in wrong], axis=0)
+        index = int(np.argmax(per_slice))
+        take = lambda a: a[..., index]  # noqa: E731
+        where = f"slice {index} of {label.shape[2]} along index axis 2"
+    else:
+        take = lambda a: a  # noqa: E731
+        where = "the image"
+    fig, axes = plt.subplots(1, len(scored), figsize=(5.2 * len(scored), 5.4), squeeze=False)
+    for ax, result, mistakes in zip(axes[0], scored, wrong):
+        ax.imshow(take(image).T, origin="lower", cmap="gray", interpolation="nearest")
+        ax.imshow(np.ma.masked_where(~take(mistakes).T, take(mistakes).T), origin="lower", cmap=matplotlib.colors.ListedColormap([OKABE_ITO["vermillion"]]), alpha=0.85, interpolation="nearest")
+        draw_outline(ax, take(label) > 0, OKABE_ITO["sky blue"], "original label")
+        draw_outline(ax, take(inside), OKABE_ITO["yellow"], "working grid", linestyles="--")
+        orientation_letters(ax, report.native.affine, (0, 1))
+        count = int(take(mistakes).sum())
+        handles = ax.get_legend_handles_labels()[0] + [Patch(color=OKABE_ITO["vermillion"], label=f"wrong after round trip ({count})")]
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+        ax.set_title(f"{result.name}: {result.steps}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.text(
+        0.5, 0.01,
+        f"{where}: vermillion pixels changed label after crop -> resample -> map back; "
+        "inside the dashed yellow box (the working grid) a perfect model should leave none.",
+        ha="center", fontsize=8, wrap=True,
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
