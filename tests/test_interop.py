@@ -153,6 +153,12 @@ def test_from_nifti_2d_and_4d(tmp_path):
     nib.save(to_nifti(np.zeros((6, 5), np.float32), space2), path)
     assert np.array_equal(nib.load(path).affine, affine)
 
+    sliced = affine.copy()
+    sliced[2, 2:] = 2.5, 57.5  # a slice taken from a volume keeps its thickness and z through a crop
+    cropped = space_from_nifti(nib.Nifti1Image(np.zeros((6, 5), np.float32), sliced)).crop((1, 1), (4, 4))
+    assert cropped.through_plane == (2.5, 57.5)
+    np.testing.assert_array_equal(to_nifti(np.zeros((3, 3), np.float32), cropped).affine[2], [0.0, 0.0, 2.5, 57.5])
+
     img4 = nib.Nifti1Image(np.zeros((6, 5, 4, 3), np.float32), _nifti_affine(seed=2))
     assert space_from_nifti(img4).shape == (6, 5, 4)
 

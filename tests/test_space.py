@@ -607,3 +607,75 @@ def test_wide_and_foreign_byte_order_inputs_simply_work():
     assert S3.zoom(np.longdouble(1.5)) == S3.zoom(1.5)
     assert S3.crop(np.array([1, 2, 3], dtype=">i8"), np.array([4, 5, 6], dtype=np.uint8)) == S3.crop((1, 2, 3), (4, 5, 6))
     assert S3.respace(np.array([1.0, 1.0, 1.0], dtype=">f8")) == S3.respace(1.0)
+
+
+# ------------------------------------------------------------------ 2-D spaces keep MONAI's 4x4 affine
+
+
+def _slice_of_volume() -> np.ndarray:
+    """MONAI's 4x4 affine of a 2-D slice 2.5 mm thick taken from a volume at z = 57.5 mm."""
+    return np.array([[0.0, -0.7, 0.0, 5.0], [1.3, 0.0, 0.0, -2.0], [0.0, 0.0, 2.5, 57.5], [0.0, 0.0, 0.0, 1.0]])
+
+
+def test_2d_space_keeps_slice_thickness_and_position_through_every_planning_op():
+    native = Space.from_affine(_slice_of_volume(), (40, 30))
+    assert native.through_plane == (2.5, 57.5)
+    np.testing.assert_array_equal(native.to_monai_affine(), _slice_of_volume())
+    planned = [
+        native.crop((3, 4), (20, 25)),
+        native.pad(2, 3),
+        native.resize((64, 48)),
+        native.resize((64, 48), align="centers"),
+        native.zoom(1.7),
+        native.respace((0.5, 0.9)),
+        native.respace((0.5, 0.9), align="centers"),
+        native.flip(0),
+        native.flip(None),
+        native.permute((1, 0)),
+        native.orient("LP"),
+        native.orient("RAS"),
+        native.rotate(0.4),
+        native.crop_world((1.0, 2.0), (10.0, 12.0)),
+        native.crop_world((1.0, 2.0), (10.0, 12.0), spacing=0.3),
+        native.crop_world((1.0, 2.0), (10.0, 12.0), shape=(16, 16)),
+        native.crop((3, 4), (20, 25)).resize((32, 32)).rotate(-0.2).flip(1),
+    ]
+    for space in planned:
+        assert space.through_plane == (2.5, 57.5)
+        monai = space.to_monai_affine()
+        np.testing.assert_array_equal(monai[2], [0.0, 0.0, 2.5, 57.5])
+        np.testing.assert_array_equal(monai[:, 2], [0.0, 0.0, 2.5, 0.0])
+        np.testing.assert_array_equal(monai[np.ix_([0, 1, 3], [0, 1, 3])], space.affine)  # in-plane unchanged
+        for again in (
+            Space.from_dict(space.to_dict()),
+            Space.from_json(space.to_json()),
+            pickle.loads(pickle.dumps(space)),
+            copy.deepcopy(space),
+        ):
+            np.testing.assert_array_equal(again.to_monai_affine(), monai)
+
+
+def test_through_plane_defaults_and_equality_ignores_it():
+    flat = Space((40, 30), spacing=(0.7, 1.3))
+    assert flat.through_plane == (1.0, 0.0) and Space((4, 5, 6)).through_plane is None
+    np.testing.assert_array_equal(flat.to_monai_affine()[2], [0.0, 0.0, 1.0, 0.0])
+    moved = _slice_of_volume()
+    in_plane = Space.from_affine(moved[np.ix_([0, 1, 3], [0, 1, 3])], (40, 30))
+    sliced = Space.from_affine(moved, (40, 30))
+    assert in_plane.through_plane == (1.0, 0.0)
+    assert sliced == in_plane and hash(sliced) == hash(in_plane)  # equality is in-plane, as documented
+    np.testing.assert_array_equal(sliced.affine, in_plane.affine)
+    assert "through_plane=(2.5, 57.5)" in repr(sliced) and "through_plane" not in repr(in_plane)
+    assert Space.from_dict(sliced.to_dict()).through_plane == (2.5, 57.5)
+    assert np.array(sliced.to_dict()["affine"]).shape == (4, 4)
+    flipped_z = moved.copy()
+    flipped_z[2, 2] = -1.0  # a through-plane axis pointing down is still a valid slice
+    assert Space.from_affine(flipped_z, (40, 30)).through_plane == (-1.0, 57.5)
+
+
+@pytest.mark.parametrize("thickness, position", [(0.0, 57.5), (np.nan, 0.0), (1.0, np.inf)])
+def test_bad_through_plane(thickness, position):
+    affine = _slice_of_volume()
+    affine[2, 2:] = thickness, position
+    with pytest.raises(SpaceError, match=r"a 2-D image's 4x4 affine needs a finite, nonzero slice thickness affine\[2, 2\]"):
+        Space.from_affine(affine, (40, 30))

@@ -26,12 +26,20 @@ SPACINGS = {2: (0.7, 1.9), 3: (0.7, 1.3, 2.4)}
 ORIGINS = {2: (-120.25, 87.5), 3: (-120.25, 87.5, 1234.0)}
 
 
-def _metatensor(ndim: int, seed: int = 0, reflect: bool = True, direction: np.ndarray | None = None) -> MetaTensor:
+#: a 2-D slice taken from a volume: MONAI's third affine row holds its thickness and world z
+SLICE_THICKNESS, SLICE_Z = 2.5, 57.5
+
+
+def _metatensor(
+    ndim: int, seed: int = 0, reflect: bool = True, direction: np.ndarray | None = None, slice_of_volume: bool = False
+) -> MetaTensor:
     rng = np.random.default_rng(seed + 10 * ndim)
     direction = random_direction(rng, ndim, reflect) if direction is None else direction
     affine = np.eye(4)
     affine[:ndim, :ndim] = direction * np.array(SPACINGS[ndim])
     affine[:ndim, 3] = ORIGINS[ndim]
+    if slice_of_volume:
+        affine[2, 2:] = SLICE_THICKNESS, SLICE_Z
     data = torch.rand((1, *SHAPES[ndim]), dtype=torch.float32, generator=torch.Generator().manual_seed(seed))
     return MetaTensor(data, affine=torch.as_tensor(affine, dtype=torch.float64))
 
@@ -44,12 +52,18 @@ def assert_same_geometry(out: MetaTensor, planned: Space) -> None:
     scale = max(1.0, float(np.max(np.abs(monai_affine))))
     np.testing.assert_allclose(planned.to_monai_affine(), monai_affine, rtol=0, atol=1e-10 * scale)
     assert Space.from_metatensor(out) == planned
+    if planned.ndim == 2:  # the slice's thickness and position survive every op, bit for bit
+        np.testing.assert_array_equal(planned.to_monai_affine()[2], monai_affine[2])
+        np.testing.assert_array_equal(planned.to_monai_affine()[:, 2], monai_affine[:, 2])
 
 
-@pytest.fixture(params=[(2, True), (2, False), (3, True), (3, False)], ids=["2d-refl", "2d", "3d-refl", "3d"])
+@pytest.fixture(
+    params=[(2, True, False), (2, False, False), (2, True, True), (3, True, False), (3, False, False)],
+    ids=["2d-refl", "2d", "2d-slice-of-volume", "3d-refl", "3d"],
+)
 def mt(request) -> MetaTensor:
-    ndim, reflect = request.param
-    return _metatensor(ndim, seed=ndim, reflect=reflect)
+    ndim, reflect, slice_of_volume = request.param
+    return _metatensor(ndim, seed=ndim, reflect=reflect, slice_of_volume=slice_of_volume)
 
 
 def test_from_metatensor_is_exact(mt):
@@ -201,14 +215,14 @@ def test_orientation_3d(codes):
 @pytest.mark.parametrize("codes", ["RA", "LP", "AR", "PL", "LA", "RP"])
 def test_orientation_2d(codes):
     for seed in range(3):
-        mt = _metatensor(2, seed=seed, reflect=bool(seed % 2))
+        mt = _metatensor(2, seed=seed, reflect=bool(seed % 2), slice_of_volume=seed == 2)
         space = Space.from_metatensor(mt)
         assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
 
 
-@pytest.mark.parametrize("ndim", [2, 3])
-def test_chain_matches_monai_compose(ndim):
-    mt = _metatensor(ndim, seed=7)
+@pytest.mark.parametrize("ndim, slice_of_volume", [(2, False), (2, True), (3, False)])
+def test_chain_matches_monai_compose(ndim, slice_of_volume):
+    mt = _metatensor(ndim, seed=7, slice_of_volume=slice_of_volume)
     codes = "LPS"[:ndim]
     pixdim = [0.9, 1.7, 2.2][:ndim]
     start, end = [2, 3, 1][:ndim], [14, 13, 6][:ndim]  # inside the grid: MONAI clamps, Space pads

@@ -23,7 +23,11 @@ from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, S
 from .points import as_float64_array, as_float64_points, index_to_world, snap, world_to_index
 from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
-__all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL"]
+__all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL", "DEFAULT_THROUGH_PLANE"]
+
+#: ``(thickness, position)`` of a 2-D space's third axis unless its 4x4 affine says otherwise:
+#: MONAI's identity embedding of a 2-D image (a 1-thick slice at z = 0).
+DEFAULT_THROUGH_PLANE: tuple[float, float] = (1.0, 0.0)
 
 
 Align = Literal["edges", "centers"]
@@ -131,6 +135,17 @@ class Space:
     Equality: same shape and affines within :data:`EQUALITY_ATOL`. The hash uses the shape
     only, so it agrees with that tolerant equality.
 
+    2-D spaces and MONAI's 4x4 affine:
+        MONAI stores a ``4x4`` affine for 2-D images too. Its third row and column place
+        the image in a volume: ``affine[2, 2]`` is the slice thickness (the third index
+        axis's step) and ``affine[2, 3]`` the slice position (world z of the plane). A 2-D
+        Space read from that form (:meth:`from_affine`, :meth:`from_metatensor`,
+        :meth:`from_dict`) keeps both as :attr:`through_plane`; every planning op passes
+        them on unchanged, and :meth:`to_monai_affine`, :meth:`to_dict` and pickling write
+        them back, so a slice at z = 57.5 mm stays at z = 57.5 mm. The in-plane geometry
+        (:attr:`affine`, ``3x3``) and equality ignore them: two slices of the same in-plane
+        grid at different z are equal 2-D spaces.
+
     Example:
         >>> native = Space((35, 35))
         >>> working = native.crop((10, 10), (25, 25)).resize((32, 32))
@@ -138,7 +153,7 @@ class Space:
         array([0.46875, 0.46875])
     """
 
-    __slots__ = ("_shape", "_affine")
+    __slots__ = ("_shape", "_affine", "_through_plane")
 
     def __init__(
         self,
@@ -155,10 +170,23 @@ class Space:
         affine = np.eye(ndim + 1)
         affine[:ndim, :ndim] = direction_m * spacing_v if direction_m.shape == (ndim, ndim) else np.nan
         affine[:ndim, ndim] = origin_v
-        self._init(shape_t, affine, direction_given=direction_m)
+        self._init(shape_t, affine, DEFAULT_THROUGH_PLANE if ndim == 2 else None, direction_given=direction_m)
 
-    def _init(self, shape: tuple[int, ...], affine: np.ndarray, direction_given: np.ndarray | None = None) -> None:
+    def _init(
+        self,
+        shape: tuple[int, ...],
+        affine: np.ndarray,
+        through_plane: tuple[float, float] | None,
+        direction_given: np.ndarray | None = None,
+    ) -> None:
         ndim = len(shape)
+        if through_plane is not None:
+            thickness, position = through_plane
+            if not (math.isfinite(thickness) and math.isfinite(position) and thickness != 0.0):
+                raise SpaceError(
+                    "a 2-D image's 4x4 affine needs a finite, nonzero slice thickness affine[2, 2] and a finite "
+                    f"slice position affine[2, 3], got {thickness!r} and {position!r}"
+                )
         if direction_given is not None:
             if direction_given.shape != (ndim, ndim):
                 raise SpaceError(f"direction must be a {ndim}x{ndim} matrix, got shape {direction_given.shape}")
@@ -187,6 +215,7 @@ class Space:
         affine.setflags(write=False)
         object.__setattr__(self, "_shape", shape)
         object.__setattr__(self, "_affine", affine)
+        object.__setattr__(self, "_through_plane", through_plane)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Space is immutable; cannot set {name!r}")
@@ -198,28 +227,38 @@ class Space:
 
         Args:
             affine: ``(D+1, D+1)`` matrix, or for a 2-D shape also MONAI's ``4x4`` form
-                (whose third axis must not couple to the first two). numpy or torch.
+                (whose third axis must not couple to the first two; its slice thickness
+                ``affine[2, 2]`` and position ``affine[2, 3]`` become :attr:`through_plane`).
+                numpy or torch, any real dtype.
             shape: spatial shape, 2 or 3 positive integers.
 
         The stored affine is exactly the given one (as float64), so a Space built from a
-        MetaTensor reproduces ``x.affine`` bit for bit.
+        MetaTensor reproduces ``x.affine`` bit for bit (:meth:`to_monai_affine`).
+
+        Example:
+            >>> slice_affine = np.diag([0.5, 0.5, 2.5, 1.0])
+            >>> slice_affine[:3, 3] = [-10.0, 4.0, 57.5]
+            >>> Space.from_affine(slice_affine, (64, 64)).crop((8, 8), (40, 40)).to_monai_affine()[2]
+            array([ 0. ,  0. ,  2.5, 57.5])
         """
         shape_t = _shape(shape)
         ndim = len(shape_t)
         matrix = as_float64_array(affine, "affine")
+        through_plane = DEFAULT_THROUGH_PLANE if ndim == 2 else None
         if ndim == 2 and matrix.shape == (4, 4):
             coupling = np.concatenate([matrix[:2, 2], matrix[2, :2], matrix[3, :3]])
             if np.any(coupling != 0):
                 raise SpaceError(
                     f"a 4x4 affine for a 2-D shape must not mix the third axis into the first two, got {matrix.tolist()}"
                 )
+            through_plane = (float(matrix[2, 2]), float(matrix[2, 3]))
             matrix = matrix[np.ix_([0, 1, 3], [0, 1, 3])]
         if matrix.shape != (ndim + 1, ndim + 1):
             raise SpaceError(f"affine must be {ndim + 1}x{ndim + 1} for shape {shape_t}, got shape {matrix.shape}")
         if not np.array_equal(matrix[ndim], np.eye(ndim + 1)[ndim]):
             raise SpaceError(f"affine's last row must be [0, ..., 0, 1], got {matrix[ndim].tolist()}")
         space = object.__new__(cls)
-        space._init(shape_t, matrix)
+        space._init(shape_t, matrix, through_plane)
         return space
 
     @classmethod
@@ -268,12 +307,33 @@ class Space:
         """``(D, D)`` matrix whose columns are the world directions of the index axes."""
         return self._affine[: self.ndim, : self.ndim] / self.spacing
 
+    @property
+    def through_plane(self) -> tuple[float, float] | None:
+        """2-D: ``(thickness, position)``, MONAI's ``affine[2, 2]`` and ``affine[2, 3]``; 3-D: ``None``.
+
+        ``(1.0, 0.0)`` unless the Space was read from a 4x4 affine that says otherwise;
+        every planning op keeps it (see the class docstring).
+        """
+        return self._through_plane
+
     def to_monai_affine(self) -> np.ndarray:
-        """The affine in MONAI's ``4x4`` form (a 2-D space is embedded with an identity third axis)."""
-        if self.ndim == 3:
+        """The affine in MONAI's ``4x4`` form, float64.
+
+        A 2-D space is embedded with its :attr:`through_plane` as the third axis:
+        ``[[a00, a01, 0, t0], [a10, a11, 0, t1], [0, 0, thickness, position], [0, 0, 0, 1]]``.
+
+        Example:
+            >>> Space((4, 5), spacing=(0.5, 2.0)).to_monai_affine()
+            array([[0.5, 0. , 0. , 0. ],
+                   [0. , 2. , 0. , 0. ],
+                   [0. , 0. , 1. , 0. ],
+                   [0. , 0. , 0. , 1. ]])
+        """
+        if self._through_plane is None:
             return self._affine.copy()
         out = np.eye(4)
         out[np.ix_([0, 1, 3], [0, 1, 3])] = self._affine
+        out[2, 2:] = self._through_plane
         return out
 
     # ------------------------------------------------------------------ value semantics
@@ -289,17 +349,22 @@ class Space:
 
     def __repr__(self) -> str:
         fmt = lambda a: np.array2string(np.asarray(a), precision=6, separator=", ", suppress_small=True)  # noqa: E731
+        plane = "" if self._through_plane in (None, DEFAULT_THROUGH_PLANE) else f", through_plane={self._through_plane}"
         return (
             f"Space(shape={self._shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)}, "
-            f"direction={fmt(self.direction).replace(chr(10), '')})"
+            f"direction={fmt(self.direction).replace(chr(10), '')}{plane})"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Space.from_affine, (self._affine.copy(), self._shape))
+        return (Space.from_affine, (self.to_monai_affine(), self._shape))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-python form: ``{"shape": [...], "affine": [[...], ...]}``; JSON-safe and lossless."""
-        return {"shape": list(self._shape), "affine": self._affine.tolist()}
+        """Plain-python form: ``{"shape": [...], "affine": [[...], ...]}``; JSON-safe and lossless.
+
+        The affine is MONAI's ``4x4`` form (:meth:`to_monai_affine`), also for a 2-D space,
+        so that its :attr:`through_plane` survives.
+        """
+        return {"shape": list(self._shape), "affine": self.to_monai_affine().tolist()}
 
     @classmethod
     def from_dict(cls, data: Any) -> Space:
@@ -365,11 +430,15 @@ class Space:
         return np.all((index >= -0.5) & (index <= high), axis=-1)
 
     # ------------------------------------------------------------------ planning
+    def _with_affine(self, affine: np.ndarray, shape: Sequence[int]) -> Space:
+        """A Space of ``shape`` with the in-plane ``affine`` and this Space's :attr:`through_plane`."""
+        space = object.__new__(Space)
+        space._init(tuple(int(n) for n in shape), affine, self._through_plane)
+        return space
+
     def _derive(self, new_to_old: np.ndarray, shape: Sequence[int]) -> Space:
         """The Space whose index ``j`` sits at this Space's index ``new_to_old @ [j, 1]``."""
-        space = object.__new__(Space)
-        space._init(tuple(int(n) for n in shape), self._affine @ new_to_old)
-        return space
+        return self._with_affine(self._affine @ new_to_old, shape)
 
     def crop(self, start: Sequence[int], end: Sequence[int]) -> Space:
         """Index box ``[start, end)`` (end exclusive); parts outside the grid are padding.
@@ -594,5 +663,5 @@ class Space:
         affine = np.eye(self.ndim + 1)
         affine[: self.ndim, : self.ndim] = self.direction * spacing_v
         affine[: self.ndim, self.ndim] = center_v - affine[: self.ndim, : self.ndim] @ ((shape_v - 1) / 2.0)
-        return Space.from_affine(affine, tuple(int(n) for n in shape_v))
+        return self._with_affine(affine, shape_v)
 
