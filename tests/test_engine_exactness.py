@@ -1,4 +1,4 @@
-"""warp_image against SimpleITK, and the exactness contract (DESIGN 3.3-3.6) end to end."""
+"""warp_image against SimpleITK, and the exactness contract (docs/conventions.md section 4, rules 3-6) end to end."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import random_direction
 from monai_spacetx import Space, map_points
+from monai_spacetx.compare import dice
 from monai_spacetx.engine import plan_warp, warp_image
 
 sitk = pytest.importorskip("SimpleITK")
@@ -62,7 +63,7 @@ def test_matches_simpleitk(seed: int, ndim: int, mode: str) -> None:
     np.testing.assert_array_equal(ours[outside], -1.0)
 
 
-# ---------------------------------------------------------------------------- DESIGN 3.5
+# ---------------------------------------------------------------------------- conventions rule 5 (docs/conventions.md)
 def _fine_chain(draw, space: Space) -> Space:
     """A random chain of steps that never coarsen and never cut the field of view."""
     ndim = space.ndim
@@ -122,10 +123,6 @@ def test_seed_case_maps_back_exactly() -> None:
 
 
 # ---------------------------------------------------------------------------- label mode
-def _dice(a: np.ndarray, b: np.ndarray, classes) -> float:
-    return float(np.mean([2 * np.sum((a == c) & (b == c)) / (np.sum(a == c) + np.sum(b == c)) for c in classes]))
-
-
 def test_label_mode_beats_nearest_mapping_back_a_coarse_prediction() -> None:
     native = Space((48, 44, 40), spacing=(1.0, 1.0, 1.2), origin=(-20.0, 5.0, 100.0))
     centre = np.array([23.3, 21.7, 19.4])
@@ -137,7 +134,7 @@ def test_label_mode_beats_nearest_mapping_back_a_coarse_prediction() -> None:
     by_nearest = warp_image(prediction, working, native, "nearest")
     by_label = warp_image(prediction, working, native, "label")
     assert by_label.dtype == np.uint8 and set(np.unique(by_label)) <= {0, 1, 2}
-    assert _dice(by_label, truth, (1, 2)) > _dice(by_nearest, truth, (1, 2))
+    assert dice(by_label, truth, (1, 2)) > dice(by_nearest, truth, (1, 2))
 
 
 def test_label_mode_fill_and_ties() -> None:

@@ -23,6 +23,7 @@ from monai.transforms import (
 
 import monai_spacetx as mst
 from monai_spacetx import Space, SpaceCropd, SpaceInvertd, SpaceResampled, get_native_space, get_space, warp_image
+from monai_spacetx.compare import dice, wrong_voxels
 
 NATIVE_SHAPE = (40, 36, 22)
 
@@ -63,14 +64,8 @@ def _load(case):
     )
 
 
-def _wrong(a, b) -> int:
-    return int((np.asarray(a).squeeze() != np.asarray(b).squeeze()).sum())
-
-
 def _dice(a, b) -> float:
-    a, b = np.asarray(a).squeeze(), np.asarray(b).squeeze()
-    scores = [2 * np.sum((a == k) & (b == k)) / (np.sum(a == k) + np.sum(b == k)) for k in (1, 2)]
-    return float(np.mean(scores))
+    return dice(a, b, classes=(1, 2))
 
 
 # ----------------------------------------------------------------------------- 1. the seed case
@@ -93,13 +88,13 @@ def test_seed_case_in_monai_terms():
     pred["kp"] = detected
     back = SpaceInvertd("mask", orig_keys="image", mode="nearest", point_keys="kp")(pred)
     assert back["mask"].shape == (1, 35, 35)
-    assert _wrong(back["mask"], img >= 0.5) == 0
+    assert wrong_voxels(back["mask"], img >= 0.5) == 0
     np.testing.assert_allclose(back["kp"], [[17.0, 17.0]], atol=1e-9)
     assert back["kp_in_grid"].tolist() == [True]
     np.testing.assert_array_equal(back["mask"].affine.numpy(), np.eye(4))
 
 
-# ----------------------------------------------------------------------------- 2. DESIGN section 7
+# ----------------------------------------------------------------------------- 2. MONAI pipelines vs ours (README, Accuracy)
 OUR_PIPELINES = {
     "respace_finer": lambda: [SpaceResampled(["image", "label"], pixdim=(0.7, 0.8, 1.6), mode=("linear", "nearest"))],
     "resize_larger": lambda: [SpaceResampled(["image", "label"], spatial_size=(64, 56, 40), mode=("linear", "nearest"))],
@@ -121,7 +116,7 @@ def test_our_pipelines_round_trip_labels_exactly(nifti_case, name):
     back = SpaceInvertd("label", mode="nearest")(data)
     assert back["label"].shape[1:] == NATIVE_SHAPE
     np.testing.assert_allclose(back["label"].affine.numpy(), nifti_case["native"].affine, atol=1e-6)
-    assert _wrong(back["label"], nifti_case["lab"]) == 0
+    assert wrong_voxels(back["label"], nifti_case["lab"]) == 0
 
 
 MONAI_PIPELINES = {
@@ -152,9 +147,9 @@ def test_space_invertd_undoes_monai_transforms_exactly(nifti_case, name):
     ours = SpaceInvertd("pred", orig_keys="image", mode="nearest")(dict(data))["pred"]
     assert ours.shape[1:] == NATIVE_SHAPE
     np.testing.assert_allclose(ours.affine.numpy(), native.affine, atol=1e-5)
-    assert _wrong(ours, label) == 0
+    assert wrong_voxels(ours, label) == 0
     theirs = Invertd("pred", transform=pipeline, orig_keys="image", nearest_interp=True)(dict(data))
-    assert _wrong(theirs["pred"], label) >= _wrong(ours, label)
+    assert wrong_voxels(theirs["pred"], label) >= wrong_voxels(ours, label)
 
 
 def test_coarse_grid_label_and_linear_beat_monai_invertd(nifti_case):
@@ -231,14 +226,14 @@ def test_monai_invertd_inverts_our_compose(nifti_case, nearest_interp):
     np.testing.assert_allclose(out["pred"].affine.numpy(), native.affine, atol=1e-6)
     inside = np.zeros(NATIVE_SHAPE, bool)
     inside[4:38, 3:33, 1:21] = True
-    assert _wrong(out["pred"][0].numpy()[inside], label[inside]) == 0
+    assert wrong_voxels(out["pred"][0].numpy()[inside], label[inside]) == 0
     assert out["image"].shape[1:] == NATIVE_SHAPE
     # Compose.inverse as well
     from monai.transforms import allow_missing_keys_mode
 
     with allow_missing_keys_mode(pre):
         inverted = pre.inverse({"label": data["label"]})
-    assert _wrong(inverted["label"][0].numpy()[inside], label[inside]) == 0
+    assert wrong_voxels(inverted["label"][0].numpy()[inside], label[inside]) == 0
 
 
 def test_nearest_interp_switches_recorded_modes():
@@ -313,7 +308,7 @@ def test_lazy_compose_gives_the_eager_result(nifti_case):
         assert torch.equal(eager[key].as_tensor(), lazy[key].as_tensor())
         np.testing.assert_array_equal(eager[key].affine.numpy(), lazy[key].affine.numpy())
     back = SpaceInvertd("label", mode="nearest")(lazy)
-    assert _wrong(back["label"], nifti_case["lab"]) == 0
+    assert wrong_voxels(back["label"], nifti_case["lab"]) == 0
 
 
 # ----------------------------------------------------------------------------- 6. bundle config

@@ -1,6 +1,6 @@
 """Point maps between index and world coordinates, and between two spaces.
 
-Conventions (see ``DESIGN.md``): index coordinates are continuous, follow the tensor's
+Conventions (see ``docs/conventions.md``): index coordinates are continuous, follow the tensor's
 own spatial axis order and put voxel centres at integers; world coordinates are in the
 frame of the Space's affine (MONAI's ``MetaTensor.affine``: RAS for MONAI's readers).
 
