@@ -51,7 +51,7 @@ from monai.transforms import (  # noqa: E402
     Zoomd,
 )
 
-from monai_spacetx import Space, SpaceCropd, SpaceInvertd, SpaceResampled  # noqa: E402
+from monai_spacetx import Space, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled  # noqa: E402
 
 # DESIGN.md section 7 as written (MONAI 1.6.1): pipeline-forwarded label, and Invertd on the ideal prediction
 DESIGN_FWD = {
@@ -185,7 +185,7 @@ def pipelines(case: dict[str, Any]) -> list[dict[str, Any]]:
                 Resized(keys, spatial_size=crop_resize, mode=modes(kinds, keys, "Resized")),
             ],
             "ours": lambda keys, kinds, lm: [
-                SpaceCropd(keys, source_key="image", select_fn=select, margin=2),
+                SpaceCropForegroundd(keys, source_key="image", select_fn=select, margin=2),
                 SpaceResampled(keys, spatial_size=crop_resize, mode=our_modes(kinds, keys, lm)),
             ],
             "coarse": False,

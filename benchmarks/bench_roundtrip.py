@@ -3,7 +3,7 @@
     load (LoadImaged, NIfTI on disk) -> crop to the body's foreground -> resample to the
     network's working spacing -> stand-in model -> map the prediction (and landmarks) back
 
-- ours:  ``SpaceCropd(source_key=image, select_fn, margin) -> SpaceResampled(pixdim) -> model
+- ours:  ``SpaceCropForegroundd(source_key=image, select_fn, margin) -> SpaceResampled(pixdim) -> model
   -> SpaceInvertd`` (one resample back; landmarks travel through ``point_keys``);
 - MONAI: ``CropForegroundd(same box rule) -> Spacingd(pixdim) -> model -> Invertd``. MONAI has
   no landmark path through ``Invertd``, so the landmarks are mapped by hand through the
@@ -39,7 +39,7 @@ torch = C.setup_torch()
 
 from monai.transforms import Compose, CropForegroundd, Invertd, Spacingd  # noqa: E402
 
-from monai_spacetx import Space, SpaceCropd, SpaceInvertd, SpaceResampled  # noqa: E402
+from monai_spacetx import Space, SpaceCropForegroundd, SpaceInvertd, SpaceResampled  # noqa: E402
 
 MARGIN = 4
 N_CLASSES = 4
@@ -79,7 +79,7 @@ def run_ours(loaded: dict, case: dict, native: Space, sc: dict) -> dict[str, Any
     data["kp"] = case["points"].copy()
     forward = Compose(
         [
-            SpaceCropd("image", source_key="image", select_fn=select_body, margin=MARGIN, point_keys="kp"),
+            SpaceCropForegroundd("image", source_key="image", select_fn=select_body, margin=MARGIN, point_keys="kp"),
             SpaceResampled("image", pixdim=sc["pixdim"], mode="linear", point_keys="kp"),
         ]
     )

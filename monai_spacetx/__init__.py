@@ -28,6 +28,8 @@ __version__ = "0.1.0"
 _TRANSFORMS = (
     "SpaceCrop",
     "SpaceCropd",
+    "SpaceCropForeground",
+    "SpaceCropForegroundd",
     "SpaceResample",
     "SpaceResampled",
     "SpaceInvert",

@@ -22,7 +22,7 @@ from monai.transforms import (
 )
 
 import monai_spacetx as mst
-from monai_spacetx import Space, SpaceCropd, SpaceInvertd, SpaceResampled, get_native_space, get_space, warp_image
+from monai_spacetx import Space, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled, get_native_space, get_space, warp_image
 from monai_spacetx.compare import dice, wrong_voxels
 
 NATIVE_SHAPE = (40, 36, 22)
@@ -99,7 +99,7 @@ OUR_PIPELINES = {
     "respace_finer": lambda: [SpaceResampled(["image", "label"], pixdim=(0.7, 0.8, 1.6), mode=("linear", "nearest"))],
     "resize_larger": lambda: [SpaceResampled(["image", "label"], spatial_size=(64, 56, 40), mode=("linear", "nearest"))],
     "crop_foreground_resize": lambda: [
-        SpaceCropd(["image", "label"], source_key="label", margin=2),
+        SpaceCropForegroundd(["image", "label"], source_key="label", margin=2),
         SpaceResampled(["image", "label"], spatial_size=(48, 48, 32), mode=("linear", "nearest")),
     ],
     "zoom_1.7": lambda: [SpaceResampled(["image", "label"], spatial_size=[int(n * 1.7) for n in NATIVE_SHAPE], mode=("linear", "nearest"))],
@@ -252,7 +252,7 @@ def _inference_pipeline():
     return Compose(
         [
             LoadImaged(["image", "label"], ensure_channel_first=True, image_only=True),
-            SpaceCropd(["image", "label"], source_key="label", margin=3, point_keys="kp"),
+            SpaceCropForegroundd(["image", "label"], source_key="label", margin=3, point_keys="kp"),
             SpaceResampled(["image", "label"], spatial_size=(40, 36, 24), mode=("linear", "nearest"), point_keys="kp"),
         ]
     )
@@ -371,7 +371,7 @@ def test_bad_input_messages():
     x = MetaTensor(torch.rand(1, 10, 12))
     with pytest.raises(mst.ModeError, match="mode for key 'x' must be one of .*got 'area'"):
         SpaceResampled("x", spatial_size=(5, 6), mode="area")
-    with pytest.raises(mst.SpaceError, match="exactly one of spatial_size, pixdim, ref_key"):
+    with pytest.raises(mst.SpaceError, match="exactly one of pixdim, spatial_size, zoom, ref_key"):
         SpaceResampled("x")
     with pytest.raises(mst.EmptyBoxError, match="empty or inverted"):
         SpaceCropd("x", roi_start=(5, 5), roi_end=(5, 9))({"x": x})
@@ -385,7 +385,7 @@ def test_bad_input_messages():
         SpaceCropd("x", roi_start=(0, 0), roi_end=(4, 4), point_keys="kp")({"x": x, "kp": np.zeros((3, 3))})
     with pytest.raises(mst.ModeError, match="point_coords must be 'index' or 'world'"):
         SpaceCropd("x", roi_start=(0, 0), roi_end=(4, 4), point_coords="voxel")
-    with pytest.raises(mst.MetadataError, match="key 'pred' is a plain Tensor.*orig_keys"):
+    with pytest.raises(mst.MetadataError, match="orig_keys: key 'pred' takes its geometry from 'pred', which holds a plain Tensor"):
         SpaceInvertd("pred")({"pred": torch.zeros(1, 10, 12)})
     with pytest.raises(mst.MetadataError, match="orig_key 'img' is not in the data"):
         SpaceInvertd("pred", orig_keys="img")({"pred": torch.zeros(1, 10, 12)})

@@ -7,7 +7,7 @@ axis: an oblique acquisition). Any dependency-free user has it, because MONAI ne
 The pipeline is the one every segmentation inference script has:
 
 1. ``LoadImaged``: MetaTensor with the file's affine (RAS world, MONAI's convention);
-2. crop around the foreground (``SpaceCropd`` with ``source_key`` + ``select_fn`` + ``margin``);
+2. crop around the foreground (``SpaceCropForegroundd`` with ``source_key`` + ``select_fn`` + ``margin``);
 3. resample to the network's working grid (``SpaceResampled``);
 4. a stand-in model: threshold -> mask, and a smooth probability map;
 5. map the mask (nearest) and the probability map (linear) back to the native grid in
@@ -97,14 +97,14 @@ def save(data: dict, key: str, tag: str, out_dir: Path, dtype) -> Path:
 def run_spacetx(path: Path, grid: dict, out_dir: Path, tag: str) -> dict:
     from monai.transforms import Compose, LoadImaged
 
-    from monai_spacetx import SpaceCropd, SpaceInvertd, SpaceResampled
+    from monai_spacetx import SpaceCropForegroundd, SpaceInvertd, SpaceResampled
 
     pre = Compose(
         [
             LoadImaged("image", ensure_channel_first=True, image_only=True),
             # the box of `image > THRESHOLD` grown by MARGIN voxels (padded where it leaves the
             # scan); a crop is an index copy, never an interpolation
-            SpaceCropd("image", source_key="image", select_fn=foreground, margin=MARGIN),
+            SpaceCropForegroundd("image", source_key="image", select_fn=foreground, margin=MARGIN),
             # align="centers" for a spacing (as Spacingd), "edges" for a fixed size (as Resized)
             SpaceResampled("image", mode="linear", align="centers" if "pixdim" in grid else "edges", **grid),
         ]

@@ -98,7 +98,7 @@ def main(out_dir: Path, small: bool = False) -> dict:
     import torch
     from monai.transforms import Compose, CropForegroundd, LoadImaged, Resized
 
-    from monai_spacetx import SpaceCropd, SpaceInvertd, SpaceResampled, get_native_space, get_space
+    from monai_spacetx import SpaceCropForegroundd, SpaceInvertd, SpaceResampled, get_native_space, get_space
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -119,7 +119,7 @@ def main(out_dir: Path, small: bool = False) -> dict:
     data["truth"] = native.world_to_index(MARKERS_WORLD)
     forward = Compose(
         [
-            SpaceCropd("image", source_key="image", select_fn=foreground, margin=MARGIN, point_keys="truth"),
+            SpaceCropForegroundd("image", source_key="image", select_fn=foreground, margin=MARGIN, point_keys="truth"),
             SpaceResampled("image", spatial_size=working_size, mode="linear", point_keys="truth"),
         ]
     )

@@ -1,16 +1,18 @@
-"""MONAI adapters: array and dictionary Space transforms and the metadata helpers."""
+"""MONAI adapters: array and dictionary Space transforms, their functional layer and the metadata helpers."""
 
-from .array import MODES, SpaceCrop, SpaceInvert, SpaceResample, foreground_box
-from .dictionary import IN_GRID_SUFFIX, SpaceCropd, SpaceInvertd, SpaceResampled
+from .array import MODES, SpaceCrop, SpaceCropForeground, SpaceInvert, SpaceResample, foreground_box
+from .dictionary import IN_GRID_SUFFIX, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled
 from .meta import NATIVE_KEY, SPACE_KEY, get_native_space, get_space
 
 __all__ = [
     "MODES",
     "SpaceCrop",
+    "SpaceCropForeground",
     "SpaceResample",
     "SpaceInvert",
     "foreground_box",
     "SpaceCropd",
+    "SpaceCropForegroundd",
     "SpaceResampled",
     "SpaceInvertd",
     "IN_GRID_SUFFIX",

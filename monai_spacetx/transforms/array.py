@@ -1,4 +1,4 @@
-"""Array Space transforms: ``(C, *spatial)`` MetaTensor in, MetaTensor out.
+"""Array Space transforms: ``(C, *spatial)`` MetaTensor in, MetaTensor out, in MONAI's dialect.
 
 Each transform parses its options once, at construction (:class:`WarpOptions`), plans a
 target :class:`Space` from the input's current Space (``x.affine`` + ``x.shape[1:]``) and
@@ -6,191 +6,398 @@ hands both to :mod:`.functional`, which executes one warp, records the step on M
 ``applied_operations`` (so ``Invertd`` and ``Compose.inverse`` can undo it) and writes the
 metadata (``spacetx_space`` / ``spacetx_native``, see :mod:`.meta`).
 
-These transforms are not lazy: inside ``Compose(lazy=True)`` MONAI executes its pending
-operations before they run, so the result equals the eager pipeline's.
+Argument names, values, defaults and positional order follow the MONAI transform each one
+stands in for (``SpatialCrop``, ``CropForeground``, ``Spacing``/``Resize``/``Zoom``); our own
+additions are keyword-only. ``docs/monai_dialect.md`` lists every deliberate difference.
+
+``SpaceCrop``, ``SpaceCropForeground`` and ``SpaceResample`` are MONAI lazy transforms: with
+``lazy=True`` (or in ``Compose(lazy=True)``) MONAI's pending spatial operations reach them and
+are executed with their own step as one resample by our engine (see :mod:`.lazy`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Optional, Sequence, Union
+from typing import Any, Callable, Hashable, Optional, Sequence
 
 import numpy as np
 import torch
-from monai.data import MetaTensor
-from monai.transforms import InvertibleTransform
-from monai.utils import convert_to_tensor
+from monai.data.meta_tensor import MetaTensor
+from monai.transforms.inverse import InvertibleTransform
+from monai.transforms.transform import LazyTransform
+from monai.transforms.utils import compute_divisible_spatial_size, generate_spatial_bounding_box, is_positive
+from monai.utils import convert_to_tensor, get_equivalent_dtype
 
 from ..engine.options import MODES, WarpOptions
-from ..errors import EmptyBoxError, ModeError, SpaceError
-from ..geometry.space import Space
+from ..errors import EmptyBoxError, ModeError, SpaceError, SpaceTypeError
+from ..geometry.space import Align, Space
 from . import functional as F
-from .meta import get_native_space
+from .lazy import execute, pending_space
+from .meta import native_space
 
-__all__ = ["MODES", "SpaceCrop", "SpaceResample", "SpaceInvert", "foreground_box", "parse_options"]
+__all__ = [
+    "MODES",
+    "SpaceCrop",
+    "SpaceCropForeground",
+    "SpaceResample",
+    "SpaceInvert",
+    "foreground_box",
+    "roi_box",
+    "resolve_align",
+    "as_torch_dtype",
+]
 
-Padding = Union[float, str]
+
+def _where(key: Optional[Hashable]) -> str:
+    return f" for key {key!r}" if key is not None else ""
 
 
-def parse_options(mode: Any, padding: Any, key: Optional[Hashable] = None) -> WarpOptions:
-    """Options from a mode and a ``padding`` (a constant fill, or a padding mode name); ``key`` is named in errors."""
-    if isinstance(padding, str):
-        return WarpOptions.parse(mode, padding, 0.0, key=key)
-    return WarpOptions.parse(mode, "zeros", padding, key=key)
-
-
-def foreground_box(
-    image: Any,
-    margin: int | Sequence[int] = 0,
-    select_fn: Callable[[Any], Any] = lambda x: x > 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index box ``[start, end)`` of the voxels where ``select_fn`` holds in any channel, grown by ``margin``.
-
-    Args:
-        image: ``(C, *spatial)`` array or tensor.
-        margin: voxels added on both sides (may reach outside the grid: that is padding).
-        select_fn: voxel-wise predicate.
-
-    Returns:
-        ``(start, end)`` int64 arrays. With no foreground voxel the box is the whole grid.
-    """
-    mask = np.asarray(convert_to_tensor(select_fn(image), track_meta=False).cpu().numpy()).astype(bool)
-    spatial = mask.shape[1:]
-    margin_v = np.broadcast_to(np.asarray(margin, dtype=np.int64), (len(spatial),))
-    if np.any(margin_v < 0):
-        raise SpaceError(f"margin must be >= 0, got {margin!r}")
-    mask = mask.any(axis=0)
-    if not mask.any():
-        return np.zeros(len(spatial), np.int64), np.array(spatial, np.int64)
-    start, end = [], []
-    for axis in range(len(spatial)):
-        along = np.flatnonzero(mask.any(axis=tuple(a for a in range(len(spatial)) if a != axis)))
-        start.append(along[0])
-        end.append(along[-1] + 1)
-    return np.array(start) - margin_v, np.array(end) + margin_v
+def _int_entries(value: Any, ndim: int, name: str, key: Optional[Hashable]) -> np.ndarray:
+    """``value`` as ``ndim`` integers (a scalar is broadcast), or our error naming the argument, key and value."""
+    try:
+        arr = np.asarray(convert_to_tensor(value, track_meta=False).cpu().numpy() if isinstance(value, torch.Tensor) else value)
+    except Exception as err:  # ragged lists and the like
+        raise SpaceTypeError(f"{name}{_where(key)} must be {ndim} integers, got {value!r}") from err
+    if arr.ndim == 0:
+        arr = np.full(ndim, arr.item())
+    if arr.shape != (ndim,) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise SpaceError(f"{name}{_where(key)} must have {ndim} entries (one per spatial axis of a {ndim}-D image), got {value!r}")
+    if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
+        raise SpaceError(f"{name}{_where(key)} must be integers, got {value!r}")
+    return arr.astype(np.int64)
 
 
 def roi_box(
     ndim: int,
-    roi_start: Sequence[int] | None = None,
-    roi_end: Sequence[int] | None = None,
-    roi_center: Sequence[int] | None = None,
-    roi_size: Sequence[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Index box from ``roi_start``/``roi_end`` or ``roi_center``/``roi_size`` (MONAI ``SpatialCrop``'s rule).
+    roi_center: Any = None,
+    roi_size: Any = None,
+    roi_start: Any = None,
+    roi_end: Any = None,
+    roi_slices: Optional[Sequence[slice]] = None,
+    key: Optional[Hashable] = None,
+) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Index box ``[start, end)`` from MONAI ``SpatialCrop``'s arguments, or ``None`` when none is given.
 
-    Returns ``None`` when no box was given.
+    ``roi_slices`` (one ``slice`` per spatial axis, step 1) wins; then ``roi_center`` +
+    ``roi_size`` (``start = center - size // 2``, as MONAI); then ``roi_start`` + ``roi_end``.
+    Unlike MONAI the box is not clipped to the image: where it leaves the image, it pads.
+
+    Raises:
+        SpaceError: wrong number of entries (naming the argument, ``key`` and the value), a
+            mix of the two forms, or a slice with a step or an open end.
     """
+    if roi_slices is not None:
+        slices = list(roi_slices)
+        if len(slices) != ndim or not all(isinstance(s, slice) for s in slices):
+            raise SpaceError(f"roi_slices{_where(key)} must be {ndim} slices, got {roi_slices!r}")
+        if any(s.step not in (None, 1) or s.stop is None for s in slices):
+            raise SpaceError(f"roi_slices{_where(key)} must have step 1 and an end, got {roi_slices!r}")
+        start = np.array([0 if s.start is None else s.start for s in slices], dtype=np.int64)
+        return start, np.array([s.stop for s in slices], dtype=np.int64)
     if roi_center is not None or roi_size is not None:
         if roi_center is None or roi_size is None or roi_start is not None or roi_end is not None:
-            raise SpaceError("give roi_center and roi_size together, or roi_start and roi_end, not a mix")
-        center, size = np.broadcast_to(np.asarray(roi_center), (ndim,)), np.broadcast_to(np.asarray(roi_size), (ndim,))
-        start = np.asarray(center, dtype=np.int64) - np.floor_divide(np.asarray(size, dtype=np.int64), 2)
-        return start, start + np.asarray(size, dtype=np.int64)
+            raise SpaceError(
+                f"give roi_center and roi_size together, or roi_start and roi_end, not a mix{_where(key)}; got "
+                f"roi_center={roi_center!r}, roi_size={roi_size!r}, roi_start={roi_start!r}, roi_end={roi_end!r}"
+            )
+        center = _int_entries(roi_center, ndim, "roi_center", key)
+        size = _int_entries(roi_size, ndim, "roi_size", key)
+        start = center - np.floor_divide(size, 2)
+        return start, start + size
     if roi_start is None and roi_end is None:
         return None
     if roi_start is None or roi_end is None:
-        raise SpaceError(f"give both roi_start and roi_end, got roi_start={roi_start!r}, roi_end={roi_end!r}")
-    return np.broadcast_to(np.asarray(roi_start), (ndim,)), np.broadcast_to(np.asarray(roi_end), (ndim,))
+        raise SpaceError(f"give both roi_start and roi_end{_where(key)}, got roi_start={roi_start!r}, roi_end={roi_end!r}")
+    return _int_entries(roi_start, ndim, "roi_start", key), _int_entries(roi_end, ndim, "roi_end", key)
 
 
-class SpaceCrop(InvertibleTransform):
-    """Crop (and pad where the box leaves the image) to an index box. Never interpolates.
+def foreground_box(
+    image: Any,
+    select_fn: Callable[[Any], Any] = is_positive,
+    channel_indices: Any = None,
+    margin: Sequence[int] | int = 0,
+    allow_smaller: bool = False,
+    k_divisible: Sequence[int] | int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index box ``[start, end)`` of the foreground, exactly as MONAI ``CropForeground`` computes it.
+
+    MONAI's ``generate_spatial_bounding_box`` (``select_fn`` on ``channel_indices``, grown
+    by ``margin``, clipped to the image only when ``allow_smaller``), then grown to a
+    multiple of ``k_divisible`` around its centre. The box may reach outside the grid: that
+    part is padding. With no foreground voxel the box is the whole grid (MONAI crops to nothing).
 
     Args:
-        roi_start, roi_end: box ``[start, end)`` in voxels of the input; may reach outside the grid.
-        roi_center, roi_size: alternatively, the box centred at ``roi_center``
-            (``start = center - size // 2``, as MONAI ``SpatialCrop``).
-        padding: fill value for voxels outside the input.
+        image: ``(C, *spatial)`` array or tensor.
+    """
+    if any(int(m) < 0 for m in np.atleast_1d(np.asarray(margin))):
+        raise SpaceError(f"margin must be >= 0, got {margin!r}")
+    start, end = generate_spatial_bounding_box(image, select_fn, channel_indices, margin, allow_smaller)
+    start_v, end_v = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
+    if np.any(end_v <= start_v):  # no foreground
+        return np.zeros(len(start_v), np.int64), np.asarray(image.shape[1:], np.int64)
+    size = end_v - start_v
+    divisible = np.asarray(compute_divisible_spatial_size(size.tolist(), k=k_divisible), dtype=np.int64)
+    start_v = start_v - np.floor_divide(divisible - size, 2)
+    return start_v, start_v + divisible
 
-    Input ``(C, *spatial)``; output ``(C, *box_size)`` with the cropped affine.
+
+def resolve_align(align: Optional[str], align_corners: Optional[bool], default: Align) -> Align:
+    """Our ``align`` from MONAI's ``align_corners``: ``True`` keeps the corner voxel centres (``"centers"``).
+
+    An explicit ``align`` wins; otherwise ``align_corners=True`` gives ``"centers"``,
+    ``False`` gives ``"edges"`` and ``None`` the transform's ``default``.
+    """
+    if align is not None:
+        if align not in ("edges", "centers"):
+            raise ModeError(f"align must be 'edges' or 'centers', got {align!r}")
+        return "edges" if align == "edges" else "centers"
+    if align_corners is None:
+        return default
+    if not isinstance(align_corners, (bool, np.bool_)):
+        raise ModeError(f"align_corners must be True, False or None, got {align_corners!r}")
+    return "centers" if align_corners else "edges"
+
+
+def as_torch_dtype(dtype: Any, key: Optional[Hashable] = None) -> Optional[torch.dtype]:
+    """MONAI's ``dtype`` argument (numpy, torch or a name) as a floating torch dtype, or ``None``."""
+    if dtype is None:
+        return None
+    try:
+        torch_dtype = get_equivalent_dtype(dtype, torch.Tensor)
+    except Exception as err:
+        raise ModeError(f"dtype{_where(key)} must be a floating dtype, got {dtype!r}") from err
+    if not isinstance(torch_dtype, torch.dtype) or not torch_dtype.is_floating_point:
+        raise ModeError(f"dtype{_where(key)} must be a floating dtype, got {dtype!r}")
+    return torch_dtype
+
+
+class SpaceCrop(InvertibleTransform, LazyTransform):
+    """Crop (and pad where the box leaves the image) to an index box. Never interpolates.
+
+    MONAI ``SpatialCrop``'s arguments in its order; ours are keyword-only.
+
+    Args:
+        roi_center, roi_size: the box centred at ``roi_center`` (``start = center - size // 2``).
+        roi_start, roi_end: box ``[start, end)`` in voxels of the input; may reach outside the grid.
+        roi_slices: one ``slice`` per spatial axis (step 1), instead of the above.
+        padding_mode: ``"zeros"`` (``fill``), ``"border"`` or ``"reflection"`` for voxels outside the input.
+        fill: the constant of ``"zeros"`` padding.
+        lazy: MONAI's flag. ``True``: MONAI's operations pending on the input reach this
+            transform, which executes them with the crop in one resample (:mod:`.lazy`); the
+            box is then in voxels of the pending grid.
+
+    Input ``(C, *spatial)``; output ``(C, *box_size)`` with the cropped affine, bitwise
+    equal to the input inside the image.
     """
 
     def __init__(
         self,
-        roi_start: Sequence[int] | None = None,
-        roi_end: Sequence[int] | None = None,
-        roi_center: Sequence[int] | None = None,
-        roi_size: Sequence[int] | None = None,
-        padding: Padding = 0.0,
+        roi_center: Any = None,
+        roi_size: Any = None,
+        roi_start: Any = None,
+        roi_end: Any = None,
+        roi_slices: Optional[Sequence[slice]] = None,
+        *,
+        padding_mode: str = "zeros",
+        fill: float = 0.0,
+        lazy: bool = False,
     ) -> None:
-        self.roi = (roi_start, roi_end, roi_center, roi_size)
-        self.options = parse_options("nearest", padding)
+        LazyTransform.__init__(self, lazy=lazy)
+        self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
+        self.options = WarpOptions.parse("nearest", padding_mode, fill)
 
-    def plan(self, source: Space, box: tuple[Any, Any] | None = None) -> Space:
+    def plan(self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None) -> Space:
         """The cropped Space for ``source`` (``box`` overrides the constructor's box)."""
-        box = box if box is not None else roi_box(source.ndim, *self.roi)
+        box = box if box is not None else roi_box(source.ndim, *self.roi, key=key)
         if box is None:
-            raise EmptyBoxError("SpaceCrop needs a box: roi_start/roi_end or roi_center/roi_size")
+            raise EmptyBoxError("SpaceCrop needs a box: roi_center/roi_size, roi_start/roi_end or roi_slices")
         return source.crop(*box)
 
     def __call__(
-        self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None
+        self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
     ) -> torch.Tensor:
         """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``); ``options`` overrides the padding."""
         image = F.as_image(img)
-        target = self.plan(Space.from_metatensor(image), box)
+        target = self.plan(pending_space(image), box)
         return F.resample(image, target, options or self.options, self.get_transform_info())
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))
 
 
-class SpaceResample(InvertibleTransform):
-    """Resample to a ``spatial_size``, a ``pixdim`` or a given target Space, in one pass.
+class SpaceCropForeground(SpaceCrop):
+    """Crop to the foreground's bounding box, as MONAI ``CropForeground`` (same arguments, same order).
 
     Args:
-        spatial_size: new shape; entries ``-1`` keep the input's size along that axis.
+        select_fn: voxel-wise foreground predicate (picklable default: MONAI's ``is_positive``).
+        channel_indices: channels to look at (default: all).
+        margin: voxels added on every side.
+        allow_smaller: clip the grown box to the image (``True``) or pad (``False``, MONAI's default).
+        k_divisible: grow the box to a multiple of ``k`` around its centre.
+        padding_mode, fill: for the part of the box outside the image (ours, keyword-only).
+
+    Input ``(C, *spatial)``; output ``(C, *box_size)``. A crop: never interpolates.
+    """
+
+    def __init__(
+        self,
+        select_fn: Callable[[Any], Any] = is_positive,
+        channel_indices: Any = None,
+        margin: Sequence[int] | int = 0,
+        allow_smaller: bool = False,
+        k_divisible: Sequence[int] | int = 1,
+        *,
+        padding_mode: str = "zeros",
+        fill: float = 0.0,
+        lazy: bool = False,
+    ) -> None:
+        super().__init__(padding_mode=padding_mode, fill=fill, lazy=lazy)
+        self.select_fn, self.channel_indices, self.margin = select_fn, channel_indices, margin
+        self.allow_smaller, self.k_divisible = allow_smaller, k_divisible
+
+    def compute_bounding_box(self, img: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The box ``[start, end)`` of ``img``'s foreground (MONAI's rule, see :func:`foreground_box`)."""
+        return foreground_box(img, self.select_fn, self.channel_indices, self.margin, self.allow_smaller, self.k_divisible)
+
+    def __call__(
+        self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
+    ) -> torch.Tensor:
+        image = F.as_image(img)
+        # the foreground is found on the pending grid, its pixels computed by our engine (not by
+        # MONAI's resampler, as requires_current_data would have it); the crop then fuses as usual
+        box = box if box is not None else self.compute_bounding_box(execute(image))
+        return super().__call__(image, box, options)
+
+
+class SpaceResample(InvertibleTransform, LazyTransform):
+    """Resample to a ``pixdim``, a ``spatial_size`` or a ``zoom``, in one pass.
+
+    Stands in for MONAI ``Spacing`` (positional order ``pixdim, diagonal, mode,
+    padding_mode, align_corners, dtype``), ``Resize`` (``spatial_size``, ``size_mode``) and
+    ``Zoom`` (``zoom``, ``keep_size``), which are keyword arguments here.
+
+    Args:
         pixdim: new voxel spacing (direction unchanged), see :meth:`Space.respace`.
-        align: ``"edges"`` (keep the field of view's edges, MONAI ``Resize``'s default) or
-            ``"centers"`` (keep corner voxel centres, MONAI ``Spacing``'s default).
-        mode: ``"nearest"``, ``"linear"``, ``"cubic"`` or ``"label"`` (or MONAI's names).
-        padding: constant fill, ``"border"`` or ``"reflection"``.
+        diagonal: only ``False`` (the direction is always kept; use ``Orientation`` first).
+        mode: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, spline orders 0/1/3,
+            or ours ``"label"`` (per-class linear, then argmax).
+        padding_mode: ``"border"`` (default, as ``Spacing``), ``"zeros"``, ``"reflection"``.
+        align_corners: MONAI's flag mapped onto ``align`` (see :func:`resolve_align`).
+        dtype: floating dtype the interpolation computes in (``None``: the input's); the
+            output keeps the input's floating dtype (float32 for integer input in linear
+            modes); nearest and label keep the input dtype, bit for bit.
+        spatial_size: new shape (``-1`` keeps an axis; an int with ``size_mode="longest"``).
+        zoom: scale factor per axis (``floor(n * zoom)`` voxels, MONAI ``Zoom``'s rule).
+        keep_size: with ``zoom``, crop/pad the zoomed grid centrally back to the input shape.
+        anti_aliasing, anti_aliasing_sigma: MONAI ``Resize``'s; only ``False`` is supported.
+        align: ``"edges"`` keeps the field of view's edges, ``"centers"`` the corner voxel
+            centres. Default: ``"centers"`` for ``pixdim`` (MONAI ``Spacing``'s output affine
+            and shape), ``"edges"`` for ``spatial_size``/``zoom`` (MONAI ``Resize``/``Zoom``).
+        fill: the constant of ``"zeros"`` padding.
+        lazy: MONAI's flag. ``True``: MONAI's operations pending on the input reach this
+            transform, which plans from their grid and executes them with its own step in one
+            resample (:mod:`.lazy`), the mode fused per :func:`~.lazy.fuse_options`.
 
     Input ``(C, *spatial)``; output ``(C, *target.shape)``.
     """
 
     def __init__(
         self,
-        spatial_size: Sequence[int] | None = None,
         pixdim: Sequence[float] | float | None = None,
-        align: str = "edges",
-        mode: str = "linear",
-        padding: Padding = 0.0,
+        diagonal: bool = False,
+        mode: Any = "bilinear",
+        padding_mode: str = "border",
+        align_corners: Optional[bool] = None,
+        dtype: Any = None,
+        *,
+        spatial_size: Sequence[int] | int | None = None,
+        size_mode: str = "all",
+        zoom: Sequence[float] | float | None = None,
+        keep_size: bool = False,
+        anti_aliasing: bool = False,
+        anti_aliasing_sigma: Any = None,
+        align: Optional[str] = None,
+        fill: float = 0.0,
+        lazy: bool = False,
     ) -> None:
-        if spatial_size is not None and pixdim is not None:
-            raise SpaceError("give spatial_size or pixdim, not both")
-        if align not in ("edges", "centers"):
-            raise ModeError(f"align must be 'edges' or 'centers', got {align!r}")
-        self.spatial_size, self.pixdim, self.align = spatial_size, pixdim, align
-        self.options = parse_options(mode, padding)
+        LazyTransform.__init__(self, lazy=lazy)
+        given = {"pixdim": pixdim, "spatial_size": spatial_size, "zoom": zoom}
+        if sum(v is not None for v in given.values()) > 1:
+            raise SpaceError(f"give one of pixdim, spatial_size, zoom; got {given!r}")
+        if diagonal:
+            raise ModeError("diagonal=True is not supported: the Space transforms keep the direction (use Orientation)")
+        if size_mode not in ("all", "longest"):
+            raise ModeError(f"size_mode must be 'all' or 'longest', got {size_mode!r}")
+        if anti_aliasing:
+            raise ModeError("anti_aliasing=True is not supported yet by the engine; pass anti_aliasing=False")
+        self.pixdim, self.spatial_size, self.size_mode, self.zoom, self.keep_size = pixdim, spatial_size, size_mode, zoom, keep_size
+        self.align = resolve_align(align, align_corners, "centers" if pixdim is not None else "edges")
+        self.dtype = as_torch_dtype(dtype)
+        self.options = WarpOptions.parse(mode, padding_mode, fill)
 
-    def plan(self, source: Space) -> Space:
-        """The target Space for ``source``."""
-        if self.spatial_size is not None:
-            size = list(np.broadcast_to(np.asarray(self.spatial_size), (source.ndim,)))
-            size = [n if int(s) == -1 else int(s) for s, n in zip(size, source.shape)]
-            return source.resize(size, align=self.align)  # type: ignore[arg-type]
+    def plan(self, source: Space, key: Optional[Hashable] = None) -> Space:
+        """The target Space for ``source`` (``key`` is named in errors)."""
         if self.pixdim is not None:
-            return source.respace(self.pixdim, align=self.align)  # type: ignore[arg-type]
-        raise SpaceError("SpaceResample needs spatial_size, pixdim or a target Space")
+            return source.respace(_spacing(self.pixdim, source, key), align=self.align)
+        if self.zoom is not None:
+            zoomed = source.zoom(self.zoom, align=self.align)
+            if not self.keep_size:
+                return zoomed
+            diff = np.array(zoomed.shape) - np.array(source.shape)
+            start = np.where(diff >= 0, diff // 2, -((-diff) // 2))
+            return zoomed.crop(start, start + np.array(source.shape))
+        if self.spatial_size is not None:
+            return source.resize(self._size(source, key), align=self.align)
+        raise SpaceError("SpaceResample needs pixdim, spatial_size or zoom (or a target Space)")
 
-    def __call__(self, img: Any, target: Space | None = None, options: WarpOptions | None = None) -> torch.Tensor:
+    def _size(self, source: Space, key: Optional[Hashable]) -> list[int]:
+        if self.size_mode == "longest":
+            if not isinstance(self.spatial_size, (int, np.integer)) or isinstance(self.spatial_size, bool):
+                raise SpaceError(f"spatial_size{_where(key)} must be one int with size_mode='longest', got {self.spatial_size!r}")
+            scale = int(self.spatial_size) / max(source.shape)
+            return [int(round(n * scale)) for n in source.shape]
+        size = _int_entries(self.spatial_size, source.ndim, "spatial_size", key)
+        if np.any((size < 1) & (size != -1)):
+            raise SpaceError(f"spatial_size{_where(key)} must be positive (or -1 to keep an axis), got {self.spatial_size!r}")
+        return [n if int(s) == -1 else int(s) for s, n in zip(size, source.shape)]
+
+    def __call__(
+        self, img: Any, target: Space | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
+    ) -> torch.Tensor:
         """Resample ``img`` ``(C, *spatial)`` onto ``target`` (default: the planned Space)."""
         image = F.as_image(img)
-        target = target if target is not None else self.plan(Space.from_metatensor(image))
-        return F.resample(image, target, options or self.options, self.get_transform_info())
+        target = target if target is not None else self.plan(pending_space(image))
+        return F.resample(image, target, options or self.options, self.get_transform_info(), dtype=self.dtype)
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))
 
 
+def _spacing(pixdim: Any, source: Space, key: Optional[Hashable]) -> np.ndarray:
+    """MONAI ``Spacing``'s reading of ``pixdim`` for ``source``: extra entries are ignored, missing
+    ones repeat the last, and entries ``<= 0`` keep the input's spacing along that axis."""
+    try:
+        values = np.atleast_1d(np.asarray(pixdim, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise SpaceTypeError(f"pixdim{_where(key)} must be numbers, got {pixdim!r}") from err
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
+        raise SpaceError(f"pixdim{_where(key)} must be finite numbers, got {pixdim!r}")
+    values = values[: source.ndim]
+    values = np.concatenate([values, np.full(source.ndim - values.size, values[-1])])
+    return np.where(values > 0, values, source.spacing)
+
+
 class SpaceInvert:
-    """Map a prediction back to the native Space in **one** resample.
+    """Map a prediction back to the native Space in **one** resample (MONAI ``Invertd``'s arguments).
 
     Args:
-        mode: ``"nearest"`` (centre-consistent), ``"label"`` (label-aware, for hard label
-            maps from a coarser grid), ``"linear"`` (probabilities/logits) or ``"cubic"``.
-        padding: fill for native voxels the working grid does not cover.
+        nearest_interp: with ``mode=None``, map back with ``"nearest"`` (``True``, MONAI's
+            default) or ``"linear"`` (``False``, for probabilities/logits).
+        to_tensor: accepted for MONAI compatibility; the output is always a tensor.
+        device: move the output there (``None``: the prediction's device).
+        post_func: callable applied to the output.
+        mode: ours: ``"nearest"`` (centre-consistent), ``"label"`` (hard label maps from a
+            coarser grid), ``"linear"``, ``"cubic"``, or MONAI's names; wins over ``nearest_interp``.
+        padding_mode, fill: for native voxels the working grid does not cover.
 
     ``__call__(pred, ref=None)``: ``pred`` is ``(C, *working)``; its geometry comes from
     ``ref`` (the transformed input image, a MetaTensor) or, if ``ref`` is ``None``, from
@@ -198,10 +405,36 @@ class SpaceInvert:
     metadata (file name etc.), and an empty ``applied_operations``.
     """
 
-    def __init__(self, mode: str = "nearest", padding: Padding = 0.0) -> None:
-        self.options = parse_options(mode, padding)
+    def __init__(
+        self,
+        nearest_interp: bool = True,
+        to_tensor: bool = True,
+        device: Any = None,
+        post_func: Optional[Callable[[Any], Any]] = None,
+        *,
+        mode: Any = None,
+        padding_mode: str = "zeros",
+        fill: float = 0.0,
+    ) -> None:
+        self.options = WarpOptions.parse(default_mode(mode, nearest_interp), padding_mode, fill)
+        self.to_tensor, self.device, self.post_func = to_tensor, device, post_func
 
-    def __call__(self, pred: Any, ref: Any = None, options: WarpOptions | None = None) -> torch.Tensor:
+    def __call__(self, pred: Any, ref: Any = None, options: WarpOptions | None = None) -> Any:
         reference = F.as_image(pred if ref is None else ref)
         current = Space.from_metatensor(reference)
-        return F.map_back(pred, reference, current, get_native_space(reference), options or self.options)
+        out = F.map_back(pred, reference, current, native_space(reference), options or self.options)
+        return finish_inverted(out, self.device, self.post_func)
+
+
+def default_mode(mode: Any, nearest_interp: Any) -> Any:
+    """The mode to map back with: ``mode`` if given, else MONAI ``Invertd``'s ``nearest_interp`` switch."""
+    if mode is not None:
+        return mode
+    return "nearest" if nearest_interp else "linear"
+
+
+def finish_inverted(out: torch.Tensor, device: Any, post_func: Optional[Callable[[Any], Any]]) -> Any:
+    """MONAI ``Invertd``'s last steps: move to ``device``, apply ``post_func``."""
+    if device is not None:
+        out = out.to(device=device)
+    return post_func(out) if callable(post_func) else out

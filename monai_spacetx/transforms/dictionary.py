@@ -1,6 +1,13 @@
-"""Dictionary Space transforms: ``SpaceCropd``, ``SpaceResampled``, ``SpaceInvertd``.
+"""Dictionary Space transforms in MONAI's dialect: ``SpaceCropd``, ``SpaceCropForegroundd``,
+``SpaceResampled``, ``SpaceInvertd``.
 
-MONAI conventions: ``keys``, per-key ``mode`` and ``padding``, ``allow_missing_keys``.
+Each takes the arguments of the MONAI transform it stands in for (``SpatialCropd``,
+``CropForegroundd``, ``Spacingd``/``Resized``/``Zoomd``, ``Invertd``), in MONAI's order, with
+per-key ``mode``/``padding_mode`` as MONAI; our additions are keyword-only. Options are
+parsed once per key at construction and zipped with the keys through ``key_iterator``;
+the child array transform is built once and never modified (it plans, and owns the records
+its ``inverse`` pops).
+
 Landmarks travel with the images through ``point_keys``: arrays of ``(N, D)`` or
 ``(C, N, D)`` coordinates, in voxel indices of the first image key
 (``point_coords="index"``) or in world units (``"world"``, unchanged by any transform).
@@ -10,26 +17,41 @@ points lie inside the new grid; points outside are kept, never dropped.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Optional, Sequence
 
 import numpy as np
+import torch
 from monai.config import KeysCollection
-from monai.data import MetaTensor
-from monai.transforms import InvertibleTransform, MapTransform
-from monai.utils import ensure_tuple, ensure_tuple_rep
+from monai.data.meta_tensor import MetaTensor
+from monai.transforms.inverse import InvertibleTransform
+from monai.transforms.transform import MapTransform
+from monai.transforms.utils import is_positive
+from monai.utils import ensure_tuple
 
 from ..engine.options import WarpOptions
-from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError
+from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError, SpaceTypeError
 from ..geometry.points import apply_affine, map_points
 from ..geometry.space import Space
 from . import functional as F
-from .array import Padding, SpaceCrop, SpaceResample, foreground_box, parse_options, roi_box
-from .meta import get_native_space
+from .array import (
+    SpaceCrop,
+    SpaceCropForeground,
+    SpaceResample,
+    as_torch_dtype,
+    default_mode,
+    finish_inverted,
+    roi_box,
+)
+from .lazy import pending_space
+from .meta import native_space
 
-__all__ = ["SpaceCropd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
+__all__ = ["SpaceCropd", "SpaceCropForegroundd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
 
 #: ``data[point_key + IN_GRID_SUFFIX]`` flags the landmarks that lie inside the current grid.
 IN_GRID_SUFFIX = "_in_grid"
+
+#: MONAI ``CropForegroundd``'s ``mode`` (numpy pad modes) -> our padding mode.
+_NUMPY_PAD_MODES = {"constant": "zeros", "edge": "border", "symmetric": "reflection"}
 
 
 def _require(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Any:
@@ -39,19 +61,28 @@ def _require(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Any:
 
 
 class _PointsMixin:
-    """Per-key options, and moving landmark keys from one Space to another (flagging those that leave the grid)."""
+    """Per-key arguments, and moving landmark keys from one Space to another (flagging those that leave the grid)."""
 
     keys: tuple[Hashable, ...]
     point_keys: tuple[Hashable, ...]
     point_coords: str
     allow_missing_keys: bool
 
-    def _per_key_options(self, mode: Any, padding: Padding | Sequence[Padding]) -> tuple[WarpOptions, ...]:
-        """One parsed :class:`WarpOptions` per key (a single mode or padding applies to every key)."""
-        modes = ensure_tuple_rep(mode, len(self.keys))
-        # a string ("border") or a number applies to every key; a sequence gives one per key
-        paddings = ensure_tuple_rep(padding, len(self.keys)) if isinstance(padding, (list, tuple)) else (padding,) * len(self.keys)
-        return tuple(parse_options(m, p, key=k) for m, p, k in zip(modes, paddings, self.keys))
+    def _per_key(self, value: Any, name: str) -> tuple[Any, ...]:
+        """One entry per key: a list/tuple has one per key (or one for all, as MONAI's ``ensure_tuple_rep``);
+        anything else applies to every key."""
+        if isinstance(value, (list, tuple)):
+            if len(value) == 1:
+                return tuple(value) * len(self.keys)
+            if len(value) != len(self.keys):
+                raise ModeError(f"{name} has {len(value)} entries for {len(self.keys)} keys {list(self.keys)}: {value!r}")
+            return tuple(value)
+        return (value,) * len(self.keys)
+
+    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any) -> tuple[WarpOptions, ...]:
+        """One parsed :class:`WarpOptions` per key (errors name the key)."""
+        triples = zip(self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode"), self._per_key(fill, "fill"))
+        return tuple(WarpOptions.parse(m, p, f, key=k) for (m, p, f), k in zip(triples, self.keys))
 
     def _init_points(self, point_keys: KeysCollection | None, point_coords: str) -> None:
         if point_coords not in ("index", "world"):
@@ -59,7 +90,7 @@ class _PointsMixin:
         self.point_keys = ensure_tuple(point_keys) if point_keys is not None else ()
         self.point_coords = point_coords
 
-    def _move_points(self, data: dict, source: Space, target: Space) -> None:
+    def _move_points(self, data: dict[Hashable, Any], source: Space, target: Space) -> None:
         for key in self.point_keys:
             if key not in data:
                 if self.allow_missing_keys:
@@ -69,7 +100,7 @@ class _PointsMixin:
             points = points.as_tensor() if isinstance(points, MetaTensor) else points
             try:
                 moved = map_points(points, source, target) if self.point_coords == "index" else _copy(points, source)
-                data[f"{key}{IN_GRID_SUFFIX}"] = target.contains(moved, coords=self.point_coords)
+                data[f"{key}{IN_GRID_SUFFIX}"] = target.contains(moved, coords="index" if self.point_coords == "index" else "world")
             except PointsError as err:
                 raise PointsError(f"point key {key!r}: {err}") from err
             data[key] = moved
@@ -80,56 +111,77 @@ def _copy(points: Any, space: Space) -> Any:
     return apply_affine(np.eye(space.ndim + 1), points)
 
 
-class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
+def _space_of(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Space:
+    return pending_space(F.as_image(_require(data, key, what), key))
+
+
+class _Cropd(MapTransform, InvertibleTransform, _PointsMixin):
+    """Shared by the crops: one index box found on a reference key, applied to every key."""
+
+    cropper: SpaceCrop
+    options: tuple[WarpOptions, ...]
+
+    def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray) -> None:
+        info = self.cropper.get_transform_info()
+        for key, options in self.key_iterator(d, self.options):
+            image = F.as_image(d[key], key)
+            d[key] = F.resample(image, self.cropper.plan(pending_space(image), (start, end), key), options, info, key=key)
+        self._move_points(d, ref_space, ref_space.crop(start, end))
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.cropper.inverse(d[key])
+        return d
+
+
+class SpaceCropd(_Cropd):
     """Crop every key to one index box, padding where it leaves the image. Never interpolates.
 
-    The box comes from, by priority:
-
-    - ``center_key`` + ``world_size``: a box of ``world_size`` world units (mm) around the
-      landmark ``center_key[center_point]`` (``point_coords`` units), snapped to the grid;
-    - ``source_key``: the bounding box of ``select_fn(data[source_key])`` grown by ``margin``
-      voxels (like MONAI ``CropForegroundd``; no foreground keeps the whole grid);
-    - ``roi_start``/``roi_end`` or ``roi_center``/``roi_size`` (like MONAI ``SpatialCropd``).
-
-    The box is computed on the first key (or ``source_key``) and applied, in voxels, to
-    every key. Landmarks in ``point_keys`` move to the cropped grid.
+    MONAI ``SpatialCropd``'s arguments, in its order; ours keyword-only. The box comes from
+    ``roi_slices``, ``roi_center`` + ``roi_size`` or ``roi_start`` + ``roi_end`` (see
+    :func:`~.array.roi_box`; unlike MONAI it is not clipped to the image: outside, it pads),
+    or from ``center_key`` + ``world_size``: a box of ``world_size`` world units (mm) around
+    the landmark ``center_key[center_point]`` (``point_coords`` units), snapped to the grid.
+    The box is computed on the first key and applied, in voxels, to every key. Landmarks in
+    ``point_keys`` move to the cropped grid.
 
     Args:
         keys: image keys, each ``(C, *spatial)``.
-        padding: fill value per key for voxels outside the image.
+        padding_mode, fill: per key, for voxels outside the image (``"zeros"`` with ``fill``,
+            ``"border"`` or ``"reflection"``).
     """
 
     def __init__(
         self,
         keys: KeysCollection,
-        roi_start: Sequence[int] | None = None,
-        roi_end: Sequence[int] | None = None,
-        roi_center: Sequence[int] | None = None,
-        roi_size: Sequence[int] | None = None,
-        source_key: str | None = None,
-        margin: int | Sequence[int] = 0,
-        select_fn: Callable[[Any], Any] = lambda x: x > 0,
-        center_key: str | None = None,
+        roi_center: Any = None,
+        roi_size: Any = None,
+        roi_start: Any = None,
+        roi_end: Any = None,
+        roi_slices: Optional[Sequence[slice]] = None,
+        allow_missing_keys: bool = False,
+        *,
+        center_key: Optional[str] = None,
         center_point: int = 0,
         world_size: Sequence[float] | float | None = None,
-        padding: Padding | Sequence[Padding] = 0.0,
+        padding_mode: Any = "zeros",
+        fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
-        allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
         if (center_key is None) != (world_size is None):
-            raise SpaceError("center_key and world_size go together")
-        self.roi = (roi_start, roi_end, roi_center, roi_size)
-        if center_key is None and source_key is None and all(r is None for r in self.roi):
-            raise SpaceError("SpaceCropd needs a box: roi_start/roi_end, roi_center/roi_size, source_key or center_key")
-        self.source_key, self.margin, self.select_fn = source_key, margin, select_fn
+            raise SpaceError(f"center_key and world_size go together, got center_key={center_key!r}, world_size={world_size!r}")
+        self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
+        if center_key is None and all(r is None for r in self.roi):
+            raise SpaceError("SpaceCropd needs a box: roi_center/roi_size, roi_start/roi_end, roi_slices or center_key/world_size")
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
-        self.options = self._per_key_options("nearest", padding)
-        self.cropper = SpaceCrop()
+        self.options = self._per_key_options("nearest", padding_mode, fill)
+        self.cropper = SpaceCrop(*self.roi)
 
-    def _box(self, data: Mapping[Hashable, Any], ref: Space) -> tuple[np.ndarray, np.ndarray]:
+    def _box(self, data: Mapping[Hashable, Any], ref: Space, ref_key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         if self.center_key is not None:
             points = _require(data, self.center_key, "center_key")
             points = points.as_tensor() if isinstance(points, MetaTensor) else points
@@ -141,84 +193,154 @@ class SpaceCropd(MapTransform, InvertibleTransform, _PointsMixin):
             box = ref.crop_world(center, self.world_size)  # type: ignore[arg-type]
             start = np.round(np.asarray(map_points(np.zeros(ref.ndim), box, ref))).astype(np.int64)
             return start, start + np.array(box.shape)
-        if self.source_key is not None:
-            return foreground_box(_require(data, self.source_key, "source_key"), self.margin, self.select_fn)
-        box = roi_box(ref.ndim, *self.roi)
-        assert box is not None
-        return box
+        found = roi_box(ref.ndim, *self.roi, key=ref_key)
+        assert found is not None  # __init__ demands a box
+        return found
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         present = list(self.key_iterator(d))
         if not present:
             return d
-        ref_key = self.source_key if self.source_key is not None else present[0]
-        ref_space = Space.from_metatensor(F.as_image(_require(d, ref_key, "source_key"), ref_key))
-        start, end = self._box(d, ref_space)
-        info = self.cropper.get_transform_info()
-        for key, options in self.key_iterator(d, self.options):
-            image = F.as_image(d[key], key)
-            d[key] = F.resample(image, Space.from_metatensor(image).crop(start, end), options, info, key=key)
-        self._move_points(d, ref_space, ref_space.crop(start, end))
+        ref_space = _space_of(d, present[0], "key")
+        start, end = self._box(d, ref_space, present[0])
+        self._crop_all(d, ref_space, start, end)
         return d
 
-    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+
+class SpaceCropForegroundd(_Cropd):
+    """Crop every key to the foreground box of ``source_key``, as MONAI ``CropForegroundd``.
+
+    Same arguments in the same order: ``select_fn`` (picklable default MONAI
+    ``is_positive``), ``channel_indices``, ``margin``, ``allow_smaller``, ``k_divisible``,
+    ``mode`` (numpy pad mode for the part of the box outside the image: ``"constant"``
+    with ``constant_values`` in ``pad_kwargs``, ``"edge"``, ``"symmetric"``; or ours
+    ``"zeros"``/``"border"``/``"reflection"``), ``start_coord_key``/``end_coord_key``
+    (where the box is written into the data, ``None`` to skip). The box is computed exactly
+    as MONAI's (see :func:`~.array.foreground_box`); no foreground keeps the whole grid.
+    Landmarks in ``point_keys`` (ours, keyword-only) move to the cropped grid.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        source_key: str,
+        select_fn: Callable[[Any], Any] = is_positive,
+        channel_indices: Any = None,
+        margin: Sequence[int] | int = 0,
+        allow_smaller: bool = False,
+        k_divisible: Sequence[int] | int = 1,
+        mode: Any = "constant",
+        start_coord_key: Optional[str] = "foreground_start_coord",
+        end_coord_key: Optional[str] = "foreground_end_coord",
+        allow_missing_keys: bool = False,
+        *,
+        point_keys: KeysCollection | None = None,
+        point_coords: str = "index",
+        **pad_kwargs: Any,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        self._init_points(point_keys, point_coords)
+        unknown = set(pad_kwargs) - {"constant_values"}
+        if unknown:
+            raise ModeError(f"pad_kwargs: only constant_values is supported, got {sorted(unknown)}")
+        modes = tuple(_NUMPY_PAD_MODES.get(m, m) if isinstance(m, str) else m for m in self._per_key(mode, "mode"))
+        self.options = self._per_key_options(modes, modes, pad_kwargs.get("constant_values", 0.0))
+        self.source_key = source_key
+        self.start_coord_key, self.end_coord_key = start_coord_key, end_coord_key
+        self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible)
+
+    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any) -> tuple[WarpOptions, ...]:
+        # crops copy values: the mode is always nearest, ``mode`` names the padding
+        return super()._per_key_options("nearest", padding_mode, fill)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.cropper.inverse(d[key])
+        source = F.as_image(_require(d, self.source_key, "source_key"), self.source_key)
+        ref_space = pending_space(source)
+        start, end = self.cropper.compute_bounding_box(source)
+        if self.start_coord_key is not None:
+            d[self.start_coord_key] = start
+        if self.end_coord_key is not None:
+            d[self.end_coord_key] = end
+        self._crop_all(d, ref_space, start, end)
         return d
 
 
 class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
-    """Resample every key to a ``spatial_size``, a ``pixdim``, or onto the Space of ``ref_key``.
+    """Resample every key to a ``pixdim``, a ``spatial_size`` or a ``zoom``, or onto ``ref_key``'s Space.
+
+    Stands in for MONAI ``Spacingd`` (same positional order: ``keys, pixdim, diagonal, mode,
+    padding_mode, align_corners, dtype``, same defaults ``"bilinear"``/``"border"``),
+    ``Resized`` (``spatial_size=``, ``size_mode=``) and ``Zoomd`` (``zoom=``, ``keep_size=``);
+    the rest is keyword-only. See :class:`~.array.SpaceResample` for each argument and
+    ``docs/monai_dialect.md`` for the ``align_corners`` <-> ``align`` mapping.
 
     Args:
-        keys: image keys, each ``(C, *spatial)``.
-        spatial_size: new shape (``-1`` keeps an axis), planned per key from its own Space.
-        pixdim: new spacing, planned per key (see :meth:`Space.respace` for the shape rule).
-        ref_key: a MetaTensor key whose Space every key is resampled onto.
-        align: ``"edges"`` (default, MONAI ``Resize``) or ``"centers"`` (MONAI ``Spacing``).
-        mode: per key, ``"nearest"``, ``"linear"`` (default), ``"cubic"`` or ``"label"``.
-        padding: per key, constant fill, ``"border"`` or ``"reflection"``.
+        keys: image keys, each ``(C, *spatial)``; each is planned from its own Space.
+        mode, padding_mode, fill, dtype: per key (a list/tuple gives one per key).
+        ref_key: a MetaTensor key whose Space every key is resampled onto (instead of
+            ``pixdim``/``spatial_size``/``zoom``).
         point_keys: landmarks (indices of the first key) moved along.
     """
 
     def __init__(
         self,
         keys: KeysCollection,
-        spatial_size: Sequence[int] | None = None,
         pixdim: Sequence[float] | float | None = None,
-        ref_key: str | None = None,
-        align: str = "edges",
-        mode: str | Sequence[str] = "linear",
-        padding: Padding | Sequence[Padding] = 0.0,
+        diagonal: bool = False,
+        mode: Any = "bilinear",
+        padding_mode: Any = "border",
+        align_corners: Optional[bool] | Sequence[Optional[bool]] = None,
+        dtype: Any = None,
+        *,
+        spatial_size: Sequence[int] | int | None = None,
+        size_mode: str = "all",
+        zoom: Sequence[float] | float | None = None,
+        keep_size: bool = False,
+        anti_aliasing: bool = False,
+        anti_aliasing_sigma: Any = None,
+        ref_key: Optional[str] = None,
+        align: Optional[str] = None,
+        fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
-        if sum(v is not None for v in (spatial_size, pixdim, ref_key)) != 1:
-            raise SpaceError(
-                f"give exactly one of spatial_size, pixdim, ref_key; got spatial_size={spatial_size!r}, "
-                f"pixdim={pixdim!r}, ref_key={ref_key!r}"
-            )
+        given = {"pixdim": pixdim, "spatial_size": spatial_size, "zoom": zoom, "ref_key": ref_key}
+        if sum(v is not None for v in given.values()) != 1:
+            raise SpaceError(f"give exactly one of pixdim, spatial_size, zoom, ref_key; got {given!r}")
+        corners = set(self._per_key(align_corners, "align_corners"))
+        if len(corners) != 1:
+            raise ModeError(f"align_corners must be the same for every key (it decides the grid), got {align_corners!r}")
         self.ref_key = ref_key
-        self.options = self._per_key_options(mode, padding)
-        self.resampler = SpaceResample(spatial_size=spatial_size, pixdim=pixdim, align=align)
+        self.options = self._per_key_options(mode, padding_mode, fill)
+        self.dtypes = tuple(as_torch_dtype(t, k) for t, k in zip(self._per_key(dtype, "dtype"), self.keys))
+        self.resampler = SpaceResample(
+            pixdim,
+            diagonal,
+            align_corners=corners.pop(),
+            spatial_size=spatial_size,
+            size_mode=size_mode,
+            zoom=zoom,
+            keep_size=keep_size,
+            anti_aliasing=anti_aliasing,
+            anti_aliasing_sigma=anti_aliasing_sigma,
+            align=align,
+        )
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        target_ref = None
-        if self.ref_key is not None:
-            target_ref = Space.from_metatensor(F.as_image(_require(d, self.ref_key, "ref_key"), self.ref_key))
+        target_ref = _space_of(d, self.ref_key, "ref_key") if self.ref_key is not None else None
         info = self.resampler.get_transform_info()
         moved = None
-        for key, options in self.key_iterator(d, self.options):
+        for key, options, dtype in self.key_iterator(d, self.options, self.dtypes):
             image = F.as_image(d[key], key)
-            source = Space.from_metatensor(image)
-            target = target_ref if target_ref is not None else self.resampler.plan(source)
-            d[key] = F.resample(image, target, options, info, key=key)
+            source = pending_space(image)
+            target = target_ref if target_ref is not None else self.resampler.plan(source, key)
+            d[key] = F.resample(image, target, options, info, key=key, dtype=dtype)
             if moved is None:
                 moved = (source, target)
         if moved is not None:
@@ -235,65 +357,113 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
 class SpaceInvertd(MapTransform, _PointsMixin):
     """Map predictions (and landmarks) back to the native Space in **one** resample each.
 
-    The working geometry of ``key`` is taken from ``orig_keys`` (the transformed input
-    image, whose MetaTensor affine is current also after MONAI's own spatial transforms)
-    or, if ``None``, from the prediction's own metadata. The native geometry is the one
-    recorded by the Space transforms, else MONAI's ``original_affine`` + ``spatial_shape``,
-    so MONAI's ``Orientationd``, ``Spacingd``, ``Resized``, ``Zoomd``, ``SpatialPadd`` or
-    ``CropForegroundd`` in the chain are undone too, through the affine.
+    MONAI ``Invertd``'s full signature, in its order, so that swapping ``_target_`` in a
+    bundle config is the whole change; ours (``mode``, ``padding_mode``, ``fill``,
+    ``point_keys``, ``point_coords``) are keyword-only. The working geometry of ``key`` is
+    the affine of ``orig_keys`` (the transformed input image, current also after MONAI's
+    own spatial transforms; default: the key itself, as ``Invertd``); the native geometry is
+    the one recorded by the Space transforms, else what MONAI's loader recorded, so MONAI's
+    ``Orientationd``, ``Spacingd``, ``Resized``, ``Zoomd``, ``SpatialPadd`` or
+    ``CropForegroundd`` in the chain are undone too, through the affine, in one resample.
 
     Args:
-        keys: prediction keys, ``(C, *working)`` tensors or MetaTensors.
+        keys: prediction keys, ``(C, *working)`` tensors, MetaTensors or arrays.
+        transform: MONAI's preprocessing ``Compose``; accepted, not needed (the geometry
+            is read from the affine and the recorded native Space).
         orig_keys: per key, the key to take the geometry (and metadata) from.
-        mode: per key, ``"nearest"`` (default), ``"label"`` (hard label maps from a coarser
-            grid), ``"linear"`` (probabilities/logits) or ``"cubic"``.
-        padding: per key, fill for native voxels outside the working grid.
+        meta_keys, meta_key_postfix: where a legacy metadata dict of ``key`` lives
+            (``f"{key}_{meta_key_postfix}"``); if present it is replaced by the output's meta.
+        orig_meta_keys: where a legacy metadata dict of ``orig_key`` lives; used when
+            ``orig_key`` holds a plain tensor.
+        nearest_interp: per key, map back with ``"nearest"`` (default) or ``"linear"``
+            when ``mode`` is not given.
+        to_tensor: accepted (the output is always a tensor).
+        device, post_func: per key, as ``Invertd``.
+        mode: per key, ours: ``"nearest"``, ``"label"`` (hard label maps from a coarser
+            grid), ``"linear"`` (probabilities/logits), ``"cubic"``, or MONAI's names.
+        padding_mode, fill: per key, for native voxels outside the working grid.
         point_keys: landmarks in the working grid (``point_coords`` units) mapped to the
             native grid; ``{point_key}_in_grid`` flags those inside it.
 
     Output: ``(C, *native)`` MetaTensors with the native affine and the original's metadata.
+
+    Raises:
+        MetadataError: the reference is missing, is a plain tensor without a metadata dict,
+            or carries no native geometry.
     """
 
     def __init__(
         self,
         keys: KeysCollection,
+        transform: Any = None,
         orig_keys: KeysCollection | None = None,
-        mode: str | Sequence[str] = "nearest",
-        padding: Padding | Sequence[Padding] = 0.0,
+        meta_keys: KeysCollection | None = None,
+        orig_meta_keys: KeysCollection | None = None,
+        meta_key_postfix: str = "meta_dict",
+        nearest_interp: bool | Sequence[bool] = True,
+        to_tensor: bool | Sequence[bool] = True,
+        device: Any = None,
+        post_func: Callable[[Any], Any] | Sequence[Callable[[Any], Any]] | None = None,
+        allow_missing_keys: bool = False,
+        *,
+        mode: Any = None,
+        padding_mode: Any = "zeros",
+        fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
-        allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
-        self.orig_keys = ensure_tuple_rep(orig_keys, len(self.keys)) if orig_keys is not None else (None,) * len(self.keys)
-        self.options = self._per_key_options(mode, padding)
+        self.transform = transform
+        self.orig_keys = self._per_key(ensure_tuple(orig_keys) if orig_keys is not None else self.keys, "orig_keys")
+        self.meta_keys = self._per_key(ensure_tuple(meta_keys) if meta_keys is not None else None, "meta_keys")
+        self.orig_meta_keys = self._per_key(ensure_tuple(orig_meta_keys) if orig_meta_keys is not None else None, "orig_meta_keys")
+        self.meta_key_postfix = meta_key_postfix
+        modes = tuple(default_mode(m, n) for m, n in zip(self._per_key(mode, "mode"), self._per_key(nearest_interp, "nearest_interp")))
+        self.options = self._per_key_options(modes, padding_mode, fill)
+        self.to_tensor = self._per_key(to_tensor, "to_tensor")
+        self.device = self._per_key(device, "device")
+        self.post_func = self._per_key(post_func, "post_func")
+
+    def _reference(self, d: Mapping[Hashable, Any], key: Hashable, orig_key: Hashable, orig_meta_key: Any) -> MetaTensor:
+        """The MetaTensor whose geometry ``key`` is mapped back with."""
+        ref = _require(d, orig_key, "orig_key")
+        if isinstance(ref, MetaTensor):
+            return F.as_image(ref, orig_key)
+        meta_key = orig_meta_key or f"{orig_key}_{self.meta_key_postfix}"
+        meta = d.get(meta_key)
+        if not isinstance(meta, Mapping) or meta.get("affine") is None:
+            raise MetadataError(
+                f"orig_keys: key {key!r} takes its geometry from {orig_key!r}, which holds a plain "
+                f"{type(ref).__name__} without geometry (no MetaTensor, no {meta_key!r} metadata dict); keep "
+                "MetaTensors (monai.data.set_track_meta(True)) or pass orig_keys= naming the transformed image"
+            )
+        return MetaTensor(F.as_image(ref, orig_key).as_tensor(), affine=meta["affine"], meta=dict(meta))
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         spaces = None
-        for key, orig_key, options in self.key_iterator(d, self.orig_keys, self.options):
-            pred = d[key]
-            if orig_key is None and not isinstance(pred, MetaTensor):
-                raise MetadataError(
-                    f"key {key!r} is a plain {type(pred).__name__} without geometry; pass orig_keys= naming "
-                    "the transformed input image"
-                )
-            ref = pred if orig_key is None else _require(d, orig_key, "orig_key")
-            ref_t = F.as_image(ref, orig_key or key)
+        for key, orig_key, meta_key, orig_meta_key, options, device, post_func in self.key_iterator(
+            d, self.orig_keys, self.meta_keys, self.orig_meta_keys, self.options, self.device, self.post_func
+        ):
+            ref = self._reference(d, key, orig_key, orig_meta_key)
             try:
-                current, native = Space.from_metatensor(ref_t), get_native_space(ref_t)
-            except MetadataError as err:
-                raise MetadataError(f"key {orig_key or key!r}: {err}") from err
+                current, native = Space.from_metatensor(ref), native_space(ref)
+            except (MetadataError, SpaceTypeError) as err:
+                raise MetadataError(f"key {orig_key!r}: {err}") from err
             try:
-                d[key] = F.map_back(pred, ref_t, current, native, options)
+                out = F.map_back(d[key], ref, current, native, options)
             except ShapeMismatchError as err:
-                raise ShapeMismatchError(f"key {key!r} (geometry from {orig_key or key!r}): {err}") from err
+                raise ShapeMismatchError(f"key {key!r} (geometry from {orig_key!r}): {err}") from err
+            d[key] = finish_inverted(out, device, post_func)
+            meta_dict_key = meta_key or f"{key}_{self.meta_key_postfix}"
+            if meta_dict_key in d and isinstance(out, MetaTensor):
+                d[meta_dict_key] = dict(out.meta)
             if spaces is None:
                 spaces = (current, native)
-        if spaces is None and self.point_keys and self.orig_keys[0] is not None and self.orig_keys[0] in d:
-            ref_t = F.as_image(d[self.orig_keys[0]], self.orig_keys[0])
-            spaces = (Space.from_metatensor(ref_t), get_native_space(ref_t))
+        if spaces is None and self.point_keys and self.orig_keys[0] in d:
+            ref = self._reference(d, self.keys[0], self.orig_keys[0], self.orig_meta_keys[0])
+            spaces = (Space.from_metatensor(ref), native_space(ref))
         if spaces is not None:
             self._move_points(d, *spaces)
         return d

@@ -33,7 +33,8 @@ from ..engine import warp_image
 from ..engine.options import WarpOptions
 from ..errors import ShapeMismatchError
 from ..geometry.space import Space
-from .meta import NATIVE_KEY, SPACE_KEY, get_native_space
+from .lazy import copies, fuse_options, take_pending, with_applied
+from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
 
@@ -109,9 +110,24 @@ def _options_of(extra: Mapping[str, Any]) -> WarpOptions:
     return WarpOptions.parse(mode, extra["padding_mode"], extra["fill"])
 
 
-def _warp(data: torch.Tensor, source: Space, target: Space, options: WarpOptions) -> torch.Tensor:
-    """One resample of ``data`` from ``source`` onto ``target`` by the engine."""
-    return warp_image(data, source, target, options=options)
+def _warp(
+    data: torch.Tensor, source: Space, target: Space, options: WarpOptions, dtype: Optional[torch.dtype] = None
+) -> torch.Tensor:
+    """One resample of ``data`` from ``source`` onto ``target`` by the engine.
+
+    ``dtype`` (MONAI's computation dtype) applies to the interpolating modes only; the output
+    keeps the input's floating dtype (float32 for integer input), as MONAI's transforms return.
+    Nearest and label mode copy values, so they keep the input dtype bit for bit.
+    """
+    if dtype is None or options.mode in ("nearest", "label") or dtype == data.dtype:
+        return warp_image(data, source, target, options=options)
+    out_dtype = data.dtype if data.dtype.is_floating_point else torch.float32
+    return warp_image(data.to(dtype), source, target, options=options).to(out_dtype)
+
+
+def _native_or_none(image: MetaTensor) -> Optional[Space]:
+    """The native Space if it can be told; forward transforms do not need it (only mapping back does)."""
+    return native_space(image) if NATIVE_KEY in image.meta else find_native_space(image)
 
 
 def resample(
@@ -119,11 +135,16 @@ def resample(
     target: Space,
     options: WarpOptions,
     transform_info: Mapping[str, Any],
-    lazy: bool = False,
     extra_info: Optional[Mapping[str, Any]] = None,
     key: Optional[Hashable] = None,
+    dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """Resample ``img`` ``(C, *spatial)`` onto ``target`` in one warp and record the step.
+
+    MONAI operations pending on ``img`` (lazy mode) are executed in the same warp, from the
+    data's grid straight to ``target`` (see :mod:`.lazy`): ``target`` is planned on the pending
+    grid (:func:`~.lazy.pending_space`), the key's mode is fused by :func:`~.lazy.fuse_options`,
+    and the records move onto ``applied_operations`` before ours.
 
     Args:
         img: channel-first image (MetaTensor, tensor or numpy array).
@@ -131,32 +152,34 @@ def resample(
         options: how to sample (already parsed).
         transform_info: ``transform.get_transform_info()`` of the array transform that will
             undo the step (its ``inverse`` pops this record).
-        lazy: MONAI's lazy flag: record a pending operation (with the index map as its
-            affine) and leave the data untouched, as MONAI's functional transforms do.
         extra_info: more entries for the record.
         key: the data key, named in errors.
+        dtype: floating dtype the interpolation computes in (``None``: the input's).
 
     Returns:
         ``(C, *target.shape)``: a MetaTensor with the target affine, or a plain tensor when
         MONAI's ``set_track_meta(False)`` is in effect (as MONAI's transforms return).
     """
     image = as_image(img, key)
-    data, source = source_of(image)
-    native = get_native_space(image)
+    # MONAI's pending operations (lazy mode) are fused into this one warp: it reads the data on
+    # its own grid, our step starts from the pending grid (``source``, what the record says)
+    run = take_pending(image)
+    source = run.grid
+    native = _native_or_none(image)
+    warp_options = options
+    if run.ops:
+        warp_options = fuse_options(run.ops, options, own_copies=copies(source, target), ndim=source.ndim)
+        image = with_applied(image)  # MONAI's records first, in order, ours after them
     record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}
     meta_info = TraceableTransform.track_transform_meta(
         image,
         sp_size=target.shape,
-        affine=torch.as_tensor(np.linalg.solve(source.to_monai_affine(), target.to_monai_affine())) if lazy else None,
         extra_info=record,
         orig_size=source.shape,
         transform_info=transform_info,
-        lazy=lazy,
+        lazy=False,
     )
-    if lazy:
-        out = MetaTensor(data)
-        return out.copy_meta_from(meta_info)
-    warped = _warp(data, source, target, options)
+    warped = _warp(run.data, run.source, target, warp_options, dtype)
     if not get_track_meta():
         return warped
     return write_geometry(warped, meta_info, target, native)
@@ -181,7 +204,7 @@ def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
     warped = _warp(data, target, source, _options_of(extra))
     if not get_track_meta():
         return warped
-    native = get_native_space(image) if NATIVE_KEY in image.meta else source
+    native = native_space(image) if NATIVE_KEY in image.meta else source
     return write_geometry(warped, image, source, native)
 
 

@@ -16,10 +16,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..errors import MetadataError, SpaceTypeError
 from ..geometry.space import Space
 
-__all__ = ["SPACE_KEY", "NATIVE_KEY", "get_space", "get_native_space", "space_to_meta", "space_from_meta"]
+__all__ = [
+    "SPACE_KEY",
+    "NATIVE_KEY",
+    "get_space",
+    "get_native_space",
+    "native_space",
+    "find_native_space",
+    "space_to_meta",
+    "space_from_meta",
+]
 
 SPACE_KEY = "spacetx_space"
 NATIVE_KEY = "spacetx_native"
@@ -34,12 +45,15 @@ def space_from_meta(value: Any, name: str = SPACE_KEY) -> Space | list[Space]:
     """Read a Space back from its metadata form; a collated batch (list of strings) gives a list."""
     if isinstance(value, Space):
         return value
-    if isinstance(value, str):
-        return Space.from_json(value)
-    if isinstance(value, dict):
-        return Space.from_dict(value)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return [Space.from_json(v) for v in value]
+    try:
+        if isinstance(value, str):
+            return Space.from_json(value)
+        if isinstance(value, dict):
+            return Space.from_dict(value)
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            return [Space.from_json(v) for v in value]
+    except (ValueError, TypeError) as err:  # our SpaceError/SpaceTypeError are both
+        raise MetadataError(f"meta[{name!r}] is not a valid Space (corrupt metadata?), got {value!r}: {err}") from err
     raise SpaceTypeError(f"meta[{name!r}] must be a Space JSON string, got {type(value).__name__}: {value!r}")
 
 
@@ -73,32 +87,58 @@ def get_space(x: Any) -> Space | list[Space]:
 def get_native_space(x: Any) -> Space | list[Space]:
     """The native Space of a sample: the geometry it was loaded with.
 
-    Looked up, in order, in ``meta["spacetx_native"]`` (written by the Space transforms),
-    then MONAI's loader entries ``original_affine`` + ``spatial_shape``; a MetaTensor to
-    which no transform was applied yet is its own native Space.
+    Looked up, in order, in ``meta["spacetx_native"]`` (written by the Space transforms; a
+    collated batch gives a list), then in what MONAI recorded (see :func:`find_native_space`).
 
     Raises:
-        MetadataError: when none of these is available.
+        MetadataError: when none of these is available, or the entry is corrupt.
     """
     meta = _meta_of(x)
     if NATIVE_KEY in meta:
         return space_from_meta(meta[NATIVE_KEY], NATIVE_KEY)
-    if meta.get("original_affine") is not None and meta.get("spatial_shape") is not None:
-        shape = [int(v) for v in _as_list(meta["spatial_shape"])]
-        ndim = len(shape)
-        if ndim in (2, 3):
-            return Space.from_affine(_as_numpy(meta["original_affine"]), shape)
+    native = find_native_space(x)
+    if native is None:
+        raise MetadataError(
+            "cannot tell the native geometry: metadata has neither 'spacetx_native' nor MONAI's "
+            "'original_affine' + 'spatial_shape', and transforms were already applied"
+        )
+    return native
+
+
+def native_space(x: Any) -> Space:
+    """:func:`get_native_space` of one sample (a single Space; a batch is refused)."""
+    native = get_native_space(x)
+    if isinstance(native, list):
+        raise SpaceTypeError("expected one sample, got a collated batch; decollate it first (monai.data.decollate_batch)")
+    return native
+
+
+def find_native_space(x: Any) -> Space | None:
+    """The native Space from what MONAI recorded, or ``None`` when it cannot be told.
+
+    - ``original_affine`` + ``spatial_shape`` (NIfTI, ITK, DICOM loaders; a 2-D slice keeps
+      the 4x4 affine, its slice position included);
+    - ``spatial_shape`` without ``original_affine`` (PIL/PNG/JPG loaders): MONAI gave the
+      image its default identity affine;
+    - a MetaTensor to which no transform was applied yet is its own native Space.
+    """
+    meta = _meta_of(x)
+    shape_value = meta.get("spatial_shape")
+    if shape_value is not None:
+        shape = [int(v) for v in _as_list(shape_value)]
+        if len(shape) in (2, 3):
+            original = meta.get("original_affine")
+            affine = _as_numpy(original) if original is not None else np.eye(4)
+            try:
+                return Space.from_affine(affine, shape)
+            except (ValueError, TypeError) as err:
+                raise MetadataError(f"meta['original_affine'] does not describe a {len(shape)}-D grid {shape}: {err}") from err
     if not isinstance(x, Mapping) and hasattr(x, "affine") and not getattr(x, "applied_operations", None):
         return Space.from_metatensor(x)
-    raise MetadataError(
-        "cannot tell the native geometry: metadata has neither 'spacetx_native' nor MONAI's "
-        "'original_affine' + 'spatial_shape', and transforms were already applied"
-    )
+    return None
 
 
 def _as_numpy(value: Any) -> Any:
-    import numpy as np
-
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=np.float64)
