@@ -33,6 +33,7 @@ from ..engine import warp_image
 from ..engine.options import WarpOptions
 from ..errors import ShapeMismatchError
 from ..geometry.space import Space
+from .chain import map_back_nearest
 from .lazy import copies, fuse_options, take_pending, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 
@@ -167,10 +168,12 @@ def resample(
     source = run.grid
     native = _native_or_none(image)
     warp_options = options
+    record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}
     if run.ops:
         warp_options = fuse_options(run.ops, options, own_copies=copies(source, target), ndim=source.ndim)
         image = with_applied(image)  # MONAI's records first, in order, ours after them
-    record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}
+        # what was really executed, for an exact nearest map-back through the chain (.chain)
+        record.update(fused=len(run.ops), data_source=run.source.to_json())
     meta_info = TraceableTransform.track_transform_meta(
         image,
         sp_size=target.shape,
@@ -211,6 +214,10 @@ def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
 def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options: WarpOptions) -> torch.Tensor:
     """Map a prediction from the working grid ``current`` to ``native`` in **one** resample.
 
+    In ``nearest`` mode with constant padding, when ``ref``'s recorded chain resampled more
+    than once, the prediction is instead read through the composition of the steps' nearest
+    index maps (one gather, no interpolation; see :mod:`.chain`), which undoes the chain exactly.
+
     Args:
         pred: ``(C, *current.shape)`` prediction (tensor, MetaTensor or numpy array).
         ref: the MetaTensor whose metadata (file name etc.) the output carries.
@@ -227,7 +234,13 @@ def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options:
             f"prediction of shape {tuple(data.shape)} does not lie on the working grid {current.shape} "
             "(expected (C, *working))"
         )
-    warped = _warp(data, current, native, options)
+    warped = None
+    if options.mode == "nearest" and options.constant:
+        # a chain that resampled more than once is undone exactly only step by step: one gather
+        # through the recorded steps' composed nearest maps (None: it resampled once, or unknown records)
+        warped = map_back_nearest(data, ref, native, options.fill)
+    if warped is None:
+        warped = _warp(data, current, native, options)
     if not get_track_meta():
         return warped
     out = write_geometry(warped, ref, native, native)
