@@ -8,6 +8,8 @@ with nibabel and SimpleITK sits at the edge (:mod:`.interop`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     EmptyBoxError,
     MetadataError,
@@ -39,7 +41,23 @@ _TRANSFORMS = (
 )
 
 
-def __getattr__(name: str):
+if TYPE_CHECKING:  # the lazily loaded names, for type checkers (kept in step with _TRANSFORMS)
+    from .engine import warp_image
+    from .transforms import (
+        SpaceCrop,
+        SpaceCropd,
+        SpaceCropForeground,
+        SpaceCropForegroundd,
+        SpaceInvert,
+        SpaceInvertd,
+        SpaceResample,
+        SpaceResampled,
+        get_native_space,
+        get_space,
+    )
+
+
+def __getattr__(name: str) -> Any:
     if name in _TRANSFORMS:
         from . import transforms
 

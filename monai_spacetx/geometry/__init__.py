@@ -5,7 +5,36 @@ Nothing here imports torch or MONAI; the engine and the transforms build on it.
 
 from __future__ import annotations
 
-from .points import apply_affine, as_float64_points, index_map, index_to_world, map_points, snap, world_to_index
-from .space import Space
+from .points import (
+    FloatArray,
+    NumpyPoints,
+    apply_affine,
+    as_float64_array,
+    as_float64_points,
+    index_map,
+    index_to_world,
+    map_points,
+    snap,
+    world_to_index,
+)
+from .space import DEFAULT_THROUGH_PLANE, Align, ArrayLike, Coords, IntsLike, ShapeLike, Space
 
-__all__ = ["Space", "apply_affine", "as_float64_points", "index_map", "index_to_world", "map_points", "snap", "world_to_index"]
+__all__ = [
+    "Space",
+    "DEFAULT_THROUGH_PLANE",
+    "Align",
+    "Coords",
+    "ArrayLike",
+    "IntsLike",
+    "ShapeLike",
+    "FloatArray",
+    "NumpyPoints",
+    "apply_affine",
+    "as_float64_array",
+    "as_float64_points",
+    "index_map",
+    "index_to_world",
+    "map_points",
+    "snap",
+    "world_to_index",
+]

@@ -16,34 +16,57 @@ lazily, so the geometry core stays importable without it.
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import PointsError, SpaceTypeError
 from .tolerances import LINEAR_SNAP_TOL, SNAP_TOL
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - torch is needed for type checking only, never imported at run time
+    import torch
+
     from .space import Space
 
-__all__ = ["snap", "as_float64_array", "as_float64_points", "apply_affine", "index_map", "index_to_world", "world_to_index", "map_points"]
+__all__ = [
+    "FloatArray",
+    "NumpyPoints",
+    "snap",
+    "as_float64_array",
+    "as_float64_points",
+    "apply_affine",
+    "index_map",
+    "index_to_world",
+    "world_to_index",
+    "map_points",
+]
+
+#: A float64 numpy array.
+FloatArray = npt.NDArray[np.float64]
+#: Points that come back as numpy: a numpy array of any real dtype, a nested sequence or a scalar.
+NumpyPoints = Union[npt.NDArray[Any], Sequence[Any], float]
 
 
+def snap(values: npt.ArrayLike, tol: float = SNAP_TOL) -> FloatArray:
+    """Return a float64 copy of ``values`` with entries within ``tol`` of an integer rounded to it.
 
-def snap(values: np.ndarray, tol: float = SNAP_TOL) -> np.ndarray:
-    """Return a float64 copy of ``values`` with entries within ``tol`` of an integer rounded to it."""
-    values = np.array(values, dtype=np.float64)
-    nearest = np.round(values)
-    close = np.abs(values - nearest) <= tol
-    values[close] = nearest[close]
-    return values
+    Example:
+        >>> snap([0.9999999999999, 2.5, -3e-12])
+        array([ 1. ,  2.5, -0. ])
+    """
+    snapped = np.array(values, dtype=np.float64)
+    nearest = np.round(snapped)
+    close = np.abs(snapped - nearest) <= tol
+    snapped[close] = nearest[close]
+    return snapped
 
 
 def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch"
 
 
-def as_float64_array(value: Any, name: str) -> np.ndarray:
+def as_float64_array(value: Any, name: str) -> FloatArray:
     """``value`` (numpy array, torch tensor, nested sequence or scalar) as a new float64 numpy array.
 
     Every real integer or floating dtype is accepted, in either byte order (nibabel's
@@ -77,7 +100,7 @@ def as_float64_array(value: Any, name: str) -> np.ndarray:
     return arr.astype(np.float64)  # always a copy, in native byte order
 
 
-def as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarray:
+def as_float64_points(points: Any, ndim: int, name: str = "points") -> FloatArray:
     """Validate a point array and return it as a float64 numpy array (a copy).
 
     Args:
@@ -103,7 +126,7 @@ def as_float64_points(points: Any, ndim: int, name: str = "points") -> np.ndarra
     return arr
 
 
-def _like(result: np.ndarray, template: Any, dtype: Any) -> Any:
+def _like(result: npt.NDArray[Any], template: Any, dtype: Any) -> Any:
     """Return ``result`` in the container type of ``template`` (numpy or torch, same device)."""
     if _is_torch(template):
         import torch
@@ -113,7 +136,11 @@ def _like(result: np.ndarray, template: Any, dtype: Any) -> Any:
     return result.astype(dtype if dtype is not None else np.float64, copy=False)
 
 
-def apply_affine(matrix: np.ndarray, points: Any, dtype: Any = None) -> Any:
+@overload
+def apply_affine(matrix: npt.ArrayLike, points: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+@overload
+def apply_affine(matrix: npt.ArrayLike, points: NumpyPoints, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
+def apply_affine(matrix: npt.ArrayLike, points: Any, dtype: Any = None) -> Any:
     """Apply a homogeneous ``(D+1, D+1)`` matrix to points of shape ``(..., D)``.
 
     Args:
@@ -122,16 +149,21 @@ def apply_affine(matrix: np.ndarray, points: Any, dtype: Any = None) -> Any:
         dtype: result dtype (numpy or torch dtype matching the input type); float64 by default.
 
     Returns:
-        Mapped points, same shape and container type as ``points``.
+        Mapped points, same shape and container type as ``points`` (a sequence gives numpy).
+
+    Example:
+        >>> apply_affine(np.diag([2.0, 3.0, 1.0]), [[1.0, 1.0], [0.5, -1.0]])
+        array([[ 2.,  3.],
+               [ 1., -3.]])
     """
-    matrix = np.asarray(matrix, dtype=np.float64)
-    ndim = matrix.shape[0] - 1
+    homogeneous = np.asarray(matrix, dtype=np.float64)
+    ndim = homogeneous.shape[0] - 1
     arr = as_float64_points(points, ndim)
-    mapped = arr @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
+    mapped: FloatArray = arr @ homogeneous[:ndim, :ndim].T + homogeneous[:ndim, ndim]
     return _like(mapped, points, dtype)
 
 
-def index_map(from_space: Space, to_space: Space) -> np.ndarray:
+def index_map(from_space: Space, to_space: Space) -> FloatArray:
     """Homogeneous matrix taking continuous indices of ``from_space`` to those of ``to_space``.
 
     Computed as ``inv(to.affine) @ from.affine`` without forming the inverse, with the
@@ -142,6 +174,14 @@ def index_map(from_space: Space, to_space: Space) -> np.ndarray:
 
     Returns:
         ``(D+1, D+1)`` float64 matrix ``A`` with ``index_to = A @ [index_from, 1]``.
+
+    Example:
+        >>> from monai_spacetx import Space
+        >>> native = Space((35, 35), origin=(1e5, -1e5))
+        >>> index_map(native.crop((10, 12), (25, 25)), native)  # a crop is an exact integer shift
+        array([[ 1.,  0., 10.],
+               [ 0.,  1., 12.],
+               [ 0.,  0.,  1.]])
     """
     if from_space.ndim != to_space.ndim:
         raise PointsError(f"cannot map points between a {from_space.ndim}-D and a {to_space.ndim}-D space")
@@ -161,20 +201,39 @@ def index_map(from_space: Space, to_space: Space) -> np.ndarray:
     return matrix
 
 
+@overload
+def index_to_world(points: torch.Tensor, space: Space, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+@overload
+def index_to_world(points: NumpyPoints, space: Space, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
 def index_to_world(points: Any, space: Space, dtype: Any = None) -> Any:
-    """Map continuous index coordinates on ``space`` to world coordinates (``space.affine``)."""
+    """Map continuous index coordinates on ``space`` to world coordinates (``space.affine``).
+
+    Example:
+        >>> from monai_spacetx import Space
+        >>> index_to_world([[0.0, 0.0], [9.0, 4.0]], Space((10, 5), spacing=(0.5, 2.0), origin=(100.0, 0.0)))
+        array([[100. ,   0. ],
+               [104.5,   8. ]])
+    """
     return apply_affine(space.affine, points, dtype)
 
 
+@overload
+def world_to_index(points: torch.Tensor, space: Space, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+@overload
+def world_to_index(points: NumpyPoints, space: Space, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
 def world_to_index(points: Any, space: Space, dtype: Any = None) -> Any:
-    """Map world coordinates to continuous index coordinates on ``space``."""
+    """Map world coordinates to continuous index coordinates on ``space`` (the inverse of :func:`index_to_world`)."""
     ndim = space.ndim
     arr = as_float64_points(points, ndim)
     linear = space.affine[:ndim, :ndim]
-    mapped = np.linalg.solve(linear, (arr - space.origin).reshape(-1, ndim).T).T.reshape(arr.shape)
+    mapped: npt.NDArray[Any] = np.linalg.solve(linear, (arr - space.origin).reshape(-1, ndim).T).T.reshape(arr.shape)
     return _like(mapped, points, dtype)
 
 
+@overload
+def map_points(points: torch.Tensor, source: Space, target: Space, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+@overload
+def map_points(points: NumpyPoints, source: Space, target: Space, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
 def map_points(points: Any, source: Space, target: Space, dtype: Any = None) -> Any:
     """Map continuous index coordinates on ``source`` to index coordinates on ``target``.
 
@@ -190,5 +249,11 @@ def map_points(points: Any, source: Space, target: Space, dtype: Any = None) -> 
         Index coordinates on ``target``, same shape and container type as ``points``.
         Points outside ``target``'s field of view are returned as they are (never dropped);
         use :meth:`Space.contains` to flag them.
+
+    Example:
+        >>> from monai_spacetx import Space
+        >>> native = Space((35, 35))
+        >>> map_points([[17.0, 12.0]], native, native.crop((10, 10), (25, 25)).resize((30, 30)))
+        array([[14.5,  4.5]])
     """
     return apply_affine(index_map(source, target), points, dtype)

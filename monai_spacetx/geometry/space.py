@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
-from .points import as_float64_array, as_float64_points, index_to_world, snap, world_to_index
+from .points import FloatArray, NumpyPoints, as_float64_array, as_float64_points, index_to_world, snap, world_to_index
+
+if TYPE_CHECKING:  # pragma: no cover - torch is needed for type checking only, never imported at run time
+    import torch
 from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
 __all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL", "DEFAULT_THROUGH_PLANE"]
@@ -30,12 +34,21 @@ __all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL", "DEFAULT_THROUGH_PLANE"]
 DEFAULT_THROUGH_PLANE: tuple[float, float] = (1.0, 0.0)
 
 
+#: How a resampled grid keeps the field of view: its outer voxel edges, or its corner voxel centres.
 Align = Literal["edges", "centers"]
+#: Whether coordinates are world (the affine's frame) or continuous voxel indices.
 Coords = Literal["world", "index"]
-ArrayLike = Union[Sequence[float], np.ndarray, float]
+#: A real scalar or one value per axis (numpy array, sequence).
+ArrayLike = Union[float, Sequence[float], npt.NDArray[Any]]
+#: An integer or one per axis (numpy array, sequence); a scalar is broadcast.
+IntsLike = Union[int, Sequence[int], npt.NDArray[Any]]
+#: An int64 numpy array.
+IntArray = npt.NDArray[np.int64]
+#: A spatial shape: 2 or 3 positive integers (sequence or numpy array).
+ShapeLike = Union[Sequence[int], npt.NDArray[Any]]
 
 
-def _vector(value: Any, ndim: int, name: str, *, positive: bool = False) -> np.ndarray:
+def _vector(value: Any, ndim: int, name: str, *, positive: bool = False) -> FloatArray:
     """A finite float64 vector of length ``ndim``; a scalar is broadcast."""
     arr = as_float64_array(value, name)
     if arr.ndim == 0:
@@ -54,7 +67,7 @@ def _holds_bool(value: Any) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return True
     if isinstance(value, np.ndarray):
-        return value.dtype == bool
+        return bool(value.dtype == bool)
     if isinstance(value, (list, tuple)):
         return any(_holds_bool(v) for v in value)
     return False
@@ -65,7 +78,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _int_vector(value: Any, ndim: int, name: str) -> np.ndarray:
+def _int_vector(value: Any, ndim: int, name: str) -> IntArray:
     """An int64 vector of length ``ndim``; a scalar is broadcast; non-integers and bools are refused."""
     try:
         arr = np.array(value)
@@ -97,12 +110,12 @@ def _check_align(align: str) -> None:
         raise ModeError(f"align must be 'edges' or 'centers', got {align!r}")
 
 
-def _round_shape(extent: np.ndarray) -> np.ndarray:
+def _round_shape(extent: FloatArray) -> IntArray:
     """The documented rounding rule for a new shape: nearest integer, ties to even, at least 1."""
     return np.maximum(np.round(snap(extent)), 1).astype(np.int64)
 
 
-def _rotation(ndim: int, angles: Any) -> np.ndarray:
+def _rotation(ndim: int, angles: Any) -> FloatArray:
     """Rotation about the grid's own axes: ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` in 3-D."""
     angles_arr = np.atleast_1d(as_float64_array(angles, "angles"))
     expected = 1 if ndim == 2 else 3
@@ -154,13 +167,16 @@ class Space:
     """
 
     __slots__ = ("_shape", "_affine", "_through_plane")
+    _shape: tuple[int, ...]
+    _affine: FloatArray
+    _through_plane: tuple[float, float] | None
 
     def __init__(
         self,
-        shape: Sequence[int],
+        shape: ShapeLike,
         spacing: ArrayLike = 1.0,
         origin: ArrayLike = 0.0,
-        direction: np.ndarray | Sequence[Sequence[float]] | None = None,
+        direction: npt.NDArray[Any] | Sequence[Sequence[float]] | None = None,
     ) -> None:
         shape_t = _shape(shape)
         ndim = len(shape_t)
@@ -175,9 +191,9 @@ class Space:
     def _init(
         self,
         shape: tuple[int, ...],
-        affine: np.ndarray,
+        affine: FloatArray,
         through_plane: tuple[float, float] | None,
-        direction_given: np.ndarray | None = None,
+        direction_given: FloatArray | None = None,
     ) -> None:
         ndim = len(shape)
         if through_plane is not None:
@@ -222,7 +238,7 @@ class Space:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_affine(cls, affine: Any, shape: Sequence[int]) -> Space:
+    def from_affine(cls, affine: Any, shape: ShapeLike) -> Space:
         """Build a Space from an index→world affine and a spatial shape.
 
         Args:
@@ -287,25 +303,27 @@ class Space:
         return len(self._shape)
 
     @property
-    def affine(self) -> np.ndarray:
+    def affine(self) -> FloatArray:
         """``(D+1, D+1)`` float64 index→world matrix (read-only)."""
         # a view of the read-only stored array: its WRITEABLE flag cannot be turned back on
         return self._affine.view()
 
     @property
-    def spacing(self) -> np.ndarray:
+    def spacing(self) -> FloatArray:
         """Voxel size along each index axis (affine column norms)."""
-        return np.linalg.norm(self._affine[: self.ndim, : self.ndim], axis=0)
+        spacing: FloatArray = np.linalg.norm(self._affine[: self.ndim, : self.ndim], axis=0)
+        return spacing
 
     @property
-    def origin(self) -> np.ndarray:
+    def origin(self) -> FloatArray:
         """World position of the centre of voxel ``(0, ..., 0)``."""
         return self._affine[: self.ndim, self.ndim].copy()
 
     @property
-    def direction(self) -> np.ndarray:
+    def direction(self) -> FloatArray:
         """``(D, D)`` matrix whose columns are the world directions of the index axes."""
-        return self._affine[: self.ndim, : self.ndim] / self.spacing
+        direction: FloatArray = self._affine[: self.ndim, : self.ndim] / self.spacing
+        return direction
 
     @property
     def through_plane(self) -> tuple[float, float] | None:
@@ -316,7 +334,7 @@ class Space:
         """
         return self._through_plane
 
-    def to_monai_affine(self) -> np.ndarray:
+    def to_monai_affine(self) -> FloatArray:
         """The affine in MONAI's ``4x4`` form, float64.
 
         A 2-D space is embedded with its :attr:`through_plane` as the third axis:
@@ -348,11 +366,13 @@ class Space:
         return hash(("Space", self._shape))
 
     def __repr__(self) -> str:
-        fmt = lambda a: np.array2string(np.asarray(a), precision=6, separator=", ", suppress_small=True)  # noqa: E731
+        def fmt(values: FloatArray) -> str:
+            return np.array2string(values, precision=6, separator=", ", suppress_small=True).replace("\n", "")
+
         plane = "" if self._through_plane in (None, DEFAULT_THROUGH_PLANE) else f", through_plane={self._through_plane}"
         return (
             f"Space(shape={self._shape}, spacing={fmt(self.spacing)}, origin={fmt(self.origin)}, "
-            f"direction={fmt(self.direction).replace(chr(10), '')}{plane})"
+            f"direction={fmt(self.direction)}{plane})"
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -374,7 +394,14 @@ class Space:
         return cls.from_affine(data["affine"], data["shape"])
 
     def to_json(self) -> str:
-        """JSON text of :meth:`to_dict` (floats written with full precision)."""
+        """JSON text of :meth:`to_dict` (floats written with full precision).
+
+        Example:
+            >>> Space((2, 3)).to_json()
+            '{"shape": [2, 3], "affine": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]}'
+            >>> Space.from_json(Space((2, 3)).to_json()) == Space((2, 3))
+            True
+        """
         return json.dumps(self.to_dict())
 
     @classmethod
@@ -390,26 +417,43 @@ class Space:
         try:
             data = json.loads(text)
         except ValueError as err:  # json.JSONDecodeError, or bytes that are not UTF-8
-            shown = text if len(text) <= 200 else text[:200] + ("..." if isinstance(text, str) else b"...")
-            raise SpaceError(f"text is not valid JSON ({err}), got {shown!r}") from err
+            shown = repr(text) if len(text) <= 200 else repr(text[:200]) + "..."
+            raise SpaceError(f"text is not valid JSON ({err}), got {shown}") from err
         return cls.from_dict(data)
 
     # ------------------------------------------------------------------ points
+    @overload
+    def index_to_world(self, points: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+    @overload
+    def index_to_world(self, points: NumpyPoints, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
     def index_to_world(self, points: Any, dtype: Any = None) -> Any:
-        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` index coordinates to world coordinates."""
+        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` index coordinates to world coordinates.
+
+        Numpy (or a sequence) in gives numpy out, a torch tensor gives a tensor on its device;
+        float64 unless ``dtype`` says otherwise (:func:`~monai_spacetx.geometry.points.index_to_world`).
+        """
         return index_to_world(points, self, dtype)
 
+    @overload
+    def world_to_index(self, points: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor: ...
+    @overload
+    def world_to_index(self, points: NumpyPoints, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
     def world_to_index(self, points: Any, dtype: Any = None) -> Any:
-        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` world coordinates to index coordinates."""
+        """Map ``(D,)``, ``(N, D)`` or ``(C, N, D)`` world coordinates to index coordinates (types as :meth:`index_to_world`)."""
         return world_to_index(points, self, dtype)
 
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """World axis-aligned bounding box ``(low, high)`` of the field of view (voxel edges)."""
+    def bounds(self) -> tuple[FloatArray, FloatArray]:
+        """World axis-aligned bounding box ``(low, high)`` of the field of view (voxel edges).
+
+        Example:
+            >>> Space((10, 4), spacing=(0.5, 2.0), origin=(100.0, 0.0)).bounds()
+            (array([99.75, -1.  ]), array([104.75,   7.  ]))
+        """
         corners = np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in self._shape], indexing="ij")).reshape(self.ndim, -1).T
         world = self.index_to_world(corners)
         return world.min(axis=0), world.max(axis=0)
 
-    def contains(self, points: Any, coords: Coords = "world") -> np.ndarray:
+    def contains(self, points: Any, coords: Coords = "world") -> npt.NDArray[np.bool_]:
         """Whether each point lies in the field of view (voxel boxes, edges included).
 
         Args:
@@ -418,6 +462,10 @@ class Space:
 
         Returns:
             Boolean numpy array of shape ``points.shape[:-1]``.
+
+        Example:
+            >>> Space((10, 4)).contains([[-0.5, 0.0], [9.5, 3.5], [9.6, 0.0]], coords="index")
+            array([ True,  True, False])
         """
         if coords == "world":
             index = np.asarray(world_to_index(as_float64_points(points, self.ndim), self))
@@ -427,24 +475,32 @@ class Space:
             raise ModeError(f"coords must be 'world' or 'index', got {coords!r}")
         index = snap(index)
         high = np.array(self._shape, dtype=np.float64) - 0.5
-        return np.all((index >= -0.5) & (index <= high), axis=-1)
+        inside: npt.NDArray[np.bool_] = np.all((index >= -0.5) & (index <= high), axis=-1)
+        return inside
 
     # ------------------------------------------------------------------ planning
-    def _with_affine(self, affine: np.ndarray, shape: Sequence[int]) -> Space:
+    def _with_affine(self, affine: FloatArray, shape: ShapeLike) -> Space:
         """A Space of ``shape`` with the in-plane ``affine`` and this Space's :attr:`through_plane`."""
         space = object.__new__(Space)
         space._init(tuple(int(n) for n in shape), affine, self._through_plane)
         return space
 
-    def _derive(self, new_to_old: np.ndarray, shape: Sequence[int]) -> Space:
+    def _derive(self, new_to_old: FloatArray, shape: ShapeLike) -> Space:
         """The Space whose index ``j`` sits at this Space's index ``new_to_old @ [j, 1]``."""
         return self._with_affine(self._affine @ new_to_old, shape)
 
-    def crop(self, start: Sequence[int], end: Sequence[int]) -> Space:
+    def crop(self, start: IntsLike, end: IntsLike) -> Space:
         """Index box ``[start, end)`` (end exclusive); parts outside the grid are padding.
+
+        ``start`` and ``end`` are integers (one per axis, or one for all), as MONAI
+        ``SpatialCrop(roi_start, roi_end)``; the new voxel ``j`` is the old voxel ``start + j``.
 
         Raises:
             EmptyBoxError: when ``end <= start`` along some axis.
+
+        Example:
+            >>> Space((10, 4), origin=(100.0, 0.0)).crop((2, -1), (6, 4))
+            Space(shape=(4, 5), spacing=[1., 1.], origin=[102.,  -1.], direction=[[1., 0.], [0., 1.]])
         """
         start_v = _int_vector(start, self.ndim, "start")
         end_v = _int_vector(end, self.ndim, "end")
@@ -454,15 +510,20 @@ class Space:
         matrix[: self.ndim, self.ndim] = start_v
         return self._derive(matrix, end_v - start_v)
 
-    def pad(self, before: Sequence[int] | int, after: Sequence[int] | int | None = None) -> Space:
-        """Grow the grid by ``before`` voxels at the low end and ``after`` (default: ``before``) at the high end."""
+    def pad(self, before: IntsLike, after: IntsLike | None = None) -> Space:
+        """Grow the grid by ``before`` voxels at the low end and ``after`` (default: ``before``) at the high end.
+
+        Example:
+            >>> Space((10, 4)).pad(1, (0, 3)).shape
+            (11, 8)
+        """
         before_v = _int_vector(before, self.ndim, "before")
         after_v = before_v if after is None else _int_vector(after, self.ndim, "after")
         if np.any(before_v < 0) or np.any(after_v < 0):
             raise SpaceError(f"pad amounts must be >= 0, got before={before_v.tolist()}, after={after_v.tolist()}")
         return self.crop(-before_v, np.array(self._shape) + after_v)
 
-    def _scaled(self, shape: np.ndarray, align: Align) -> Space:
+    def _scaled(self, shape: IntArray, align: Align) -> Space:
         old = np.array(self._shape, dtype=np.float64)
         new = shape.astype(np.float64)
         matrix = np.eye(self.ndim + 1)
@@ -480,12 +541,19 @@ class Space:
         matrix[: self.ndim, self.ndim] = offset
         return self._derive(matrix, shape)
 
-    def resize(self, shape: Sequence[int], align: Align = "edges") -> Space:
+    def resize(self, shape: ShapeLike, align: Align = "edges") -> Space:
         """Same field of view sampled with a new ``shape``.
 
         ``align="edges"`` (default) keeps the field of view's edges (MONAI ``Resize``'s
         default); ``align="centers"`` keeps the first and last voxel centres
         (``Resize(align_corners=True)``) and needs at least 2 voxels per axis.
+
+        Example:
+            >>> native = Space((10, 4))
+            >>> native.resize((20, 8)).origin, native.resize((20, 8)).spacing
+            (array([-0.25, -0.25]), array([0.5, 0.5]))
+            >>> native.resize((19, 7), align="centers").origin, native.resize((19, 7), align="centers").spacing
+            (array([0., 0.]), array([0.5, 0.5]))
         """
         _check_align(align)
         return self._scaled(np.array(_shape(shape, "shape", self.ndim)), align)
@@ -521,6 +589,13 @@ class Space:
         - ``align="centers"``: ``n' = round((n - 1) * s / s' + 1)`` and voxel 0's centre
           stays put: exactly MONAI ``Spacing``'s default output affine and shape (it rounds
           ``(n - 1) * s / s' + 1``).
+
+        Example:
+            >>> native = Space((10, 5), spacing=(1.0, 1.0))
+            >>> native.respace(3.0).shape, native.respace(3.0).origin
+            ((3, 2), array([1.5, 0.5]))
+            >>> native.respace(3.0, align="centers").shape, native.respace(3.0, align="centers").origin
+            ((4, 2), array([0., 0.]))
         """
         _check_align(align)
         new_spacing = _vector(spacing, self.ndim, "spacing", positive=True)
@@ -536,12 +611,18 @@ class Space:
             new = np.round(snap((old - 1) / ratio + 1.0)).astype(np.int64)
         return self._derive(matrix, new)
 
-    def flip(self, axes: int | Sequence[int] | None = None) -> Space:
+    def flip(self, axes: int | Sequence[int] | npt.NDArray[np.integer[Any]] | None = None) -> Space:
         """Reverse the given index axes (field of view unchanged), as MONAI ``Flip(spatial_axis=axes)``.
 
         ``axes`` is one axis or a sequence of axes, negative ones counting from the end;
         ``None`` reverses every axis (MONAI's default) and an empty sequence none. Naming an
         axis twice is an error, as in numpy and torch.
+
+        Example:
+            >>> flipped = Space((10, 4), origin=(100.0, 0.0)).flip(0)
+            >>> flipped.origin, flipped.direction
+            (array([109.,   0.]), array([[-1.,  0.],
+                   [ 0.,  1.]]))
         """
         if axes is None:
             axes_list: list[Any] = list(range(self.ndim))
@@ -560,8 +641,13 @@ class Space:
             matrix[axis, self.ndim] = self._shape[axis] - 1
         return self._derive(matrix, self._shape)
 
-    def permute(self, order: Sequence[int]) -> Space:
-        """Reorder the index axes; new axis ``k`` is old axis ``order[k]`` (as ``numpy.transpose``)."""
+    def permute(self, order: Sequence[int] | npt.NDArray[np.integer[Any]]) -> Space:
+        """Reorder the index axes; new axis ``k`` is old axis ``order[k]`` (as ``numpy.transpose``).
+
+        Example:
+            >>> Space((10, 4, 7), spacing=(1.0, 2.0, 3.0)).permute((2, 0, 1)).spacing
+            array([3., 1., 2.])
+        """
         order_list = list(order) if not isinstance(order, (str, bytes)) else []
         if sorted(int(o) if _is_int(o) else -1 for o in order_list) != list(range(self.ndim)):
             raise SpaceError(f"order must be a permutation of {list(range(self.ndim))}, got {order!r}")
@@ -601,6 +687,11 @@ class Space:
         MONAI's readers): 3 codes for a 3-D space; 2 for a 2-D space, or 3 of which it uses
         the first two (MONAI reads ``"RAS"`` so on a 2-D image). Every code given must be
         valid and name a different world axis.
+
+        Example:
+            >>> lps = Space((4, 5, 6), direction=np.diag([-1.0, -1.0, 1.0]))
+            >>> lps.orient("RAS").direction.diagonal(), lps.orient("RAS").origin
+            (array([1., 1., 1.]), array([-3., -4.,  0.]))
         """
         flips, order = self.orientation_plan(codes)
         return self.flip(flips).permute(order)
@@ -614,6 +705,12 @@ class Space:
                 index axis ``k`` (right-handed). Content sampled on the rotated grid
                 appears turned by ``-angles``.
             center: world point kept fixed.
+
+        Example:
+            >>> turned = Space((5, 5)).rotate(np.pi / 2)  # about the centre voxel (2, 2)
+            >>> turned.direction.round(12) + 0.0, turned.origin.round(12) + 0.0
+            (array([[ 0., -1.],
+                   [ 1.,  0.]]), array([4., 0.]))
         """
         rotation = _rotation(self.ndim, angles)
         center_world = (
@@ -634,7 +731,7 @@ class Space:
         center: ArrayLike,
         size: ArrayLike,
         spacing: ArrayLike | None = None,
-        shape: Sequence[int] | None = None,
+        shape: ShapeLike | None = None,
     ) -> Space:
         """An oriented box of ``size`` world units centred on world point ``center``.
 
@@ -645,6 +742,13 @@ class Space:
         - neither: this Space's spacing and shape ``round(size / spacing)``, and the box is
           moved by at most half a voxel (ties move it up) so its voxels coincide with this
           grid's — a pure crop, executed by copying (no interpolation).
+
+        Example:
+            >>> native = Space((100, 100), spacing=0.5)
+            >>> native.crop_world((20.0, 20.0), (10.0, 10.0))  # on the native grid: moved up by half a voxel (a tie)
+            Space(shape=(20, 20), spacing=[0.5, 0.5], origin=[15.5, 15.5], direction=[[1., 0.], [0., 1.]])
+            >>> native.crop_world((20.0, 20.0), (10.0, 10.0), shape=(8, 8)).spacing
+            array([1.25, 1.25])
         """
         if spacing is not None and shape is not None:
             raise SpaceError("crop_world takes spacing or shape, not both")
