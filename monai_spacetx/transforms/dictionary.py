@@ -24,7 +24,7 @@ import torch
 from monai.config import KeysCollection
 from monai.data.meta_tensor import MetaTensor
 from monai.transforms.inverse import InvertibleTransform
-from monai.transforms.transform import MapTransform
+from monai.transforms.transform import LazyTransform, MapTransform
 from monai.transforms.utils import is_positive
 from monai.utils import ensure_tuple
 
@@ -42,7 +42,7 @@ from .array import (
     finish_inverted,
     roi_box,
 )
-from .lazy import pending_space
+from .lazy import execute, landmark_grid, pending_space
 from .meta import native_space
 
 __all__ = ["SpaceCropd", "SpaceCropForegroundd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
@@ -115,18 +115,26 @@ def _space_of(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Space:
     return pending_space(F.as_image(_require(data, key, what), key))
 
 
-class _Cropd(MapTransform, InvertibleTransform, _PointsMixin):
-    """Shared by the crops: one index box found on a reference key, applied to every key."""
+class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
+    """Shared by the crops: one index box found on a reference key, applied to every key.
+
+    ``lazy=True`` (MONAI's flag, or ``Compose(lazy=True)``): MONAI's operations pending on a
+    key reach the crop, which executes them with the crop in one resample (:mod:`.lazy`); the
+    box is in voxels of the pending grid, landmarks move from where they are
+    (:func:`~.lazy.landmark_grid`) to the cropped grid by the same composed map.
+    """
 
     cropper: SpaceCrop
     options: tuple[WarpOptions, ...]
 
     def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray) -> None:
         info = self.cropper.get_transform_info()
+        points_from = None
         for key, options in self.key_iterator(d, self.options):
             image = F.as_image(d[key], key)
+            points_from = landmark_grid(image) if points_from is None else points_from
             d[key] = F.resample(image, self.cropper.plan(pending_space(image), (start, end), key), options, info, key=key)
-        self._move_points(d, ref_space, ref_space.crop(start, end))
+        self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -169,8 +177,10 @@ class SpaceCropd(_Cropd):
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        lazy: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
         self._init_points(point_keys, point_coords)
         if (center_key is None) != (world_size is None):
             raise SpaceError(f"center_key and world_size go together, got center_key={center_key!r}, world_size={world_size!r}")
@@ -197,7 +207,7 @@ class SpaceCropd(_Cropd):
         assert found is not None  # __init__ demands a box
         return found
 
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
         present = list(self.key_iterator(d))
         if not present:
@@ -237,9 +247,11 @@ class SpaceCropForegroundd(_Cropd):
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        lazy: bool = False,
         **pad_kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
         self._init_points(point_keys, point_coords)
         unknown = set(pad_kwargs) - {"constant_values"}
         if unknown:
@@ -254,11 +266,13 @@ class SpaceCropForegroundd(_Cropd):
         # crops copy values: the mode is always nearest, ``mode`` names the padding
         return super()._per_key_options("nearest", padding_mode, fill)
 
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
         source = F.as_image(_require(d, self.source_key, "source_key"), self.source_key)
         ref_space = pending_space(source)
-        start, end = self.cropper.compute_bounding_box(source)
+        # the foreground is found on the pending grid with pixels from our engine (requires_current_data
+        # would have MONAI's resampler execute them first); the crop then fuses as any other
+        start, end = self.cropper.compute_bounding_box(execute(source))
         if self.start_coord_key is not None:
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
@@ -267,7 +281,7 @@ class SpaceCropForegroundd(_Cropd):
         return d
 
 
-class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
+class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
     """Resample every key to a ``pixdim``, a ``spatial_size`` or a ``zoom``, or onto ``ref_key``'s Space.
 
     Stands in for MONAI ``Spacingd`` (same positional order: ``keys, pixdim, diagonal, mode,
@@ -282,6 +296,10 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
         ref_key: a MetaTensor key whose Space every key is resampled onto (instead of
             ``pixdim``/``spatial_size``/``zoom``).
         point_keys: landmarks (indices of the first key) moved along.
+        lazy: MONAI's flag. ``True`` (or ``Compose(lazy=True)``): MONAI's operations pending
+            on a key reach this transform, which plans from their grid and executes them with
+            its own step in one resample by our engine, the key's mode fused
+            (:func:`~.lazy.fuse_options`); landmarks move by the same composed map.
     """
 
     def __init__(
@@ -306,8 +324,10 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
         allow_missing_keys: bool = False,
+        lazy: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
         self._init_points(point_keys, point_coords)
         given = {"pixdim": pixdim, "spatial_size": spatial_size, "zoom": zoom, "ref_key": ref_key}
         if sum(v is not None for v in given.values()) != 1:
@@ -331,7 +351,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
             align=align,
         )
 
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
         target_ref = _space_of(d, self.ref_key, "ref_key") if self.ref_key is not None else None
         info = self.resampler.get_transform_info()
@@ -342,7 +362,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, _PointsMixin):
             target = target_ref if target_ref is not None else self.resampler.plan(source, key)
             d[key] = F.resample(image, target, options, info, key=key, dtype=dtype)
             if moved is None:
-                moved = (source, target)
+                moved = (landmark_grid(image), target)
         if moved is not None:
             self._move_points(d, *moved)
         return d
