@@ -1,4 +1,6 @@
-"""Shared helpers for ``bench_roundtrip.py`` and ``bench_accuracy.py``.
+"""The benchmarks' one harness: machine lines, timing, tables, the synthetic CT-like case, the stand-in models.
+
+The scripts import it as ``import _common`` (a script's own folder is on ``sys.path``).
 
 A synthetic but realistic case: an oblique (rotated about two axes), anisotropic CT-like
 volume with a multi-class label and a few landmarks, written to NIfTI in a temporary folder
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from monai_spacetx.compare import dice, landmark_error_mm, to_numpy, wrong_voxels
 
 THREADS = 2  # CI-like; set before any torch work
 
@@ -212,30 +216,8 @@ def fresh(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- metrics
-def to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-        x = x.as_tensor() if hasattr(x, "as_tensor") else x
-        return x.numpy()
-    return np.asarray(x)
-
-
-def wrong(a: Any, b: Any) -> int:
-    a, b = to_numpy(a).squeeze(), to_numpy(b).squeeze()
-    if a.shape != b.shape:
-        raise ValueError(f"shape mismatch {a.shape} vs {b.shape}")
-    return int((a != b).sum())
-
-
-def dice(a: Any, b: Any, classes: Sequence[int]) -> float:
-    """Mean per-class Dice over the foreground classes."""
-    a, b = to_numpy(a).squeeze(), to_numpy(b).squeeze()
-    scores = []
-    for k in classes:
-        ak, bk = a == k, b == k
-        denom = ak.sum() + bk.sum()
-        scores.append(1.0 if denom == 0 else 2.0 * (ak & bk).sum() / denom)
-    return float(np.mean(scores))
+# The package's one copy of the metrics (monai_spacetx.compare), under the names the scripts use.
+wrong = wrong_voxels
 
 
 def score(a: Any, b: Any, classes: Sequence[int]) -> str:
@@ -296,12 +278,7 @@ def detect_landmarks(image: Any, guesses: np.ndarray, spacing: Sequence[float], 
     return np.array(found)
 
 
-def point_error_mm(points_index: np.ndarray, truth_index: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Euclidean distance in mm between two sets of index points on the grid with ``affine``."""
-    pts = np.asarray(points_index, dtype=np.float64).reshape(-1, 3)
-    ref = np.asarray(truth_index, dtype=np.float64).reshape(-1, 3)
-    delta = (pts - ref) @ np.asarray(affine, dtype=np.float64)[:3, :3].T
-    return np.linalg.norm(delta, axis=1)
+point_error_mm = landmark_error_mm  # (N,) mm between index points on the grid of an affine
 
 
 def world_to_index(points_world: np.ndarray, affine: Any) -> np.ndarray:

@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C  # the shared harness beside this script
 
 torch = C.setup_torch()
 

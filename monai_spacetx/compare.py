@@ -225,10 +225,6 @@ def _quiet(step: str) -> None:
     """The default progress callback: says nothing."""
 
 
-def _is_above(threshold: float) -> Callable[[Any], Any]:
-    return _Above(threshold)
-
-
 class _Above:
     """A picklable ``select_fn``: ``x > threshold``."""
 
@@ -255,9 +251,8 @@ def _grid_args(ndim: int, spacing: Optional[Sequence[float]], size: Optional[Seq
 def _ours(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarray], progress: Progress) -> tuple[PipelineResult, Space, Any]:
     from monai.transforms import Compose
 
-    from . import transforms as T
     from .geometry.points import world_to_index
-    from .transforms import SpaceInvertd, SpaceResampled, get_space
+    from .transforms import SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled, get_space
 
     points: dict[str, Any] = {"point_keys": "landmarks"} if world is not None else {}
     native = Space.from_metatensor(data["image"])
@@ -265,13 +260,10 @@ def _ours(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarr
         data["landmarks"] = world_to_index(world, native)
     steps: list[Any] = []
     if crop is not None and "threshold" in crop:
-        select = _is_above(crop["threshold"])
-        if hasattr(T, "SpaceCropForegroundd"):
-            steps.append(T.SpaceCropForegroundd(keys=["label"], source_key="image", select_fn=select, margin=crop["margin"], **points))
-        else:
-            steps.append(T.SpaceCropd(keys=["label"], source_key="image", select_fn=select, margin=crop["margin"], **points))
+        select = _Above(crop["threshold"])
+        steps.append(SpaceCropForegroundd(keys=["label"], source_key="image", select_fn=select, margin=crop["margin"], **points))
     elif crop is not None:
-        steps.append(T.SpaceCropd(keys=["label"], roi_start=crop["start"], roi_end=crop["end"], **points))
+        steps.append(SpaceCropd(keys=["label"], roi_start=crop["start"], roi_end=crop["end"], **points))
     if "spacing" in grid:
         steps.append(SpaceResampled(keys=["label"], pixdim=grid["spacing"], align="centers", mode="nearest", **points))
     else:
@@ -316,7 +308,7 @@ def _monai(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndar
 
     steps: list[Any] = []
     if crop is not None and "threshold" in crop:
-        steps.append(CropForegroundd(keys=["label"], source_key="image", select_fn=_is_above(crop["threshold"]), margin=crop["margin"]))
+        steps.append(CropForegroundd(keys=["label"], source_key="image", select_fn=_Above(crop["threshold"]), margin=crop["margin"]))
     elif crop is not None:
         steps.append(SpatialCropd(keys=["label"], roi_start=crop["start"], roi_end=crop["end"]))
     if "spacing" in grid:

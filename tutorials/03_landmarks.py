@@ -1,6 +1,7 @@
 """Tutorial 03: landmarks through crop -> resample -> detector -> back to native, in index and world units.
 
-The scan is the first volume of nibabel's ``example4d.nii.gz`` (oblique, 2 x 2 x 2.2 mm).
+The scan is the first volume of nibabel's ``example4d.nii.gz``, an oblique EPI (fMRI) scan
+of 2 x 2 x 2.2 mm voxels.
 We tape four "fiducial markers" onto it: bright Gaussian spots (sigma 3 mm) centred at
 known world positions (RAS mm, MONAI's world frame), just outside the head. Then:
 
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sample import epi_volume
+
 # Marker centres in world mm (RAS). They sit in the air around the head of the sample scan.
 MARKERS_WORLD = np.array(
     [
@@ -51,10 +54,9 @@ WORKING_SIZE = (96, 96, 48)
 def planted_scan(out_dir: Path) -> Path:
     """The sample scan (float32) with the markers added; written as a 3-D NIfTI file."""
     import nibabel as nib
-    from nibabel.testing import data_path
 
-    src = nib.load(str(Path(data_path) / "example4d.nii.gz"))
-    volume = np.asarray(src.dataobj[..., 0], dtype=np.float32)
+    src = nib.load(str(epi_volume(out_dir)))
+    volume = np.asarray(src.dataobj, dtype=np.float32)
     affine = src.affine
     # world position of every voxel centre: affine @ [i, j, k, 1]
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in volume.shape], indexing="ij"), -1).astype(np.float64)
@@ -62,7 +64,7 @@ def planted_scan(out_dir: Path) -> Path:
     for marker in MARKERS_WORLD:
         d2 = ((world - marker) ** 2).sum(-1)  # squared distance in mm: spheres in the world
         volume += (MARKER_PEAK * np.exp(-d2 / (2 * MARKER_SIGMA_MM**2))).astype(np.float32)
-    path = Path(out_dir) / "example4d_vol0_markers.nii.gz"
+    path = Path(out_dir) / "epi_volume0_markers.nii.gz"
     nib.save(nib.Nifti1Image(volume, affine), str(path))
     return path
 
@@ -92,8 +94,8 @@ def _match(detected: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return detected[d.argmin(axis=1)]
 
 
-def main(out_dir: Path, small: bool = False) -> dict:
-    """Run the landmark round trip; print and return the errors (mm). ``small``: a smaller working grid."""
+def main(out_dir: Path = Path("outputs")) -> dict:
+    """Run the landmark round trip; print and return the errors (mm)."""
     import nibabel as nib
     import torch
     from monai.transforms import Compose, CropForegroundd, LoadImaged, Resized
@@ -103,7 +105,7 @@ def main(out_dir: Path, small: bool = False) -> dict:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    working_size = (64, 64, 32) if small else WORKING_SIZE
+    working_size = WORKING_SIZE
     path = planted_scan(out_dir)
     affine = nib.load(str(path)).affine  # the file's index -> world (RAS) map
     print(f"[03] planted {len(MARKERS_WORLD)} markers into {path.name} ({time.perf_counter() - t0:.1f} s)")
@@ -203,6 +205,4 @@ def main(out_dir: Path, small: bool = False) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the planted scan (default: outputs)")
-    parser.add_argument("--small", action="store_true", help="smaller working grid (for tests)")
-    args = parser.parse_args()
-    main(args.out, small=args.small)
+    main(parser.parse_args().out)

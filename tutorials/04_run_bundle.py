@@ -2,7 +2,7 @@
 
 The config names ``monai_spacetx.SpaceCropd`` / ``SpaceResampled`` in its preprocessing and
 ``monai_spacetx.SpaceInvertd`` + ``SaveImaged`` in its postprocessing; this runner only
-parses it (``monai.bundle.ConfigParser``), points it at the nibabel sample scan, runs the
+parses it (``monai.bundle.ConfigParser``), points it at an EPI volume that ships with nibabel, runs the
 stand-in network and checks that the saved segmentation overlays the scan.
 
 Run: ``python tutorials/04_run_bundle.py --out outputs``
@@ -15,29 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
+from sample import epi_volume
+
 CONFIG = Path(__file__).with_name("04_bundle_config.yaml")
 
 
-def nibabel_sample(out_dir: Path) -> Path:
-    """Write the first volume of nibabel's ``example4d.nii.gz`` (oblique) as a 3-D NIfTI file."""
-    import nibabel as nib
-    from nibabel.testing import data_path
-
-    src = nib.load(str(Path(data_path) / "example4d.nii.gz"))
-    path = Path(out_dir) / "example4d_vol0.nii.gz"
-    nib.save(nib.Nifti1Image(np.asarray(src.dataobj[..., 0]), src.affine), str(path))
-    return path
-
-
-def main(out_dir: Path, small: bool = False, config: Path = CONFIG) -> dict:
-    """Parse and run the config; return the saved file's geometry check. ``small`` changes nothing (it is fast)."""
+def main(out_dir: Path = Path("outputs"), config: Path = CONFIG) -> dict:
+    """Parse and run the config; return the saved file's geometry check."""
     import nibabel as nib
     import torch
     from monai.bundle import ConfigParser
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    image_path = nibabel_sample(out_dir)
+    image_path = epi_volume(out_dir)  # an oblique EPI volume that ships with nibabel
 
     parser = ConfigParser()
     parser.read_config(str(config))
@@ -77,7 +68,6 @@ def main(out_dir: Path, small: bool = False, config: Path = CONFIG) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: outputs)")
-    parser.add_argument("--small", action="store_true", help="accepted for symmetry with the other tutorials")
     parser.add_argument("--config", type=Path, default=CONFIG, help="the bundle config (default: 04_bundle_config.yaml)")
     args = parser.parse_args()
-    main(args.out, small=args.small, config=args.config)
+    main(args.out, config=args.config)

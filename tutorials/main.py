@@ -1,10 +1,10 @@
-"""The main job: the seed comparison (tutorial 01) and the 3-D inference round trip (tutorial 02).
+"""The main job: the quickstart, then the lessons, one after another.
 
 Run from the repository root, no arguments needed::
 
-    python tutorials/main.py            # tables on stdout, figures and NIfTI files in ./outputs/
+    python tutorials/main.py            # numbers on stdout, figures and NIfTI files in ./outputs/
 
-``--out FOLDER`` writes elsewhere.
+``--out FOLDER`` writes elsewhere. Each lesson is also a script of its own.
 """
 
 from __future__ import annotations
@@ -15,50 +15,45 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
-
-def load_tutorial(filename: str) -> ModuleType:
-    """Import a tutorial script by file name (their names start with a digit)."""
-    name = "tutorial_" + Path(filename).stem
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-JOBS = (
-    ("01_seed_comparison.py", "seed comparison: 2-D crop -> resample -> analyse -> map back"),
-    ("02_ct_inference_roundtrip.py", "3-D inference round trip on an oblique NIfTI scan"),
+LESSONS = (
+    ("00_quickstart.py", "quickstart: crop -> resample -> network -> map back -> save, on a real MR scan"),
+    ("02_epi_inference_roundtrip.py", "inference round trip on an oblique EPI scan: masks and probabilities back, saved to overlay"),
+    ("03_landmarks.py", "landmarks: detect on the working grid, map back to the scan in mm"),
+    ("04_run_bundle.py", "a MONAI bundle config using the Space transforms"),
 )
 
 
-def main(out_dir: Path = Path("outputs"), small: bool = False) -> dict:
+def load_lesson(filename: str) -> ModuleType:
+    """Import a lesson script by file name (their names start with a digit, so ``import`` cannot)."""
+    name = "lesson_" + Path(filename).stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / filename)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def main(out_dir: Path = Path("outputs")) -> dict[str, Any]:
+    """Run every lesson, writing into ``out_dir``; returns each lesson's result by file name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"monai-spacetx main job: writing figures and files to {out_dir.resolve()}")
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     results = {}
-    for number, (filename, title) in enumerate(JOBS, start=1):
-        print(f"\n=== [{number}/{len(JOBS)}] {title} ({time.perf_counter() - t0:.1f} s elapsed) ===", flush=True)
-        results[filename] = load_tutorial(filename).main(out_dir, small=small)
-    print(f"\n=== summary ({time.perf_counter() - t0:.1f} s) ===")
-    for filename, result in results.items():
-        print(f"\n{filename}")
-        print(result["table"])
-        if result.get("figure"):
-            print(f"figure: {result['figure']}")
+    for number, (filename, title) in enumerate(LESSONS, start=1):
+        print(f"\n=== [{number}/{len(LESSONS)}] {filename}: {title} ({time.perf_counter() - started:.1f} s elapsed) ===", flush=True)
+        results[filename] = load_lesson(filename).main(out_dir)
+    print(f"\n=== done in {time.perf_counter() - started:.1f} s; files in {out_dir.resolve()} ===")
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default: ./outputs)")
-    parser.add_argument("--small", action="store_true", help="the reduced-size run used by the tests")
-    args = parser.parse_args()
-    main(args.out, small=args.small)
+    main(parser.parse_args().out)

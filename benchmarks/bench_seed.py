@@ -1,4 +1,4 @@
-"""Tutorial 01: crop -> resample -> analyse -> map back, five ways, on one tiny 2-D image.
+"""The seed experiment: crop -> resample -> analyse -> map back, five ways, on one tiny 2-D image.
 
 The experiment: a 35x35 image holds a 9x9 square (value 1) whose centre pixel is 5. We
 crop a 15x15 region of interest starting at (10, 10), resample it to a 32x32 working
@@ -18,7 +18,8 @@ Methods compared:
 Index coordinates are (row, column) = the tensor's own axis order; pixel centres sit at
 integers and pixel ``i`` covers ``[i - 0.5, i + 0.5]``.
 
-Run: ``python tutorials/01_seed_comparison.py --out outputs``
+Run: ``python benchmarks/bench_seed.py --out outputs`` (writes ``seed_comparison.png``).
+The README's seed table comes from here.
 """
 
 from __future__ import annotations
@@ -214,39 +215,47 @@ def format_table(results: dict[str, dict]) -> str:
 
 
 def plot(img: np.ndarray, results: dict[str, dict], path: Path) -> None:
+    """One panel per method: true and mapped-back masks as pixel-edge outlines, wrong pixels, keypoints."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 4.0))
-    for ax, (name, r) in zip(np.atleast_1d(axes), results.items()):
-        ax.imshow(img, cmap="gray", alpha=0.7)
-        # imshow puts pixel (row, col) at (x=col, y=row): plot points as (col, row)
-        ax.plot(TRUE_KEYPOINT[1], TRUE_KEYPOINT[0], "g+", markersize=12, markeredgewidth=3, label="ground truth")
+    from monai_spacetx.cli.figure import OKABE_ITO, draw_outline
+
+    truth = get_segmentation(img)
+    fig, axes = plt.subplots(1, len(results), figsize=(3.7 * len(results), 4.6), squeeze=False)
+    for ax, (name, r) in zip(axes[0], results.items()):
+        ax.imshow(img, cmap="gray", alpha=0.6, interpolation="nearest")  # pixel (row, col) at x=col, y=row
+        draw_outline(ax, truth.T, OKABE_ITO["sky blue"], "true mask", linewidths=2.5)
+        handles = []
         if r["status"] == "ok":
-            ax.contour(r["mask"], levels=[0.5], colors="red", linewidths=1.5)
-            ax.plot(r["keypoint"][1], r["keypoint"][0], "ro", markersize=6, label="detected")
-            text = f"keypoint error {r['keypoint_error_px']:.3f} px\nwrong pixels {r['wrong_pixels']}"
+            wrong = r["mask"] != truth
+            ax.imshow(np.ma.masked_where(~wrong, wrong), interpolation="nearest",
+                      cmap=matplotlib.colors.ListedColormap([OKABE_ITO["vermillion"]]))
+            draw_outline(ax, r["mask"].T > 0, OKABE_ITO["black"], "mask mapped back", linestyles="--")
+            ax.plot(r["keypoint"][1], r["keypoint"][0], "o", color=OKABE_ITO["reddish purple"], markersize=7, label="keypoint mapped back")
+            handles = [Patch(color=OKABE_ITO["vermillion"], label=f"wrong pixels ({r['wrong_pixels']})")]
+            text = f"keypoint error {r['keypoint_error_px']:.3f} px"
         else:
             text = r["status"]
-        ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=8, bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
-        ax.set_title(name, fontsize=9)
+        ax.plot(TRUE_KEYPOINT[1], TRUE_KEYPOINT[0], "+", color=OKABE_ITO["bluish green"], markersize=14, markeredgewidth=3, label="true keypoint")
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, loc="lower left", fontsize=7, framealpha=0.9)
+        ax.set_title(f"{name}\n{text}", fontsize=9)
         ax.set_xlim(8.5, 26.5)
         ax.set_ylim(26.5, 8.5)
-        ax.grid(True, alpha=0.3)
-    np.atleast_1d(axes)[0].legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
+        ax.set_xlabel("column (index axis 1)", fontsize=8)
+        ax.set_ylabel("row (index axis 0)", fontsize=8)
+    fig.text(0.5, 0.01, "Look at the vermillion pixels and the purple dot: where each method's mapped-back mask and keypoint "
+             "leave the truth (blue outline, green cross).", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def main(out_dir: Path, small: bool = False) -> dict:
-    """Run every method, print the table, write ``01_seed_comparison.png``; return the numbers.
-
-    ``small`` changes nothing here (the experiment is already tiny); it is accepted so that
-    every tutorial has the same entry point.
-    """
+def main(out_dir: Path = Path("outputs")) -> dict:
+    """Run every method, print the table, write ``seed_comparison.png``; return the numbers."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     img = create_test_image()
@@ -254,7 +263,7 @@ def main(out_dir: Path, small: bool = False) -> dict:
     table = format_table(results)
     print("Seed experiment: 35x35 image, ROI 15x15 at (10, 10), working grid 32x32, map back")
     print(table)
-    figure = out_dir / "01_seed_comparison.png"
+    figure = out_dir / "seed_comparison.png"
     try:
         plot(img, results, figure)
     except ImportError as err:
@@ -271,6 +280,4 @@ def main(out_dir: Path, small: bool = False) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the figure (default: outputs)")
-    parser.add_argument("--small", action="store_true", help="accepted for symmetry with the other tutorials")
-    args = parser.parse_args()
-    main(args.out, small=args.small)
+    main(parser.parse_args().out)

@@ -1,0 +1,36 @@
+"""The peer comparisons in benchmarks/ that are fast enough for the suite: the seed experiment."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_seed_experiment(tmp_path, capsys):
+    bench = runpy.run_path(str(BENCHMARKS / "bench_seed.py"))
+    result = bench["main"](tmp_path)
+    methods = result["methods"]
+    ours = methods["monai-spacetx"]
+    assert ours["status"] == "ok" and ours["keypoint_error_px"] < 1e-9 and ours["wrong_pixels"] == 0
+    for name, r in methods.items():  # every peer really ran (the test extras install them)
+        assert r["status"] == "ok", (name, r["status"])
+    assert methods["torch F.interpolate"]["wrong_pixels"] > 0
+    assert methods["MONAI SpatialCropd+Resized+Invertd"]["wrong_pixels"] > 0
+    assert Path(result["figure"]).read_bytes()[:4] == b"\x89PNG"
+    assert "keypoint error (px)" in capsys.readouterr().out
+
+
+def test_seed_experiment_reports_a_missing_peer_as_skipped(monkeypatch):
+    import sys
+
+    bench = runpy.run_path(str(BENCHMARKS / "bench_seed.py"))
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)  # import SimpleITK -> ImportError
+    r = bench["run_method"]("SimpleITK", bench["create_test_image"]())
+    assert r["status"].startswith("skipped") and r["keypoint_error_px"] is None
+
+
+def test_benchmarks_share_one_harness_without_path_hacks():
+    for path in BENCHMARKS.glob("bench_*.py"):
+        assert "sys.path" not in path.read_text(), path.name
