@@ -281,7 +281,9 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         mode: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, spline orders 0/1/3,
             or ours ``"label"`` (per-class linear, then argmax).
         padding_mode: ``"border"`` (default, as ``Spacing``), ``"zeros"``, ``"reflection"``.
-        align_corners: MONAI's flag mapped onto ``align`` (see :func:`resolve_align`).
+        align_corners: MONAI's flag mapped onto ``align`` for ``spatial_size``/``zoom`` (see
+            :func:`resolve_align`); accepted and without effect for ``pixdim``, where
+            MONAI ``Spacing``'s grid does not depend on it either.
         dtype: floating dtype the interpolation computes in (``None``: the input's); the
             output keeps the input's floating dtype (float32 for integer input in linear
             modes); nearest and label keep the input dtype, bit for bit.
@@ -330,7 +332,9 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         if anti_aliasing:
             raise ModeError("anti_aliasing=True is not supported yet by the engine; pass anti_aliasing=False")
         self.pixdim, self.spatial_size, self.size_mode, self.zoom, self.keep_size = pixdim, spatial_size, size_mode, zoom, keep_size
-        self.align = resolve_align(align, align_corners, "centers" if pixdim is not None else "edges")
+        # MONAI Spacing's output grid does not depend on align_corners (only its grid_sample call
+        # does), so for pixdim the flag is accepted and the grid is Spacing's: corner centres kept
+        self.align = resolve_align(align, None if pixdim is not None else align_corners, "centers" if pixdim is not None else "edges")
         self.dtype = as_torch_dtype(dtype)
         self.options = WarpOptions.parse(mode, padding_mode, fill)
 
