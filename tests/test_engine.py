@@ -7,10 +7,11 @@ import pytest
 import torch
 
 import dataclasses
+import warnings
 
 from monai_spacetx import Space, index_map
 from monai_spacetx.engine import WarpOptions, plan_warp, warp_image
-from monai_spacetx.engine.kernels import target_box
+from monai_spacetx.engine.box import target_box
 from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
 
 from conftest import random_space
@@ -150,6 +151,57 @@ def test_general_path_is_relative_to_origins() -> None:
     np.testing.assert_allclose(warp_image(src, far, far_target), warp_image(src, near, target), atol=2e-6)
 
 
+# ---------------------------------------------------------------------------- label mode
+def _per_class_reference(labels: np.ndarray, source: Space, target: Space, padding_mode: str, fill: int, plan) -> tuple:
+    """The definition of ``mode="label"``: linear interpolation of each class's one-hot, then argmax
+    (ties to the smaller label; fill outside the field of view). Slow: one resample per class.
+    Also returns where the best two classes tie within 1e-9 (either answer is right there)."""
+    classes = np.unique(labels)
+    probs = np.stack(
+        [warp_image((labels == c).astype(np.float64), source, target, "linear", padding_mode, -1.0, plan=plan) for c in classes]
+    )
+    best = classes[np.argmax(probs, axis=0)]  # argmax takes the first maximum: the smaller label
+    best = np.where(probs.max(axis=0) < 0, fill, best).astype(labels.dtype)
+    top2 = np.sort(probs, axis=0)[-2:] if len(classes) > 1 else np.concatenate([probs - 1, probs])
+    return best, (top2[1] - top2[0] < 1e-9) & (probs.max(axis=0) >= 0)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_label_mode_matches_the_per_class_definition_on_every_path(ndim: int, padding_mode: str) -> None:
+    rng = np.random.default_rng(40 + ndim)
+    space = random_space(rng, ndim, shape_range=(7, 12), origin_scale=100.0)
+    targets = [
+        space.crop([-2] * ndim, [n + 1 for n in space.shape]).respace(space.spacing * rng.uniform(0.3, 1.6, ndim)),
+        space.flip(0).resize([13, 6, 9][:ndim]),
+        space.rotate((0.3, -0.2, 0.4)[: 1 if ndim == 2 else 3]).respace(space.spacing * 0.7),
+    ]
+    for classes in (2, 5, 40):
+        # blocky label maps (regions several voxels wide) plus salt noise: uniform and mixed taps
+        coarse = rng.integers(0, classes, [n // 3 + 1 for n in space.shape])
+        labels = np.kron(coarse, np.ones([3] * ndim, dtype=np.int64))[tuple(slice(0, n) for n in space.shape)]
+        labels = np.where(rng.random(space.shape) < 0.1, rng.integers(0, classes, space.shape), labels).astype(np.int16) * 3 - 7
+        for target in targets:
+            plan = plan_warp(space, target)
+            for forced in {plan.kind, "general"}:
+                run = dataclasses.replace(plan, kind=forced)
+                ours = warp_image(labels, space, target, "label", padding_mode, 99, plan=run)
+                expected, tied = _per_class_reference(labels, space, target, padding_mode, 99, run)
+                assert ours.dtype == labels.dtype
+                assert np.array_equal(ours[~tied], expected[~tied]), (classes, forced)
+                assert tied.mean() < 0.1
+
+
+def test_label_mode_keeps_any_label_dtype() -> None:
+    space = Space((9, 8, 7))
+    labels = torch.randint(0, 200, space.shape)
+    target = space.respace(0.6)
+    expected = warp_image(labels, space, target, "label")
+    for dtype in (torch.uint8, torch.int32, torch.float32, torch.float64, torch.uint16):
+        out = warp_image(labels.to(dtype), space, target, "label")
+        assert out.dtype == dtype and torch.equal(out.long(), expected)
+
+
 # ---------------------------------------------------------------------------- dtypes, containers
 def test_dtypes_and_containers() -> None:
     space = Space((8, 9, 7))
@@ -246,6 +298,11 @@ def test_numpy_arrays_torch_cannot_wrap_are_converted() -> None:
     wide = warp_image(native.astype(np.longdouble), space, target)
     assert wide.dtype == np.float64 and np.array_equal(wide, expected)
     assert big.dtype == ">f8"  # the input is not touched
+    frozen = native.copy()
+    frozen.flags.writeable = False  # a read-only memory map: no warning, no copy needed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(warp_image(frozen, space, target), expected)
 
 
 @pytest.mark.parametrize("mode", ["linear", "cubic", "nearest"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, Optional, TypeVar, Union, overload
 
 import numpy as np
@@ -11,9 +12,13 @@ import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
-from .kernels import run_general, run_index, run_separable, target_box
+from .box import target_box
+from .general import run_general
+from .index import run_index
+from .label import run_label
 from .options import WarpOptions
 from .plan import WarpPlan, plan_warp
+from .separable import run_separable
 
 __all__ = ["warp_image", "ImageLike"]
 
@@ -55,6 +60,10 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if any(s < 0 for s in arr.strides):
             arr = np.ascontiguousarray(arr)
+        if not arr.flags.writeable:  # read-only (a memory map): fine, the engine never writes its input
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return torch.from_numpy(arr), True
         return torch.from_numpy(arr), True
     if isinstance(image, torch.Tensor):
         as_tensor = getattr(image, "as_tensor", None)  # MONAI MetaTensor → plain torch.Tensor
@@ -78,6 +87,8 @@ def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: tor
     dest = out[(slice(None), *box)]
     if plan.kind == "index" and options.constant:
         run_index(img, plan, box, dest)
+    elif options.mode == "label":
+        run_label(img, plan, box, options, dest)
     elif plan.kind in ("index", "separable"):
         run_separable(img, plan, box, options, dest)
     else:
@@ -212,25 +223,32 @@ def warp_image(
     return out
 
 
+#: Unsigned dtypes torch has few kernels for (no masked_fill, index_put): labels move through a wider signed dtype.
+_WIDER = {torch.uint16: torch.int32, torch.uint32: torch.int64, torch.uint64: torch.int64}
+
+
 def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.Tensor:
     """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)``."""
     if plan.kind == "identity":
         return img.clone()
     exact = plan.kind == "index" or options.mode == "nearest"
+    if img.dtype in _WIDER and (exact or options.mode == "label"):  # torch implements few ops for these
+        _check_fill(options.fill, img.dtype)
+        return _dispatch(img.to(_WIDER[img.dtype]), plan, options).to(img.dtype)
     if options.mode == "label" and not exact:
         if img.dtype.is_complex:
             raise SpaceTypeError(f"mode 'label' needs real-valued labels, got dtype {img.dtype}")
         _check_fill(options.fill, img.dtype)
         _check_integral_labels(img)
-        return _warp_labels(img, plan, options)
+        return _run(img, plan, options, img.dtype)
     if exact:
         _check_fill(options.fill, img.dtype)
         return _run(img, plan, dataclasses.replace(options, mode="nearest"), img.dtype)
     if img.dtype.is_complex:  # the real and imaginary parts separately; the fill is ``fill + 0j``
         imag_options = dataclasses.replace(options, fill=0.0)
         return torch.complex(_dispatch(img.real, plan, options), _dispatch(img.imag, plan, imag_options))
-    dtype = img.dtype if img.dtype.is_floating_point else torch.float32
-    return _run(img if img.dtype == dtype else img.to(dtype), plan, options, dtype)
+    # integer input is converted by the kernels, only in the part of the source they read
+    return _run(img, plan, options, img.dtype if img.dtype.is_floating_point else torch.float32)
 
 
 def _check_integral_labels(img: torch.Tensor) -> None:
@@ -242,22 +260,3 @@ def _check_integral_labels(img: torch.Tensor) -> None:
             "(not all integers); use mode 'linear' for intensities or probabilities"
         )
 
-
-def _warp_labels(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.Tensor:
-    """Per-class linear interpolation of the one-hot of the present classes, then argmax.
-
-    A running maximum keeps one class in memory at a time; a class must beat the current
-    best strictly, so ties go to the smaller label. Class probabilities are ``-1`` outside
-    the source field of view, so that no class beats the initial ``-0.5`` there and the
-    fill label stays.
-    """
-    best: Optional[torch.Tensor] = None
-    labels = torch.full((img.shape[0], *plan.target_shape), options.fill, dtype=img.dtype, device=img.device)
-    prob_options = WarpOptions("linear", options.padding_mode, -1.0)
-    for value in torch.unique(img):
-        prob = _run((img == value).to(torch.float32), plan, prob_options, torch.float32)
-        best = torch.full_like(prob, -0.5) if best is None else best
-        wins = prob > best
-        best = torch.where(wins, prob, best)
-        labels = torch.where(wins, value, labels)
-    return labels

@@ -1,0 +1,214 @@
+"""The general path: any affine target (rotated, oblique), one pass over the target box in chunks.
+
+A chunk is a run of target rows along the first axis. Coordinates are built from the plan's
+matrix by broadcasting (one full-size pass per coordinate), never by meshgrid + matmul:
+
+- ``linear``: a normalised ``grid_sample`` grid in the image's working dtype (float32, or
+  float64 for float64 input), built relative to the chunk's first voxel so float32 keeps
+  ~1e-5 voxel precision, then one ``grid_sample`` (``border``/``reflection`` padding, which
+  equal our tap rules).
+- ``nearest``: the flat source index in float64, ``floor(x + 0.5 + SNAP_TOL)`` (exactly
+  ``floor(snap(x + 0.5))``, our tie rule), then one gather. ``grid_sample``'s ``nearest``
+  rounds half to even, so it is not used.
+- ``cubic``: Keys weights per axis, a flat gather per tap (2-D images use ``grid_sample``'s
+  bicubic, the same Keys kernel with the same per-tap padding).
+
+With ``"zeros"`` padding the voxels outside the source field of view are then set to ``fill``
+row by row (:func:`~monai_spacetx.engine.box.inside_runs`, float64). Memory beyond input and
+output: one chunk's coordinates and values (about 20 bytes per chunk voxel for linear).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..geometry.tolerances import SNAP_TOL
+from .box import Box, inside_runs
+from .options import WarpOptions
+from .plan import WarpPlan
+from .taps import Taps, axis_taps, snap_half, weight_of, wrap_index
+
+__all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
+
+#: Target voxels per chunk: bounds the per-chunk coordinates (a float32 grid of 3 MiB in 3-D) and keeps
+#: them in cache between the few passes over them; large enough that per-op overhead stays small.
+CHUNK_VOXELS = 1 << 18
+#: Cubic keeps 4 weights and indices per axis alive across its 4^D taps: smaller chunks stay in cache.
+CUBIC_CHUNK_VOXELS = 1 << 16
+
+
+def general_chunks(box: Box, chunk: int = CHUNK_VOXELS) -> Iterator[tuple[int, int]]:
+    """``(r0, r1)`` runs of target rows along the first axis of ``box``, about ``chunk`` voxels each."""
+    row = max(1, int(np.prod([s.stop - s.start for s in box[1:]])))
+    step = max(1, chunk // row)
+    for r0 in range(box[0].start, box[0].stop, step):
+        yield r0, min(box[0].stop, r0 + step)
+
+
+def chunk_coords(
+    matrix: np.ndarray,
+    starts: tuple[int, ...],
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+    out: list[torch.Tensor] | None = None,
+) -> list[torch.Tensor]:
+    """Per source axis ``k``, the coordinates ``x_k`` of the chunk's voxels, shaped ``shape``.
+
+    ``matrix`` is a ``(D+1, D+1)`` index map; the constant is folded in float64 at the chunk's
+    first voxel, so the ``dtype`` terms only span the chunk. Each coordinate costs one full-size
+    pass (an outer-axes part plus a last-axis part, broadcast), written into ``out[k]`` if given.
+    """
+    ndim = len(shape)
+    linear = matrix[:ndim, :ndim]
+    origin = matrix[:ndim, ndim] + linear @ np.asarray(starts, dtype=np.float64)
+    axes = [torch.arange(m, dtype=torch.float64, device=device) for m in shape]
+    coords = []
+    for k in range(ndim):
+        outer = torch.full([*shape[:-1], 1], float(origin[k]), dtype=torch.float64, device=device)
+        for a in range(ndim - 1):
+            view = [1] * ndim
+            view[a] = shape[a]
+            outer += (axes[a] * linear[k, a]).view(view)
+        last = (axes[-1] * linear[k, -1]).to(dtype)
+        target = out[k] if out is not None else torch.empty(shape, dtype=dtype, device=device)
+        coords.append(torch.add(outer.to(dtype), last, out=target))
+    return coords
+
+
+def chunk_taps(
+    plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], mode: str, options: WarpOptions, device: torch.device
+) -> list[Taps]:
+    """Per source axis, the taps (float64 coordinates, snapped) of a chunk's voxels."""
+    coords = chunk_coords(plan.matrix, starts, shape, torch.float64, device)
+    return [axis_taps(snap_half(x), n, mode, options) for x, n in zip(coords, plan.source_shape)]
+
+
+def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, fill: float) -> None:
+    """Set ``values`` (``(N, *chunk)``) to ``fill`` where the voxel centre is outside the source field of view."""
+    shape = tuple(values.shape[1:])
+    lo, hi = inside_runs(plan, starts, shape)
+    if bool((lo == 0).all()) and bool((hi == shape[-1]).all()):
+        return
+    j = torch.arange(shape[-1], device=values.device)
+    inside = (j >= lo.to(values.device).unsqueeze(-1)) & (j < hi.to(values.device).unsqueeze(-1))
+    values.masked_fill_(~inside.unsqueeze(0), fill)
+
+
+def _source_window(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[slice, ...]:
+    """The source range the box's taps can read (all of it with reflection, which folds far coordinates in)."""
+    full = tuple(slice(0, n) for n in plan.source_shape)
+    if options.padding_mode == "reflection":
+        return full
+    ndim = plan.ndim
+    corners = np.array(np.meshgrid(*[(s.start, s.stop - 1) for s in box], indexing="ij")).reshape(ndim, -1)
+    mapped = plan.matrix[:ndim, :ndim] @ corners + plan.matrix[:ndim, ndim : ndim + 1]
+    window = []
+    for k, n in enumerate(plan.source_shape):
+        lo = min(max(0, int(math.floor(mapped[k].min())) - 2), n - 1)
+        hi = max(min(n, int(math.ceil(mapped[k].max())) + 3), lo + 1)
+        window.append(slice(lo, hi))
+    return tuple(window)
+
+
+def _shifted(plan: WarpPlan, window: tuple[slice, ...]) -> np.ndarray:
+    """``plan.matrix`` re-expressed for the source window (coordinates relative to its first voxel)."""
+    matrix = plan.matrix.copy()
+    matrix[: plan.ndim, plan.ndim] -= [w.start for w in window]
+    return matrix
+
+
+def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor, *, chunk: int = CHUNK_VOXELS) -> None:
+    """Arbitrary affine resample of ``img`` ``(N, *source)`` into ``dest`` ``(N, *box_shape)``, chunk by chunk.
+
+    ``dest.dtype`` is the working dtype; integer input is converted only in the source window
+    the box reads.
+    """
+    window = _source_window(plan, box, options)
+    src = img[(slice(None), *window)]
+    local = _shifted(plan, window)
+    sizes = tuple(w.stop - w.start for w in window)
+    if options.mode == "linear" or (options.mode == "cubic" and plan.ndim == 2):
+        src = src.to(dest.dtype)
+        compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(
+            src, local, sizes, starts, shape, options
+        )
+    else:
+        flat = img.reshape(img.shape[0], -1) if options.mode == "nearest" else src.to(dest.dtype).reshape(img.shape[0], -1)
+        gather_plan = plan if options.mode == "nearest" else WarpPlan("general", local, sizes, plan.target_shape)
+        compute = lambda starts, shape: _gather(flat, gather_plan, starts, shape, options)  # noqa: E731
+    for r0, r1 in general_chunks(box, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk):
+        starts = (r0, *(s.start for s in box[1:]))
+        shape = (r1 - r0, *(s.stop - s.start for s in box[1:]))
+        values = compute(starts, shape)
+        if options.constant:
+            mask_outside(plan, starts, values, options.fill)
+        dest[:, r0 - box[0].start : r1 - box[0].start] = values
+
+
+def _grid_sample(
+    src: torch.Tensor, matrix: np.ndarray, sizes: tuple[int, ...], starts: tuple[int, ...], shape: tuple[int, ...],
+    options: WarpOptions,
+) -> torch.Tensor:
+    """Linear (or 2-D bicubic) samples of a chunk: one normalised grid, one ``grid_sample``."""
+    ndim = len(shape)
+    # grid_sample's normalised coordinate (align_corners=False): u = (2 x + 1) / n - 1, axes reversed
+    normalise = np.diag([*(2.0 / n for n in sizes), 1.0])
+    normalise[:ndim, ndim] = [1.0 / n - 1.0 for n in sizes]
+    grid = torch.empty((*shape, ndim), dtype=src.dtype, device=src.device)
+    chunk_coords(normalise @ matrix, starts, shape, src.dtype, src.device, out=[grid[..., ndim - 1 - k] for k in range(ndim)])
+    padding = "reflection" if options.padding_mode == "reflection" else "border"
+    mode = "bilinear" if options.mode == "linear" else "bicubic"
+    return F.grid_sample(src.unsqueeze(0), grid.unsqueeze(0), mode=mode, padding_mode=padding, align_corners=False)[0]
+
+
+def _gather(flat: torch.Tensor, plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
+    """Nearest or cubic samples of a chunk by flat gathers from ``flat`` ``(N, prod(plan.source_shape))``."""
+    strides = [int(np.prod(plan.source_shape[k + 1 :])) for k in range(plan.ndim)]
+    if options.mode == "nearest":
+        index = nearest_index(plan, starts, shape, options, flat.device)
+        return flat.index_select(1, index.view(-1)).view(flat.shape[0], *shape)
+    # per axis: (index * stride, weight) of its 4 taps; rows = combinations over all but the last axis
+    per_axis = [
+        [(index * stride, weight_of((index, weight)).to(flat.dtype)) for index, weight in taps]
+        for taps, stride in zip(chunk_taps(plan, starts, shape, "cubic", options, flat.device), strides)
+    ]
+    values = torch.zeros((flat.shape[0], *shape), dtype=flat.dtype, device=flat.device)
+    for combo in np.ndindex(*(4 for _ in per_axis[:-1])):
+        row_index, row_weight = per_axis[0][combo[0]]
+        for k, c in enumerate(combo[1:], start=1):
+            row_index, row_weight = row_index + per_axis[k][c][0], row_weight * per_axis[k][c][1]
+        for last_index, last_weight in per_axis[-1]:
+            term = flat.index_select(1, (row_index + last_index).view(-1)).view(flat.shape[0], *shape)
+            values.addcmul_(term, row_weight * last_weight)
+    return values
+
+
+def nearest_index(plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions, device: torch.device) -> torch.Tensor:
+    """Flat source index (int64, ``shape``) of each chunk voxel's nearest source voxel, our tie rule.
+
+    ``floor(x + 0.5 + SNAP_TOL)`` equals ``floor(snap(x + 0.5))``: a centre within ``SNAP_TOL``
+    below a voxel boundary goes up, as one exactly on it does. The half and the tolerance are
+    folded into the float64 constant.
+    """
+    ndim = plan.ndim
+    matrix = plan.matrix.copy()
+    matrix[:ndim, ndim] += 0.5 + SNAP_TOL
+    coords = chunk_coords(matrix, starts, shape, torch.float64, device)
+    flat: torch.Tensor | None = None
+    stride = 1
+    for k in reversed(range(ndim)):
+        n = plan.source_shape[k]
+        if options.padding_mode == "reflection":
+            index = wrap_index(torch.floor(coords[k]).long(), n, options)
+        else:
+            index = torch.floor(coords[k]).clamp_(0, n - 1).long()
+        flat = index * stride if flat is None else flat.add_(index, alpha=stride)
+        stride *= n
+    assert flat is not None
+    return flat
