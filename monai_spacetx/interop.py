@@ -15,14 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeMismatchError, SpaceTypeError
+from .errors import ShapeMismatchError, SpaceError, SpaceTypeError
 from .geometry.space import Space
 
 __all__ = ["space_from_nifti", "to_nifti", "space_from_sitk", "to_sitk", "lps_ras_flip"]
 
 
 def lps_ras_flip(ndim: int) -> np.ndarray:
-    """``(D+1, D+1)`` matrix that negates the first two world axes (LPS ↔ RAS, its own inverse)."""
+    """``(D+1, D+1)`` matrix that negates the first two world axes (LPS ↔ RAS, its own inverse).
+
+    Example:
+        >>> lps_ras_flip(2)
+        array([[-1.,  0.,  0.],
+               [ 0., -1.,  0.],
+               [ 0.,  0.,  1.]])
+    """
+    if ndim not in (2, 3) or isinstance(ndim, bool):
+        raise SpaceError(f"ndim must be 2 or 3, got {ndim!r}")
     flip = np.eye(ndim + 1)
     flip[0, 0] = flip[1, 1] = -1.0
     return flip
@@ -42,10 +51,16 @@ def to_nifti(data: Any, space: Space) -> Any:
     """A ``nibabel.Nifti1Image`` of ``data`` (spatial axes first) whose affine is ``space``'s."""
     import nibabel as nib
 
+    _check_space(space)
     array = np.asarray(data)
     if tuple(array.shape[: space.ndim]) != space.shape:
         raise ShapeMismatchError(f"data of shape {array.shape} does not start with the space's shape {space.shape}")
     return nib.Nifti1Image(array, space.to_monai_affine())
+
+
+def _check_space(space: Any) -> None:
+    if not isinstance(space, Space):
+        raise SpaceTypeError(f"space must be a Space, got {type(space).__name__}")
 
 
 def _sitk() -> Any:
@@ -76,7 +91,11 @@ def space_from_sitk(img: Any) -> Space:
 def to_sitk(data: Any, space: Space) -> Any:
     """A SimpleITK image of ``data`` laid out on ``space`` (ITK index order, spatial shape only)."""
     sitk = _sitk()
+    _check_space(space)
     array = np.asarray(data)
+    if array.dtype.kind not in "biufc":
+        raise SpaceTypeError(f"data must be a numeric array, got dtype {array.dtype}")
+    array = array.astype(array.dtype.newbyteorder("="), copy=False)  # SimpleITK refuses big-endian arrays
     if tuple(array.shape) != space.shape:
         raise ShapeMismatchError(f"data of shape {array.shape} does not match the space's shape {space.shape}")
     img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(array)))

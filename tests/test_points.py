@@ -205,3 +205,18 @@ def test_complex_bool_and_ragged_points_are_refused(points, match):
             fn(points, S3)
     with pytest.raises(SpaceTypeError, match=match):
         map_points(points, S3, S3)
+
+
+def test_spaces_of_the_wrong_type_are_refused():
+    with pytest.raises(SpaceTypeError, match=r"space must be a Space, got ndarray"):
+        index_to_world(np.zeros((1, 3)), np.eye(4))
+    with pytest.raises(SpaceTypeError, match=r"space must be a Space, got Tensor"):
+        world_to_index(np.zeros((1, 3)), torch.eye(4))
+    with pytest.raises(SpaceTypeError, match=r"source must be a Space, got Tensor"):
+        map_points(np.zeros((1, 3)), torch.eye(4), S3)
+    with pytest.raises(SpaceTypeError, match=r"target must be a Space, got NoneType"):
+        map_points(np.zeros((1, 3)), S3, None)
+    with pytest.raises(SpaceTypeError, match=r"from_space must be a Space, got list"):
+        index_map([], S3)
+    with pytest.raises(SpaceTypeError, match=r"to_space must be a Space, got dict"):
+        index_map(S3, S3.to_dict())

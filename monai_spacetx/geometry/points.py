@@ -126,6 +126,14 @@ def as_float64_points(points: Any, ndim: int, name: str = "points") -> FloatArra
     return arr
 
 
+def _check_space(value: Any, name: str) -> None:
+    """Refuse anything but a :class:`Space` (a tensor or an affine passed by mistake)."""
+    from .space import Space  # at call time: space.py imports this module
+
+    if not isinstance(value, Space):
+        raise SpaceTypeError(f"{name} must be a Space, got {type(value).__name__}")
+
+
 def _like(result: npt.NDArray[Any], template: Any, dtype: Any) -> Any:
     """Return ``result`` in the container type of ``template`` (numpy or torch, same device)."""
     if _is_torch(template):
@@ -183,6 +191,8 @@ def index_map(from_space: Space, to_space: Space) -> FloatArray:
                [ 0.,  1., 12.],
                [ 0.,  0.,  1.]])
     """
+    _check_space(from_space, "from_space")
+    _check_space(to_space, "to_space")
     if from_space.ndim != to_space.ndim:
         raise PointsError(f"cannot map points between a {from_space.ndim}-D and a {to_space.ndim}-D space")
     ndim = from_space.ndim
@@ -214,6 +224,7 @@ def index_to_world(points: Any, space: Space, dtype: Any = None) -> Any:
         array([[100. ,   0. ],
                [104.5,   8. ]])
     """
+    _check_space(space, "space")
     return apply_affine(space.affine, points, dtype)
 
 
@@ -223,6 +234,7 @@ def world_to_index(points: torch.Tensor, space: Space, dtype: torch.dtype | None
 def world_to_index(points: NumpyPoints, space: Space, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]: ...
 def world_to_index(points: Any, space: Space, dtype: Any = None) -> Any:
     """Map world coordinates to continuous index coordinates on ``space`` (the inverse of :func:`index_to_world`)."""
+    _check_space(space, "space")
     ndim = space.ndim
     arr = as_float64_points(points, ndim)
     linear = space.affine[:ndim, :ndim]
@@ -256,4 +268,6 @@ def map_points(points: Any, source: Space, target: Space, dtype: Any = None) -> 
         >>> map_points([[17.0, 12.0]], native, native.crop((10, 10), (25, 25)).resize((30, 30)))
         array([[14.5,  4.5]])
     """
+    _check_space(source, "source")
+    _check_space(target, "target")
     return apply_affine(index_map(source, target), points, dtype)
