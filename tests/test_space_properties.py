@@ -74,9 +74,18 @@ def op(draw, space: Space):
 
 
 @st.composite
-def chained(draw, max_ops: int = 5):
-    """(start space, end space, op names) after a random chain of planning ops."""
-    start = draw(spaces())
+def chained(draw, max_ops: int = 5, slice_of_volume: bool = False):
+    """(start space, end space, op names) after a random chain of planning ops.
+
+    ``slice_of_volume``: the start is a 2-D slice read from MONAI's 4x4 affine with a random
+    slice thickness and position (its third row and column).
+    """
+    start = draw(spaces(ndim=2 if slice_of_volume else None))
+    if slice_of_volume:
+        monai_affine = start.to_monai_affine()
+        monai_affine[2, 2] = draw(st.floats(0.1, 10.0)) * draw(st.sampled_from([-1.0, 1.0]))
+        monai_affine[2, 3] = draw(st.floats(-1e4, 1e4))
+        start = Space.from_affine(monai_affine, start.shape)
     current = start
     names = []
     for _ in range(draw(st.integers(0, max_ops))):
@@ -269,3 +278,15 @@ def test_serialisation_is_lossless_after_chains(chain):
     _, space, _ = chain
     for again in (Space.from_json(space.to_json()), Space.from_dict(space.to_dict())):
         assert np.array_equal(again.affine, space.affine) and again.shape == space.shape
+
+
+
+@FAST
+@given(chained(slice_of_volume=True))
+def test_2d_slices_keep_their_thickness_and_position_through_any_chain(chain):
+    start, end, _ = chain
+    assert end.through_plane == start.through_plane
+    np.testing.assert_array_equal(end.to_monai_affine()[2], start.to_monai_affine()[2])
+    np.testing.assert_array_equal(end.to_monai_affine()[:, 2], start.to_monai_affine()[:, 2])
+    np.testing.assert_array_equal(end.to_monai_affine()[np.ix_([0, 1, 3], [0, 1, 3])], end.affine)
+    assert Space.from_json(end.to_json()).through_plane == start.through_plane
