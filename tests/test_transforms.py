@@ -412,3 +412,79 @@ def test_inputs_are_not_mutated_and_numpy_works():
         np.testing.assert_array_equal(data[key], copy[key])
     assert isinstance(out["x"], MetaTensor) and out["x"].shape == (1, 18, 22)
     assert get_native_space(out["x"]) == Space((9, 11))
+
+
+# ----------------------------------------------------------------------------- MONAI-dialect bad input (issue 10)
+def test_transform_bad_inputs_name_the_argument_the_key_and_the_value():
+    volume = {"x": MetaTensor(torch.rand(1, 10, 12, 8))}
+    with pytest.raises(mst.SpaceError, match=r"roi_start for key 'x' must have 3 entries .* got \(1, 2\)"):
+        SpaceCropd("x", roi_start=(1, 2), roi_end=(5, 6, 7))(volume)
+    with pytest.raises(mst.SpaceError, match=r"spatial_size for key 'x' must have 3 entries .* got \(5, 6\)"):
+        SpaceResampled("x", spatial_size=(5, 6))(volume)
+    # a volume without its channel axis reads as a 2-D image with 10 channels: the message says so
+    with pytest.raises(mst.SpaceError, match=r"spatial_size for key 'x' must have 2 entries .*channel axis missing"):
+        SpaceResampled("x", spatial_size=(5, 6, 4))({"x": torch.rand(10, 12, 8)})
+    with pytest.raises(mst.ShapeMismatchError, match=r"image \(key 'x'\) must be channel-first .* got shape \(10, 12\)"):
+        SpaceResampled("x", spatial_size=(5, 6))({"x": torch.rand(10, 12)})
+    with pytest.raises(mst.ModeError, match=r"mode has 3 entries for 2 keys \['x', 'y'\]"):
+        SpaceResampled(["x", "y"], spatial_size=(5, 6, 4), mode=("nearest", "bilinear", "nearest"))
+    with pytest.raises(mst.ModeError, match=r"padding_mode for key 'y' must be one of .* got 'wrap'"):
+        SpaceResampled(["x", "y"], pixdim=1.0, padding_mode=("border", "wrap"))
+    with pytest.raises(mst.SpaceTypeError, match=r"pixdim must be numbers, got \(1, 2, 'a'\)"):
+        SpaceResampled("x", pixdim=(1, 2, "a"))
+    with pytest.raises(mst.ModeError, match=r"dtype for key 'x' must be a floating dtype"):
+        SpaceResampled("x", pixdim=1.0, dtype=np.int32)
+    with pytest.raises(mst.ModeError, match="diagonal=True is not supported"):
+        SpaceResampled("x", 1.0, True)
+    with pytest.raises(mst.ModeError, match="anti_aliasing=True is not supported"):
+        SpaceResampled("x", spatial_size=(5, 6, 4), anti_aliasing=True)
+    with pytest.raises(mst.SpaceError, match=r"roi_slices for key 'x' must have step 1"):
+        SpaceCropd("x", roi_slices=[slice(0, 4, 2), slice(0, 4), slice(0, 4)])(volume)
+    with pytest.raises(mst.ModeError, match=r"pad_kwargs: only constant_values is supported, got \['stat_length'\]"):
+        SpaceCropForegroundd("x", "x", stat_length=2)
+    worked = SpaceResampled("x", spatial_size=(5, 6, 4))(volume)["x"]
+    worked.meta["spacetx_native"] = "{not json"
+    with pytest.raises(mst.MetadataError, match=r"key 'x': meta\['spacetx_native'\] is not a valid Space \(corrupt metadata\?\)"):
+        SpaceInvertd("p", orig_keys="x")({"x": worked, "p": torch.zeros(1, 5, 6, 4)})
+    with pytest.raises(mst.MetadataError, match=r"orig_keys: key 'p' takes its geometry from 'x', which holds a plain Tensor"):
+        SpaceInvertd("p", orig_keys="x")({"x": torch.zeros(1, 5, 6, 4), "p": torch.zeros(1, 5, 6, 4)})
+
+
+def test_plain_tensor_reference_with_a_legacy_meta_dict_works():
+    native = Space((10, 12), spacing=(0.5, 2.0), origin=(3.0, -4.0))
+    working = native.resize((20, 24))
+    data = {
+        "x": torch.zeros(1, 20, 24),
+        "x_meta_dict": {"affine": torch.from_numpy(working.to_monai_affine()), "spacetx_native": native.to_json()},
+        "p": torch.ones(1, 20, 24, dtype=torch.uint8),
+        "p_meta_dict": {},
+    }
+    out = SpaceInvertd("p", orig_keys="x")(data)
+    assert out["p"].shape == (1, 10, 12) and bool((out["p"] == 1).all())
+    np.testing.assert_array_equal(out["p"].affine.numpy(), native.to_monai_affine())
+    assert out["p_meta_dict"]["spacetx_space"] == native.to_json()  # Invertd's meta_key_postfix dict is updated
+
+
+# ----------------------------------------------------------------------------- 2-D slices keep MONAI's 4x4 affine
+def test_2d_slice_keeps_its_slice_position_through_crop_resample_and_invert():
+    affine = np.array([[0.8, 0.0, 0.0, -30.0], [0.0, 0.7, 0.0, 12.5], [0.0, 0.0, 2.5, 57.5], [0.0, 0.0, 0.0, 1.0]])
+    label = np.zeros((40, 36), np.uint8)
+    label[10:25, 8:30] = 1
+    image = MetaTensor(torch.from_numpy(label)[None], affine=torch.from_numpy(affine))
+    forward = Compose(
+        [
+            SpaceCropd("image", roi_start=(4, 2), roi_end=(36, 34)),
+            SpaceResampled("image", pixdim=(0.4, 0.35), mode="nearest"),
+        ]
+    )
+    out = forward({"image": image})
+    assert out["image"].affine[2, 2].item() == 2.5 and out["image"].affine[2, 3].item() == 57.5
+    out["pred"] = out["image"].as_tensor().clone()
+    back = SpaceInvertd("pred", orig_keys="image", mode="nearest")(out)
+    np.testing.assert_array_equal(back["pred"].affine.numpy(), affine)  # z = 57.5 mm in, z = 57.5 mm out
+    inside = np.zeros_like(label, bool)
+    inside[4:36, 2:34] = True
+    assert wrong_voxels(back["pred"][0].numpy()[inside], label[inside]) == 0
+    # MONAI's own Invertd on our records also lands on the native 4x4
+    theirs = Invertd("pred", transform=forward, orig_keys="image")({**out, "pred": out["image"].clone()})
+    np.testing.assert_allclose(theirs["pred"].affine.numpy(), affine, atol=1e-9)

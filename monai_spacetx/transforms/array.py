@@ -60,7 +60,8 @@ def _int_entries(value: Any, ndim: int, name: str, key: Optional[Hashable]) -> n
     if arr.ndim == 0:
         arr = np.full(ndim, arr.item())
     if arr.shape != (ndim,) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise SpaceError(f"{name}{_where(key)} must have {ndim} entries (one per spatial axis of a {ndim}-D image), got {value!r}")
+        hint = " (is the channel axis missing? images are channel-first (C, *spatial))" if arr.shape == (ndim + 1,) else ""
+        raise SpaceError(f"{name}{_where(key)} must have {ndim} entries (one per spatial axis of a {ndim}-D image), got {value!r}{hint}")
     if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
         raise SpaceError(f"{name}{_where(key)} must be integers, got {value!r}")
     return arr.astype(np.int64)
@@ -331,6 +332,8 @@ class SpaceResample(InvertibleTransform, LazyTransform):
             raise ModeError(f"size_mode must be 'all' or 'longest', got {size_mode!r}")
         if anti_aliasing:
             raise ModeError("anti_aliasing=True is not supported yet by the engine; pass anti_aliasing=False")
+        if pixdim is not None:
+            _pixdim_values(pixdim, None)  # fail at construction, not per sample
         self.pixdim, self.spatial_size, self.size_mode, self.zoom, self.keep_size = pixdim, spatial_size, size_mode, zoom, keep_size
         # MONAI Spacing's output grid does not depend on align_corners (only its grid_sample call
         # does), so for pixdim the flag is accepted and the grid is Spacing's: corner centres kept
@@ -376,16 +379,21 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         return F.invert(data, self.pop_transform(data))
 
 
-def _spacing(pixdim: Any, source: Space, key: Optional[Hashable]) -> np.ndarray:
-    """MONAI ``Spacing``'s reading of ``pixdim`` for ``source``: extra entries are ignored, missing
-    ones repeat the last, and entries ``<= 0`` keep the input's spacing along that axis."""
+def _pixdim_values(pixdim: Any, key: Optional[Hashable]) -> np.ndarray:
+    """``pixdim`` as a non-empty float64 vector of finite numbers, or our error naming it."""
     try:
         values = np.atleast_1d(np.asarray(pixdim, dtype=np.float64))
     except (TypeError, ValueError) as err:
         raise SpaceTypeError(f"pixdim{_where(key)} must be numbers, got {pixdim!r}") from err
     if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
         raise SpaceError(f"pixdim{_where(key)} must be finite numbers, got {pixdim!r}")
-    values = values[: source.ndim]
+    return values
+
+
+def _spacing(pixdim: Any, source: Space, key: Optional[Hashable]) -> np.ndarray:
+    """MONAI ``Spacing``'s reading of ``pixdim`` for ``source``: extra entries are ignored, missing
+    ones repeat the last, and entries ``<= 0`` keep the input's spacing along that axis."""
+    values = _pixdim_values(pixdim, key)[: source.ndim]
     values = np.concatenate([values, np.full(source.ndim - values.size, values[-1])])
     return np.where(values > 0, values, source.spacing)
 

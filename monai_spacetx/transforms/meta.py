@@ -53,7 +53,7 @@ def space_from_meta(value: Any, name: str = SPACE_KEY) -> Space | list[Space]:
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
             return [Space.from_json(v) for v in value]
     except (ValueError, TypeError) as err:  # our SpaceError/SpaceTypeError are both
-        raise MetadataError(f"meta[{name!r}] is not a valid Space (corrupt metadata?), got {value!r}: {err}") from err
+        raise MetadataError(f"meta[{name!r}] is not a valid Space (corrupt metadata?): {err}") from err
     raise SpaceTypeError(f"meta[{name!r}] must be a Space JSON string, got {type(value).__name__}: {value!r}")
 
 
