@@ -220,6 +220,15 @@ def test_orientation_2d(codes):
         assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
 
 
+@pytest.mark.filterwarnings("ignore:axcodes .* length is smaller:UserWarning")  # MONAI warns, then reads two
+@pytest.mark.parametrize("codes", ["RAS", "LPS", "PLI"])
+def test_orientation_2d_with_three_codes_uses_the_first_two(codes):
+    # MONAI pipelines write Orientationd(axcodes="RAS") for 2-D images too; MONAI reads the first two codes
+    mt = _metatensor(2, seed=5, reflect=True, slice_of_volume=True)
+    assert_same_geometry(Orientation(axcodes=codes)(mt), Space.from_metatensor(mt).orient(codes))
+    assert Space.from_metatensor(mt).orient(codes) == Space.from_metatensor(mt).orient(codes[:2])
+
+
 @pytest.mark.parametrize("ndim, slice_of_volume", [(2, False), (2, True), (3, False)])
 def test_chain_matches_monai_compose(ndim, slice_of_volume):
     mt = _metatensor(ndim, seed=7, slice_of_volume=slice_of_volume)
