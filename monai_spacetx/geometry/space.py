@@ -22,10 +22,10 @@ import numpy.typing as npt
 
 from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
 from .points import FloatArray, NumpyPoints, as_float64_array, as_float64_points, index_to_world, snap, world_to_index
+from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
 if TYPE_CHECKING:  # pragma: no cover - torch is needed for type checking only, never imported at run time
     import torch
-from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
 
 __all__ = ["Space", "EQUALITY_ATOL", "ORTHONORMAL_TOL", "DEFAULT_THROUGH_PLANE"]
 
