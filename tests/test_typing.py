@@ -60,6 +60,11 @@ assert_type(space.to_monai_affine(), FloatArray)
 assert_type(space.through_plane, tuple[float, float] | None)
 assert_type(space.contains(np.zeros((2, 2)), coords="index"), npt.NDArray[np.bool_])
 assert_type(Space.from_json(space.to_json()).crop((0, 0), (2, 2)).shape, tuple[int, ...])
+
+from monai_spacetx import warp_image  # loaded lazily at run time, seen through TYPE_CHECKING imports
+
+assert_type(warp_image(np.zeros((4, 5)), space, other), npt.NDArray[Any])
+assert_type(warp_image(torch.zeros(1, 4, 5), space, other, "nearest"), torch.Tensor)
 """
 
 MISTYPED_CLIENT = """
