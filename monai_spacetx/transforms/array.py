@@ -31,7 +31,7 @@ from ..engine.options import MODES, WarpOptions
 from ..errors import EmptyBoxError, ModeError, SpaceError, SpaceTypeError
 from ..geometry.space import Align, Space
 from . import functional as F
-from .lazy import execute, pending_space
+from .lazy import execute, pending_space, runs_lazily
 from .meta import native_space
 
 __all__ = [
@@ -219,7 +219,7 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
         """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``); ``options`` overrides the padding."""
         image = F.as_image(img)
         target = self.plan(pending_space(image), box)
-        return F.resample(image, target, options or self.options, self.get_transform_info())
+        return F.resample(image, target, options or self.options, self.get_transform_info(), lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))
@@ -266,7 +266,7 @@ class SpaceCropForeground(SpaceCrop):
         # the foreground is found on the pending grid, its pixels computed by our engine (not by
         # MONAI's resampler, as requires_current_data would have it); the crop then fuses as usual
         box = box if box is not None else self.compute_bounding_box(execute(image))
-        return super().__call__(image, box, options)
+        return super().__call__(image, box, options, lazy)
 
 
 class SpaceResample(InvertibleTransform, LazyTransform):
@@ -373,7 +373,8 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         """Resample ``img`` ``(C, *spatial)`` onto ``target`` (default: the planned Space)."""
         image = F.as_image(img)
         target = target if target is not None else self.plan(pending_space(image))
-        return F.resample(image, target, options or self.options, self.get_transform_info(), dtype=self.dtype)
+        info = self.get_transform_info()
+        return F.resample(image, target, options or self.options, info, dtype=self.dtype, lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))

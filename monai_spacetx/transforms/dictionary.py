@@ -42,7 +42,7 @@ from .array import (
     finish_inverted,
     roi_box,
 )
-from .lazy import execute, landmark_grid, pending_space
+from .lazy import execute, landmark_grid, pending_space, runs_lazily
 from .meta import native_space
 
 __all__ = ["SpaceCropd", "SpaceCropForegroundd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
@@ -127,13 +127,14 @@ class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
     cropper: SpaceCrop
     options: tuple[WarpOptions, ...]
 
-    def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray) -> None:
+    def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray, lazy: bool) -> None:
         info = self.cropper.get_transform_info()
         points_from = None
         for key, options in self.key_iterator(d, self.options):
             image = F.as_image(d[key], key)
             points_from = landmark_grid(image) if points_from is None else points_from
-            d[key] = F.resample(image, self.cropper.plan(pending_space(image), (start, end), key), options, info, key=key)
+            target = self.cropper.plan(pending_space(image), (start, end), key)
+            d[key] = F.resample(image, target, options, info, key=key, lazy=lazy)
         self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -214,7 +215,7 @@ class SpaceCropd(_Cropd):
             return d
         ref_space = _space_of(d, present[0], "key")
         start, end = self._box(d, ref_space, present[0])
-        self._crop_all(d, ref_space, start, end)
+        self._crop_all(d, ref_space, start, end, runs_lazily(self, lazy))
         return d
 
 
@@ -277,7 +278,7 @@ class SpaceCropForegroundd(_Cropd):
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
             d[self.end_coord_key] = end
-        self._crop_all(d, ref_space, start, end)
+        self._crop_all(d, ref_space, start, end, runs_lazily(self, lazy))
         return d
 
 
@@ -360,7 +361,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
             image = F.as_image(d[key], key)
             source = pending_space(image)
             target = target_ref if target_ref is not None else self.resampler.plan(source, key)
-            d[key] = F.resample(image, target, options, info, key=key, dtype=dtype)
+            d[key] = F.resample(image, target, options, info, key=key, dtype=dtype, lazy=runs_lazily(self, lazy))
             if moved is None:
                 moved = (landmark_grid(image), target)
         if moved is not None:

@@ -34,7 +34,7 @@ from ..engine.options import WarpOptions
 from ..errors import ShapeMismatchError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import copies, fuse_options, take_pending, with_applied
+from .lazy import plan_step, remember, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
@@ -139,6 +139,7 @@ def resample(
     extra_info: Optional[Mapping[str, Any]] = None,
     key: Optional[Hashable] = None,
     dtype: Optional[torch.dtype] = None,
+    lazy: bool = False,
 ) -> torch.Tensor:
     """Resample ``img`` ``(C, *spatial)`` onto ``target`` in one warp and record the step.
 
@@ -156,6 +157,9 @@ def resample(
         extra_info: more entries for the record.
         key: the data key, named in errors.
         dtype: floating dtype the interpolation computes in (``None``: the input's).
+        lazy: the transform runs lazily: its output remembers its input (while the output's
+            storage lives), so that a following lazy Space step resamples once from that input
+            (:func:`~.lazy.plan_step`). The result itself is always computed.
 
     Returns:
         ``(C, *target.shape)``: a MetaTensor with the target affine, or a plain tensor when
@@ -164,16 +168,14 @@ def resample(
     image = as_image(img, key)
     # MONAI's pending operations (lazy mode) are fused into this one warp: it reads the data on
     # its own grid, our step starts from the pending grid (``source``, what the record says)
-    run = take_pending(image)
-    source = run.grid
+    step = plan_step(image, options, target)
+    source = step.grid
     native = _native_or_none(image)
-    warp_options = options
     record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}
-    if run.ops:
-        warp_options = fuse_options(run.ops, options, own_copies=copies(source, target), ndim=source.ndim)
+    if step.has_pending:
         image = with_applied(image)  # MONAI's records first, in order, ours after them
-        # what was really executed, for an exact nearest map-back through the chain (.chain)
-        record.update(fused=len(run.ops), data_source=run.source.to_json())
+    if step.fused:  # what was really executed, for an exact nearest map-back through the chain (.chain)
+        record.update(fused=step.fused, data_source=step.source.to_json())
     meta_info = TraceableTransform.track_transform_meta(
         image,
         sp_size=target.shape,
@@ -182,7 +184,9 @@ def resample(
         transform_info=transform_info,
         lazy=False,
     )
-    warped = _warp(run.data, run.source, target, warp_options, dtype)
+    warped = _warp(step.data, step.source, target, step.options, dtype)
+    if lazy:
+        remember(warped, step, record)  # a following lazy Space step may resample from our input instead
     if not get_track_meta():
         return warped
     return write_geometry(warped, meta_info, target, native)

@@ -29,7 +29,9 @@ key is resampled discretely: ``label`` when our step asked for it, else centre-c
 ``nearest``; a label map stays a label map, with its dtype. Otherwise the last voting step's
 mode wins (MONAI's own rule for compatible operations): ``bilinear``/``trilinear``/``area``
 → ``linear``, ``bicubic``/spline orders ≥ 2 → ``cubic``. Padding (``padding_mode`` and the
-fill) is that of our step: the fused resample has one boundary, the data grid's.
+fill) is that of our step, unless some fused step fills with a constant (MONAI's
+``padding_mode="zeros"``, a ``constant`` pad, our ``zeros`` padding): the fused resample has
+one boundary, the data grid's, and what lies beyond it was that constant (0) in the eager chain.
 
 Limits: the pending grid must be a :class:`Space` (orthonormal direction times spacing). A
 MONAI affine with shear, or a rotation of an anisotropic grid in index space, is not one and
@@ -38,6 +40,7 @@ raises :class:`~monai_spacetx.errors.SpaceError` naming the operations.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
@@ -59,7 +62,13 @@ __all__ = [
     "pending_space",
     "take_pending",
     "recorded_mode",
+    "op_votes",
+    "pads_with_constant",
     "fuse_options",
+    "FusedStep",
+    "plan_step",
+    "remember",
+    "runs_lazily",
     "copies",
     "with_applied",
     "execute",
@@ -123,12 +132,8 @@ def recorded_mode(op: Mapping[str, Any]) -> Optional[Mode]:
     (``RandAffined`` records ``RandAffine``'s record as its ``extra_info``).
     """
     value = op.get(LazyAttr.INTERP_MODE)
-    extra = op.get(TraceKeys.EXTRA_INFO)
-    for _ in range(2):
-        if value is not None or not isinstance(extra, Mapping):
-            break
-        value = extra.get("mode")
-        extra = extra.get(TraceKeys.EXTRA_INFO)
+    if value is None and not _is_pad(op):  # a pad's "mode" is numpy's padding mode
+        value = _recorded(op, "mode")
     if value is None or (isinstance(value, str) and value.lower() == "none"):
         return None
     name = str(value).lower() if not isinstance(value, int) else value
@@ -139,7 +144,29 @@ def recorded_mode(op: Mapping[str, Any]) -> Optional[Mode]:
     try:
         return parse_mode(name)
     except ModeError:
-        return "linear"
+        return None  # not an interpolation mode we know: no vote
+
+
+def _recorded(op: Mapping[str, Any], name: str) -> Any:
+    """``extra_info[name]`` of a record, looked up one level down too (the random dictionary transforms nest)."""
+    extra = op.get(TraceKeys.EXTRA_INFO)
+    for _ in range(2):
+        if not isinstance(extra, Mapping):
+            return None
+        if extra.get(name) is not None:
+            return extra[name]
+        extra = extra.get(TraceKeys.EXTRA_INFO)
+    return None
+
+
+def _is_pad(op: Mapping[str, Any]) -> bool:
+    return str(op.get(TraceKeys.CLASS_NAME, "")).endswith("Pad")
+
+
+def pads_with_constant(op: Mapping[str, Any]) -> bool:
+    """Whether a MONAI operation fills what lies outside its input with a constant (``zeros``/``constant``)."""
+    value = op.get(LazyAttr.PADDING_MODE) or _recorded(op, "padding_mode") or (_recorded(op, "mode") if _is_pad(op) else None)
+    return str(value).lower() in ("zeros", "constant")
 
 
 def copies(source: Space, target: Space) -> bool:
@@ -158,6 +185,28 @@ def _op_copies(op: Mapping[str, Any], ndim: int) -> bool:
     return integral and bool((axes.sum(axis=0) == 1).all() and (axes.sum(axis=1) == 1).all())
 
 
+def op_votes(ops: Sequence[Mapping[str, Any]], ndim: int = 3) -> list[Mode]:
+    """The modes the interpolating operations among ``ops`` were recorded with, oldest first (the module's rule)."""
+    votes: list[Mode] = []
+    for op in ops:
+        mode = recorded_mode(op)
+        if mode is not None and not _op_copies(op, ndim):
+            votes.append(mode)
+    return votes
+
+
+def _decide(votes: Sequence[Mode], options: WarpOptions, own_vote: bool, constant: bool = False) -> WarpOptions:
+    """The mode rule; ``constant``: some fused step fills with a constant, which then decides the padding."""
+    mode: Mode = options.mode
+    if votes and any(v in _DISCRETE for v in votes):
+        mode = "label" if options.mode == "label" and own_vote else "nearest"
+    elif votes:
+        mode = votes[-1]
+    if constant and not options.constant:
+        return WarpOptions(mode, "zeros", 0.0)
+    return WarpOptions(mode, options.padding_mode, options.fill)
+
+
 def fuse_options(
     ops: Sequence[Mapping[str, Any]],
     options: WarpOptions,
@@ -172,20 +221,93 @@ def fuse_options(
         own_copies: whether our step itself only copies (a crop): then its mode has no vote.
         ndim: spatial dimensions of the image.
     """
-    votes: list[Mode] = []
-    for op in ops:
-        mode = recorded_mode(op)
-        if mode is not None and not _op_copies(op, ndim):
-            votes.append(mode)
-    if not own_copies:
-        votes.append(options.mode)
-    if not votes:
-        return options
-    if any(v in _DISCRETE for v in votes):
-        mode: Mode = "label" if options.mode == "label" and not own_copies else "nearest"
+    votes = op_votes(ops, ndim) + ([] if own_copies else [options.mode])
+    return _decide(votes, options, not own_copies, any(pads_with_constant(op) for op in ops))
+
+
+@dataclass(frozen=True)
+class FusedStep:
+    """One Space step with everything it executes: what to warp, from where, how.
+
+    Attributes:
+        data: the pixels the warp reads, ``(C, *source.shape)``.
+        source: their grid: the data grid, or the input of an earlier lazy Space step whose
+            untouched output this step received (consecutive Space transforms fuse).
+        grid: the grid our step starts from (the pending grid; what its record says).
+        options: the fused options of the one warp.
+        votes: the modes of every interpolating step the warp covers (for the next step).
+        fused: how many records before ours the warp covers (MONAI's pending operations,
+            and an earlier step's records when re-fused); 0 when it is our step alone.
+        has_pending: whether MONAI operations are pending on the input (to move them).
+    """
+
+    data: torch.Tensor
+    source: Space
+    grid: Space
+    options: WarpOptions
+    votes: tuple[Mode, ...]
+    fused: int
+    has_pending: bool
+    constant: bool
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Kept for a lazy Space step's output: the input it was computed from, and how."""
+
+    data: torch.Tensor
+    source: Space
+    votes: tuple[Mode, ...]
+    constant: bool  # some step of it filled with a constant
+    records: int  # records from ``source`` up to and with the step's own
+    record: Mapping[str, Any]  # the step's record (``extra_info``), checked by identity
+    layout: tuple[Any, ...]  # (version, shape, stride, offset, dtype, device) of the output
+
+
+# untyped storage of a lazy Space step's output -> its input; an entry lives as long as some
+# tensor uses that storage (a new tensor, e.g. after an intensity transform, has a new one)
+_BASES: "weakref.WeakKeyDictionary[Any, _Base]" = weakref.WeakKeyDictionary()
+
+
+def _layout(t: torch.Tensor) -> tuple[Any, ...]:
+    return (t._version, tuple(t.shape), t.stride(), t.storage_offset(), t.dtype, t.device)
+
+
+def _recall(img: MetaTensor) -> Optional[_Base]:
+    """The input of the lazy Space step whose untouched output ``img`` is, if any."""
+    base = _BASES.get(img.untyped_storage())
+    if base is None or _layout(img.as_tensor()) != base.layout or not img.applied_operations:
+        return None
+    last = img.applied_operations[-1].get(TraceKeys.EXTRA_INFO)
+    return base if last is base.record else None
+
+
+def plan_step(img: MetaTensor, options: WarpOptions, target: Space) -> FusedStep:
+    """Everything one Space step onto ``target`` executes, with MONAI's pending operations fused in.
+
+    When ``img`` is the untouched output of an earlier *lazy* Space step (same storage, same
+    version, that step's record last), the warp reads that step's input instead, so that
+    consecutive Space transforms are one resample too.
+    """
+    run = take_pending(img)
+    base = _recall(img)
+    new_votes = op_votes(run.ops, run.source.ndim)
+    own = not copies(run.grid, target)
+    if own:
+        new_votes.append(options.mode)
+    constant = options.constant or any(pads_with_constant(op) for op in run.ops)
+    if base is None:
+        votes, data, source, fused = tuple(new_votes), run.data, run.source, len(run.ops)
     else:
-        mode = votes[-1]
-    return WarpOptions(mode, options.padding_mode, options.fill)
+        votes, data, source = base.votes + tuple(new_votes), base.data, base.source
+        fused, constant = base.records + len(run.ops), constant or base.constant
+    options = _decide(votes, options, own, constant)
+    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant)
+
+
+def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
+    """Keep ``step``'s input for a following lazy Space step (see :func:`plan_step`); ``out`` is its output."""
+    _BASES[out.untyped_storage()] = _Base(step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out))
 
 
 def with_applied(img: MetaTensor) -> MetaTensor:
@@ -240,3 +362,8 @@ def landmark_grid(img: MetaTensor) -> Space:
     except MetadataError:
         return Space.from_metatensor(img)
     return native if isinstance(native, Space) else Space.from_metatensor(img)
+
+
+def runs_lazily(transform: Any, lazy: Optional[bool]) -> bool:
+    """MONAI's rule: the call's ``lazy`` argument if given, else the transform's ``lazy`` property."""
+    return bool(transform.lazy if lazy is None else lazy)
