@@ -71,6 +71,15 @@ def test_torch_in_torch_out():
     assert isinstance(world_to_index(out, space), torch.Tensor)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_points_stay_on_cuda():
+    space = Space((10, 10, 4), spacing=(0.5, 2.0, 3.0), origin=(1.0, 0.0, -1.0))
+    pts = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], device="cuda", dtype=torch.float16)
+    for mapped in (index_to_world(pts, space), world_to_index(pts, space), map_points(pts, space, space.zoom(2.0))):
+        assert mapped.device == pts.device and mapped.dtype == torch.float64
+    torch.testing.assert_close(index_to_world(pts, space).cpu(), torch.tensor([[1.5, 4.0, 8.0], [1.0, 0.0, -1.0]], dtype=torch.float64))
+
+
 def test_seed_example_crop_resize_landmark():
     """The seed's 35x35 grid, crop [10:25, 10:25], resize to 32x32; landmark (17, 17)."""
     native = Space((35, 35))
