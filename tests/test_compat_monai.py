@@ -97,12 +97,12 @@ RESAMPLES = {
         lambda: Resized("image", spatial_size=30, size_mode="longest", mode="trilinear"),
         lambda: SpaceResampled("image", spatial_size=30, size_mode="longest", mode="trilinear"),
     ),
-    "Zoomd": (lambda: Zoomd("image", zoom=1.7, mode="trilinear", keep_size=False), lambda: SpaceResampled("image", zoom=1.7)),
+    "Zoomd": (lambda: Zoomd("image", zoom=1.7, mode="trilinear", keep_size=False), lambda: SpaceResampled("image", zoom=1.7, keep_size=False)),
     # zooming in with keep_size crops centrally; zooming out pads, where MONAI's "edge" repeats the zoomed
     # edge voxel and our "border" clamps to the source edge (docs/monai_dialect.md), so only crops compare
     "Zoomd keep_size": (
         lambda: Zoomd("image", zoom=(1.2, 1.4, 1.0), mode="trilinear"),
-        lambda: SpaceResampled("image", zoom=(1.2, 1.4, 1.0), keep_size=True),
+        lambda: SpaceResampled("image", zoom=(1.2, 1.4, 1.0)),
     ),
 }
 
@@ -121,7 +121,7 @@ def test_linear_resamples_match_monai(name):
     "theirs_t, ours_t",
     [
         (lambda: Resized("label", spatial_size=(31, 25, 17), mode="nearest"), lambda: SpaceResampled("label", spatial_size=(31, 25, 17), mode="nearest")),
-        (lambda: Zoomd("label", zoom=1.7, mode="nearest", keep_size=False), lambda: SpaceResampled("label", zoom=1.7, mode="nearest")),
+        (lambda: Zoomd("label", zoom=1.7, mode="nearest", keep_size=False), lambda: SpaceResampled("label", zoom=1.7, mode="nearest", keep_size=False)),
     ],
     ids=["Resized", "Zoomd"],
 )

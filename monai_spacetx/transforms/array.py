@@ -290,7 +290,8 @@ class SpaceResample(InvertibleTransform, LazyTransform):
             modes); nearest and label keep the input dtype, bit for bit.
         spatial_size: new shape (``-1`` keeps an axis; an int with ``size_mode="longest"``).
         zoom: scale factor per axis (``floor(n * zoom)`` voxels, MONAI ``Zoom``'s rule).
-        keep_size: with ``zoom``, crop/pad the zoomed grid centrally back to the input shape.
+        keep_size: with ``zoom``, crop/pad the zoomed grid centrally back to the input shape
+            (default ``True``, as ``Zoom``).
         anti_aliasing, anti_aliasing_sigma: MONAI ``Resize``'s; only ``False`` is supported.
         align: ``"edges"`` keeps the field of view's edges, ``"centers"`` the corner voxel
             centres. Default: ``"centers"`` for ``pixdim`` (MONAI ``Spacing``'s output affine
@@ -315,7 +316,7 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         spatial_size: Sequence[int] | int | None = None,
         size_mode: str = "all",
         zoom: Sequence[float] | float | None = None,
-        keep_size: bool = False,
+        keep_size: bool = True,
         anti_aliasing: bool = False,
         anti_aliasing_sigma: Any = None,
         align: Optional[str] = None,

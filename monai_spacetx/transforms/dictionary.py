@@ -232,6 +232,8 @@ class SpaceCropForegroundd(_Cropd):
     Landmarks in ``point_keys`` (ours, keyword-only) move to the cropped grid.
     """
 
+    cropper: SpaceCropForeground
+
     def __init__(
         self,
         keys: KeysCollection,
@@ -316,7 +318,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         spatial_size: Sequence[int] | int | None = None,
         size_mode: str = "all",
         zoom: Sequence[float] | float | None = None,
-        keep_size: bool = False,
+        keep_size: bool = True,
         anti_aliasing: bool = False,
         anti_aliasing_sigma: Any = None,
         ref_key: Optional[str] = None,

@@ -61,7 +61,7 @@ def _meta_of(x: Any) -> Mapping[str, Any]:
     if isinstance(x, Mapping):
         return x
     meta = getattr(x, "meta", None)
-    if meta is None:
+    if not isinstance(meta, Mapping):
         raise SpaceTypeError(f"expected a MONAI MetaTensor or a metadata dict, got {type(x).__name__}")
     return meta
 
