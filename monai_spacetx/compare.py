@@ -248,7 +248,7 @@ def _grid_args(ndim: int, spacing: Optional[Sequence[float]], size: Optional[Seq
     return {"spacing": tuple(float(v) for v in values)} if spacing is not None else {"size": tuple(int(v) for v in values)}
 
 
-def _ours(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarray], progress: Progress) -> tuple[PipelineResult, Space, Any]:
+def _ours(data: dict[str, Any], crop: Optional[dict[str, Any]], grid: dict[str, Any], world: Optional[np.ndarray], progress: Progress) -> tuple[PipelineResult, Space, Any]:
     from monai.transforms import Compose
 
     from .geometry.points import world_to_index
@@ -273,6 +273,7 @@ def _ours(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarr
     started = time.perf_counter()
     out = Compose(steps)(data)
     working = get_space(out["label"])
+    assert isinstance(working, Space)  # one sample, not a batch
     out["pred"] = out["label"]  # a perfect model: the label as the pipeline carried it
     progress("monai-spacetx: map the prediction back (nearest)")
     back = SpaceInvertd(keys="pred", orig_keys="label", mode="nearest", **points)(out)
@@ -293,14 +294,15 @@ def _ours(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarr
     return result, working, out
 
 
-def _ours_label_mode(out: dict, progress: Progress) -> np.ndarray:
+def _ours_label_mode(out: Any, progress: Progress) -> np.ndarray:
     from .transforms import SpaceInvertd
 
     progress("monai-spacetx: map the prediction back (mode='label')")
-    return to_numpy(SpaceInvertd(keys="pred", orig_keys="label", mode="label")(out)["pred"])[0]
+    back: np.ndarray = to_numpy(SpaceInvertd(keys="pred", orig_keys="label", mode="label")(out)["pred"])[0]
+    return back
 
 
-def _monai(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndarray], progress: Progress) -> PipelineResult:
+def _monai(data: dict[str, Any], crop: Optional[dict[str, Any]], grid: dict[str, Any], world: Optional[np.ndarray], progress: Progress) -> PipelineResult:
     from monai.data import MetaTensor
     from monai.transforms import Compose, CropForegroundd, Invertd, Resized, Spacingd, SpatialCropd
 
@@ -348,9 +350,9 @@ def _monai(data: dict, crop: Optional[dict], grid: dict, world: Optional[np.ndar
 
 
 def compare_roundtrip(
-    data: dict,
+    data: dict[str, Any],
     *,
-    crop: Optional[dict] = None,
+    crop: Optional[dict[str, Any]] = None,
     spacing: Optional[Sequence[float]] = None,
     size: Optional[Sequence[int]] = None,
     landmarks_world: Optional[np.ndarray] = None,

@@ -78,3 +78,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = SCRIPT) -> int:
         return int(args.run(args, fail))
     except CliError as err:
         return fail(str(err))
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

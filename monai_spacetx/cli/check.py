@@ -72,7 +72,7 @@ def _validate(args: argparse.Namespace) -> None:
             raise CliError(f"{name}: no such file: {str(path)!r}")
 
 
-def _crop(args: argparse.Namespace, image: Any) -> Optional[dict]:
+def _crop(args: argparse.Namespace, image: Any) -> Optional[dict[str, Any]]:
     shape = tuple(int(n) for n in image.shape[1:])
     ndim = len(shape)
     if args.crop_foreground is not None:
@@ -131,7 +131,8 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         return fail(str(err))
     finally:
         progress.close()
-    print(format_report(report, image=str(image), label_source=label_source, crop=crop, grid=grid,
+    shown = f"{args.example} (an example scan shipped with nibabel)" if args.example is not None else str(image)
+    print(format_report(report, image=shown, label_source=label_source, crop=crop, grid=grid,
                         landmarks=None if world is None else f"{len(world)} points from {args.landmarks} ({'LPS' if args.lps else 'RAS'} mm)"))
     if args.figure is not None:
         from .figure import worst_slice_figure
@@ -145,7 +146,8 @@ def to_numpy_image(image: Any) -> np.ndarray:
     """The scan's ``(*spatial)`` intensities as numpy."""
     from ..compare import to_numpy
 
-    return to_numpy(image)[0]
+    values: np.ndarray = to_numpy(image)[0]
+    return values
 
 
 def _require_matplotlib() -> None:
@@ -159,7 +161,7 @@ def _fmt(value: Any, spec: str = "") -> str:
     return "n/a" if value is None else (format(value, spec) if spec else str(value))
 
 
-def format_report(report: Any, *, image: str, label_source: str, crop: Optional[dict], grid: dict, landmarks: Optional[str]) -> str:
+def format_report(report: Any, *, image: str, label_source: str, crop: Optional[dict[str, Any]], grid: dict[str, Any], landmarks: Optional[str]) -> str:
     """The side-by-side text report of a :class:`~monai_spacetx.compare.RoundTrip`."""
     native, working = report.native, report.working
     if crop is None:
@@ -204,10 +206,10 @@ def format_report(report: Any, *, image: str, label_source: str, crop: Optional[
     widths = [max(len(r[i]) for r in rows) + 2 for i in range(len(columns))]
     lines += ["  " + "".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     lines += [f"  note: {r.name}: {r.note}" for r in report.results if r.note]
-    lines.append(
-        "  (a wrong voxel is a native voxel whose label differs from the original after the round trip;"
-        " outside the working grid no model can predict anything, so those count separately)"
-    )
+    lines += [
+        "  (wrong voxel: a native voxel whose label differs from the original after the round trip;",
+        "   outside the working grid no model can predict anything, so those are counted apart)",
+    ]
     return "\n".join(lines)
 
 

@@ -48,7 +48,7 @@ def draw_outline(ax: Any, mask: np.ndarray, color: str, label: str, **style: Any
     """Draw ``mask``'s pixel-edge outline on ``ax`` with a legend entry ``label``."""
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(pixel_edges(mask), colors=color, label=label, **{"linewidths": 1.2, **style}))
+    ax.add_collection(LineCollection(list(pixel_edges(mask)), colors=color, label=label, **{"linewidths": 1.2, **style}))
 
 
 def orientation_letters(ax: Any, affine: np.ndarray, axes: tuple[int, int]) -> None:
@@ -84,14 +84,12 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
     label, inside = report.label, report.inside
     scored = [r for r in report.results if r.back is not None and r.back.shape == label.shape]
     wrong = [(r.back != label) for r in scored]
-    if label.ndim == 3:
-        per_slice = np.sum([w.sum(axis=(0, 1)) for w in wrong], axis=0)
-        index = int(np.argmax(per_slice))
-        take = lambda a: a[..., index]  # noqa: E731
-        where = f"slice {index} of {label.shape[2]} along index axis 2"
-    else:
-        take = lambda a: a  # noqa: E731
-        where = "the image"
+    index = int(np.argmax(np.sum([w.sum(axis=(0, 1)) for w in wrong], axis=0))) if label.ndim == 3 else -1
+    where = f"slice {index} of {label.shape[2]} along index axis 2" if label.ndim == 3 else "the image"
+
+    def take(volume: np.ndarray) -> np.ndarray:
+        """The shown 2-D slice of a native-grid array."""
+        return volume[..., index] if volume.ndim == 3 else volume
     fig, axes = plt.subplots(1, len(scored), figsize=(5.2 * len(scored), 5.4), squeeze=False)
     for ax, result, mistakes in zip(axes[0], scored, wrong):
         ax.imshow(take(image).T, origin="lower", cmap="gray", interpolation="nearest")

@@ -75,7 +75,7 @@ def _pick_volume(image: Any, volume: Optional[int], path: Path) -> Any:
     return image[volume : volume + 1]
 
 
-def load_case(image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int]) -> tuple[dict, str]:
+def load_case(image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int]) -> tuple[dict[str, Any], str]:
     """Load ``{"image", "label"}`` as ``(1, *spatial)`` MetaTensors; returns them and where the label came from.
 
     Without ``label`` the stand-in label is ``image > threshold`` (default: the image's mean).

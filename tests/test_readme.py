@@ -1,0 +1,179 @@
+"""Every code block in README.md is run (or, for installs, checked for shape), and `.ci/run` runs the README's two commands.
+
+- ``python`` blocks run as scripts in a fresh process, the way a reader pastes them into a file;
+- ``bash`` blocks that call ``monai-spacetx`` run; the ``text`` block after a command is its real
+  output and must match a fresh run (the timing row aside);
+- ``bash`` blocks that install (``pip install``, ``git clone``) are checked for shape only: they
+  need a network and change the environment. `.ci/run` executes the two that matter (the main
+  job in a brand-new virtual environment, then the test suite).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+MAIN_JOB = 'python -m pip install -c constraints-dev.txt -e ".[tutorials]" && python tutorials/main.py'
+TEST_SUITE = 'python -m pip install -c constraints-dev.txt -e ".[test,tutorials,bench]" && python -m pytest -q'
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+def _blocks(kind: str) -> list[str]:
+    return [body for language, body in BLOCKS if language == kind]
+
+
+def _is_install(block: str) -> bool:
+    return "pip install" in block or "git clone" in block
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_every_block_is_covered_here():
+    kinds = {language for language, _ in BLOCKS}
+    assert kinds <= {"python", "bash", "text"}, kinds
+    assert _blocks("python") and _blocks("bash")
+
+
+# ----------------------------------------------------------------------------- the two commands and CI
+def test_readme_has_the_two_commands_as_their_own_blocks():
+    bash = [b.strip() for b in _blocks("bash")]
+    assert MAIN_JOB in bash and TEST_SUITE in bash
+
+
+def test_ci_runs_the_main_job_in_a_fresh_venv_then_ends_with_the_test_command():
+    script = (ROOT / ".ci" / "run").read_text()
+    lines = [ln.strip() for ln in script.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert "set -euo pipefail" in lines
+    venv = next(i for i, ln in enumerate(lines) if re.match(r"python -m venv ", ln))
+    activate = next(i for i, ln in enumerate(lines) if ln.startswith("source ") and "/bin/activate" in ln)
+    main_job = lines.index(MAIN_JOB)
+    assert venv < activate < main_job, "the main job must run inside the brand-new venv"
+    assert lines[-1] == TEST_SUITE, "CI ends with the README's test command"
+
+
+# ----------------------------------------------------------------------------- install blocks: shape
+def test_install_blocks_have_the_right_shape():
+    installs = [b for b in _blocks("bash") if _is_install(b)]
+    assert len(installs) >= 3
+    pins = dict(line.split("==") for line in (ROOT / "constraints-dev.txt").read_text().splitlines() if "==" in line and not line.startswith("#"))
+    for block in installs:
+        for line in block.strip().splitlines():
+            command = line.split("#")[0].strip()
+            words = shlex.split(command)
+            assert words[:4] == ["python", "-m", "pip", "install"] or words[:2] == ["git", "clone"] or words[0] in ("cd",) or "&&" in words, line
+            if "torch==" in command:
+                assert f"torch=={pins['torch']}" in command, "the README's torch pin must match constraints-dev.txt"
+                assert "--index-url https://download.pytorch.org/whl/cpu" in command
+    assert "pip install monai-spacetx" not in README  # not published
+    for extra in re.findall(r'"\.\[([\w,]+)\]"', README):
+        for name in extra.split(","):
+            assert re.search(rf"^{name} = \[", (ROOT / "pyproject.toml").read_text(), flags=re.M), name
+
+
+def test_every_extra_is_in_the_readme_table():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    section = pyproject.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    for name in re.findall(r"^(\w+) = \[", section, flags=re.M):
+        assert f"| `{name}` |" in README, name
+
+
+# ----------------------------------------------------------------------------- python blocks: run
+@pytest.mark.parametrize("index", range(len(_blocks("python"))))
+def test_python_block_runs_as_a_script(index, tmp_path):
+    block = _blocks("python")[index]
+    (tmp_path / "block.py").write_text(block)
+    done = _run([sys.executable, "block.py"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    if "SaveImaged" in block and "CacheDataset" not in block:
+        assert "(1, 33, 41, 25)" in done.stdout
+        assert (tmp_path / "outputs" / "anatomical_seg.nii.gz").is_file()
+    if "CacheDataset" in block:
+        assert done.stdout.count("predictions mapped back to {(1, 33, 41, 25)}") == 2, done.stdout
+
+
+# ----------------------------------------------------------------------------- command-line blocks: run
+def _cli_commands() -> list[str]:
+    commands = []
+    for block in _blocks("bash"):
+        if not _is_install(block):
+            commands += [ln.split("#")[0].strip() for ln in block.strip().splitlines() if ln.strip().startswith("monai-spacetx")]
+    return commands
+
+
+@pytest.mark.parametrize("command", _cli_commands())
+def test_command_line_block_runs(command, tmp_path):
+    done = _run(shlex.split(command), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+def test_the_shown_output_is_real(tmp_path):
+    """The ``text`` block that follows a ``check`` command is what that command prints (timings aside)."""
+    pairs = re.findall(r"```bash\n(monai-spacetx check [^\n]*)\n```\s*```text\n(.*?)```", README, flags=re.S)
+    assert pairs
+    for command, shown in pairs:
+        done = _run(shlex.split(command), tmp_path)
+        assert done.returncode == 0, done.stderr
+
+        def stable(text: str) -> list[str]:
+            return [ln.rstrip() for ln in text.strip().splitlines() if not ln.strip().startswith("time (s)")]
+
+        assert stable(done.stdout) == stable(shown)
+
+
+# ----------------------------------------------------------------------------- the caches advice
+def test_persistent_dataset_pitfalls_are_as_the_readme_says(tmp_path):
+    """Default track_meta: plain tensors, no geometry to map back; MetaTensors cannot be read with weights_only=True."""
+    import pickle
+
+    import torch
+    from monai.data import MetaTensor, PersistentDataset
+    from monai.transforms import Compose, LoadImaged
+
+    from monai_spacetx import SpaceCropd, SpaceInvertd
+    from monai_spacetx.compare import example_scan
+    from monai_spacetx.errors import MetadataError
+
+    preprocess = Compose([LoadImaged(keys="image", ensure_channel_first=True, image_only=True),
+                          SpaceCropd(keys="image", roi_start=(4, 4, 2), roi_end=(29, 37, 23))])
+    files = [{"image": str(example_scan("anatomical.nii"))}]
+    default = PersistentDataset(files, preprocess, cache_dir=tmp_path / "default")
+    default[0]  # the first pass computes (and caches) the sample
+    plain = default[0]  # later passes read the cache
+    assert not isinstance(plain["image"], MetaTensor)
+    plain["pred"] = plain["image"] > 0
+    with pytest.raises(MetadataError):
+        SpaceInvertd(keys="pred", orig_keys="image")(plain)
+    persistent = PersistentDataset(files, preprocess, cache_dir=tmp_path / "meta", track_meta=True, weights_only=False)
+    persistent[0]
+    kept = persistent[0]
+    assert isinstance(kept["image"], MetaTensor)
+    (cached,) = (tmp_path / "meta").glob("*.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(cached, weights_only=True)
+    assert torch.load(cached, weights_only=False)["image"].shape == kept["image"].shape
+
+
+def test_readme_links_resolve():
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target
+    conventions = (ROOT / "docs" / "conventions.md").read_text()
+    for anchor in re.findall(r"\]\(docs/conventions\.md#([^)]+)\)", README):
+        headings = ["-".join(re.sub(r"[^\w\s-]", "", h).lower().split()) for h in re.findall(r"^#+ (.+)$", conventions, flags=re.M)]
+        assert anchor in headings, anchor
+
+
+def test_readme_reports_package_coverage():
+    assert re.search(r"Coverage of the package .*: \*\*\d+%\*\*", README)
