@@ -14,7 +14,6 @@ needs only the taps' labels and weights, whatever the number of classes ``K``:
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -32,6 +31,8 @@ __all__ = ["run_label", "vote"]
 
 #: Mixed voxels scored at once (bounds the ``(T, M)`` temporaries of :func:`vote`).
 _VOTE_BLOCK = 1 << 18
+#: Tap labels gathered at once on the separable path (``T`` per target voxel of a block).
+_TAP_ELEMENTS = 1 << 22
 
 
 def vote(labels: torch.Tensor, weights_at: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -54,16 +55,26 @@ def vote(labels: torch.Tensor, weights_at: Callable[[torch.Tensor], torch.Tensor
     if where.numel() == 0:
         return out
     flat_labels, flat_out = labels.reshape(labels.shape[0], -1), out.view(-1)
-    wide = torch.float64 if labels.dtype.is_floating_point else torch.int64
-    largest = math.inf if wide == torch.float64 else torch.iinfo(torch.int64).max
+    # the dtype's largest value marks "not a candidate": if the winner is that value, every candidate is it
+    top = torch.inf if labels.dtype.is_floating_point else (True if labels.dtype == torch.bool else torch.iinfo(labels.dtype).max)
+    largest = torch.tensor(top, dtype=labels.dtype, device=labels.device)
     for b0 in range(0, where.numel(), _VOTE_BLOCK):
         idx = where[b0 : b0 + _VOTE_BLOCK]
-        tap_labels = flat_labels[:, idx].to(wide)  # (T, M)
-        tap_weights = weights_at(idx)  # (T, M)
-        score = torch.stack([(tap_weights * (tap_labels == own)).sum(0) for own in tap_labels])
-        best = score.max(0).values
-        key = torch.where(score >= best - WEIGHT_TOL, tap_labels, torch.full_like(tap_labels, largest))
-        flat_out[idx] = key.min(0).values.to(out.dtype)
+        tap_labels, tap_weights = flat_labels[:, idx], weights_at(idx)  # (T, M) each
+        # score of each tap's class: the summed weight of the taps sharing its label (elementwise
+        # passes only: reductions across the short tap axis are slow in torch)
+        score = torch.zeros_like(tap_weights)
+        for own_label, own_weight in zip(tap_labels, tap_weights):
+            score.addcmul_(tap_labels == own_label, own_weight)
+        # quantised so that round-off ties are ties; among the best, the smaller label
+        score = torch.round(score / WEIGHT_TOL)
+        best = score[0].clone()
+        for row in score[1:]:
+            torch.maximum(best, row, out=best)
+        winner = torch.where(score[0] == best, tap_labels[0], largest)
+        for row, row_labels in zip(score[1:], tap_labels[1:]):
+            torch.minimum(winner, torch.where(row == best, row_labels, largest), out=winner)
+        flat_out[idx] = winner
     return out
 
 
@@ -81,23 +92,15 @@ def _weights_fn(taps: list[Taps], shape: tuple[int, ...], per_voxel: bool) -> Ca
     ``per_voxel``: the taps' weights are shaped like the spatial chunk (general path); else they
     are 1-D per axis (separable path).
     """
-    combos = _combos(taps)
-
     def weights_at(idx: torch.Tensor) -> torch.Tensor:
         spatial = idx % int(np.prod(shape[1:]))
-        if per_voxel:
-            pos = [spatial] * len(taps)
-        else:
-            pos = list(torch.unravel_index(spatial, shape[1:]))
-        rows = []
-        for combo in combos:
-            w = torch.ones(idx.shape, dtype=torch.float64, device=idx.device)
-            for k, c in enumerate(combo):
-                tap_weight = taps[k][c][1]
-                if tap_weight is not None:
-                    w = w * tap_weight.reshape(-1)[pos[k]].to(torch.float64)
-            rows.append(w)
-        return torch.stack(rows)
+        pos = [spatial] * len(taps) if per_voxel else list(torch.unravel_index(spatial, shape[1:]))
+        # (taps of axis D-1, ..., taps of axis 0, M): the first axis varies fastest, as in _combos
+        product = torch.ones((1, idx.numel()), dtype=torch.float64, device=idx.device)
+        for k, axis_taps in enumerate(taps):
+            per_tap = [torch.ones_like(product[0]) if w is None else w.reshape(-1)[pos[k]].to(torch.float64) for _, w in axis_taps]
+            product = (torch.stack(per_tap).unsqueeze(1) * product.unsqueeze(0)).reshape(-1, idx.numel())
+        return product
 
     return weights_at
 
@@ -138,7 +141,7 @@ def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions,
             dest[:, r0 - box[0].start : r1 - box[0].start] = values
         return
     t, taps = separable_taps(img, plan, box, "label", options)
-    step = max(1, CHUNK_VOXELS // per_row)
+    step = max(1, _TAP_ELEMENTS // per_row)
     for j0 in range(0, rows_of_box[0], step):
         j1 = min(rows_of_box[0], j0 + step)
         block_taps = [[(i[j0:j1], None if w is None else w[j0:j1]) for i, w in taps[0]], *taps[1:]]

@@ -19,6 +19,7 @@ from .label import run_label
 from .options import WarpOptions
 from .plan import WarpPlan, plan_warp
 from .separable import run_separable
+from .threads import engine_threads
 
 __all__ = ["warp_image", "ImageLike"]
 
@@ -182,7 +183,9 @@ def warp_image(
     dtype and mode (interpolation is the identity there); axis-aligned maps use separable
     1-D interpolation; anything else one gather / ``grid_sample`` pass.
     Only the target box that overlaps the source is computed; the rest is fill.
-    Differentiable with respect to ``image`` for ``linear`` and ``cubic``.
+    Differentiable with respect to ``image`` for ``linear`` and ``cubic``. On a CPU whose
+    load average exceeds its core count the call runs on one thread
+    (:mod:`monai_spacetx.engine.threads`).
 
     Raises:
         SpaceTypeError: ``image`` is neither a tensor nor an array, spaces are not Spaces,
@@ -216,7 +219,8 @@ def warp_image(
         )
     lead_shape = tuple(tensor.shape[:-ndim])
     img = tensor.reshape(-1, *source.shape)
-    out = _dispatch(img, plan, options)
+    with engine_threads(img.device):
+        out = _dispatch(img, plan, options)
     out = out.reshape(*lead_shape, *target.shape)
     if was_numpy:
         return out.detach().cpu().numpy()
