@@ -139,6 +139,79 @@ def test_separable_matches_general(ndim: int, padding_mode: str, fill: float, mo
             np.testing.assert_allclose(sep, gen, rtol=0, atol=1e-10)
 
 
+# ---------------------------------------------------------------------------- anti-aliasing
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_anti_aliasing_is_smooth_then_sample_on_both_paths(mode: str, padding_mode: str) -> None:
+    """Folding the Gaussian into the taps (separable) equals smoothing the source window first (general)."""
+    rng = np.random.default_rng(3)
+    space = Space((23, 19, 11), spacing=(0.8, 1.1, 2.0))
+    target = space.crop((2, -1, 0), (22, 19, 11)).respace((3.1, 2.2, 2.0))  # shrinks axes 0 and 1 only
+    src = rng.standard_normal((2, *space.shape))
+    options = WarpOptions.parse(mode, padding_mode, anti_aliasing=True)
+    sep = warp_image(src, space, target, options=options)
+    gen = warp_image(src, space, target, options=options, plan=_general(space, target))
+    np.testing.assert_allclose(sep, gen, rtol=0, atol=1e-5)  # the general path's linear runs in float32
+    plain = warp_image(src, space, target, mode, padding_mode)
+    assert np.abs(sep).std() < 0.8 * np.abs(plain).std()  # white noise shrunk 3x is damped
+    constant = np.full(space.shape, 7.0)
+    np.testing.assert_allclose(warp_image(constant, space, target, options=options), 7.0, atol=1e-9)
+
+
+def test_anti_aliasing_smooths_only_what_shrinks_and_only_interpolating_modes() -> None:
+    from monai_spacetx.engine.taps import anti_aliasing_sigmas
+
+    on = WarpOptions.parse("linear", anti_aliasing=True)
+    assert anti_aliasing_sigmas(on, [3.0, 1.0, 0.5]) == [1.0, 0.0, 0.0]  # MONAI's max(0, (s - 1) / 2)
+    assert anti_aliasing_sigmas(on, [1.0, 0.5, 0.5]) == [0.0] * 3  # nothing shrinks: nothing smoothed
+    assert anti_aliasing_sigmas(WarpOptions.parse("linear", anti_aliasing=True, anti_aliasing_sigma=0.7), [2.0, 1.0]) == [0.7, 0.7]
+    for mode in ("nearest", "label"):
+        assert anti_aliasing_sigmas(WarpOptions.parse(mode, anti_aliasing=True), [4.0, 4.0]) == [0.0, 0.0]
+    with pytest.raises(ModeError, match="anti_aliasing_sigma has 2 values for a 3-D image"):
+        anti_aliasing_sigmas(WarpOptions.parse("linear", anti_aliasing=True, anti_aliasing_sigma=(1.0, 2.0)), [2.0] * 3)
+    labels = np.random.default_rng(0).integers(0, 3, (12, 12)).astype(np.uint8)
+    space = Space((12, 12))
+    same = [warp_image(labels, space, space.resize((4, 4)), options=WarpOptions.parse("nearest", anti_aliasing=aa)) for aa in (False, True)]
+    assert np.array_equal(*same)
+
+
+# ---------------------------------------------------------------------------- nnU-Net's separate z
+@pytest.mark.parametrize("mode", ["linear", "cubic", "label"])
+@pytest.mark.parametrize("thick_axis_mode", ["nearest", "linear"])
+def test_thick_axis_is_resampled_apart_from_the_plane(mode: str, thick_axis_mode: str) -> None:
+    """In-plane ``mode``, then ``thick_axis_mode`` along the 5 mm axis: two warps, each along its own axes."""
+    rng = np.random.default_rng(5)
+    source = Space((14, 12, 7), spacing=(0.9, 1.0, 5.0), origin=(3.0, -2.0, 10.0))
+    target = source.respace((0.6, 0.7, 1.3))
+    plane = Space((target.shape[0], target.shape[1], source.shape[2]), spacing=(0.6, 0.7, 5.0),
+                  origin=(*target.origin[:2], source.origin[2]))  # the target's plane on the source's slices
+    src = rng.integers(0, 4, (2, *source.shape)) if mode == "label" else rng.standard_normal((2, *source.shape))
+    options = WarpOptions.parse(mode, "border", thick_axis_mode=thick_axis_mode)
+    assert plan_warp(source, target).thick_source_axis(options.anisotropy_threshold) == 2
+    out = warp_image(src, source, target, options=options)
+    in_plane = warp_image(src, source, plane, mode, "border")
+    plain = warp_image(src, source, target, mode, "border")
+    if mode == "label" and thick_axis_mode == "linear":  # label taps are linear on every axis already
+        assert np.array_equal(out, plain)
+    elif mode == "label":  # the vote is in-plane, then the nearest slice: a label map stays one
+        assert np.array_equal(out, warp_image(in_plane, plane, target, "nearest", "border"))
+    else:
+        np.testing.assert_allclose(out, warp_image(in_plane, plane, target, thick_axis_mode, "border"), rtol=0, atol=1e-9)
+        assert (mode, thick_axis_mode) == ("linear", "linear") or not np.allclose(out, plain)
+
+
+def test_thick_axis_mode_needs_an_anisotropic_grid() -> None:
+    src = np.random.default_rng(0).standard_normal((10, 9, 8))
+    source, target = Space((10, 9, 8), spacing=(1.0, 1.0, 2.9)), Space((10, 9, 8), spacing=(1.0, 1.0, 2.9)).respace(0.7)
+    options = WarpOptions.parse("linear", thick_axis_mode="nearest")
+    assert plan_warp(source, target).thick_source_axis(3.0) is None  # 2.9 < 3: isotropic enough
+    assert np.array_equal(warp_image(src, source, target, options=options), warp_image(src, source, target))
+    # the target's thick axis counts too (nnU-Net checks the source first, then the target)
+    coarse_z = source.respace((0.5, 0.5, 2.9))
+    assert plan_warp(Space((10, 9, 8)), Space((10, 9, 8)).respace((1.0, 0.5, 4.0))).thick_source_axis(3.0) == 2
+    assert plan_warp(source, coarse_z).thick_source_axis(3.0) == 2
+
+
 def test_general_path_is_relative_to_origins() -> None:
     """A huge common world offset must not change the result (float64 relative grid)."""
     rng = np.random.default_rng(3)
@@ -329,6 +402,30 @@ def test_label_mode_refuses_what_is_not_a_label_map() -> None:
     float_labels = torch.randint(0, 4, (6, 7)).float()  # MONAI loads label maps as float32: accepted
     out = warp_image(float_labels, space, target, "label")
     assert out.dtype == torch.float32 and set(out.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_one_thread_when_the_cpus_are_oversubscribed(monkeypatch) -> None:
+    from monai_spacetx.engine import threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cpu = torch.device("cpu")
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+        with threads.engine_threads(cpu) as used:
+            assert used == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2  # restored
+        with threads.engine_threads(torch.device("meta")) as used:  # not CPU work: untouched
+            assert used == 2
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        with threads.engine_threads(cpu) as used:
+            assert used == 2 and torch.get_num_threads() == 2
+        space = Space((6, 7))
+        monkeypatch.setattr(threads.os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+        out = warp_image(torch.rand(6, 7), space, space.respace(0.5))
+        assert out.shape == (12, 14) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------- CUDA

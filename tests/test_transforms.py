@@ -442,8 +442,10 @@ def test_transform_bad_inputs_name_the_argument_the_key_and_the_value():
         SpaceResampled("x", pixdim=1.0, dtype=np.int32)
     with pytest.raises(mst.ModeError, match="diagonal=True is not supported"):
         SpaceResampled("x", 1.0, True)
-    with pytest.raises(mst.ModeError, match="anti_aliasing=True is not supported"):
-        SpaceResampled("x", spatial_size=(5, 6, 4), anti_aliasing=True)
+    with pytest.raises(mst.ModeError, match=r"anti_aliasing for key 'x' must be True or False, got 'yes'"):
+        SpaceResampled("x", spatial_size=(5, 6, 4), anti_aliasing="yes")
+    with pytest.raises(mst.ModeError, match=r"anti_aliasing_sigma for key 'x' must be a non-negative number or one per axis, got -1"):
+        SpaceResampled("x", spatial_size=(5, 6, 4), anti_aliasing=True, anti_aliasing_sigma=-1)
     with pytest.raises(mst.SpaceError, match=r"roi_slices for key 'x' must have step 1"):
         SpaceCropd("x", roi_slices=[slice(0, 4, 2), slice(0, 4), slice(0, 4)])(volume)
     with pytest.raises(mst.ModeError, match=r"pad_kwargs: only constant_values is supported, got \['stat_length'\]"):

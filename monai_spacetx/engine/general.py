@@ -31,7 +31,7 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, axis_taps, snap_half, weight_of, wrap_index
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, gaussian_kernel, smooth, snap_half, weight_of, wrap_index
 
 __all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
 
@@ -100,8 +100,9 @@ def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, 
     values.masked_fill_(~inside.unsqueeze(0), fill)
 
 
-def _source_window(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[slice, ...]:
-    """The source range the box's taps can read (all of it with reflection, which folds far coordinates in)."""
+def _source_window(plan: WarpPlan, box: Box, options: WarpOptions, margin: int = 2) -> tuple[slice, ...]:
+    """The source range the box's taps can read, ``margin`` voxels beyond its coordinates (all of it
+    with reflection, which folds far coordinates in)."""
     full = tuple(slice(0, n) for n in plan.source_shape)
     if options.padding_mode == "reflection":
         return full
@@ -110,8 +111,8 @@ def _source_window(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[slic
     mapped = plan.matrix[:ndim, :ndim] @ corners + plan.matrix[:ndim, ndim : ndim + 1]
     window = []
     for k, n in enumerate(plan.source_shape):
-        lo = min(max(0, int(math.floor(mapped[k].min())) - 2), n - 1)
-        hi = max(min(n, int(math.ceil(mapped[k].max())) + 3), lo + 1)
+        lo = min(max(0, int(math.floor(mapped[k].min())) - margin), n - 1)
+        hi = max(min(n, int(math.ceil(mapped[k].max())) + margin + 1), lo + 1)
         window.append(slice(lo, hi))
     return tuple(window)
 
@@ -129,8 +130,16 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     ``dest.dtype`` is the working dtype; integer input is converted only in the source window
     the box reads.
     """
-    window = _source_window(plan, box, options)
+    ndim = plan.ndim
+    sigmas = anti_aliasing_sigmas(options, [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]])
+    radius = max(len(gaussian_kernel(s, img.device)) // 2 if s > 0 else 0 for s in sigmas)
+    window = _source_window(plan, box, options, margin=2 + radius)
     src = img[(slice(None), *window)]
+    if radius:  # smooth the window; its own edges are replicated, but only voxels within `radius` of them are wrong and unread
+        src = src.to(dest.dtype)
+        for k, sigma in enumerate(sigmas):
+            if sigma > 0:
+                src = smooth(src, 1 + k, sigma, options)
     local = _shifted(plan, window)
     sizes = tuple(w.stop - w.start for w in window)
     if options.mode == "linear" or (options.mode == "cubic" and plan.ndim == 2):

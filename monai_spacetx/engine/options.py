@@ -29,17 +29,21 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Hashable, Literal, Optional
+from typing import Any, Hashable, Literal, Optional, Sequence, Union
+
+import numpy as np
 
 from ..errors import ModeError
 
-__all__ = ["Mode", "PaddingMode", "MODES", "PADDING_MODES", "WarpOptions", "parse_mode", "parse_padding_mode"]
+__all__ = ["Mode", "PaddingMode", "MODES", "THICK_AXIS_MODES", "PADDING_MODES", "WarpOptions", "parse_mode", "parse_padding_mode"]
 
 Mode = Literal["nearest", "linear", "cubic", "label"]
 PaddingMode = Literal["zeros", "border", "reflection"]
 
 #: Our canonical interpolation modes.
 MODES: tuple[Mode, ...] = ("nearest", "linear", "cubic", "label")
+#: The modes a thick axis may use instead of ``mode`` (:attr:`WarpOptions.thick_axis_mode`).
+THICK_AXIS_MODES: tuple[Mode, ...] = ("nearest", "linear")
 #: Our canonical padding modes (MONAI's ``padding_mode`` names).
 PADDING_MODES: tuple[PaddingMode, ...] = ("zeros", "border", "reflection")
 
@@ -70,6 +74,29 @@ _MONAI_MODE: dict[Mode, str] = {"nearest": "nearest", "linear": "bilinear", "cub
 
 def _where(key: Optional[Hashable]) -> str:
     return f" for key {key!r}" if key is not None else ""
+
+
+def _checked_numbers(
+    fill: Any, anti_aliasing: Any, sigma: Any, threshold: Any, key: Optional[Hashable]
+) -> tuple[float, Union[float, tuple[float, ...], None], float]:
+    """The numeric options checked once (errors name ``key``): ``fill``, the sigma, the threshold."""
+    def finite(value: Any) -> bool:
+        return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(float(value))
+
+    if not finite(fill):
+        raise ModeError(f"fill{_where(key)} must be a finite number, got {fill!r}")
+    if not isinstance(anti_aliasing, bool):
+        raise ModeError(f"anti_aliasing{_where(key)} must be True or False, got {anti_aliasing!r}")
+    if not finite(threshold) or float(threshold) < 1.0:
+        raise ModeError(f"anisotropy_threshold{_where(key)} must be a number >= 1, got {threshold!r}")
+    if sigma is None:
+        return float(fill), None, float(threshold)
+    per_axis = isinstance(sigma, (Sequence, np.ndarray)) and not isinstance(sigma, str)
+    values = list(sigma) if per_axis else [sigma]
+    if not values or not all(finite(v) and float(v) >= 0 for v in values):
+        raise ModeError(f"anti_aliasing_sigma{_where(key)} must be a non-negative number or one per axis, got {sigma!r}")
+    floats = tuple(float(v) for v in values)
+    return float(fill), (floats if per_axis else floats[0]), float(threshold)
 
 
 def parse_mode(mode: Any, key: Optional[Hashable] = None) -> Mode:
@@ -125,6 +152,29 @@ class WarpOptions:
             view get ``fill`` (inside it, taps are clamped to the edge); ``"border"``: clamp
             to the edge; ``"reflection"``: reflect about the voxel edges ``-0.5``, ``n - 0.5``.
         fill: the constant of ``"zeros"`` padding (the fill label in ``"label"`` mode).
+        anti_aliasing: MONAI ``Resize``'s name and default (``False``). When ``True``,
+            ``linear`` and ``cubic`` sample a Gaussian-smoothed source along every source axis
+            the resample shrinks: the smoothing kernel is folded into the 1-D interpolation
+            weights on the axis-aligned paths, and applied to the read source window on the
+            general path (taps at the edges follow ``padding_mode``: replicated for
+            ``"zeros"``/``"border"``, mirrored for ``"reflection"``; the kernel sums to 1).
+            ``nearest`` and ``label`` ignore it (smoothing a label map invents values).
+        anti_aliasing_sigma: the Gaussian's standard deviation in source voxels, one value
+            or one per source axis; ``None`` (default) is MONAI's and scikit-image's rule
+            ``max(0, (s - 1) / 2)`` with ``s`` the shrink factor along the axis (source
+            voxels per target voxel; on the general path, the norm of that source axis'
+            row of the index map). The kernel is the voxel-integrated (erf) Gaussian truncated
+            at 4 sigma, as MONAI's ``GaussianSmooth``.
+        thick_axis_mode: nnU-Net's "separate z" resampling of anisotropic scans. ``None``
+            (default): every axis uses ``mode``. ``"nearest"`` (nnU-Net's default) or
+            ``"linear"``: on an axis-aligned resample of an anisotropic grid, ``linear``,
+            ``cubic`` and ``label`` interpolate in-plane only and the thick axis uses this
+            mode, so thick slices are not blended with cubic overshoot. The thick axis is the
+            source's largest spacing when its spacing ratio (largest / smallest) exceeds
+            ``anisotropy_threshold``, else the target's, else there is none (nnU-Net's rule).
+            Oblique resamples (the general path) ignore it.
+        anisotropy_threshold: the spacing ratio above which a grid is anisotropic (nnU-Net's
+            ``3``).
 
     Build it with :meth:`parse`, which accepts MONAI's names; the constructor takes only the
     canonical values and checks them.
@@ -133,31 +183,50 @@ class WarpOptions:
     mode: Mode = "linear"
     padding_mode: PaddingMode = "zeros"
     fill: float = 0.0
+    anti_aliasing: bool = False
+    anti_aliasing_sigma: Union[float, tuple[float, ...], None] = None
+    thick_axis_mode: Optional[Mode] = None
+    anisotropy_threshold: float = 3.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ModeError(f"mode must be one of {MODES} (use WarpOptions.parse for MONAI's names), got {self.mode!r}")
         if self.padding_mode not in PADDING_MODES:
             raise ModeError(f"padding_mode must be one of {PADDING_MODES}, got {self.padding_mode!r}")
-        fill = self.fill
-        if isinstance(fill, bool) or not isinstance(fill, numbers.Real) or not math.isfinite(float(fill)):
-            raise ModeError(f"fill must be a finite number, got {fill!r}")
-        object.__setattr__(self, "fill", float(fill))
+        if self.thick_axis_mode not in (None, *THICK_AXIS_MODES):
+            raise ModeError(f"thick_axis_mode must be None or one of {THICK_AXIS_MODES}, got {self.thick_axis_mode!r}")
+        checked = _checked_numbers(self.fill, self.anti_aliasing, self.anti_aliasing_sigma, self.anisotropy_threshold, None)
+        for name, value in zip(("fill", "anti_aliasing_sigma", "anisotropy_threshold"), checked):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def parse(
-        cls, mode: Any = "linear", padding_mode: Any = "zeros", fill: Any = 0.0, *, key: Optional[Hashable] = None
+        cls,
+        mode: Any = "linear",
+        padding_mode: Any = "zeros",
+        fill: Any = 0.0,
+        *,
+        key: Optional[Hashable] = None,
+        anti_aliasing: Any = False,
+        anti_aliasing_sigma: Any = None,
+        thick_axis_mode: Any = None,
+        anisotropy_threshold: Any = 3.0,
     ) -> "WarpOptions":
         """Validated options from user arguments in either dialect; ``key`` is named in errors.
 
-        >>> WarpOptions.parse("bilinear", "border")
-        WarpOptions(mode='linear', padding_mode='border', fill=0.0)
+        >>> WarpOptions.parse("bilinear", "border")  # doctest: +NORMALIZE_WHITESPACE
+        WarpOptions(mode='linear', padding_mode='border', fill=0.0, anti_aliasing=False,
+                    anti_aliasing_sigma=None, thick_axis_mode=None, anisotropy_threshold=3.0)
         """
         options_mode = parse_mode(mode, key)
         options_padding = parse_padding_mode(padding_mode, key)
-        if isinstance(fill, bool) or not isinstance(fill, numbers.Real) or not math.isfinite(float(fill)):
-            raise ModeError(f"fill{_where(key)} must be a finite number, got {fill!r}")
-        return cls(options_mode, options_padding, float(fill))
+        thick: Optional[Mode] = None
+        if thick_axis_mode is not None:
+            thick = parse_mode(thick_axis_mode, key)
+            if thick not in THICK_AXIS_MODES:
+                raise ModeError(f"thick_axis_mode{_where(key)} must be None, 'nearest' or 'linear', got {thick_axis_mode!r}")
+        fill_value, sigma, threshold = _checked_numbers(fill, anti_aliasing, anti_aliasing_sigma, anisotropy_threshold, key)
+        return cls(options_mode, options_padding, fill_value, anti_aliasing, sigma, thick, threshold)
 
     @property
     def constant(self) -> bool:

@@ -44,6 +44,8 @@ class WarpPlan:
             target axis ``k`` reads from; ``None`` for ``general``.
         scale: per target axis ``k``: ``x[axes[k]] = scale[k] * j[k] + offset[k]``.
         offset: see ``scale``.
+        source_spacing, target_spacing: the grids' voxel spacings (mm), which decide the thick
+            axis of an anisotropic resample (:meth:`thick_source_axis`); ``None`` if unknown.
     """
 
     kind: PathKind
@@ -53,11 +55,28 @@ class WarpPlan:
     axes: tuple[int, ...] | None = None
     scale: tuple[float, ...] | None = None
     offset: tuple[float, ...] | None = None
+    source_spacing: tuple[float, ...] | None = None
+    target_spacing: tuple[float, ...] | None = None
 
     @property
     def ndim(self) -> int:
         """Number of spatial dimensions."""
         return len(self.target_shape)
+
+    def thick_source_axis(self, threshold: float) -> int | None:
+        """The source axis nnU-Net resamples apart from the others, or ``None``.
+
+        Axis-aligned plans only: the source's largest-spacing axis if its spacings' ratio
+        (largest / smallest) exceeds ``threshold``, else the source axis the target's
+        largest-spacing axis reads from if the target's ratio does, else ``None``.
+        """
+        if self.axes is None:
+            return None
+        for spacing, to_source in ((self.source_spacing, None), (self.target_spacing, self.axes)):
+            if spacing is not None and max(spacing) > threshold * min(spacing):
+                thick = int(np.argmax(spacing))
+                return thick if to_source is None else to_source[thick]
+        return None
 
     def axis_coords(self, k: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Snapped float64 source coordinates read by target voxels ``start..stop-1`` of axis ``k``.
@@ -108,11 +127,12 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         )
     ndim = source.ndim
     matrix = index_map(target, source)
+    spacings = {"source_spacing": tuple(map(float, source.spacing)), "target_spacing": tuple(map(float, target.spacing))}
     cleaned = _drop_negligible(matrix, target.shape)
     linear, shift = cleaned[:ndim, :ndim], cleaned[:ndim, ndim]
     nonzero = linear != 0
     if not (np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1)):
-        return WarpPlan("general", matrix, source.shape, target.shape)
+        return WarpPlan("general", matrix, source.shape, target.shape, **spacings)
     axes = tuple(int(np.flatnonzero(nonzero[:, k])[0]) for k in range(ndim))
     scale = tuple(float(linear[axes[k], k]) for k in range(ndim))
     offset = tuple(float(shift[axes[k]]) for k in range(ndim))
@@ -121,4 +141,4 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         kind: PathKind = "identity"
     else:
         kind = "index" if is_index else "separable"
-    return WarpPlan(kind, cleaned, source.shape, target.shape, axes=axes, scale=scale, offset=offset)
+    return WarpPlan(kind, cleaned, source.shape, target.shape, axes=axes, scale=scale, offset=offset, **spacings)

@@ -15,7 +15,7 @@ from ..geometry.tolerances import WEIGHT_TOL
 from .box import Box
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, axis_taps, weight_of
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, weight_of
 
 __all__ = ["run_separable", "separable_taps"]
 
@@ -144,15 +144,23 @@ def separable_taps(
     to the range the taps touch, and per target axis the taps of the box's voxels (indices
     relative to that view, on the source's device).
 
-    Axes whose map is ``±j + integer`` get a single unit tap whatever ``mode``.
+    Axes whose map is ``±j + integer`` get a single unit tap whatever ``mode``; the thick axis of
+    an anisotropic resample gets ``options.thick_axis_mode``'s taps when that is set.
     """
     assert plan.axes is not None and plan.scale is not None and plan.offset is not None
     t = img.permute(0, *(1 + a for a in plan.axes))
     taps: list[Taps] = []
+    shrink = [0.0] * plan.ndim  # per source axis
+    for k, axis in enumerate(plan.axes):
+        shrink[axis] = abs(plan.scale[k])
+    per_source = anti_aliasing_sigmas(options, shrink) if mode != "label" else [0.0] * plan.ndim
+    sigmas = [per_source[axis] for axis in plan.axes]  # per target axis
+    thick = plan.thick_source_axis(options.anisotropy_threshold) if options.thick_axis_mode and mode != "nearest" else None
     for k in range(plan.ndim):
-        exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer()
+        exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer() and sigmas[k] == 0.0
+        axis_mode = "nearest" if exact else (options.thick_axis_mode if plan.axes[k] == thick else mode)
         x = torch.from_numpy(plan.axis_coords(k, box[k].start, box[k].stop))
-        found = axis_taps(x, t.shape[1 + k], "nearest" if exact else mode, options)
+        found = axis_taps(x, t.shape[1 + k], axis_mode or mode, options, sigmas[k])
         lo = min(int(i.min()) for i, _ in found)
         hi = max(int(i.max()) for i, _ in found) + 1
         t = t.narrow(1 + k, lo, hi - lo)

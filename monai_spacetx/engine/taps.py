@@ -22,10 +22,11 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from ..errors import ModeError
 from ..geometry.tolerances import SNAP_TOL
 from .options import WarpOptions
 
-__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
+__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "gaussian_kernel", "anti_aliasing_sigmas", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
 
 #: One tap: int64 source indices and their weights (``None``: a unit weight, a pure gather).
 Tap = Tuple[torch.Tensor, Optional[torch.Tensor]]
@@ -75,10 +76,22 @@ def cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
-def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions) -> Taps:
+def gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
+    """The voxel-integrated Gaussian (erf differences, as MONAI's ``GaussianFilter``), truncated at
+    4 sigma like MONAI's, normalised to sum 1 (so a constant stays constant); float64, odd length."""
+    radius = int(max(4.0 * sigma, 0.5) + 0.5)
+    edges = (torch.arange(-radius, radius + 2, dtype=torch.float64, device=device) - 0.5) / (sigma * 2.0**0.5)
+    kernel = torch.diff(0.5 * torch.erf(edges))
+    return kernel / kernel.sum()
+
+
+def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions, sigma: float = 0.0) -> Taps:
     """Interpolation taps ``[(index, weight), ...]`` for snapped source coordinates ``x`` along an axis of ``n`` voxels.
 
     A single unit tap (``weight is None``) for nearest and for linear at integral ``x``.
+    ``sigma > 0`` (anti-aliasing, linear and cubic): the taps sample the source smoothed by
+    :func:`gaussian_kernel` — the kernel is folded into the weights (linear: ``2 * radius`` more
+    taps; cubic: ``2 * radius + 1`` per cubic tap).
     """
     if mode == "nearest":
         return [(wrap_index(torch.floor(x + 0.5).long(), n, options), None)]
@@ -87,15 +100,67 @@ def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions) -> Taps:
         i0 = torch.floor(xw)
         w = xw - i0
         i0l = i0.long()
+        if sigma > 0.0:
+            return _smoothed(i0l, [1.0 - w, w], n, options, sigma)
         if not bool((w != 0).any()):
             return [(i0l, None)]
         return [(i0l, 1.0 - w), ((i0l + 1).clamp(max=n - 1), w)]
     base = torch.floor(x)
     weights = cubic_weights(x - base)
-    return [(wrap_index(base.long() + k - 1, n, options), weights[k]) for k in range(4)]
+    taps = [(wrap_index(base.long() + k - 1, n, options), weights[k]) for k in range(4)]
+    if sigma > 0.0:
+        # cubic taps reach past the edge, where they read the padded *smoothed* source: spread each
+        # wrapped tap over the kernel (merging by offset, as for linear, would smooth the padding)
+        kernel = gaussian_kernel(sigma, x.device).tolist()
+        radius = (len(kernel) - 1) // 2
+        return [(wrap_index(i + e - radius, n, options), w * k) for i, w in taps for e, k in enumerate(kernel)]
+    return taps
+
+
+def _smoothed(first: torch.Tensor, weights: list[torch.Tensor], n: int, options: WarpOptions, sigma: float) -> Taps:
+    """Linear taps ``first + c`` (``weights[c]``) convolved with the Gaussian: tap ``first - radius + e``
+    weighs ``sum_c weights[c] * kernel[e - c]``; indices wrapped per ``options`` (replicate or mirror).
+    Exact because linear taps never leave the axis with a non-zero weight."""
+    kernel = gaussian_kernel(sigma, first.device).tolist()
+    radius = (len(kernel) - 1) // 2
+    taps: Taps = []
+    for e in range(len(weights) + 2 * radius):
+        terms = [weights[c] * kernel[e - c] for c in range(len(weights)) if 0 <= e - c < len(kernel)]
+        taps.append((wrap_index(first - radius + e, n, options), torch.stack(terms).sum(0)))
+    return taps
 
 
 def weight_of(tap: Tap) -> torch.Tensor:
     """The weights of a tap that has them (every tap of a multi-tap axis does)."""
     assert tap[1] is not None
     return tap[1]
+
+
+def anti_aliasing_sigmas(options: WarpOptions, shrink: list[float]) -> list[float]:
+    """Gaussian sigma per source axis (source voxels) for ``options``; all 0 when nothing is smoothed.
+
+    ``shrink[k]``: source voxels per target voxel along source axis ``k``. As MONAI ``Resize``,
+    nothing is smoothed unless some axis shrinks; the default sigma is ``max(0, (s - 1) / 2)``.
+    """
+    if not options.anti_aliasing or options.mode not in ("linear", "cubic") or all(s <= 1.0 for s in shrink):
+        return [0.0] * len(shrink)
+    sigma = options.anti_aliasing_sigma
+    if sigma is None:
+        return [max(0.0, (s - 1.0) / 2.0) for s in shrink]
+    if isinstance(sigma, tuple):
+        if len(sigma) != len(shrink):
+            raise ModeError(f"anti_aliasing_sigma has {len(sigma)} values for a {len(shrink)}-D image, got {sigma!r}")
+        return list(sigma)
+    return [sigma] * len(shrink)
+
+
+def smooth(t: torch.Tensor, dim: int, sigma: float, options: WarpOptions) -> torch.Tensor:
+    """``t`` convolved along ``dim`` with :func:`gaussian_kernel`, edges per ``options`` (replicate or mirror)."""
+    kernel = gaussian_kernel(sigma, t.device).to(t.dtype)
+    radius = (kernel.numel() - 1) // 2
+    n = t.shape[dim]
+    padded = t.index_select(dim, wrap_index(torch.arange(-radius, n + radius, device=t.device), n, options))
+    rows = padded.movedim(dim, -1)
+    shape = rows.shape
+    out = torch.nn.functional.conv1d(rows.reshape(-1, 1, shape[-1]), kernel.view(1, 1, -1))
+    return out.reshape(*shape[:-1], n).movedim(-1, dim)

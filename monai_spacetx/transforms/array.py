@@ -292,7 +292,17 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         zoom: scale factor per axis (``floor(n * zoom)`` voxels, MONAI ``Zoom``'s rule).
         keep_size: with ``zoom``, crop/pad the zoomed grid centrally back to the input shape
             (default ``True``, as ``Zoom``).
-        anti_aliasing, anti_aliasing_sigma: MONAI ``Resize``'s; only ``False`` is supported.
+        anti_aliasing: MONAI ``Resize``'s (default ``False``): where the resample shrinks an
+            axis, ``linear``/``cubic`` sample a Gaussian-smoothed source, so that detail finer
+            than the new voxels does not alias (``nearest``/``label`` ignore it).
+        anti_aliasing_sigma: the Gaussian's standard deviation in source voxels, one or one
+            per axis; ``None``: MONAI's ``max(0, (s - 1) / 2)`` for a shrink factor ``s``. See
+            :class:`~monai_spacetx.engine.options.WarpOptions` for the kernel and the edges.
+        thick_axis_mode, anisotropy_threshold: nnU-Net's "separate z" for anisotropic scans:
+            ``"nearest"`` or ``"linear"`` along the thick axis (largest spacing, when the
+            spacing ratio exceeds ``anisotropy_threshold``, default 3), ``mode`` in-plane;
+            ``None`` (default) resamples every axis with ``mode``. See
+            :class:`~monai_spacetx.engine.options.WarpOptions`.
         align: ``"edges"`` keeps the field of view's edges, ``"centers"`` the corner voxel
             centres. Default: ``"centers"`` for ``pixdim`` (MONAI ``Spacing``'s output affine
             and shape), ``"edges"`` for ``spatial_size``/``zoom`` (MONAI ``Resize``/``Zoom``).
@@ -319,6 +329,8 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         keep_size: bool = True,
         anti_aliasing: bool = False,
         anti_aliasing_sigma: Any = None,
+        thick_axis_mode: Optional[str] = None,
+        anisotropy_threshold: float = 3.0,
         align: Optional[str] = None,
         fill: float = 0.0,
         lazy: bool = False,
@@ -331,8 +343,6 @@ class SpaceResample(InvertibleTransform, LazyTransform):
             raise ModeError("diagonal=True is not supported: the Space transforms keep the direction (use Orientation)")
         if size_mode not in ("all", "longest"):
             raise ModeError(f"size_mode must be 'all' or 'longest', got {size_mode!r}")
-        if anti_aliasing:
-            raise ModeError("anti_aliasing=True is not supported yet by the engine; pass anti_aliasing=False")
         if pixdim is not None:
             _pixdim_values(pixdim, None)  # fail at construction, not per sample
         self.pixdim, self.spatial_size, self.size_mode, self.zoom, self.keep_size = pixdim, spatial_size, size_mode, zoom, keep_size
@@ -340,7 +350,15 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         # does), so for pixdim the flag is accepted and the grid is Spacing's: corner centres kept
         self.align = resolve_align(align, None if pixdim is not None else align_corners, "centers" if pixdim is not None else "edges")
         self.dtype = as_torch_dtype(dtype)
-        self.options = WarpOptions.parse(mode, padding_mode, fill)
+        self.options = WarpOptions.parse(
+            mode,
+            padding_mode,
+            fill,
+            anti_aliasing=anti_aliasing,
+            anti_aliasing_sigma=anti_aliasing_sigma,
+            thick_axis_mode=thick_axis_mode,
+            anisotropy_threshold=anisotropy_threshold,
+        )
 
     def plan(self, source: Space, key: Optional[Hashable] = None) -> Space:
         """The target Space for ``source`` (``key`` is named in errors)."""

@@ -79,10 +79,10 @@ class _PointsMixin:
             return tuple(value)
         return (value,) * len(self.keys)
 
-    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any) -> tuple[WarpOptions, ...]:
-        """One parsed :class:`WarpOptions` per key (errors name the key)."""
+    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any, **shared: Any) -> tuple[WarpOptions, ...]:
+        """One parsed :class:`WarpOptions` per key (errors name the key); ``shared`` options apply to every key."""
         triples = zip(self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode"), self._per_key(fill, "fill"))
-        return tuple(WarpOptions.parse(m, p, f, key=k) for (m, p, f), k in zip(triples, self.keys))
+        return tuple(WarpOptions.parse(m, p, f, key=k, **shared) for (m, p, f), k in zip(triples, self.keys))
 
     def _init_points(self, point_keys: KeysCollection | None, point_coords: str) -> None:
         if point_coords not in ("index", "world"):
@@ -296,6 +296,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
     Args:
         keys: image keys, each ``(C, *spatial)``; each is planned from its own Space.
         mode, padding_mode, fill, dtype: per key (a list/tuple gives one per key).
+        anti_aliasing, anti_aliasing_sigma, thick_axis_mode, anisotropy_threshold: for every
+            key, see :class:`~.array.SpaceResample`.
         ref_key: a MetaTensor key whose Space every key is resampled onto (instead of
             ``pixdim``/``spatial_size``/``zoom``).
         point_keys: landmarks (indices of the first key) moved along.
@@ -321,6 +323,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         keep_size: bool = True,
         anti_aliasing: bool = False,
         anti_aliasing_sigma: Any = None,
+        thick_axis_mode: Optional[str] = None,
+        anisotropy_threshold: float = 3.0,
         ref_key: Optional[str] = None,
         align: Optional[str] = None,
         fill: Any = 0.0,
@@ -339,7 +343,15 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         if len(corners) != 1:
             raise ModeError(f"align_corners must be the same for every key (it decides the grid), got {align_corners!r}")
         self.ref_key = ref_key
-        self.options = self._per_key_options(mode, padding_mode, fill)
+        self.options = self._per_key_options(
+            mode,
+            padding_mode,
+            fill,
+            anti_aliasing=anti_aliasing,
+            anti_aliasing_sigma=anti_aliasing_sigma,
+            thick_axis_mode=thick_axis_mode,
+            anisotropy_threshold=anisotropy_threshold,
+        )
         self.dtypes = tuple(as_torch_dtype(t, k) for t, k in zip(self._per_key(dtype, "dtype"), self.keys))
         self.resampler = SpaceResample(
             pixdim,
@@ -349,8 +361,6 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
             size_mode=size_mode,
             zoom=zoom,
             keep_size=keep_size,
-            anti_aliasing=anti_aliasing,
-            anti_aliasing_sigma=anti_aliasing_sigma,
             align=align,
         )
 

@@ -40,8 +40,9 @@ raises :class:`~monai_spacetx.errors.SpaceError` naming the operations.
 
 from __future__ import annotations
 
+
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -203,8 +204,8 @@ def _decide(votes: Sequence[Mode], options: WarpOptions, own_vote: bool, constan
     elif votes:
         mode = votes[-1]
     if constant and not options.constant:
-        return WarpOptions(mode, "zeros", 0.0)
-    return WarpOptions(mode, options.padding_mode, options.fill)
+        return replace(options, mode=mode, padding_mode="zeros", fill=0.0)
+    return replace(options, mode=mode)
 
 
 def fuse_options(
