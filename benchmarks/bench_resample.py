@@ -1,28 +1,35 @@
-"""Crop + respace forward, and map-back of a probability map, side by side with the peers.
+"""The engine against its floors and peers, every case at 1 and 2 threads, in one process.
 
-Task (a): a 384x384x200 float32 volume at 0.8x0.8x2.0 mm, cropped to the index box
-[64:320, 64:320, 20:180] and resampled to 1.5 mm isotropic (linear).
-Task (b): a 3-channel float32 probability map on that working grid mapped back onto the
-native 384x384x200 grid (linear, zero fill outside the box).
+Cases (``--quick``: every grid about 2x coarser per axis, K and channels unchanged):
 
-Peers: monai_spacetx.warp_image; MONAI SpatialCropd + Spacingd for (a) and Invertd for (b);
-SimpleITK Resample (one call straight onto the target grid, inputs converted up front);
-spacetransformer-torch warp_image (CPU); and the floor for (b): allocate and fill the
-native-size output (torch.full). Peers that are not installed are reported as skipped.
+- ``crop+respace``: a 384x384x200 float32 volume at 0.8x0.8x2.0 mm, cropped to
+  [64:320, 64:320, 20:180], linear onto 1.5 mm. Floor: ``F.interpolate`` of the cropped view
+  onto the same shape. Peers: SimpleITK ``Resample``, MONAI ``SpatialCrop+Spacing``.
+- ``crop+respace int16``: the same on int16 data (ours converts only the cropped box).
+- ``map back``: 3 probability channels from that working grid back onto the native grid
+  (linear, zero fill). Floor: allocate and fill the output. Peers: SimpleITK (vector image).
+- ``oblique``: 256^3 -> 200^3 rotated 15 deg about two axes (the general path), linear,
+  nearest and cubic. Floors: ``F.grid_sample`` with a precomputed grid (bilinear, nearest).
+  Peers: SimpleITK linear / nearest / B-spline.
+- ``label K=117``: a 117-class Voronoi label map on the working grid mapped back to the native
+  grid. Ours ``label`` vs ours ``nearest``; SimpleITK ``sitkLabelLinear``; nnU-Net-style
+  per-class one-hot -> ``F.interpolate`` -> running argmax (one class in memory at a time).
+- ``upsample x2``: a 2-channel 200x180x120 float32 volume and a uint8 label map, x2: nearest vs linear.
+- ``resize any shape``: 256^3 -> 97^3 (scale 256/97, no small period) vs -> 128^3 (1/2), per output voxel.
 
-Everything runs on the same 2 CPU threads (torch and SimpleITK). Times are medians of
-``--repeat`` calls after one warm-up call, timed round-robin across peers (so that load
-from other processes hits all alike); "ratio" is time / monai_spacetx time. Memory is the
-peak resident set size during one call above the resident size just before it (Linux
-VmHWM, reset through /proc/self/clear_refs), output included; memory the process had
-already mapped and reuses (e.g. SimpleITK's pools) does not show.
+Times are medians of ``--repeat`` calls after a warm-up, timed round-robin across the entries
+of a case (load from other processes hits all alike); "ratio" is time / ours. Peak MiB is the
+resident-set high-water mark during one call above the resident size before it (output
+included). The load average is printed with each thread count: on a shared machine compare
+ratios, not times.
 
-Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--device cpu|cuda]
+Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--cases ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import statistics
 import time
@@ -30,14 +37,18 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from _common import load_average, machine_lines, md_table
 from monai_spacetx import Space
 from monai_spacetx.engine import warp_image
+from monai_spacetx.geometry.points import index_map
 
-THREADS = 2
+Entry = tuple[str, Callable[[], Any]]
 
 
-def _rss_mib(field: str) -> Optional[float]:
+# ----------------------------------------------------------------------------- measuring
+def _status_mib(field: str) -> Optional[float]:
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -48,174 +59,247 @@ def _rss_mib(field: str) -> Optional[float]:
     return None
 
 
-def _reset_peak() -> bool:
+def peak_mib(fn: Callable[[], Any]) -> Optional[float]:
+    """Peak resident MiB during one call above the resident size before it (Linux only)."""
+    gc.collect()
+    try:  # hand freed heap pages back to the OS, so that reused memory shows in the peak
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+    before = _status_mib("VmRSS")
     try:
         with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
+            fh.write("5")  # reset VmHWM
     except OSError:
-        return False
-
-
-def peak_mib(fn: Callable[[], Any], sync: Callable[[], None]) -> Optional[float]:
-    """Peak resident MiB during one call above the resident size before it (output included)."""
-    gc.collect()
-    before = _rss_mib("VmRSS")
-    if before is None or not _reset_peak():
         return None
     result = fn()
-    sync()
     del result
-    peak = _rss_mib("VmHWM")
-    return None if peak is None else max(0.0, peak - before)
+    peak = _status_mib("VmHWM")
+    return None if peak is None or before is None else max(0.0, peak - before)
 
 
-def time_round_robin(fns: list[Callable[[], Any]], repeat: int, sync: Callable[[], None]) -> list[float]:
-    """Median seconds per callable, timed in interleaved rounds so that load from other
-    processes on a shared machine hits every peer alike."""
+def time_round_robin(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
+    """Median seconds per callable, the callables interleaved in each round."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
         for fn, bucket in zip(fns, times):
-            sync()
             start = time.perf_counter()
             result = fn()
-            sync()
             bucket.append(time.perf_counter() - start)
             del result
     return [statistics.median(t) for t in times]
 
 
-def _st_space(space: Space) -> Any:
-    from spacetransformer.core import Space as StSpace
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        import SimpleITK as sitk
 
-    d = space.direction
-    return StSpace(
-        shape=tuple(space.shape),
-        origin=tuple(space.origin),
-        spacing=tuple(space.spacing),
-        x_orientation=tuple(d[:, 0]),
-        y_orientation=tuple(d[:, 1]),
-        z_orientation=tuple(d[:, 2]),
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    except ImportError:
+        pass
+
+
+# ----------------------------------------------------------------------------- peers
+def sitk_resample(image: np.ndarray, source: Space, target: Space, interpolator: str) -> Optional[Callable[[], Any]]:
+    """A SimpleITK ``Resample`` of ``image`` (converted up front) straight onto ``target``; None if not installed."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        return None
+    from monai_spacetx.interop import lps_ras_flip, to_sitk
+
+    if image.ndim == source.ndim + 1:  # channels -> a vector image
+        src = sitk.GetImageFromArray(np.ascontiguousarray(np.moveaxis(image, 0, -1).transpose(2, 1, 0, 3)), isVector=True)
+        src.CopyInformation(to_sitk(np.zeros(source.shape, np.float32), source))
+    else:
+        src = to_sitk(image, source)
+    lps = lps_ras_flip(3) @ target.affine
+    size, spacing = [int(n) for n in target.shape], [float(s) for s in target.spacing]
+    origin, direction = [float(v) for v in lps[:3, 3]], [float(v) for v in (lps[:3, :3] / target.spacing).ravel()]
+    method = getattr(sitk, interpolator)
+    return lambda: sitk.Resample(src, size, sitk.Transform(), method, origin, spacing, direction, 0.0)
+
+
+def precomputed_grid(source: Space, target: Space, nearest: bool = False) -> torch.Tensor:
+    """``grid_sample``'s normalised grid (float32) for ``source -> target``, built once, outside the timing."""
+    m = index_map(target, source)
+    axes = [torch.arange(n, dtype=torch.float64) for n in target.shape]
+    j = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+    x = j @ torch.from_numpy(m[:3, :3]).T + torch.from_numpy(m[:3, 3])
+    size = torch.tensor(source.shape, dtype=torch.float64)
+    return ((2.0 * x + 1.0) / size - 1.0).flip(-1).float()[None]
+
+
+def nnunet_style_labels(labels: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Per class: one-hot -> trilinear ``F.interpolate`` -> keep where it beats the best so far."""
+    best = torch.full(size, -1.0)
+    out = torch.zeros(size, dtype=labels.dtype)
+    for value in torch.unique(labels):
+        prob = F.interpolate((labels == value).float()[None, None], size=size, mode="trilinear")[0, 0]
+        wins = prob > best
+        best = torch.where(wins, prob, best)
+        out = torch.where(wins, value, out)
+    return out
+
+
+def voronoi_labels(shape: tuple[int, ...], classes: int, seed: int = 0) -> torch.Tensor:
+    """A uint8 map of ``classes`` smooth regions (nearest of random seeds), like a multi-organ segmentation."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = tuple(max(4, n // 8) for n in shape)
+    seeds = torch.rand(classes, 3, generator=gen) * torch.tensor(coarse, dtype=torch.float32)
+    axes = [torch.arange(n, dtype=torch.float32) for n in coarse]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    small = torch.cdist(grid, seeds).argmin(1).to(torch.uint8).reshape(coarse)
+    # nearest-upsample the coarse regions with a random sub-voxel shift: boundaries stay smooth
+    return F.interpolate(small[None, None].float(), size=shape, mode="nearest")[0, 0].to(torch.uint8)
+
+
+# ----------------------------------------------------------------------------- cases
+def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
+    q = 2 if quick else 1
+    gen = torch.Generator().manual_seed(0)
+    cases: dict[str, tuple[str, list[Entry]]] = {}
+
+    native = Space((384 // q, 384 // q, 200 // q), spacing=(0.8 * q, 0.8 * q, 2.0 * q))
+    start, end = (64 // q, 64 // q, 20 // q), (320 // q, 320 // q, 180 // q)
+    working = native.crop(start, end).respace(1.5 * q)
+    image = torch.rand(native.shape, generator=gen)
+    ct = (image * 2000 - 1000).to(torch.int16)
+    crop_view = image[tuple(slice(s, e) for s, e in zip(start, end))]
+    entries: list[Entry] = [
+        ("monai_spacetx", lambda: warp_image(image, native, working, "linear")),
+        ("F.interpolate of the cropped view (floor)", lambda: F.interpolate(crop_view[None, None], size=working.shape, mode="trilinear")),
+    ]
+    run = sitk_resample(image.numpy(), native, working, "sitkLinear")
+    if run:
+        entries.append(("SimpleITK Resample", run))
+    try:
+        from monai.data import MetaTensor
+        from monai.transforms import Compose, Spacing, SpatialCrop
+
+        affine = torch.as_tensor(native.to_monai_affine())
+        pipeline = Compose([SpatialCrop(roi_start=start, roi_end=end), Spacing(pixdim=(1.5 * q,) * 3, mode="bilinear")])
+        meta_image = MetaTensor(image[None], affine=affine)
+        entries.append(("MONAI SpatialCrop+Spacing", lambda: pipeline(meta_image)))
+    except ImportError:
+        pass
+    cases["crop+respace"] = (f"{native.shape} -> crop -> {working.shape} linear", entries)
+
+    entries = [
+        ("monai_spacetx (int16 in, float32 out)", lambda: warp_image(ct, native, working, "linear")),
+        ("monai_spacetx on float32", lambda: warp_image(image, native, working, "linear")),
+    ]
+    run = sitk_resample(ct.numpy(), native, working, "sitkLinear")
+    if run:
+        entries.append(("SimpleITK Resample (int16)", run))
+    cases["crop+respace int16"] = (f"{native.shape} int16 -> {working.shape}", entries)
+
+    prob = torch.rand((3, *working.shape), generator=gen)
+    entries = [
+        ("monai_spacetx", lambda: warp_image(prob, working, native, "linear")),
+        ("allocate+fill (floor)", lambda: torch.full((3, *native.shape), 0.0)),
+    ]
+    run = sitk_resample(prob.numpy(), working, native, "sitkLinear")
+    if run:
+        entries.append(("SimpleITK Resample (vector)", run))
+    cases["map back"] = (f"3 x {working.shape} -> {native.shape} linear", entries)
+
+    n, m = 256 // q, 200 // q
+    cube = Space((n,) * 3)
+    target = Space((m,) * 3, spacing=(n / m,) * 3).rotate((np.radians(15), np.radians(15), 0.0))
+    affine = target.affine.copy()
+    affine[:3, 3] += cube.index_to_world([(n - 1) / 2] * 3) - target.index_to_world([(m - 1) / 2] * 3)
+    rotated = Space.from_affine(affine, target.shape)
+    volume = torch.rand(cube.shape, generator=gen)
+    grid = precomputed_grid(cube, rotated)
+    entries = [
+        ("monai_spacetx linear", lambda: warp_image(volume, cube, rotated, "linear")),
+        ("grid_sample bilinear, precomputed grid (floor)", lambda: F.grid_sample(volume[None, None], grid, align_corners=False)),
+        ("monai_spacetx nearest", lambda: warp_image(volume, cube, rotated, "nearest")),
+        ("grid_sample nearest, precomputed grid", lambda: F.grid_sample(volume[None, None], grid, mode="nearest", align_corners=False)),
+        ("monai_spacetx cubic", lambda: warp_image(volume, cube, rotated, "cubic")),
+    ]
+    for name, method in (("linear", "sitkLinear"), ("nearest", "sitkNearestNeighbor"), ("B-spline", "sitkBSpline")):
+        run = sitk_resample(volume.numpy(), cube, rotated, method)
+        if run:
+            entries.append((f"SimpleITK {name}", run))
+    cases["oblique"] = (f"{cube.shape} -> {rotated.shape} rotated 15 deg about two axes", entries)
+
+    labels = voronoi_labels(working.shape, 117)
+    entries = [
+        ("monai_spacetx label", lambda: warp_image(labels, working, native, "label")),
+        ("monai_spacetx nearest", lambda: warp_image(labels, working, native, "nearest")),
+        ("nnU-Net-style one-hot -> interpolate -> argmax", lambda: nnunet_style_labels(labels, native.crop(start, end).shape)),
+    ]
+    run = sitk_resample(labels.numpy(), working, native, "sitkLabelLinear")
+    if run:
+        entries.append(("SimpleITK sitkLabelLinear", run))
+    classes = int(torch.unique(labels).numel())
+    cases["label K=117"] = (f"{classes} classes, {working.shape} -> {native.shape}; nnU-Net-style onto the crop only", entries)
+
+    grid_up = Space((200 // q, 180 // q, 120 // q))
+    finer = grid_up.respace(0.5)
+    two = torch.rand((2, *grid_up.shape), generator=gen)
+    mask = (two[0] * 5).to(torch.uint8)
+    cases["upsample x2"] = (
+        f"{grid_up.shape} -> {finer.shape}",
+        [
+            ("monai_spacetx nearest, 2 x float32", lambda: warp_image(two, grid_up, finer, "nearest")),
+            ("monai_spacetx linear, 2 x float32", lambda: warp_image(two, grid_up, finer, "linear")),
+            ("monai_spacetx nearest, uint8 labels", lambda: warp_image(mask, grid_up, finer, "nearest")),
+            ("F.interpolate nearest-exact, 2 x float32", lambda: F.interpolate(two[None], size=finer.shape, mode="nearest-exact")),
+            ("F.interpolate trilinear, 2 x float32", lambda: F.interpolate(two[None], size=finer.shape, mode="trilinear")),
+        ],
     )
 
-
-def _sitk_resampler(sitk: Any, target: Space) -> Callable[[Any], Any]:
-    from monai_spacetx.interop import lps_ras_flip
-
-    lps = lps_ras_flip(3) @ target.affine
-    size = [int(n) for n in target.shape]
-    origin = [float(v) for v in lps[:3, 3]]
-    spacing = [float(v) for v in target.spacing]
-    direction = [float(v) for v in (lps[:3, :3] / target.spacing).ravel()]
-
-    def run(img: Any) -> Any:
-        return sitk.Resample(img, size, sitk.Transform(), sitk.sitkLinear, origin, spacing, direction, 0.0)
-
-    return run
+    big = Space((256 // q,) * 3)
+    odd, half = big.resize((97 // q,) * 3), big.resize((128 // q,) * 3)
+    source = torch.rand(big.shape, generator=gen)
+    cases["resize any shape"] = (
+        f"{big.shape} -> {odd.shape} vs {half.shape}: compare ns / output voxel",
+        [
+            (f"monai_spacetx -> {odd.shape}", lambda: warp_image(source, big, odd, "linear")),
+            (f"monai_spacetx -> {half.shape}", lambda: warp_image(source, big, half, "linear")),
+        ],
+    )
+    return cases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="192x192x100 instead of 384x384x200")
+    parser.add_argument("--quick", action="store_true", help="every grid about 2x coarser per axis")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--cases", nargs="+", default=None, help="run only these cases (names as printed)")
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
-    device = torch.device(args.device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    q = 2 if args.quick else 1
-    native = Space((384 // q, 384 // q, 200 // q), spacing=(0.8, 0.8, 2.0))
-    start, end = (64 // q, 64 // q, 20 // q), (320 // q, 320 // q, 180 // q)
-    working = native.crop(start, end).respace(1.5)
-    gen = torch.Generator().manual_seed(0)
-    image = torch.rand(native.shape, generator=gen).to(device)
-    prob = torch.rand((3, *working.shape), generator=gen).to(device)
-    print(f"native {native.shape} @ {native.spacing.tolist()} mm, box {list(start)}:{list(end)}, "
-          f"working {working.shape} @ 1.5 mm; {THREADS} threads, device {device}, median of {args.repeat}\n")
-
-    rows: list[tuple[str, str, Optional[float], Optional[float], str]] = []
-
-    peers: list[tuple[str, str, Callable[[], Any], Optional[float], str]] = []
-
-    def add(task: str, name: str, fn: Optional[Callable[[], Any]], note: str = "") -> None:
-        if fn is None:
-            rows.append((task, name, None, None, note or "skipped (not installed)"))
-            return
-        fn()  # warm-up (lazy imports, allocator, thread pools)
-        peers.append((task, name, fn, peak_mib(fn, sync), note))
-
-    # ---------------------------------------------------------------- monai_spacetx
-    add("a", "monai_spacetx", lambda: warp_image(image, native, working, "linear"))
-    add("b", "monai_spacetx", lambda: warp_image(prob, working, native, "linear"))
-    add("b", "alloc+fill (floor)", lambda: torch.full((3, *native.shape), 0.0, device=device))
-
-    # ---------------------------------------------------------------- MONAI
-    try:
-        from monai.data import MetaTensor
-        from monai.transforms import Compose, Invertd, SpacingD, SpatialCropd
-    except ImportError:
-        add("a", "MONAI SpatialCropd+Spacingd", None)
-        add("b", "MONAI Invertd", None)
-    else:
-        affine = torch.as_tensor(native.to_monai_affine())
-        pipeline = Compose([
-            SpatialCropd("img", roi_start=start, roi_end=end),
-            SpacingD("img", pixdim=(1.5, 1.5, 1.5), mode="bilinear"),
-        ])
-        data = {"img": MetaTensor(image[None], affine=affine)}
-        add("a", "MONAI SpatialCropd+Spacingd", lambda: pipeline(dict(data)))
-        forwarded = pipeline(dict(data))
-        fwd_img = forwarded["img"]
-        pred = MetaTensor(torch.rand((3, *fwd_img.shape[1:]), generator=gen).to(device), affine=fwd_img.affine)
-        pred.applied_operations = list(fwd_img.applied_operations)
-        inverter = Invertd("pred", transform=pipeline, orig_keys="img", nearest_interp=False)
-        note = f"working grid {tuple(fwd_img.shape[1:])} (MONAI's own rounding)"
-        add("b", "MONAI Invertd", lambda: inverter({"img": fwd_img, "pred": pred}), note)
-
-    # ---------------------------------------------------------------- SimpleITK
-    try:
-        import SimpleITK as sitk
-    except ImportError:
-        add("a", "SimpleITK Resample", None)
-        add("b", "SimpleITK Resample", None)
-    else:
-        from monai_spacetx.interop import to_sitk
-
-        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(THREADS)
-        src = to_sitk(image.cpu().numpy(), native)
-        add("a", "SimpleITK Resample", lambda: _sitk_resampler(sitk, working)(src))
-        vec = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(prob.cpu().numpy(), (3, 2, 1, 0))), isVector=True)
-        ref = to_sitk(np.zeros(working.shape, np.float32), working)
-        vec.CopyInformation(ref)
-        add("b", "SimpleITK Resample", lambda: _sitk_resampler(sitk, native)(vec), "3-component vector image")
-
-    # ---------------------------------------------------------------- spacetransformer-torch
-    try:
-        from spacetransformer.torch import warp_image as st_warp
-    except ImportError:
-        add("a", "spacetransformer-torch", None)
-        add("b", "spacetransformer-torch", None)
-    else:
-        st_native, st_working = _st_space(native), _st_space(working)
-        dev = str(device)
-        add("a", "spacetransformer-torch", lambda: st_warp(image, st_native, st_working, 0.0, "trilinear", cuda_device=dev))
-        add("b", "spacetransformer-torch", lambda: st_warp(prob, st_working, st_native, 0.0, "trilinear", cuda_device=dev))
-
-    medians = time_round_robin([p[2] for p in peers], args.repeat, sync)
-    rows += [(task, name, sec, mib, note) for (task, name, _, mib, note), sec in zip(peers, medians)]
-
-    # ---------------------------------------------------------------- table
-    ours = {task: s for task, name, s, _, _ in rows if name == "monai_spacetx"}
-    print(f"| task | peer | median ms | ratio to monai_spacetx | peak MiB | note |")
-    print("|---|---|---|---|---|---|")
-    for task, name, seconds, mib, note in sorted(rows, key=lambda r: (r[0], r[2] is None, r[2] or 0.0)):
-        label = {"a": "(a) crop+respace", "b": "(b) map back"}[task]
-        if seconds is None:
-            print(f"| {label} | {name} | - | - | - | {note} |")
+    print("\n".join(machine_lines()))
+    cases = build_cases(args.quick)
+    for name, (what, entries) in cases.items():
+        if args.cases and name not in args.cases:
             continue
-        mem = "n/a" if mib is None else f"{mib:.0f}"
-        print(f"| {label} | {name} | {seconds * 1e3:.1f} | {seconds / ours[task]:.2f}x | {mem} | {note} |")
+        print(f"\n### {name}: {what}\n")
+        rows: list[list[str]] = []
+        repeat = min(args.repeat, 3) if name == "label K=117" else args.repeat  # the per-class peers take seconds
+        for threads in args.threads:
+            set_threads(threads)
+            voxels = [_voxels(fn()) for _, fn in entries]  # warm-up: lazy imports, allocator, thread pools
+            memory = [peak_mib(fn) for _, fn in entries]
+            load = load_average().split(" / ")[0]
+            medians = time_round_robin([fn for _, fn in entries], repeat)
+            for (label, _), seconds, count, mib in zip(entries, medians, voxels, memory):
+                rows.append([
+                    str(threads), load, label, f"{seconds * 1e3:.1f}", f"{seconds / medians[0]:.2f}",
+                    f"{seconds * 1e9 / count:.1f}", "n/a" if mib is None else f"{mib:.0f}",
+                ])
+        print(md_table(["threads", "load", "entry", "median ms", "ratio to first", "ns / output voxel", "peak MiB"], rows))
+
+
+def _voxels(result: Any) -> int:
+    """Output voxels of a result (tensor, MetaTensor, SimpleITK image)."""
+    if hasattr(result, "GetNumberOfPixels"):
+        return int(result.GetNumberOfPixels()) * int(result.GetNumberOfComponentsPerPixel())
+    return int(result.numel())
 
 
 if __name__ == "__main__":
