@@ -23,7 +23,11 @@ resident-set high-water mark during one call above the resident size before it (
 included). The load average is printed with each thread count: on a shared machine compare
 ratios, not times.
 
-Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--cases ...]
+``--busy N`` starts N processes that keep a core busy each for the whole run (MONAI's
+DataLoader workers, another job): the case the engine's thread rule
+(:mod:`monai_spacetx.engine.threads`) is for.
+
+Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...]
 """
 
 from __future__ import annotations
@@ -266,14 +270,39 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     return cases
 
 
+def _spin(stop: Any) -> None:
+    """Keep one core busy until ``stop`` is set (a stand-in for another process's work)."""
+    while not stop.is_set():
+        sum(range(10_000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="every grid about 2x coarser per axis")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cases", nargs="+", default=None, help="run only these cases (names as printed)")
+    parser.add_argument("--busy", type=int, default=0, help="processes keeping a core busy each during the run")
     args = parser.parse_args()
+    import multiprocessing
+
+    stop = multiprocessing.Event()
+    spinners = [multiprocessing.Process(target=_spin, args=(stop,), daemon=True) for _ in range(args.busy)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        run(args)
+    finally:
+        stop.set()
+        for spinner in spinners:
+            spinner.join()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Every selected case at every thread count, one markdown table per case."""
     print("\n".join(machine_lines()))
+    if args.busy:
+        print(f"- {args.busy} other process(es) keep a core busy each during the run")
     cases = build_cases(args.quick)
     for name, (what, entries) in cases.items():
         if args.cases and name not in args.cases:

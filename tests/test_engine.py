@@ -404,28 +404,37 @@ def test_label_mode_refuses_what_is_not_a_label_map() -> None:
     assert out.dtype == torch.float32 and set(out.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
 
 
-def test_one_thread_when_the_cpus_are_oversubscribed(monkeypatch) -> None:
+def test_engine_uses_only_the_free_cpus(monkeypatch) -> None:
     from monai_spacetx.engine import threads
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         cpu = torch.device("cpu")
-        monkeypatch.setattr(threads.os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+        monkeypatch.setattr(threads, "_usable_cpus", lambda: 2)
+        monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)  # one core busy elsewhere
         with threads.engine_threads(cpu) as used:
             assert used == 1 and torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2  # restored
         with threads.engine_threads(torch.device("meta")) as used:  # not CPU work: untouched
             assert used == 2
-        monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        monkeypatch.setattr(threads, "other_running_tasks", lambda: 7.0)
+        assert threads.free_cpus() == 1  # never fewer than one
+        monkeypatch.setattr(threads, "other_running_tasks", lambda: 0.0)
         with threads.engine_threads(cpu) as used:
             assert used == 2 and torch.get_num_threads() == 2
         space = Space((6, 7))
-        monkeypatch.setattr(threads.os, "getloadavg", lambda: (1e6, 0.0, 0.0))
+        monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)
         out = warp_image(torch.rand(6, 7), space, space.respace(0.5))
         assert out.shape == (12, 14) and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_other_running_tasks_reads_the_machine() -> None:
+    from monai_spacetx.engine import threads
+
+    assert threads.other_running_tasks() >= 0 and threads.free_cpus() >= 1
 
 
 # ---------------------------------------------------------------------------- CUDA

@@ -168,6 +168,21 @@ def separable_taps(
     return t, taps
 
 
+def step_order(growth: list[float]) -> list[int]:
+    """The order of the 1-D steps, given each axis' output/input size ratio.
+
+    Shrinking axes first (smallest ratio first), so intermediates stay small; then the innermost
+    axis if it grows, before the other growing axes: its step gathers element by element (an
+    outer axis copies whole contiguous slabs), so it is the one to run on the smallest tensor.
+    """
+    order = sorted(range(len(growth)), key=lambda k: growth[k])
+    last = len(growth) - 1
+    if growth[last] > 1.0:
+        order.remove(last)
+        order.insert(sum(g <= 1.0 for g in growth), last)
+    return order
+
+
 def run_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Axis-aligned resample as successive 1-D steps (never a D-dimensional grid_sample).
 
@@ -178,7 +193,7 @@ def run_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOpti
     autograd is recording, functional gathers are used.
     """
     t, taps = separable_taps(img, plan, box, options.mode, options)
-    order = sorted(range(plan.ndim), key=lambda k: (box[k].stop - box[k].start) / t.shape[1 + k])
+    order = step_order([(box[k].stop - box[k].start) / t.shape[1 + k] for k in range(plan.ndim)])
     if torch.is_grad_enabled() and t.requires_grad:
         t = t.to(dest.dtype)
         for k in order:

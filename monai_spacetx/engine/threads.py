@@ -1,15 +1,18 @@
-"""Thread count for one engine call: one thread when the CPUs are oversubscribed.
+"""Thread count for one engine call: only the CPUs no other process is running on.
 
 A multi-threaded torch op is a barrier: it finishes when its slowest thread does. When other
-processes keep every core busy (MONAI's DataLoader workers, a second job), a thread of ours is
-often preempted, and each parallel op then waits about a scheduler time slice for it. An
-engine call issues tens of ops, so on such a machine it ran 10-50x slower at 2 threads than at
-1 (measured in ``benchmarks/bench_resample.py``). The engine therefore runs a call on one
-thread when the 1-minute load average exceeds the number of CPUs this process may use, and
-with torch's thread count otherwise.
+processes keep cores busy (MONAI's DataLoader workers, a second job), a thread of ours on such
+a core is preempted, and each parallel op then waits about a scheduler time slice for it. An
+engine call issues tens of ops, so on a 2-core machine with one other busy process a call ran
+up to 30x slower at 2 threads than at 1 (``benchmarks/bench_resample.py --busy 1``).
+
+The engine therefore counts the tasks running right now besides the caller (Linux:
+``/proc/loadavg``'s running count, which excludes our own idle pool threads; elsewhere the
+1-minute load average) and runs the call on ``min(torch threads, usable CPUs - others)``
+threads, at least one. An idle machine keeps torch's thread count.
 
 ``torch.set_num_threads`` is process-wide: another Python thread running torch ops during such
-a call also runs them on one thread until the call returns.
+a call also runs them with the reduced count until the call returns.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["cpus_oversubscribed", "engine_threads"]
+__all__ = ["other_running_tasks", "free_cpus", "engine_threads"]
 
 
 def _usable_cpus() -> int:
@@ -30,23 +33,38 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def cpus_oversubscribed() -> bool:
-    """Whether more tasks want to run than this process has CPUs (1-minute load average)."""
+def other_running_tasks() -> float:
+    """How many tasks besides the caller are running (or waiting for a CPU) now."""
     try:
-        return os.getloadavg()[0] > _usable_cpus()
-    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
-        return False
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        return float(max(0, running - 1))  # the caller itself is running while it reads
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    try:  # pragma: no cover - not Linux
+        return max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):  # pragma: no cover - no load figure at all
+        return 0.0
+
+
+def free_cpus() -> int:
+    """CPUs this process may use that no other task is running on (at least 1)."""
+    return max(1, int(_usable_cpus() - other_running_tasks()))
 
 
 @contextmanager
 def engine_threads(device: torch.device) -> Iterator[int]:
-    """Run the enclosed CPU work on one thread if the CPUs are oversubscribed; yields the thread count."""
+    """Run the enclosed CPU work on the free CPUs only (see the module docstring); yields the thread count."""
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1 or not cpus_oversubscribed():
+    if device.type != "cpu" or threads == 1:
         yield threads
         return
-    torch.set_num_threads(1)
+    wanted = min(threads, free_cpus())
+    if wanted == threads:
+        yield threads
+        return
+    torch.set_num_threads(wanted)
     try:
-        yield 1
+        yield wanted
     finally:
         torch.set_num_threads(threads)

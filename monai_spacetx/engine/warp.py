@@ -183,8 +183,8 @@ def warp_image(
     dtype and mode (interpolation is the identity there); axis-aligned maps use separable
     1-D interpolation; anything else one gather / ``grid_sample`` pass.
     Only the target box that overlaps the source is computed; the rest is fill.
-    Differentiable with respect to ``image`` for ``linear`` and ``cubic``. On a CPU whose
-    load average exceeds its core count the call runs on one thread
+    Differentiable with respect to ``image`` for ``linear`` and ``cubic``. On a CPU where other
+    processes are running, the call uses only the free cores
     (:mod:`monai_spacetx.engine.threads`).
 
     Raises:
