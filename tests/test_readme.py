@@ -98,6 +98,8 @@ def test_python_block_runs_as_a_script(index, tmp_path):
     if "SaveImaged" in block and "CacheDataset" not in block:
         assert "(1, 33, 41, 25)" in done.stdout
         assert (tmp_path / "outputs" / "anatomical_seg.nii.gz").is_file()
+    if "lazy=True" in block:
+        assert "torch.uint8 [0, 1]" in done.stdout and "(1, 33, 41, 25) 0" in done.stdout, done.stdout
     if "CacheDataset" in block:
         assert done.stdout.count("predictions mapped back to {(1, 33, 41, 25)}") == 2, done.stdout
 
