@@ -9,6 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
@@ -84,6 +85,17 @@ def test_04_bundle(lessons, tmp_path):
     result = lessons.load_lesson("04_run_bundle.py").main(tmp_path)
     assert result["saved_shape"] == result["original_shape"]
     assert result["affine_max_diff"] < 1e-5
+
+
+def test_05_training_augmentation(lessons, tmp_path):
+    source = (TUTORIALS / "05_training_augmentation.py").read_text()
+    assert "import pytest" not in source and "from pytest" not in source
+    result = lessons.load_lesson("05_training_augmentation.py").main(tmp_path)
+    assert result["label_values"] == [0, 1] and result["label_dtype"] == torch.uint8  # nearest kept, dtype kept
+    assert result["interpolations"] == {"monai-spacetx": 2, "MONAI": 0}  # one resample per key, by our engine
+    assert result["landmark_error_voxels"] < 1e-6
+    assert result["monai_label_values"] > 2  # MONAI issue #6850: its lazy flush interpolated the label
+    assert result["monai_interpolations"]["MONAI"] == 2
 
 
 def test_lessons_use_the_one_sample_loader():

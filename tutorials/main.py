@@ -24,6 +24,7 @@ LESSONS = (
     ("02_epi_inference_roundtrip.py", "inference round trip on an oblique EPI scan: masks and probabilities back, saved to overlay"),
     ("03_landmarks.py", "landmarks: detect on the working grid, map back to the scan in mm"),
     ("04_run_bundle.py", "a MONAI bundle config using the Space transforms"),
+    ("05_training_augmentation.py", "training augmentation: MONAI lazy RandAffined + SpaceResampled, image, label and landmarks in one resample"),
 )
 
 
