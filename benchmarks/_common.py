@@ -136,8 +136,9 @@ def oblique_direction() -> np.ndarray:
     return rz @ rx
 
 
-def case_geometry(quick: bool) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    shape = QUICK_SHAPE if quick else FULL_SHAPE
+def case_geometry(quick: bool, shape: Sequence[int] | None = None) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Grid shape and spacing of the case: ``shape`` (default: the quick or full one) over the same field of view."""
+    shape = tuple(int(n) for n in shape) if shape is not None else (QUICK_SHAPE if quick else FULL_SHAPE)
     spacing = tuple(s * n / m for s, n, m in zip(FULL_SPACING, FULL_SHAPE, shape))
     return shape, spacing
 
@@ -180,13 +181,16 @@ def make_volume(shape: Sequence[int], spacing: Sequence[float], seed: int = 0) -
     return np.round(image).astype(np.int16), label, points
 
 
-def write_case(quick: bool, folder: str | None = None) -> dict[str, Any]:
-    """Write image + label NIfTI files of the oblique anisotropic case; return paths and truths."""
+def write_case(quick: bool, folder: str | None = None, shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Write image + label NIfTI files of the oblique anisotropic case; return paths and truths.
+
+    ``shape`` overrides the grid size (the field of view stays; see :func:`case_geometry`).
+    """
     import nibabel as nib
 
     from monai_spacetx import Space
 
-    shape, spacing = case_geometry(quick)
+    shape, spacing = case_geometry(quick, shape)
     native = Space(shape, spacing=spacing, origin=(-120.5, 80.25, -310.0), direction=oblique_direction())
     image, label, points = make_volume(shape, spacing)
     folder = folder or tempfile.mkdtemp(prefix="spacetx_bench_")

@@ -31,6 +31,32 @@ def test_seed_experiment_reports_a_missing_peer_as_skipped(monkeypatch):
     assert r["status"].startswith("skipped") and r["keypoint_error_px"] is None
 
 
+def test_pipeline_benchmark_quick(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # what `python benchmarks/bench_pipeline.py` gives its imports
+    threads = torch.get_num_threads()
+    try:
+        bench = runpy.run_path(str(BENCHMARKS / "bench_pipeline.py"))
+        results = bench["main"](["--quick", "--repeats", "1", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)  # the benchmark sets torch's process-wide thread count
+    assert set(results) == {"inference, finer grid", "inference, coarser grid", "training, RandAffined"}
+    for name, rows in results.items():
+        ours = rows["ours lazy"].outcome
+        # one interpolation deep per key, by our engine: the label is one nearest warp of the loaded label.
+        # Passes: SpaceCropd executes MONAI's pending ops before SpaceResampled redoes them from the data (2 per key)
+        assert ours.one_warp and ours.forward["monai"] == 0 and ours.forward["ours"] <= 2 * 2, name
+        assert rows["ours lazy, MONAI crop"].outcome.forward == {"ours": 2, "monai": 0}, name  # 1 pass per key
+        assert ours.label_values == 4 and ours.label_dtype == "uint8", name
+        assert rows["MONAI lazy"].outcome.label_values > 4, name  # MONAI issue #6850: the label was interpolated
+        monai_eager = rows["MONAI eager"].outcome
+        assert monai_eager.forward == {"ours": 0, "monai": 2 * (3 if "RandAffined" in name else 2)}, name  # the counter sees MONAI
+        assert not monai_eager.one_warp, name
+    assert results["inference, finer grid"]["ours lazy"].outcome.wrong == 0
+    assert "| ours lazy |" in capsys.readouterr().out
+
+
 def test_benchmarks_share_one_harness_without_path_hacks():
     for path in BENCHMARKS.glob("bench_*.py"):
         assert "sys.path" not in path.read_text(), path.name
