@@ -360,3 +360,25 @@ def test_landmarks_mark_the_same_anatomy_as_the_image():
     out = chain(data)
     peak = np.array(np.unravel_index(int(torch.argmax(out["img"])), out["img"].shape[1:]), dtype=float)
     assert np.abs(peak - out["pts"][0]).max() <= 1.0  # the brightest voxel is the landmark's (0.5 mm voxels)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_axis_aligned_chains_map_back_one_axis_at_a_time_to_the_same_voxels(seed):
+    """The separable composition of nearest maps equals the general (N, D) one, voxel for voxel."""
+    from conftest import random_space
+
+    from monai_spacetx.transforms.chain import _separable_flat_index, compose_nearest
+
+    rng = np.random.default_rng(seed)
+    ndim = 2 + seed % 2
+    native = random_space(rng, ndim, shape_range=(8, 20))
+    reoriented = native.flip(int(rng.integers(ndim))).permute(list(rng.permutation(ndim)))
+    respaced = reoriented.respace(reoriented.spacing * rng.uniform(0.5, 1.6, ndim))
+    cropped = respaced.crop([1] * ndim, [n - 1 for n in respaced.shape])
+    grids = [native, reoriented, respaced, cropped.resize([n + 3 for n in cropped.shape])]
+    flat, valid = _separable_flat_index(grids)
+    index, expected_valid = compose_nearest(grids)
+    assert np.array_equal(valid, expected_valid) and valid.any() and not valid.all()
+    expected = np.ravel_multi_index(tuple(np.where(expected_valid[:, None], index, 0).T), grids[-1].shape)
+    assert np.array_equal(flat[valid], expected[valid])  # the rest take the fill
+    assert _separable_flat_index([native, native.rotate([0.3] * (1 if ndim == 2 else 3))]) is None
