@@ -181,7 +181,7 @@ def example_scan(name: str = "anatomical.nii") -> Path:
 
     ``"anatomical.nii"``: a 33x41x25 MR (T1) volume, 2 mm voxels; ``"example4d.nii.gz"``: an
     oblique 128x96x24 EPI (fMRI) series of 2 volumes. Found with :mod:`importlib.resources`, so
-    nothing from ``nibabel.testing`` (which imports pytest) is loaded.
+    nothing from nibabel's test helpers (which import pytest) is loaded.
     """
     path = resources.files("nibabel") / "tests" / "data" / name
     if not path.is_file():

@@ -1,7 +1,7 @@
 """The tutorials' one sample loader: real scans that ship inside nibabel (no download).
 
 ``monai_spacetx.compare.example_scan`` finds the files with ``importlib.resources``; nothing
-from ``nibabel.testing`` (which needs pytest) is imported.
+from nibabel's test helpers (which need pytest) is imported.
 """
 
 from __future__ import annotations
