@@ -31,7 +31,7 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, anti_aliasing_sigmas, axis_taps, gaussian_kernel, smooth, snap_half, weight_of, wrap_index
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, kernel_radius, smooth, snap_half, weight_of, wrap_index
 
 __all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
 
@@ -132,7 +132,7 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     """
     ndim = plan.ndim
     sigmas = anti_aliasing_sigmas(options, [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]])
-    radius = max(len(gaussian_kernel(s, img.device)) // 2 if s > 0 else 0 for s in sigmas)
+    radius = max(kernel_radius(s) for s in sigmas)
     window = _source_window(plan, box, options, margin=2 + radius)
     src = img[(slice(None), *window)]
     if radius:  # smooth the window; its own edges are replicated, but only voxels within `radius` of them are wrong and unread

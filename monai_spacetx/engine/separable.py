@@ -158,9 +158,9 @@ def separable_taps(
     thick = plan.thick_source_axis(options.anisotropy_threshold) if options.thick_axis_mode and mode != "nearest" else None
     for k in range(plan.ndim):
         exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer() and sigmas[k] == 0.0
-        axis_mode = "nearest" if exact else (options.thick_axis_mode if plan.axes[k] == thick else mode)
+        axis_mode = "nearest" if exact else (options.thick_axis_mode or mode) if plan.axes[k] == thick else mode
         x = torch.from_numpy(plan.axis_coords(k, box[k].start, box[k].stop))
-        found = axis_taps(x, t.shape[1 + k], axis_mode or mode, options, sigmas[k])
+        found = axis_taps(x, t.shape[1 + k], axis_mode, options, sigmas[k])
         lo = min(int(i.min()) for i, _ in found)
         hi = max(int(i.max()) for i, _ in found) + 1
         t = t.narrow(1 + k, lo, hi - lo)

@@ -26,7 +26,7 @@ from ..errors import ModeError
 from ..geometry.tolerances import SNAP_TOL
 from .options import WarpOptions
 
-__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "gaussian_kernel", "anti_aliasing_sigmas", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
+__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "kernel_radius", "gaussian_kernel", "anti_aliasing_sigmas", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
 
 #: One tap: int64 source indices and their weights (``None``: a unit weight, a pure gather).
 Tap = Tuple[torch.Tensor, Optional[torch.Tensor]]
@@ -76,10 +76,16 @@ def cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
     return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
+def kernel_radius(sigma: float) -> int:
+    """Half-width of :func:`gaussian_kernel` in voxels (MONAI's truncation at 4 sigma); 0 for no smoothing."""
+    return int(max(4.0 * sigma, 0.5) + 0.5) if sigma > 0 else 0
+
+
 def gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
     """The voxel-integrated Gaussian (erf differences, as MONAI's ``GaussianFilter``), truncated at
-    4 sigma like MONAI's, normalised to sum 1 (so a constant stays constant); float64, odd length."""
-    radius = int(max(4.0 * sigma, 0.5) + 0.5)
+    4 sigma like MONAI's, normalised to sum 1 (so a constant stays constant); float64, length
+    ``2 * kernel_radius(sigma) + 1``."""
+    radius = kernel_radius(sigma)
     edges = (torch.arange(-radius, radius + 2, dtype=torch.float64, device=device) - 0.5) / (sigma * 2.0**0.5)
     kernel = torch.diff(0.5 * torch.erf(edges))
     return kernel / kernel.sum()
@@ -111,8 +117,7 @@ def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions, sigma: f
     if sigma > 0.0:
         # cubic taps reach past the edge, where they read the padded *smoothed* source: spread each
         # wrapped tap over the kernel (merging by offset, as for linear, would smooth the padding)
-        kernel = gaussian_kernel(sigma, x.device).tolist()
-        radius = (len(kernel) - 1) // 2
+        kernel, radius = gaussian_kernel(sigma, x.device).tolist(), kernel_radius(sigma)
         return [(wrap_index(i + e - radius, n, options), w * k) for i, w in taps for e, k in enumerate(kernel)]
     return taps
 
@@ -121,8 +126,7 @@ def _smoothed(first: torch.Tensor, weights: list[torch.Tensor], n: int, options:
     """Linear taps ``first + c`` (``weights[c]``) convolved with the Gaussian: tap ``first - radius + e``
     weighs ``sum_c weights[c] * kernel[e - c]``; indices wrapped per ``options`` (replicate or mirror).
     Exact because linear taps never leave the axis with a non-zero weight."""
-    kernel = gaussian_kernel(sigma, first.device).tolist()
-    radius = (len(kernel) - 1) // 2
+    kernel, radius = gaussian_kernel(sigma, first.device).tolist(), kernel_radius(sigma)
     taps: Taps = []
     for e in range(len(weights) + 2 * radius):
         terms = [weights[c] * kernel[e - c] for c in range(len(weights)) if 0 <= e - c < len(kernel)]
@@ -156,8 +160,7 @@ def anti_aliasing_sigmas(options: WarpOptions, shrink: list[float]) -> list[floa
 
 def smooth(t: torch.Tensor, dim: int, sigma: float, options: WarpOptions) -> torch.Tensor:
     """``t`` convolved along ``dim`` with :func:`gaussian_kernel`, edges per ``options`` (replicate or mirror)."""
-    kernel = gaussian_kernel(sigma, t.device).to(t.dtype)
-    radius = (kernel.numel() - 1) // 2
+    kernel, radius = gaussian_kernel(sigma, t.device).to(t.dtype), kernel_radius(sigma)
     n = t.shape[dim]
     padded = t.index_select(dim, wrap_index(torch.arange(-radius, n + radius, device=t.device), n, options))
     rows = padded.movedim(dim, -1)

@@ -40,7 +40,6 @@ raises :class:`~monai_spacetx.errors.SpaceError` naming the operations.
 
 from __future__ import annotations
 
-
 import weakref
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence
