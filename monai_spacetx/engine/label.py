@@ -2,14 +2,19 @@
 
 Per-class linear interpolation followed by argmax gives a target voxel the class with the largest
 summed linear weight among its ``2^D`` taps: every other class has weight 0 there. So the result
-needs only the taps' labels and weights, whatever the number of classes ``K``:
+needs only the taps' labels and weights, whatever the number of classes ``K``. Exact ties (within
+``WEIGHT_TOL``) go to the smaller label, as the per-class reference's argmax does; outside the
+field of view with ``"zeros"`` padding a voxel is the fill label.
 
-1. gather the ``T = 2^D`` tap labels of every target voxel (separable path: index gathers per
-   axis; general path: flat gathers), same taps and boundary rules as ``linear``;
-2. where all taps agree (the interior of every region, most voxels), that is the label;
-3. elsewhere (a compacted list), score each tap's label by the summed weight of the taps that
-   share it, keep the best; exact ties (within ``WEIGHT_TOL``) go to the smaller label, as the
-   per-class reference does. Outside the field of view with ``"zeros"`` padding: the fill label.
+- General path (:func:`vote`, per chunk): gather the ``T`` tap labels of every target voxel; where
+  they agree (the interior of every region, most voxels), that is the label; elsewhere (a
+  compacted list) score the candidates.
+- Separable path (:func:`_run_label_separable`): the taps of a target voxel are a source cell, so
+  the work is per source cell: every voxel takes its cell's first label by index gathers (as
+  ``nearest``), and only the cells holding several labels are interpolated onto the voxels that
+  read them.
+- Scoring: a voxel reading two classes (most boundary voxels) needs the weight of one of them; with
+  more classes, each tap's class is scored by the summed weight of the taps sharing it.
 """
 
 from __future__ import annotations
@@ -24,15 +29,15 @@ from .box import Box
 from .general import CHUNK_VOXELS, chunk_taps, general_chunks, mask_outside
 from .options import WarpOptions
 from .plan import WarpPlan
-from .separable import separable_taps
-from .taps import Taps
+from .separable import run_steps, separable_taps, step_order
+from .taps import Taps, weight_of
 
 __all__ = ["run_label", "vote"]
 
 #: Mixed voxels scored at once (bounds the ``(T, M)`` temporaries of :func:`vote`).
 _VOTE_BLOCK = 1 << 18
-#: Tap labels gathered at once on the separable path (``T`` per target voxel of a block).
-_TAP_ELEMENTS = 1 << 22
+#: Mixed source cells spread at once on the separable path (each reaches a few target voxels).
+_CELL_BLOCK = 1 << 16
 
 
 def vote(labels: torch.Tensor, weights_at: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -52,53 +57,82 @@ def vote(labels: torch.Tensor, weights_at: Callable[[torch.Tensor], torch.Tensor
         mixed |= other != first
     out = first.clone()
     where = torch.nonzero(mixed.view(-1)).squeeze(1)
-    if where.numel() == 0:
-        return out
     flat_labels, flat_out = labels.reshape(labels.shape[0], -1), out.view(-1)
-    # the dtype's largest value marks "not a candidate": if the winner is that value, every candidate is it
-    top = torch.inf if labels.dtype.is_floating_point else (True if labels.dtype == torch.bool else torch.iinfo(labels.dtype).max)
-    largest = torch.tensor(top, dtype=labels.dtype, device=labels.device)
     for b0 in range(0, where.numel(), _VOTE_BLOCK):
         idx = where[b0 : b0 + _VOTE_BLOCK]
-        tap_labels, tap_weights = flat_labels[:, idx], weights_at(idx)  # (T, M) each
-        # score of each tap's class: the summed weight of the taps sharing its label (elementwise
-        # passes only: reductions across the short tap axis are slow in torch)
-        score = torch.zeros_like(tap_weights)
-        for own_label, own_weight in zip(tap_labels, tap_weights):
-            score.addcmul_(tap_labels == own_label, own_weight)
-        # quantised so that round-off ties are ties; among the best, the smaller label
-        score = torch.round(score / WEIGHT_TOL)
-        best = score[0].clone()
-        for row in score[1:]:
-            torch.maximum(best, row, out=best)
-        winner = torch.where(score[0] == best, tap_labels[0], largest)
-        for row, row_labels in zip(score[1:], tap_labels[1:]):
-            torch.minimum(winner, torch.where(row == best, row_labels, largest), out=winner)
-        flat_out[idx] = winner
+        flat_out[idx] = _winner(flat_labels[:, idx], list(weights_at(idx)))
     return out
 
 
+def _winner(tap_labels: torch.Tensor, tap_weights: list[torch.Tensor]) -> torch.Tensor:
+    """``(M,)`` the class with the largest summed weight among ``(T, M)`` taps (``T`` weights of
+    ``(M,)`` each); exact ties (within ``WEIGHT_TOL``) to the smaller label.
+
+    Most voxels on a boundary read two classes: the smallest and the largest tap label, each
+    scored in one pass over the taps. Voxels with more classes are scored in full.
+    """
+    low, high = tap_labels[0].clone(), tap_labels[0].clone()
+    for row in tap_labels[1:]:
+        torch.minimum(low, row, out=low)
+        torch.maximum(high, row, out=high)
+    # the weights sum to 1, so the smallest label scores 1 - score_high when there are two classes
+    score_high = torch.zeros_like(tap_weights[0])
+    more = torch.zeros_like(low, dtype=torch.bool)
+    for row, weight in zip(tap_labels, tap_weights):
+        score_high.addcmul_(row == high, weight)
+        more |= (row > low) & (row < high)
+    # quantised so that round-off ties are ties, which go to the smaller label
+    winner = torch.where(torch.round(score_high / WEIGHT_TOL) > torch.round((1.0 - score_high) / WEIGHT_TOL), high, low)
+    many = torch.nonzero(more).squeeze(1)
+    if many.numel():
+        winner[many] = _winner_of_many(tap_labels[:, many], torch.stack([w[many] for w in tap_weights]))
+    return winner
+
+
+def _winner_of_many(tap_labels: torch.Tensor, tap_weights: torch.Tensor) -> torch.Tensor:
+    """:func:`_winner` for ``(T, M)`` taps and weights with any number of classes."""
+    # score of each tap's class: the summed weight of the taps sharing its label (elementwise
+    # passes only: reductions across the short tap axis are slow in torch)
+    score = torch.zeros_like(tap_weights)
+    for own_label, own_weight in zip(tap_labels, tap_weights):
+        score.addcmul_(tap_labels == own_label, own_weight)
+    return _best(tap_labels, score)
+
+
+def _best(candidates: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """``(M,)`` the candidate of ``(T, M)`` with the best ``(T, M)`` score; scores within ``WEIGHT_TOL``
+    are ties, which go to the smaller label."""
+    # the dtype's largest value marks "not a candidate": if the winner is that value, every candidate is it
+    top = torch.inf if candidates.dtype.is_floating_point else (True if candidates.dtype == torch.bool else torch.iinfo(candidates.dtype).max)
+    largest = torch.tensor(top, dtype=candidates.dtype, device=candidates.device)
+    score = torch.round(score / WEIGHT_TOL)
+    best = score[0].clone()
+    for row in score[1:]:
+        torch.maximum(best, row, out=best)
+    winner = torch.where(score[0] == best, candidates[0], largest)
+    for row, row_labels in zip(score[1:], candidates[1:]):
+        torch.minimum(winner, torch.where(row == best, row_labels, largest), out=winner)
+    return winner
+
+
 def _combos(taps: list[Taps]) -> list[tuple[int, ...]]:
-    """Tap combinations in the order :func:`_gather_separable` stacks them (the last axis slowest)."""
+    """Tap combinations, one index per axis, the first axis fastest."""
     combos: list[tuple[int, ...]] = [()]
     for axis_taps in taps:
         combos = [c + (t,) for t in range(len(axis_taps)) for c in combos]
     return combos
 
 
-def _weights_fn(taps: list[Taps], shape: tuple[int, ...], per_voxel: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``weights_at`` for :func:`vote`: flat indices into ``shape`` = ``(N, *spatial)`` → ``(T, M)`` weights.
+def _weights_fn(taps: list[Taps], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``weights_at`` for :func:`vote`: flat indices into ``shape`` = ``(N, *chunk)`` → ``(T, M)`` weights,
+    the taps' weights being shaped like the chunk."""
 
-    ``per_voxel``: the taps' weights are shaped like the spatial chunk (general path); else they
-    are 1-D per axis (separable path).
-    """
     def weights_at(idx: torch.Tensor) -> torch.Tensor:
         spatial = idx % int(np.prod(shape[1:]))
-        pos = [spatial] * len(taps) if per_voxel else list(torch.unravel_index(spatial, shape[1:]))
         # (taps of axis D-1, ..., taps of axis 0, M): the first axis varies fastest, as in _combos
         product = torch.ones((1, idx.numel()), dtype=torch.float64, device=idx.device)
-        for k, axis_taps in enumerate(taps):
-            per_tap = [torch.ones_like(product[0]) if w is None else w.reshape(-1)[pos[k]].to(torch.float64) for _, w in axis_taps]
+        for axis_taps in taps:
+            per_tap = [torch.ones_like(product[0]) if w is None else w.reshape(-1)[spatial].to(torch.float64) for _, w in axis_taps]
             product = (torch.stack(per_tap).unsqueeze(1) * product.unsqueeze(0)).reshape(-1, idx.numel())
         return product
 
@@ -113,19 +147,10 @@ def _flat_index(taps: list[Taps], combo: tuple[int, ...], strides: list[int]) ->
     return index.reshape(-1)
 
 
-def _gather_separable(t: torch.Tensor, taps: list[Taps]) -> torch.Tensor:
-    """``(T, N, *box)`` tap labels by one index gather per axis and tap."""
-    stacked = t.unsqueeze(0)
-    for k, axis_taps in enumerate(taps):
-        stacked = torch.cat([stacked.index_select(2 + k, index) for index, _ in axis_taps])
-    return stacked
-
-
 def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Label-aware resample of ``img`` ``(N, *source)`` into ``dest`` ``(N, *box_shape)`` (separable or general plan)."""
     lead = img.shape[0]
     rows_of_box = [s.stop - s.start for s in box]
-    per_row = lead * int(np.prod(rows_of_box[1:])) * 2 ** plan.ndim
     if plan.kind == "general":
         flat = img.reshape(lead, -1)
         strides = [int(np.prod(plan.source_shape[k + 1 :])) for k in range(plan.ndim)]
@@ -135,15 +160,143 @@ def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions,
             taps = chunk_taps(plan, starts, shape, "label", options, img.device)
             labels = torch.stack([flat.index_select(1, _flat_index(taps, combo, strides)) for combo in _combos(taps)])
             labels = labels.view(-1, lead, *shape)
-            values = vote(labels, _weights_fn(taps, (lead, *shape), per_voxel=True))
+            values = vote(labels, _weights_fn(taps, (lead, *shape)))
             if options.constant:
                 mask_outside(plan, starts, values, options.fill)
             dest[:, r0 - box[0].start : r1 - box[0].start] = values
         return
+    _run_label_separable(img, plan, box, options, dest)
+
+
+def _cell_uniform(t: torch.Tensor, paired: list[bool]) -> torch.Tensor:
+    """``(N, *S)`` bool: one label on the whole source cell at each voxel, the cell being ``{i, i + 1}``
+    along every ``paired`` spatial axis (the last voxel pairs with itself), ``{i}`` along the others.
+
+    Built axis by axis: the cell over axes ``<= k`` is uniform when the cells over axes ``< k`` at
+    ``i`` and ``i + 1`` are, and their first labels agree.
+    """
+    uniform = torch.ones_like(t, dtype=torch.bool)
+    for k, pair in enumerate(paired):
+        n = t.shape[1 + k]
+        if pair and n > 1:
+            head, tail = (slice(None),) * (1 + k) + (slice(0, n - 1),), (slice(None),) * (1 + k) + (slice(1, n),)
+            uniform[head] &= uniform[tail] & (t[head] == t[tail])
+    return uniform
+
+
+def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
+    """The separable label path, per source cell rather than per target voxel.
+
+    A linear axis' taps are ``i`` and ``i + 1`` (clamped at the end, with upper weight 0), so a
+    target voxel reads the source cell at its first taps, with per-axis weights ``1 - w`` and
+    ``w``. Every target voxel first takes its cell's first label by pure index gathers (as
+    ``nearest``): right wherever the cell holds one label. Only the cells holding several labels
+    (a few percent, on region boundaries) are listed, classified once (two labels, or more), and
+    spread over the target voxels that read them (:func:`_spread`), which are then scored.
+    """
     t, taps = separable_taps(img, plan, box, "label", options)
-    step = max(1, _TAP_ELEMENTS // per_row)
-    for j0 in range(0, rows_of_box[0], step):
-        j1 = min(rows_of_box[0], j0 + step)
-        block_taps = [[(i[j0:j1], None if w is None else w[j0:j1]) for i, w in taps[0]], *taps[1:]]
-        labels = _gather_separable(t, block_taps)
-        dest[:, j0:j1] = vote(labels, _weights_fn(block_taps, tuple(labels.shape[1:]), per_voxel=False))
+    first = [axis_taps[0][0] for axis_taps in taps]
+    order = step_order([(box[k].stop - box[k].start) / t.shape[1 + k] for k in range(plan.ndim)])
+    run_steps(t, [[(index, None)] for index in first], order, dest)
+    paired = [k for k, axis_taps in enumerate(taps) if len(axis_taps) == 2]
+    if not paired:
+        return
+    readers = [_readers(index, t.shape[1 + k]) for k, index in enumerate(first)]
+    mixed = ~_cell_uniform(t, [k in paired for k in range(plan.ndim)])
+    for k, (count, _, _) in enumerate(readers):
+        view = [1] * t.dim()
+        view[1 + k] = -1
+        mixed &= (count > 0).view(view)  # cells no target voxel reads
+    strides = [int(np.prod(t.shape[1 + k :])) for k in range(plan.ndim + 1)]
+    # a clamped upper tap (weight 0) may read one voxel on: pad the flat source so it stays in range
+    flat = t.reshape(-1)
+    source = torch.cat([flat, flat[:1].expand(sum(strides[1 + k] for k in paired))])
+    # spread along the axes with the fewest readers per source voxel first: later entries multiply
+    axes = sorted(range(plan.ndim), key=lambda k: int(readers[k][0].max()))
+    spread_paired = [k for k in axes if k in paired]
+    corners = [sum(e * strides[1 + k] for e, k in zip(combo, spread_paired)) for combo in np.ndindex(*(2,) * len(paired))]
+    upper = {k: weight_of(taps[k][1]).to(torch.float64) for k in paired}
+    # dest is a strided view of the output: a flat view over its storage takes scattered writes
+    storage = dest.as_strided((int(sum((n - 1) * s for n, s in zip(dest.shape, dest.stride()))) + 1,), (1,))
+    all_cells = torch.nonzero(mixed)  # (L, 1 + D)
+    for c0 in range(0, all_cells.shape[0], _CELL_BLOCK):
+        cells = all_cells[c0 : c0 + _CELL_BLOCK]
+        base = cells @ torch.tensor(strides, device=cells.device)
+        labels = torch.stack([source.narrow(0, d, source.numel() - d).index_select(0, base) for d in corners], 1)  # (L, 2^P)
+        low, high = labels.amin(1), labels.amax(1)
+        two = ((labels == low.unsqueeze(1)) | (labels == high.unsqueeze(1))).all(1)
+        pick = torch.nonzero(two).squeeze(1)
+        low, high = low[pick], high[pick]
+        field = (labels[pick] == high.unsqueeze(1)).unsqueeze(1).to(torch.float64)
+        score, offset, owner = _spread(field, cells[pick], axes, readers, upper, list(dest.stride()))
+        # two classes: the smaller scores 1 - score; quantised so that round-off ties are ties, which go to it
+        higher = torch.round(score[0] / WEIGHT_TOL) > torch.round((1.0 - score[0]) / WEIGHT_TOL)
+        storage.index_copy_(0, offset, torch.where(higher, high.index_select(0, owner), low.index_select(0, owner)))
+        pick = torch.nonzero(~two).squeeze(1)
+        if pick.numel():  # three or more classes: every corner's label is a candidate
+            candidates = labels[pick]
+            field = (candidates.unsqueeze(2) == candidates.unsqueeze(1)).to(torch.float64)
+            score, offset, owner = _spread(field, cells[pick], axes, readers, upper, list(dest.stride()))
+            storage.index_copy_(0, offset, _best(candidates.index_select(0, owner).T, score))
+
+
+def _readers(first: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Which target positions along an axis read each of the ``n`` source indices as their first tap:
+    ``(count, start, order)``, the readers of ``i`` being ``order[start[i] : start[i] + count[i]]``
+    (``order`` is ``None`` when ``first`` ascends: the identity)."""
+    count = torch.bincount(first, minlength=n)
+    ascending = first.numel() < 2 or bool((first[1:] >= first[:-1]).all())
+    return count, torch.cumsum(count, 0) - count, None if ascending else torch.argsort(first, stable=True)
+
+
+def _spread(
+    field: torch.Tensor,
+    cells: torch.Tensor,
+    axes: list[int],
+    readers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]],
+    upper: dict[int, torch.Tensor],
+    dest_strides: list[int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Interpolate per-cell corner values at the target voxels reading each cell.
+
+    Args:
+        field: ``(L, C, 2^P)`` ``C`` values at each cell's corners, the ``P`` paired axes' corners in
+            C order, taking the paired axes in the order of ``axes`` (the first slowest).
+        cells: ``(L, 1 + D)`` the cells (channel, then the first tap per axis).
+        axes: the order in which to spread along the axes.
+        readers: per axis, :func:`_readers`.
+        upper: per paired axis, the upper tap's weight per target position.
+        dest_strides: the strides of ``dest``, channel first.
+
+    Returns:
+        ``(C, M)`` the values interpolated at the ``M`` reading voxels, their ``(M,)`` flat offsets
+        into ``dest``'s storage, and the ``(M,)`` index of their cell.
+
+    Axis by axis, every entry (a cell with the target positions chosen so far) is repeated once
+    per reader along the next axis, and a paired axis is interpolated out of ``field`` (a
+    lerp: the same arithmetic as the per-class linear resample).
+    """
+    candidates = field.shape[1]
+    field = field.flatten(1)  # rows: one entry's values, gathered whole
+    owner = torch.arange(cells.shape[0], device=cells.device)
+    offset = cells[:, 0] * dest_strides[0]
+    for k in axes:
+        count, start, order = readers[k]
+        at = cells[:, 1 + k].index_select(0, owner)
+        if int(count.max()) > 1:
+            repeats = count.index_select(0, at)
+            parent = torch.repeat_interleave(repeats)
+            # the readers of entry e are order[start[at[e]] + 0, 1, ...]: a running count, less e's own start in it
+            shift = start.index_select(0, at) - (torch.cumsum(repeats, 0) - repeats)
+            position = torch.arange(parent.numel(), device=cells.device).add_(shift.index_select(0, parent))
+            offset, owner = offset.index_select(0, parent), owner.index_select(0, parent)
+            field = torch.gather(field, 0, parent.unsqueeze(1).expand(-1, field.shape[1]))  # rows: faster than index_select
+        else:  # one reader per source voxel at most (a shrinking axis): no entry multiplies
+            position = start.index_select(0, at)
+        if order is not None:
+            position = order.index_select(0, position)
+        offset.add_(position, alpha=dest_strides[1 + k])
+        if k in upper:
+            pairs = field.view(field.shape[0], candidates, 2, field.shape[1] // (2 * candidates))
+            field = torch.lerp(pairs[:, :, 0], pairs[:, :, 1], upper[k].index_select(0, position).view(-1, 1, 1)).flatten(1)
+    return field.T, offset, owner

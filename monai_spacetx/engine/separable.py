@@ -17,7 +17,7 @@ from .options import WarpOptions
 from .plan import WarpPlan
 from .taps import Taps, anti_aliasing_sigmas, axis_taps, weight_of
 
-__all__ = ["run_separable", "separable_taps"]
+__all__ = ["run_separable", "run_steps", "separable_taps", "step_order"]
 
 #: Elements per block of the innermost-axis gather (4 MiB of float32).
 _BLOCK_ELEMENTS = 1 << 20
@@ -216,10 +216,10 @@ def run_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOpti
         hi = max(int(i.max()) for i, _ in block_taps) + 1
         block_taps = [(i - lo, w) for i, w in block_taps]
         block = t.narrow(1, lo, hi - lo).to(dest.dtype)
-        _run_steps(block, [block_taps, *taps[1:]], order, dest.narrow(1, j0, min(step, rows - j0)))
+        run_steps(block, [block_taps, *taps[1:]], order, dest.narrow(1, j0, min(step, rows - j0)))
 
 
-def _run_steps(t: torch.Tensor, taps: list[Taps], order: list[int], dest: torch.Tensor) -> None:
+def run_steps(t: torch.Tensor, taps: list[Taps], order: list[int], dest: torch.Tensor) -> None:
     """Apply the 1-D steps in ``order``; intermediates are fresh tensors, the last step fills ``dest``."""
     for n, k in enumerate(order):
         if n == len(order) - 1:
