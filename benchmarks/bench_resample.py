@@ -15,7 +15,8 @@ Cases (``--quick``: every grid about 2x coarser per axis, K and channels unchang
   grid. Ours ``label`` vs ours ``nearest``; SimpleITK ``sitkLabelLinear``; nnU-Net-style
   per-class one-hot -> ``F.interpolate`` -> running argmax (one class in memory at a time).
 - ``upsample x2``: a 2-channel 200x180x120 float32 volume and a uint8 label map, x2: nearest vs linear.
-- ``resize any shape``: 256^3 -> 97^3 (scale 256/97, no small period) vs -> 128^3 (1/2), per output voxel.
+- ``resize any shape``: 256^3 -> 97^3 (scale 256/97, no small period) vs -> 96^3 (3/8, the nearest
+  small fraction) and -> 128^3 (1/2), per output voxel.
 
 Times are medians of ``--repeat`` calls after a warm-up, timed round-robin across the entries
 of a case (load from other processes hits all alike); "ratio" is time / ours. Peak MiB is the
@@ -258,14 +259,12 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     )
 
     big = Space((256 // q,) * 3)
-    odd, half = big.resize((97 // q,) * 3), big.resize((128 // q,) * 3)
+    # 97 has no small period (scale 256/97); 96 is the nearest small fraction (3/8), 128 is 1/2
+    odd, near, half = (big.resize((m // q,) * 3) for m in (97, 96, 128))
     source = torch.rand(big.shape, generator=gen)
     cases["resize any shape"] = (
-        f"{big.shape} -> {odd.shape} vs {half.shape}: compare ns / output voxel",
-        [
-            (f"monai_spacetx -> {odd.shape}", lambda: warp_image(source, big, odd, "linear")),
-            (f"monai_spacetx -> {half.shape}", lambda: warp_image(source, big, half, "linear")),
-        ],
+        f"{big.shape} -> {odd.shape} vs {near.shape} and {half.shape}: compare ns / output voxel",
+        [(f"monai_spacetx -> {space.shape}", lambda space=space: warp_image(source, big, space, "linear")) for space in (odd, near, half)],
     )
     return cases
 

@@ -30,7 +30,11 @@ def _pick(t: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
     first, count = int(index[0]), index.numel()
     if int(index[-1]) - first == count - 1 and (count == 1 or bool((index.diff() == 1).all())):
         return t.narrow(dim, first, count)
-    if dim == t.dim() - 1:  # advanced indexing gathers the innermost axis faster than index_select
+    if dim == t.dim() - 1:
+        # innermost axis: index_select on a 2-D view is several times faster than on more dims,
+        # and than advanced indexing (which is used when no 2-D view exists)
+        if t.is_contiguous():
+            return t.view(-1, t.shape[-1]).index_select(1, index).view(*t.shape[:-1], count)
         return t[..., index]
     return t.index_select(dim, index)
 
@@ -47,45 +51,46 @@ def _step_functional(t: torch.Tensor, dim: int, taps: Taps) -> torch.Tensor:
     return torch.stack(terms).sum(0) if len(terms) > 4 else sum(terms[1:], terms[0])
 
 
-def _lerp_periodic(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor, max_period: int = 16) -> bool:
-    """A linear step along ``dim`` as a few strided lerps when the scale is rational.
+def _periodic(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor, max_period: int = 16) -> bool:
+    """A nearest (one tap) or linear (two taps) step along ``dim`` as a few strided copies or
+    lerps when the scale is rational.
 
     With ``a = p / q`` the taps of output ``j + q`` are those of ``j`` moved by ``p``
     inputs, with the same weight: each residue ``r`` of ``j mod q`` is then one strided
-    lerp with a scalar weight (outputs ``r::q`` from inputs ``i0[r]::p``), bit-identical to
-    the gather. ``q`` large ops instead of one op per output slice: no gathers, no
-    temporaries, and few thread-pool barriers (which matter on a busy machine). Edge
-    outputs whose taps were clamped break the period; they are gathered.
+    copy, or lerp with a scalar weight (outputs ``r::q`` from inputs ``i0[r]::p``),
+    bit-identical to the gather. ``q`` large ops instead of one op per output slice: no
+    gathers, no temporaries, and few thread-pool barriers (which matter on a busy machine).
+    Edge outputs whose taps were clamped break the period; they are gathered.
     Returns False when no period ``q <= max_period`` fits.
     """
-    (i0, _), (i1, w1) = taps
-    assert w1 is not None
+    i0, (i1, w1) = taps[0][0], taps[-1]
     m = i0.numel()
     lead = (slice(None),) * dim
     for q in range(1, max_period + 1):
         if m < 4 * q:
             return False
         half = (m - q) // 2
-        d0, d1, dw = i0[q:] - i0[:-q], i1[q:] - i1[:-q], (w1[q:] - w1[:-q]).abs()
+        d0 = i0[q:] - i0[:-q]
         p = int(d0[half])
-        good = (d0 == p) & (d1 == p) & (dw <= WEIGHT_TOL)
+        good = d0 == p
+        if w1 is not None:
+            good &= (i1[q:] - i1[:-q] == p) & ((w1[q:] - w1[:-q]).abs() <= WEIGHT_TOL)
         if p <= 0 or not bool(good[half]):
             continue
         bad = torch.nonzero(~good).flatten().tolist()
         start = max([b + 1 for b in bad if b < half], default=0)
         stop = min([b for b in bad if b > half], default=m - q) + q
-        if stop - start < 2 * q:
+        if stop - start < max(2 * q, m // 2):  # a period that holds only locally: try the next q
             continue
-        weights = w1.tolist()
+        weights = [] if w1 is None else w1.tolist()
         for r in range(start, start + q):
             last = p * (len(range(r, stop, q)) - 1) + 1
             a0, a1 = int(i0[r]), int(i1[r])
-            torch.lerp(
-                t[(*lead, slice(a0, a0 + last, p))],
-                t[(*lead, slice(a1, a1 + last, p))],
-                weights[r],
-                out=dest[(*lead, slice(r, stop, q))],
-            )
+            out = dest[(*lead, slice(r, stop, q))]
+            if w1 is None:
+                out.copy_(t[(*lead, slice(a0, a0 + last, p))])
+            else:
+                torch.lerp(t[(*lead, slice(a0, a0 + last, p))], t[(*lead, slice(a1, a1 + last, p))], weights[r], out=out)
         for lo, hi in ((0, start), (stop, m)):  # clamped edge outputs: plain gather
             if hi > lo:
                 part = [(i[lo:hi], None if w is None else w[lo:hi]) for i, w in taps]
@@ -97,12 +102,13 @@ def _lerp_periodic(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor, ma
 def _step_into(t: torch.Tensor, dim: int, taps: Taps, dest: torch.Tensor) -> None:
     """One 1-D interpolation step written into ``dest`` (no autograd, no large temporaries).
 
-    A linear step with a rational scale is a few strided lerps (:func:`_lerp_periodic`).
+    A nearest or linear step with a rational scale is a few strided copies or lerps
+    (:func:`_periodic`).
     Otherwise, along an outer axis each output slab is a lerp of whole source slabs: that
     streams memory once and allocates nothing, several times faster on CPU than gathering
     full-size tap tensors. The innermost axis has no slabs, so it is gathered.
     """
-    if len(taps) == 2 and _lerp_periodic(t, dim, taps, dest):
+    if len(taps) <= 2 and _periodic(t, dim, taps, dest):
         return
     if len(taps) == 1 and dim < t.dim() - 1:  # a pure gather of whole slabs
         if dest.is_contiguous():
