@@ -202,11 +202,6 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
     if not paired:
         return
     readers = [_readers(index, t.shape[1 + k]) for k, index in enumerate(first)]
-    mixed = ~_cell_uniform(t, [k in paired for k in range(plan.ndim)])
-    for k, (count, _, _) in enumerate(readers):
-        view = [1] * t.dim()
-        view[1 + k] = -1
-        mixed &= (count > 0).view(view)  # cells no target voxel reads
     strides = [int(np.prod(t.shape[1 + k :])) for k in range(plan.ndim + 1)]
     # a clamped upper tap (weight 0) may read one voxel on: pad the flat source so it stays in range
     flat = t.reshape(-1)
@@ -218,7 +213,11 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
     upper = {k: weight_of(taps[k][1]).to(torch.float64) for k in paired}
     # dest is a strided view of the output: a flat view over its storage takes scattered writes
     storage = dest.as_strided((int(sum((n - 1) * s for n, s in zip(dest.shape, dest.stride()))) + 1,), (1,))
-    all_cells = torch.nonzero(mixed)  # (L, 1 + D)
+    all_cells = torch.nonzero(~_cell_uniform(t, [k in paired for k in range(plan.ndim)]))  # (L, 1 + D)
+    read = torch.ones_like(all_cells[:, 0], dtype=torch.bool)
+    for k, (count, _, _) in enumerate(readers):
+        read &= count.index_select(0, all_cells[:, 1 + k]) > 0
+    all_cells = all_cells[read]  # the cells some target voxel reads
     for c0 in range(0, all_cells.shape[0], _CELL_BLOCK):
         cells = all_cells[c0 : c0 + _CELL_BLOCK]
         base = cells @ torch.tensor(strides, device=cells.device)
