@@ -173,7 +173,18 @@ def _grid_sample(
     chunk_coords(normalise @ matrix, starts, shape, src.dtype, src.device, out=[grid[..., ndim - 1 - k] for k in range(ndim)])
     padding = "reflection" if options.padding_mode == "reflection" else "border"
     mode = "bilinear" if options.mode == "linear" else "bicubic"
-    return F.grid_sample(src.unsqueeze(0), grid.unsqueeze(0), mode=mode, padding_mode=padding, align_corners=False)[0]
+    # grid_sample's CPU kernel runs the batch in parallel, not the points of one image: split the
+    # chunk's points into one batch entry per thread, over the same (expanded, not copied) source
+    parts = torch.get_num_threads() if src.device.type == "cpu" else 1
+    points = grid.view(-1, ndim)
+    count = points.shape[0]
+    if parts < 2 or count < parts * 4096:
+        return F.grid_sample(src.unsqueeze(0), grid.unsqueeze(0), mode=mode, padding_mode=padding, align_corners=False)[0]
+    per_part = -(-count // parts)
+    points = torch.cat([points, points[-1:].expand(per_part * parts - count, ndim)])
+    batch = points.view(parts, per_part, *(1,) * (ndim - 1), ndim)
+    out = F.grid_sample(src.unsqueeze(0).expand(parts, *src.shape), batch, mode=mode, padding_mode=padding, align_corners=False)
+    return out.reshape(parts, src.shape[0], per_part).transpose(0, 1).reshape(src.shape[0], -1)[:, :count].reshape(src.shape[0], *shape)
 
 
 def _gather(flat: torch.Tensor, plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
