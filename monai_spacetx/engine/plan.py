@@ -17,7 +17,7 @@ Paths, cheapest first:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -127,7 +127,7 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         )
     ndim = source.ndim
     matrix = index_map(target, source)
-    spacings = {"source_spacing": tuple(map(float, source.spacing)), "target_spacing": tuple(map(float, target.spacing))}
+    spacings: dict[str, Any] = {"source_spacing": tuple(map(float, source.spacing)), "target_spacing": tuple(map(float, target.spacing))}
     cleaned = _drop_negligible(matrix, target.shape)
     linear, shift = cleaned[:ndim, :ndim], cleaned[:ndim, ndim]
     nonzero = linear != 0

@@ -113,12 +113,12 @@ def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions, sigma: f
         return [(i0l, 1.0 - w), ((i0l + 1).clamp(max=n - 1), w)]
     base = torch.floor(x)
     weights = cubic_weights(x - base)
-    taps = [(wrap_index(base.long() + k - 1, n, options), weights[k]) for k in range(4)]
+    taps: Taps = [(wrap_index(base.long() + k - 1, n, options), weights[k]) for k in range(4)]
     if sigma > 0.0:
         # cubic taps reach past the edge, where they read the padded *smoothed* source: spread each
         # wrapped tap over the kernel (merging by offset, as for linear, would smooth the padding)
         kernel, radius = gaussian_kernel(sigma, x.device).tolist(), kernel_radius(sigma)
-        return [(wrap_index(i + e - radius, n, options), w * k) for i, w in taps for e, k in enumerate(kernel)]
+        return [(wrap_index(i + e - radius, n, options), weight_of((i, w)) * k) for i, w in taps for e, k in enumerate(kernel)]
     return taps
 
 

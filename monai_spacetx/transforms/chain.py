@@ -23,7 +23,7 @@ instead, and the prediction is read with **one gather**: no interpolation, one o
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -88,7 +88,7 @@ def _input_grid(record: Mapping[str, Any], out: Space) -> Optional[Space]:
     if name == "Flip":
         return out.flip(list(extra["axes"])) if extra.get("axes") is not None else out.flip(list(range(out.ndim)))
     if name in ("Resize", "Zoom") and not extra.get("do_padcrop", False):
-        align = "centers" if extra.get("align_corners") is True else "edges"
+        align: Literal["edges", "centers"] = "centers" if extra.get("align_corners") is True else "edges"
         return out.resize([int(s) for s in list(shape)[: out.ndim]], align=align)
     return None
 
@@ -198,7 +198,8 @@ def _separable_flat_index(grids: Sequence[Space]) -> Optional[tuple[np.ndarray, 
         return None
     per_axis = []  # per axis of grids[0]: (the axis it ends on in grids[-1], its indices there, valid)
     for axis in range(ndim):
-        index, ok, current = np.arange(grids[0].shape[axis], dtype=np.float64), np.ones(grids[0].shape[axis], dtype=bool), axis
+        index: np.ndarray = np.arange(grids[0].shape[axis], dtype=np.float64)
+        ok, current = np.ones(grids[0].shape[axis], dtype=bool), axis
         for matrix, grid in zip(maps, grids[1:]):
             row = int(np.flatnonzero(matrix[:ndim, current])[0])
             index = np.floor(snap(index * matrix[row, current] + matrix[row, ndim]) + 0.5)

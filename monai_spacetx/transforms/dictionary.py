@@ -265,9 +265,9 @@ class SpaceCropForegroundd(_Cropd):
         self.start_coord_key, self.end_coord_key = start_coord_key, end_coord_key
         self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible)
 
-    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any) -> tuple[WarpOptions, ...]:
+    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any, **shared: Any) -> tuple[WarpOptions, ...]:
         # crops copy values: the mode is always nearest, ``mode`` names the padding
-        return super()._per_key_options("nearest", padding_mode, fill)
+        return super()._per_key_options("nearest", padding_mode, fill, **shared)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)

@@ -114,7 +114,7 @@ class PendingRun:
     data: torch.Tensor
     source: Space
     grid: Space
-    ops: tuple[dict, ...]
+    ops: tuple[dict[str, Any], ...]
 
 
 def take_pending(img: MetaTensor) -> PendingRun:
