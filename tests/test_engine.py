@@ -124,6 +124,8 @@ def test_separable_matches_general(ndim: int, padding_mode: str, fill: float, mo
         space.crop([2] * ndim, [n + 3 for n in space.shape]).respace(space.spacing * rng.uniform(0.4, 1.7, ndim)),
         space.flip(0).permute(list(reversed(range(ndim)))).resize([9, 5, 11][:ndim]),
         space.crop([-4] * ndim, [4] * ndim).zoom(2.3),
+        # far outside: coordinates several fields of view away (reflection folds them back)
+        space.crop([-2 * n for n in space.shape], [3 * n for n in space.shape]).respace(space.spacing * 1.9),
     ]
     src = rng.integers(0, 4, (2, *space.shape)) if mode == "label" else rng.standard_normal((2, *space.shape))
     for target in targets:

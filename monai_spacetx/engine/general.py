@@ -10,12 +10,15 @@ matrix by broadcasting (one full-size pass per coordinate), never by meshgrid + 
 - ``nearest``: the flat source index in float64, ``floor(x + 0.5 + SNAP_TOL)`` (exactly
   ``floor(snap(x + 0.5))``, our tie rule), then one gather. ``grid_sample``'s ``nearest``
   rounds half to even, so it is not used.
-- ``cubic``: Keys weights per axis, a flat gather per tap (2-D images use ``grid_sample``'s
-  bicubic, the same Keys kernel with the same per-tap padding).
+- ``cubic``: Keys weights per axis; the source window is padded by the tap rule once, so a
+  voxel's ``4^D`` taps sit at fixed flat offsets from its first one: one base index, then a
+  gather per tap (2-D images use ``grid_sample``'s bicubic, the same Keys kernel with the same
+  per-tap padding).
 
 With ``"zeros"`` padding the voxels outside the source field of view are then set to ``fill``
 row by row (:func:`~monai_spacetx.engine.box.inside_runs`, float64). Memory beyond input and
-output: one chunk's coordinates and values (about 20 bytes per chunk voxel for linear).
+output: one chunk's coordinates and values (about 20 bytes per chunk voxel for linear); cubic
+also holds the padded copy of the source window (working dtype).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, anti_aliasing_sigmas, axis_taps, kernel_radius, smooth, snap_half, weight_of, wrap_index
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
 
 __all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
 
@@ -147,10 +150,12 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
         compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(
             src, local, sizes, starts, shape, options
         )
+    elif options.mode == "cubic":
+        padded = _pad_for_cubic(src.to(dest.dtype), options)
+        compute = lambda starts, shape: _cubic(padded, local, sizes, starts, shape, options)  # noqa: E731
     else:
-        flat = img.reshape(img.shape[0], -1) if options.mode == "nearest" else src.to(dest.dtype).reshape(img.shape[0], -1)
-        gather_plan = plan if options.mode == "nearest" else WarpPlan("general", local, sizes, plan.target_shape)
-        compute = lambda starts, shape: _gather(flat, gather_plan, starts, shape, options)  # noqa: E731
+        flat = img.reshape(img.shape[0], -1)
+        compute = lambda starts, shape: _nearest(flat, plan, starts, shape, options)  # noqa: E731
     for r0, r1 in general_chunks(box, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk):
         starts = (r0, *(s.start for s in box[1:]))
         shape = (r1 - r0, *(s.stop - s.start for s in box[1:]))
@@ -187,25 +192,73 @@ def _grid_sample(
     return out.reshape(parts, src.shape[0], per_part).transpose(0, 1).reshape(src.shape[0], -1)[:, :count].reshape(src.shape[0], *shape)
 
 
-def _gather(flat: torch.Tensor, plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
-    """Nearest or cubic samples of a chunk by flat gathers from ``flat`` ``(N, prod(plan.source_shape))``."""
-    strides = [int(np.prod(plan.source_shape[k + 1 :])) for k in range(plan.ndim)]
-    if options.mode == "nearest":
-        index = nearest_index(plan, starts, shape, options, flat.device)
-        return flat.index_select(1, index.view(-1)).view(flat.shape[0], *shape)
-    # per axis: (index * stride, weight) of its 4 taps; rows = combinations over all but the last axis
-    per_axis = [
-        [(index * stride, weight_of((index, weight)).to(flat.dtype)) for index, weight in taps]
-        for taps, stride in zip(chunk_taps(plan, starts, shape, "cubic", options, flat.device), strides)
-    ]
+def _nearest(flat: torch.Tensor, plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
+    """Nearest samples of a chunk: one flat gather from ``flat`` ``(N, prod(plan.source_shape))``."""
+    index = nearest_index(plan, starts, shape, options, flat.device)
+    return _take(flat, index.view(-1)).view(flat.shape[0], *shape)
+
+
+def _take(flat: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``flat[:, index]`` for ``flat`` ``(N, L)``; one channel is gathered as 1-D (about 1.5x faster)."""
+    return flat[0].index_select(0, index).unsqueeze(0) if flat.shape[0] == 1 else flat.index_select(1, index)
+
+
+#: Source voxels added before / after every axis for cubic: taps reach ``floor(x) - 1 .. floor(x) + 2``
+#: for ``x`` in ``[-1, n]``.
+_CUBIC_PAD = (2, 3)
+
+
+def _pad_for_cubic(src: torch.Tensor, options: WarpOptions) -> torch.Tensor:
+    """``src`` ``(N, *sizes)`` extended by :data:`_CUBIC_PAD` on every spatial axis with the tap
+    rule's values (the edge voxel, or the mirror image for reflection)."""
+    low, high = _CUBIC_PAD
+    for k, n in enumerate(src.shape[1:]):
+        src = src.index_select(1 + k, wrap_index(torch.arange(-low, n + high, device=src.device), n, options))
+    return src.contiguous()
+
+
+def _cubic(
+    padded: torch.Tensor, matrix: np.ndarray, sizes: tuple[int, ...], starts: tuple[int, ...], shape: tuple[int, ...],
+    options: WarpOptions,
+) -> torch.Tensor:
+    """Keys cubic samples of a chunk from the :func:`_pad_for_cubic` source of a window of ``sizes``.
+
+    The coordinate is brought into ``[-1, n]`` first (reflected into the field of view, or
+    clamped: every tap beyond the edge reads the edge voxel either way), so the ``4^D`` taps lie
+    in the padded source at fixed flat offsets from the first one: one base index per voxel,
+    then a gather per tap from a shifted view, no per-tap index arithmetic.
+    """
+    ndim = len(shape)
+    strides = [int(np.prod(padded.shape[2 + k :])) for k in range(ndim)]
+    flat = padded.reshape(padded.shape[0], -1)
+    base: torch.Tensor | None = None
+    weights = []
+    for k, (x, n) in enumerate(zip(chunk_coords(matrix, starts, shape, torch.float64, padded.device), sizes)):
+        x = snap_half(x)
+        x = wrap_coord(x, n, options, clamp=False) if options.padding_mode == "reflection" else x.clamp_(-1.0, float(n))
+        first = torch.floor(x)
+        weights.append([w.to(flat.dtype) for w in cubic_weights(x - first)])
+        index = (first.long() + (_CUBIC_PAD[0] - 1)) * strides[k]
+        base = index if base is None else base.add_(index)
+    assert base is not None
+    base = base.view(-1)
     values = torch.zeros((flat.shape[0], *shape), dtype=flat.dtype, device=flat.device)
-    for combo in np.ndindex(*(4 for _ in per_axis[:-1])):
-        row_index, row_weight = per_axis[0][combo[0]]
+    row = torch.empty_like(values)
+    length = flat.shape[1]
+    for combo in np.ndindex(*(4,) * (ndim - 1)):
+        row_weight = weights[0][combo[0]]
         for k, c in enumerate(combo[1:], start=1):
-            row_index, row_weight = row_index + per_axis[k][c][0], row_weight * per_axis[k][c][1]
-        for last_index, last_weight in per_axis[-1]:
-            term = flat.index_select(1, (row_index + last_index).view(-1)).view(flat.shape[0], *shape)
-            values.addcmul_(term, row_weight * last_weight)
+            row_weight = row_weight * weights[k][c]
+        row_offset = sum(c * stride for c, stride in zip(combo, strides))
+        # the row's 4 taps along the last axis, then the row's weight once
+        for c, last_weight in enumerate(weights[-1]):
+            offset = row_offset + c
+            term = _take(flat.narrow(1, offset, length - offset), base).view(flat.shape[0], *shape)
+            if c == 0:
+                torch.mul(term, last_weight, out=row)
+            else:
+                row.addcmul_(term, last_weight)
+        values.addcmul_(row, row_weight)
     return values
 
 

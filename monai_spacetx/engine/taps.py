@@ -55,12 +55,15 @@ def wrap_index(i: torch.Tensor, n: int, options: WarpOptions) -> torch.Tensor:
     return i.clamp(0, n - 1)
 
 
-def wrap_coord(x: torch.Tensor, n: int, options: WarpOptions) -> torch.Tensor:
-    """Continuous coordinates → ``[0, n - 1]`` (reflection about ``-0.5``/``n - 0.5``, else clamp)."""
+def wrap_coord(x: torch.Tensor, n: int, options: WarpOptions, clamp: bool = True) -> torch.Tensor:
+    """Continuous coordinates → ``[0, n - 1]`` (reflection about ``-0.5``/``n - 0.5``, else clamp).
+
+    ``clamp=False`` (reflection only): reflected into ``[-0.5, n - 0.5]``, not clamped further.
+    """
     if options.padding_mode == "reflection":
         y = torch.remainder(x + 0.5, 2.0 * n)
         x = torch.where(y > n, 2.0 * n - y, y) - 0.5
-    return x.clamp(0.0, n - 1.0)
+    return x.clamp(0.0, n - 1.0) if clamp else x
 
 
 def cubic_weights(t: torch.Tensor) -> list[torch.Tensor]:
