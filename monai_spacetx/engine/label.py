@@ -220,7 +220,7 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
     all_cells = all_cells[read]  # the cells some target voxel reads
     for c0 in range(0, all_cells.shape[0], _CELL_BLOCK):
         cells = all_cells[c0 : c0 + _CELL_BLOCK]
-        base = cells @ torch.tensor(strides, device=cells.device)
+        base = (cells * torch.tensor(strides, device=cells.device)).sum(1)  # not a matmul: CUDA has no integer one
         labels = torch.stack([source.narrow(0, d, source.numel() - d).index_select(0, base) for d in corners], 1)  # (L, 2^P)
         low, high = labels.amin(1), labels.amax(1)
         two = ((labels == low.unsqueeze(1)) | (labels == high.unsqueeze(1))).all(1)
