@@ -75,18 +75,22 @@ def _winner(tap_labels: torch.Tensor, tap_weights: list[torch.Tensor]) -> torch.
     for row in tap_labels[1:]:
         torch.minimum(low, row, out=low)
         torch.maximum(high, row, out=high)
-    # the weights sum to 1, so the smallest label scores 1 - score_high when there are two classes
     score_high = torch.zeros_like(tap_weights[0])
     more = torch.zeros_like(low, dtype=torch.bool)
     for row, weight in zip(tap_labels, tap_weights):
         score_high.addcmul_(row == high, weight)
         more |= (row > low) & (row < high)
-    # quantised so that round-off ties are ties, which go to the smaller label
-    winner = torch.where(torch.round(score_high / WEIGHT_TOL) > torch.round((1.0 - score_high) / WEIGHT_TOL), high, low)
+    winner = _of_two(score_high, low, high)
     many = torch.nonzero(more).squeeze(1)
     if many.numel():
         winner[many] = _winner_of_many(tap_labels[:, many], torch.stack([w[many] for w in tap_weights]))
     return winner
+
+
+def _of_two(score_high: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """The winner of two classes whose weights sum to 1, ``high`` scoring ``score_high``: scores are
+    quantised so that round-off ties are ties, which go to the smaller label."""
+    return torch.where(torch.round(score_high / WEIGHT_TOL) > torch.round((1.0 - score_high) / WEIGHT_TOL), high, low)
 
 
 def _winner_of_many(tap_labels: torch.Tensor, tap_weights: torch.Tensor) -> torch.Tensor:
@@ -228,9 +232,7 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
         low, high = low[pick], high[pick]
         field = (labels[pick] == high.unsqueeze(1)).unsqueeze(1).to(torch.float64)
         score, offset, owner = _spread(field, cells[pick], axes, readers, upper, list(dest.stride()))
-        # two classes: the smaller scores 1 - score; quantised so that round-off ties are ties, which go to it
-        higher = torch.round(score[0] / WEIGHT_TOL) > torch.round((1.0 - score[0]) / WEIGHT_TOL)
-        storage.index_copy_(0, offset, torch.where(higher, high.index_select(0, owner), low.index_select(0, owner)))
+        storage.index_copy_(0, offset, _of_two(score[0], low.index_select(0, owner), high.index_select(0, owner)))
         pick = torch.nonzero(~two).squeeze(1)
         if pick.numel():  # three or more classes: every corner's label is a candidate
             candidates = labels[pick]
