@@ -34,14 +34,14 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, pad_by_rule, smooth, snap_half, wrap_coord, wrap_index
 
 __all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
 
 #: Target voxels per chunk: bounds the per-chunk coordinates (a float32 grid of 3 MiB in 3-D) and keeps
 #: them in cache between the few passes over them; large enough that per-op overhead stays small.
 CHUNK_VOXELS = 1 << 18
-#: Cubic keeps 4 weights and indices per axis alive across its 4^D taps: smaller chunks stay in cache.
+#: Cubic keeps 4 weights per axis and a base index alive across its 4^D taps: smaller chunks stay in cache.
 CUBIC_CHUNK_VOXELS = 1 << 16
 
 
@@ -211,9 +211,8 @@ _CUBIC_PAD = (2, 3)
 def _pad_for_cubic(src: torch.Tensor, options: WarpOptions) -> torch.Tensor:
     """``src`` ``(N, *sizes)`` extended by :data:`_CUBIC_PAD` on every spatial axis with the tap
     rule's values (the edge voxel, or the mirror image for reflection)."""
-    low, high = _CUBIC_PAD
-    for k, n in enumerate(src.shape[1:]):
-        src = src.index_select(1 + k, wrap_index(torch.arange(-low, n + high, device=src.device), n, options))
+    for dim in range(1, src.dim()):
+        src = pad_by_rule(src, dim, *_CUBIC_PAD, options)
     return src.contiguous()
 
 

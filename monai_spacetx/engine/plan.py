@@ -17,7 +17,7 @@ Paths, cheapest first:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -127,12 +127,12 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         )
     ndim = source.ndim
     matrix = index_map(target, source)
-    spacings: dict[str, Any] = {"source_spacing": tuple(map(float, source.spacing)), "target_spacing": tuple(map(float, target.spacing))}
+    source_spacing, target_spacing = tuple(map(float, source.spacing)), tuple(map(float, target.spacing))
     cleaned = _drop_negligible(matrix, target.shape)
     linear, shift = cleaned[:ndim, :ndim], cleaned[:ndim, ndim]
     nonzero = linear != 0
     if not (np.all(nonzero.sum(axis=0) == 1) and np.all(nonzero.sum(axis=1) == 1)):
-        return WarpPlan("general", matrix, source.shape, target.shape, **spacings)
+        return WarpPlan("general", matrix, source.shape, target.shape, source_spacing=source_spacing, target_spacing=target_spacing)
     axes = tuple(int(np.flatnonzero(nonzero[:, k])[0]) for k in range(ndim))
     scale = tuple(float(linear[axes[k], k]) for k in range(ndim))
     offset = tuple(float(shift[axes[k]]) for k in range(ndim))
@@ -141,4 +141,4 @@ def plan_warp(source: Space, target: Space) -> WarpPlan:
         kind: PathKind = "identity"
     else:
         kind = "index" if is_index else "separable"
-    return WarpPlan(kind, cleaned, source.shape, target.shape, axes=axes, scale=scale, offset=offset, **spacings)
+    return WarpPlan(kind, cleaned, source.shape, target.shape, axes=axes, scale=scale, offset=offset, source_spacing=source_spacing, target_spacing=target_spacing)

@@ -26,7 +26,7 @@ from ..errors import ModeError
 from ..geometry.tolerances import SNAP_TOL
 from .options import WarpOptions
 
-__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "kernel_radius", "gaussian_kernel", "anti_aliasing_sigmas", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
+__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "kernel_radius", "gaussian_kernel", "anti_aliasing_sigmas", "pad_by_rule", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
 
 #: One tap: int64 source indices and their weights (``None``: a unit weight, a pure gather).
 Tap = Tuple[torch.Tensor, Optional[torch.Tensor]]
@@ -161,12 +161,18 @@ def anti_aliasing_sigmas(options: WarpOptions, shrink: list[float]) -> list[floa
     return [sigma] * len(shrink)
 
 
+def pad_by_rule(t: torch.Tensor, dim: int, before: int, after: int, options: WarpOptions) -> torch.Tensor:
+    """``t`` extended along ``dim`` by ``before`` / ``after`` voxels with the tap rule's values
+    (:func:`wrap_index`: the edge voxel, or the mirror image for reflection)."""
+    n = t.shape[dim]
+    return t.index_select(dim, wrap_index(torch.arange(-before, n + after, device=t.device), n, options))
+
+
 def smooth(t: torch.Tensor, dim: int, sigma: float, options: WarpOptions) -> torch.Tensor:
     """``t`` convolved along ``dim`` with :func:`gaussian_kernel`, edges per ``options`` (replicate or mirror)."""
     kernel, radius = gaussian_kernel(sigma, t.device).to(t.dtype), kernel_radius(sigma)
     n = t.shape[dim]
-    padded = t.index_select(dim, wrap_index(torch.arange(-radius, n + radius, device=t.device), n, options))
-    rows = padded.movedim(dim, -1)
+    rows = pad_by_rule(t, dim, radius, radius, options).movedim(dim, -1)
     shape = rows.shape
     out = torch.nn.functional.conv1d(rows.reshape(-1, 1, shape[-1]), kernel.view(1, 1, -1))
     return out.reshape(*shape[:-1], n).movedim(-1, dim)

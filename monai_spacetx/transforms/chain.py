@@ -158,6 +158,12 @@ def interpolating_steps(grids: Sequence[Space]) -> int:
     return sum(not copies(a, b) for a, b in zip(grids[:-1], grids[1:]))
 
 
+def _nearest_voxel(continuous: np.ndarray) -> np.ndarray:
+    """The voxel whose box holds each continuous index, as the engine's ``nearest``: ``floor(x + 0.5)``
+    of the snapped index (float)."""
+    return np.floor(snap(continuous) + 0.5)
+
+
 def compose_nearest(grids: Sequence[Space], chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     """For every voxel of ``grids[0]``, the voxel of ``grids[-1]`` reached by nearest steps through each grid.
 
@@ -179,8 +185,7 @@ def compose_nearest(grids: Sequence[Space], chunk: int = 1 << 20) -> tuple[np.nd
         points = np.stack(np.unravel_index(flat, first.shape), axis=1)
         ok = np.ones(len(flat), dtype=bool)
         for matrix, grid in zip(maps, grids[1:]):
-            continuous = snap(points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim])
-            points = np.floor(continuous + 0.5).astype(np.int64)
+            points = _nearest_voxel(points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]).astype(np.int64)
             ok &= np.all((points >= 0) & (points < np.array(grid.shape)), axis=1)
         index[flat], valid[flat] = points, ok
     return index, valid
@@ -202,7 +207,7 @@ def _separable_flat_index(grids: Sequence[Space]) -> Optional[tuple[np.ndarray, 
         ok, current = np.ones(grids[0].shape[axis], dtype=bool), axis
         for matrix, grid in zip(maps, grids[1:]):
             row = int(np.flatnonzero(matrix[:ndim, current])[0])
-            index = np.floor(snap(index * matrix[row, current] + matrix[row, ndim]) + 0.5)
+            index = _nearest_voxel(index * matrix[row, current] + matrix[row, ndim])
             ok &= (index >= 0) & (index < grid.shape[row])
             current = row
         per_axis.append((current, index.astype(np.int64), ok))
