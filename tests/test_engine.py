@@ -273,7 +273,7 @@ def test_label_mode_separable_spreads_cells_over_every_reader(monkeypatch: pytes
     list of mixed cells split into blocks of a few cells."""
     import monai_spacetx.engine.label as label_engine
 
-    monkeypatch.setattr(label_engine, "_CELL_BLOCK", 7)
+    monkeypatch.setattr(label_engine, "_SPREAD_BLOCK", 50)  # a few cells per block
     rng = np.random.default_rng(3)
     space = Space((9, 11, 8), spacing=(1.0, 0.8, 2.0))
     coarse = rng.integers(0, 6, (2, 5, 6, 4))

@@ -19,7 +19,7 @@ field of view with ``"zeros"`` padding a voxel is the fill label.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -36,8 +36,8 @@ __all__ = ["run_label", "vote"]
 
 #: Mixed voxels scored at once (bounds the ``(T, M)`` temporaries of :func:`vote`).
 _VOTE_BLOCK = 1 << 18
-#: Mixed source cells spread at once on the separable path (each reaches a few target voxels).
-_CELL_BLOCK = 1 << 16
+#: Target voxels (reader slots) scored at once on the separable path.
+_SPREAD_BLOCK = 1 << 18
 
 
 def vote(labels: torch.Tensor, weights_at: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -179,7 +179,7 @@ def _cell_uniform(t: torch.Tensor, paired: list[bool]) -> torch.Tensor:
     Built axis by axis: the cell over axes ``<= k`` is uniform when the cells over axes ``< k`` at
     ``i`` and ``i + 1`` are, and their first labels agree.
     """
-    uniform = torch.ones_like(t, dtype=torch.bool)
+    uniform = torch.ones(t.shape, dtype=torch.bool, device=t.device)
     for k, pair in enumerate(paired):
         n = t.shape[1 + k]
         if pair and n > 1:
@@ -195,8 +195,10 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
     target voxel reads the source cell at its first taps, with per-axis weights ``1 - w`` and
     ``w``. Every target voxel first takes its cell's first label by pure index gathers (as
     ``nearest``): right wherever the cell holds one label. Only the cells holding several labels
-    (a few percent, on region boundaries) are listed, classified once (two labels, or more), and
-    spread over the target voxels that read them (:func:`_spread`), which are then scored.
+    (a few percent, on region boundaries) are listed and spread over the target voxels that read
+    them (:func:`_spread`), which are then scored: first every listed cell as a two-class one
+    (one score: the larger label's weight), then the few with three or more classes again, with
+    their candidates' scores.
     """
     t, taps = separable_taps(img, plan, box, "label", options)
     first = [axis_taps[0][0] for axis_taps in taps]
@@ -205,99 +207,122 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
     paired = [k for k, axis_taps in enumerate(taps) if len(axis_taps) == 2]
     if not paired:
         return
-    readers = [_readers(index, t.shape[1 + k]) for k, index in enumerate(first)]
+    readers = [_readers(index, t.shape[1 + k], weight_of(taps[k][1]).to(torch.float64) if k in paired else None) for k, index in enumerate(first)]
+    per_cell = int(np.prod([r.position.shape[0] for r in readers]))  # reader slots (see _spread)
     strides = [int(np.prod(t.shape[1 + k :])) for k in range(plan.ndim + 1)]
     # a clamped upper tap (weight 0) may read one voxel on: pad the flat source so it stays in range
     flat = t.reshape(-1)
     source = torch.cat([flat, flat[:1].expand(sum(strides[1 + k] for k in paired))])
-    # spread along the axes with the fewest readers per source voxel first: later entries multiply
-    axes = sorted(range(plan.ndim), key=lambda k: int(readers[k][0].max()))
+    # spread along the axes with the fewest reader slots first: each axis multiplies the field by its slots
+    axes = sorted(range(plan.ndim), key=lambda k: readers[k].position.shape[0])
     spread_paired = [k for k in axes if k in paired]
     corners = [sum(e * strides[1 + k] for e, k in zip(combo, spread_paired)) for combo in np.ndindex(*(2,) * len(paired))]
-    upper = {k: weight_of(taps[k][1]).to(torch.float64) for k in paired}
     # dest is a strided view of the output: a flat view over its storage takes scattered writes
     storage = dest.as_strided((int(sum((n - 1) * s for n, s in zip(dest.shape, dest.stride()))) + 1,), (1,))
-    all_cells = torch.nonzero(~_cell_uniform(t, [k in paired for k in range(plan.ndim)]))  # (L, 1 + D)
-    read = torch.ones_like(all_cells[:, 0], dtype=torch.bool)
+    mixed = ~_cell_uniform(t, [k in paired for k in range(plan.ndim)])
     for k, (count, _, _) in enumerate(readers):
-        read &= count.index_select(0, all_cells[:, 1 + k]) > 0
-    all_cells = all_cells[read]  # the cells some target voxel reads
-    for c0 in range(0, all_cells.shape[0], _CELL_BLOCK):
-        cells = all_cells[c0 : c0 + _CELL_BLOCK]
-        base = (cells * torch.tensor(strides, device=cells.device)).sum(1)  # not a matmul: CUDA has no integer one
-        labels = torch.stack([source.narrow(0, d, source.numel() - d).index_select(0, base) for d in corners], 1)  # (L, 2^P)
-        low, high = labels.amin(1), labels.amax(1)
-        two = ((labels == low.unsqueeze(1)) | (labels == high.unsqueeze(1))).all(1)
-        pick = torch.nonzero(two).squeeze(1)
-        low, high = low[pick], high[pick]
-        field = (labels[pick] == high.unsqueeze(1)).unsqueeze(1).to(torch.float64)
-        score, offset, owner = _spread(field, cells[pick], axes, readers, upper, list(dest.stride()))
-        storage.index_copy_(0, offset, _of_two(score[0], low.index_select(0, owner), high.index_select(0, owner)))
-        pick = torch.nonzero(~two).squeeze(1)
-        if pick.numel():  # three or more classes: every corner's label is a candidate
-            candidates = labels[pick]
-            field = (candidates.unsqueeze(2) == candidates.unsqueeze(1)).to(torch.float64)
-            score, offset, owner = _spread(field, cells[pick], axes, readers, upper, list(dest.stride()))
-            storage.index_copy_(0, offset, _best(candidates.index_select(0, owner).T, score))
+        if not bool((count > 0).all()):  # a shrinking axis skips source voxels: no target voxel reads their cells
+            mixed &= (count > 0).view((-1,) + (1,) * (plan.ndim - 1 - k))
+    all_cells = torch.nonzero(mixed, as_tuple=True)  # 1 + D of (L,): channel, then the first tap per axis
+    block = max(1, _SPREAD_BLOCK // per_cell)
+    for c0 in range(0, all_cells[0].numel(), block):
+        cells = [c[c0 : c0 + block] for c in all_cells]
+        base = cells[0] * strides[0]  # flat index of the cells' first corner
+        for k in range(plan.ndim):
+            base.add_(cells[1 + k], alpha=strides[1 + k])
+        labels = torch.stack([source.narrow(0, d, source.numel() - d).index_select(0, base) for d in corners])  # (2^P, L)
+        low, high = labels[0].clone(), labels[0].clone()
+        for row in labels[1:]:
+            torch.minimum(low, row, out=low)
+            torch.maximum(high, row, out=high)
+        more = torch.zeros_like(low, dtype=torch.bool)
+        for row in labels:
+            more |= (row > low) & (row < high)
+        # every cell as if it held two classes (most do); those with more are rewritten below
+        score, offset = _spread((labels == high).unsqueeze(0).to(torch.float64), cells, axes, readers, list(dest.stride()))
+        storage.index_copy_(0, offset, _of_two(score[0], low.repeat(per_cell), high.repeat(per_cell)))
+        pick = torch.nonzero(more).squeeze(1)
+        if not pick.numel():
+            continue
+        # three or more classes: the candidates are the corners' labels, in a 2x2x2 cell at most 8 but
+        # nearly always 3 or 4: the smallest, the largest and the extremes of those in between
+        corner_labels, low, high = labels.index_select(1, pick), low.index_select(0, pick), high.index_select(0, pick)
+        mid_low, mid_high = high.clone(), low.clone()
+        beyond = torch.zeros_like(low, dtype=torch.bool)
+        for row in corner_labels:
+            torch.minimum(mid_low, torch.where(row > low, row, high), out=mid_low)
+            torch.maximum(mid_high, torch.where(row < high, row, low), out=mid_high)
+        for row in corner_labels:
+            beyond |= (row > mid_low) & (row < mid_high)
+        for subset, candidates in ((~beyond, torch.stack([low, mid_low, mid_high, high])), (beyond, corner_labels)):
+            part = torch.nonzero(subset).squeeze(1)
+            if part.numel():
+                candidates, corners_of = candidates.index_select(1, part), corner_labels.index_select(1, part)
+                field = (corners_of.unsqueeze(0) == candidates.unsqueeze(1)).to(torch.float64)  # (C, 2^P, L)
+                some_cells = [c.index_select(0, pick.index_select(0, part)) for c in cells]
+                score, offset = _spread(field, some_cells, axes, readers, list(dest.stride()))
+                storage.index_copy_(0, offset, _best(candidates.repeat(1, per_cell), score))
 
 
-def _readers(first: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Which target positions along an axis read each of the ``n`` source indices as their first tap:
-    ``(count, start, order)``, the readers of ``i`` being ``order[start[i] : start[i] + count[i]]``
-    (``order`` is ``None`` when ``first`` ascends: the identity)."""
+class _Readers(NamedTuple):
+    """Which target positions along one axis read each source index ``i`` as their first tap."""
+
+    n_readers: torch.Tensor  #: ``(n,)`` how many
+    position: torch.Tensor  #: ``(c, n)`` which, ``c`` the most any index has; short columns repeat their last reader
+    upper: torch.Tensor | None  #: ``(c, n)`` float64 upper-tap weight at those positions (paired axes only)
+
+
+def _readers(first: torch.Tensor, n: int, upper: torch.Tensor | None) -> _Readers:
+    """:class:`_Readers` of one axis from each target position's first tap ``first`` and upper-tap weight ``upper``."""
     count = torch.bincount(first, minlength=n)
-    ascending = first.numel() < 2 or bool((first[1:] >= first[:-1]).all())
-    return count, torch.cumsum(count, 0) - count, None if ascending else torch.argsort(first, stable=True)
+    start = torch.cumsum(count, 0) - count
+    slots = torch.arange(max(1, int(count.max())), device=first.device).unsqueeze(1)
+    slot = torch.minimum(slots, (count - 1).clamp(min=0))  # a repeated reader rewrites the same value
+    readers_in_order = torch.argsort(first, stable=True)
+    at = (start + slot).clamp(max=first.numel() - 1)
+    position = readers_in_order.index_select(0, at.reshape(-1)).view(at.shape)
+    return _Readers(count, position, None if upper is None else upper.index_select(0, position.reshape(-1)).view(at.shape))
 
 
-def _spread(
-    field: torch.Tensor,
-    cells: torch.Tensor,
-    axes: list[int],
-    readers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]],
-    upper: dict[int, torch.Tensor],
-    dest_strides: list[int],
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _lookup(table: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+    """``table[:, at]`` for a ``(c, n)`` table with few rows (row by row: 1-D gathers are the fast ones)."""
+    return torch.stack([row.index_select(0, at) for row in table])
+
+
+def _spread(field: torch.Tensor, cells: list[torch.Tensor], axes: list[int], readers: list[_Readers], dest_strides: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Interpolate per-cell corner values at the target voxels reading each cell.
 
     Args:
-        field: ``(L, C, 2^P)`` ``C`` values at each cell's corners, the ``P`` paired axes' corners in
-            C order, taking the paired axes in the order of ``axes`` (the first slowest).
-        cells: ``(L, 1 + D)`` the cells (channel, then the first tap per axis).
+        field: ``(C, 2^P, L)`` ``C`` values at the corners of ``L`` cells, the ``P`` paired axes'
+            corners in C order, taking the paired axes in the order of ``axes`` (the first slowest).
+        cells: ``1 + D`` of ``(L,)``: the cells' channel, then their first tap per axis.
         axes: the order in which to spread along the axes.
         readers: per axis, :func:`_readers`.
-        upper: per paired axis, the upper tap's weight per target position.
         dest_strides: the strides of ``dest``, channel first.
 
     Returns:
-        ``(C, M)`` the values interpolated at the ``M`` reading voxels, their ``(M,)`` flat offsets
-        into ``dest``'s storage, and the ``(M,)`` index of their cell.
+        ``(C, S * L)`` the values interpolated at ``S`` reader slots per cell (entry ``e`` belongs
+        to cell ``e % L``), and the ``(S * L,)`` flat offsets of those voxels in ``dest``'s storage.
 
-    Axis by axis, every entry (a cell with the target positions chosen so far) is repeated once
-    per reader along the next axis, and a paired axis is interpolated out of ``field`` (a
-    lerp: the same arithmetic as the per-class linear resample).
+    The readers of a cell are the product of its readers along each axis, so every cell gets the
+    same dense block of ``S`` slots, filled axis by axis by broadcasting (the cells last: long
+    inner loops); a paired axis is interpolated out of ``field`` (a lerp: the same arithmetic as
+    the per-class linear resample). A slot beyond an axis' reader count repeats the last reader:
+    the same value to the same voxel.
     """
-    candidates = field.shape[1]
-    field = field.flatten(1)  # rows: one entry's values, gathered whole
-    owner = torch.arange(cells.shape[0], device=cells.device)
-    offset = cells[:, 0] * dest_strides[0]
-    for k in axes:
-        count, start, order = readers[k]
-        at = cells[:, 1 + k].index_select(0, owner)
-        if int(count.max()) > 1:
-            repeats = count.index_select(0, at)
-            parent = torch.repeat_interleave(repeats)
-            # the readers of entry e are order[start[at[e]] + 0, 1, ...]: a running count, less e's own start in it
-            shift = start.index_select(0, at) - (torch.cumsum(repeats, 0) - repeats)
-            position = torch.arange(parent.numel(), device=cells.device).add_(shift.index_select(0, parent))
-            offset, owner = offset.index_select(0, parent), owner.index_select(0, parent)
-            field = torch.gather(field, 0, parent.unsqueeze(1).expand(-1, field.shape[1]))  # rows: faster than index_select
-        else:  # one reader per source voxel at most (a shrinking axis): no entry multiplies
-            position = start.index_select(0, at)
-        if order is not None:
-            position = order.index_select(0, position)
-        offset.add_(position, alpha=dest_strides[1 + k])
-        if k in upper:
-            pairs = field.view(field.shape[0], candidates, 2, field.shape[1] // (2 * candidates))
-            field = torch.lerp(pairs[:, :, 0], pairs[:, :, 1], upper[k].index_select(0, position).view(-1, 1, 1)).flatten(1)
-    return field.T, offset, owner
+    candidates, n_cells = field.shape[0], field.shape[-1]
+    field = field.view(candidates, *(2,) * sum(readers[k].upper is not None for k in axes), n_cells)
+    offset = (cells[0] * dest_strides[0]).view(*(1,) * len(axes), n_cells)
+    for done, k in enumerate(axes):
+        at, dim = cells[1 + k], 1 + done
+        slots = readers[k].position.shape[0]
+        slot_shape = [1] * len(axes) + [n_cells]
+        slot_shape[done] = slots
+        offset = offset + _lookup(readers[k].position, at).view(slot_shape) * dest_strides[1 + k]
+        upper = readers[k].upper
+        if upper is None:
+            field = field.unsqueeze(dim)
+            continue
+        weight = _lookup(upper, at).view(*(1,) * dim, slots, *(1,) * (field.dim() - dim - 2), n_cells)
+        field = torch.lerp(field.select(dim, 0).unsqueeze(dim), field.select(dim, 1).unsqueeze(dim), weight)
+    return field.expand(candidates, *offset.shape).reshape(candidates, -1), offset.reshape(-1)
