@@ -1,6 +1,6 @@
 """The general path: any affine target (rotated, oblique), one pass over the target box in chunks.
 
-A chunk is a run of target rows along the first axis. Coordinates are built from the plan's
+A chunk is a compact tile of the target box (:func:`general_tiles`). Coordinates are built from the plan's
 matrix by broadcasting (one full-size pass per coordinate), never by meshgrid + matmul:
 
 - ``linear``: a normalised ``grid_sample`` grid in the image's working dtype (float32, or
@@ -23,6 +23,7 @@ also holds the padded copy of the source window (working dtype).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, Iterator
 
@@ -36,7 +37,7 @@ from .options import WarpOptions
 from .plan import WarpPlan
 from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, pad_by_rule, smooth, snap_half, wrap_coord, wrap_index
 
-__all__ = ["run_general", "general_chunks", "chunk_coords", "chunk_taps", "mask_outside"]
+__all__ = ["run_general", "general_tiles", "in_box", "chunk_coords", "chunk_taps", "mask_outside"]
 
 #: Target voxels per chunk: bounds the per-chunk coordinates (a float32 grid of 3 MiB in 3-D) and keeps
 #: them in cache between the few passes over them; large enough that per-op overhead stays small.
@@ -45,12 +46,24 @@ CHUNK_VOXELS = 1 << 18
 CUBIC_CHUNK_VOXELS = 1 << 16
 
 
-def general_chunks(box: Box, chunk: int = CHUNK_VOXELS) -> Iterator[tuple[int, int]]:
-    """``(r0, r1)`` runs of target rows along the first axis of ``box``, about ``chunk`` voxels each."""
-    row = max(1, int(np.prod([s.stop - s.start for s in box[1:]])))
-    step = max(1, chunk // row)
-    for r0 in range(box[0].start, box[0].stop, step):
-        yield r0, min(box[0].stop, r0 + step)
+def general_tiles(box: Box, chunk: int = CHUNK_VOXELS) -> Iterator[tuple[slice, ...]]:
+    """Tiles of ``box`` (absolute target index ranges) of at most about ``chunk`` voxels each.
+
+    The tile's longest axis (the outermost of equals) is halved until it is small enough: a
+    compact tile reads a compact source region that its taps find in cache, where a slab of
+    whole rows of an oblique target reads a thin tilted sheet spread over many pages (cubic's
+    64 gathers ran 1.7x faster over tiles, 256^3 -> 200^3 rotated).
+    """
+    tile = [s.stop - s.start for s in box]
+    while int(np.prod(tile)) > chunk and max(tile) > 1:
+        k = int(np.argmax(tile))
+        tile[k] = -(-tile[k] // 2)
+    return itertools.product(*[[slice(s, min(b.stop, s + t)) for s in range(b.start, b.stop, t)] for b, t in zip(box, tile)])
+
+
+def in_box(tile: tuple[slice, ...], box: Box) -> tuple[slice, ...]:
+    """The index of ``tile`` (absolute) in a ``(N, *box_shape)`` tensor."""
+    return (slice(None), *(slice(t.start - b.start, t.stop - b.start) for t, b in zip(tile, box)))
 
 
 def chunk_coords(
@@ -156,13 +169,12 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     else:
         flat = img.reshape(img.shape[0], -1)
         compute = lambda starts, shape: _nearest(flat, plan, starts, shape, options)  # noqa: E731
-    for r0, r1 in general_chunks(box, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk):
-        starts = (r0, *(s.start for s in box[1:]))
-        shape = (r1 - r0, *(s.stop - s.start for s in box[1:]))
+    for tile in general_tiles(box, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk):
+        starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
         values = compute(starts, shape)
         if options.constant:
             mask_outside(plan, starts, values, options.fill)
-        dest[:, r0 - box[0].start : r1 - box[0].start] = values
+        dest[in_box(tile, box)] = values
 
 
 def _grid_sample(

@@ -26,7 +26,7 @@ import torch
 
 from ..geometry.tolerances import WEIGHT_TOL
 from .box import Box
-from .general import CHUNK_VOXELS, chunk_taps, general_chunks, mask_outside
+from .general import CHUNK_VOXELS, chunk_taps, general_tiles, in_box, mask_outside
 from .options import WarpOptions
 from .plan import WarpPlan
 from .separable import run_steps, separable_taps, step_order
@@ -154,20 +154,18 @@ def _flat_index(taps: list[Taps], combo: tuple[int, ...], strides: list[int]) ->
 def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Label-aware resample of ``img`` ``(N, *source)`` into ``dest`` ``(N, *box_shape)`` (separable or general plan)."""
     lead = img.shape[0]
-    rows_of_box = [s.stop - s.start for s in box]
     if plan.kind == "general":
         flat = img.reshape(lead, -1)
         strides = [int(np.prod(plan.source_shape[k + 1 :])) for k in range(plan.ndim)]
-        for r0, r1 in general_chunks(box, max(1, CHUNK_VOXELS // (2 ** plan.ndim))):
-            starts = (r0, *(s.start for s in box[1:]))
-            shape = (r1 - r0, *rows_of_box[1:])
+        for tile in general_tiles(box, max(1, CHUNK_VOXELS // (2 ** plan.ndim))):
+            starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
             taps = chunk_taps(plan, starts, shape, "label", options, img.device)
             labels = torch.stack([flat.index_select(1, _flat_index(taps, combo, strides)) for combo in _combos(taps)])
             labels = labels.view(-1, lead, *shape)
             values = vote(labels, _weights_fn(taps, (lead, *shape)))
             if options.constant:
                 mask_outside(plan, starts, values, options.fill)
-            dest[:, r0 - box[0].start : r1 - box[0].start] = values
+            dest[in_box(tile, box)] = values
         return
     _run_label_separable(img, plan, box, options, dest)
 
