@@ -267,20 +267,22 @@ def test_label_mode_matches_the_per_class_definition_on_every_path(ndim: int, pa
                 assert tied.mean() < 0.1
 
 
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflection"])
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("mode", MODES)
-def test_general_path_tiles_give_the_same_answer(monkeypatch: pytest.MonkeyPatch, ndim: int, mode: str) -> None:
+def test_general_path_tiles_give_the_same_answer(monkeypatch: pytest.MonkeyPatch, ndim: int, mode: str, padding_mode: str) -> None:
     """The general path computes a rotated target tile by tile: tiles of a few voxels (uneven at
-    the box's end, every axis split) give what one tile gives, the fill included."""
+    the box's end, every axis split) give what one tile gives, the fill or the mirrored edge
+    included."""
     import monai_spacetx.engine.general as general_engine
     import monai_spacetx.engine.label as label_engine
 
     rng = np.random.default_rng(11 + ndim)
     space = random_space(rng, ndim, shape_range=(7, 12), origin_scale=1e3)
-    target = space.crop([-2] * ndim, [n + 1 for n in space.shape]).rotate(np.radians([20.0, -10.0, 5.0][: 1 if ndim == 2 else 3]))
+    target = space.crop([-4] * ndim, [n + 3 for n in space.shape]).rotate(np.radians([20.0, -10.0, 5.0][: 1 if ndim == 2 else 3]))
     src = rng.integers(0, 5, (2, *space.shape)) if mode == "label" else rng.standard_normal((2, *space.shape)).astype(np.float32)
     assert plan_warp(space, target).kind == "general"
-    whole = warp_image(src, space, target, mode, "zeros", -3)
+    whole = warp_image(src, space, target, mode, padding_mode, -3)
     tiles = []
     tiler = general_engine.general_tiles
 
@@ -291,13 +293,13 @@ def test_general_path_tiles_give_the_same_answer(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(general_engine, "general_tiles", small_tiles)
     monkeypatch.setattr(label_engine, "general_tiles", small_tiles)
-    tiled = warp_image(src, space, target, mode, "zeros", -3)
+    tiled = warp_image(src, space, target, mode, padding_mode, -3)
     assert tiles and tiles[0] > 2 ** ndim
     if mode in ("nearest", "label"):
         assert np.array_equal(tiled, whole)
     else:  # coordinates are built from each tile's first voxel: round-off differs
         np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)
-    assert (np.asarray(tiled) == -3).any()
+    assert (np.asarray(tiled) == -3).any() == (padding_mode == "zeros")
 
 
 def test_label_mode_separable_spreads_cells_over_every_reader(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,15 +10,15 @@ matrix by broadcasting (one full-size pass per coordinate), never by meshgrid + 
 - ``nearest``: the flat source index in float64, ``floor(x + 0.5 + SNAP_TOL)`` (exactly
   ``floor(snap(x + 0.5))``, our tie rule), then one gather. ``grid_sample``'s ``nearest``
   rounds half to even, so it is not used.
-- ``cubic``: Keys weights per axis; the source window is padded by the tap rule once, so a
-  voxel's ``4^D`` taps sit at fixed flat offsets from its first one: one base index, then a
-  gather per tap (2-D images use ``grid_sample``'s bicubic, the same Keys kernel with the same
-  per-tap padding).
+- ``cubic``: Keys weights per axis; the chunk's taps are read through the tap rule into a small
+  window of its own once, so a voxel's ``4^D`` taps sit at fixed flat offsets from its first
+  one: one base index, then a gather per tap (2-D images use ``grid_sample``'s bicubic, the
+  same Keys kernel with the same per-tap padding).
 
 With ``"zeros"`` padding the voxels outside the source field of view are then set to ``fill``
 row by row (:func:`~monai_spacetx.engine.box.inside_runs`, float64). Memory beyond input and
-output: one chunk's coordinates and values (about 20 bytes per chunk voxel for linear); cubic
-also holds the padded copy of the source window (working dtype).
+output is bounded by the chunk: its coordinates and values (about 20 bytes per chunk voxel for
+linear), and for cubic the chunk's tap window.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, pad_by_rule, smooth, snap_half, wrap_coord, wrap_index
+from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
 
 __all__ = ["run_general", "general_tiles", "in_box", "chunk_coords", "chunk_taps", "mask_outside"]
 
@@ -164,8 +164,7 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
             src, local, sizes, starts, shape, options
         )
     elif options.mode == "cubic":
-        padded = _pad_for_cubic(src.to(dest.dtype), options)
-        compute = lambda starts, shape: _cubic(padded, local, sizes, starts, shape, options)  # noqa: E731
+        compute = lambda starts, shape: _cubic(src, local, starts, shape, options, dest.dtype)  # noqa: E731
     else:
         flat = img.reshape(img.shape[0], -1)
         compute = lambda starts, shape: _nearest(flat, plan, starts, shape, options)  # noqa: E731
@@ -215,45 +214,39 @@ def _take(flat: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return flat[0].index_select(0, index).unsqueeze(0) if flat.shape[0] == 1 else flat.index_select(1, index)
 
 
-#: Source voxels added before / after every axis for cubic: taps reach ``floor(x) - 1 .. floor(x) + 2``
-#: for ``x`` in ``[-1, n]``.
-_CUBIC_PAD = (2, 3)
-
-
-def _pad_for_cubic(src: torch.Tensor, options: WarpOptions) -> torch.Tensor:
-    """``src`` ``(N, *sizes)`` extended by :data:`_CUBIC_PAD` on every spatial axis with the tap
-    rule's values (the edge voxel, or the mirror image for reflection)."""
-    for dim in range(1, src.dim()):
-        src = pad_by_rule(src, dim, *_CUBIC_PAD, options)
-    return src.contiguous()
-
-
 def _cubic(
-    padded: torch.Tensor, matrix: np.ndarray, sizes: tuple[int, ...], starts: tuple[int, ...], shape: tuple[int, ...],
-    options: WarpOptions,
+    src: torch.Tensor, matrix: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Keys cubic samples of a chunk from the :func:`_pad_for_cubic` source of a window of ``sizes``.
+    """Keys cubic samples (``dtype``) of a chunk from ``src`` ``(N, *sizes)``, a source window.
 
     The coordinate is brought into ``[-1, n]`` first (reflected into the field of view, or
-    clamped: every tap beyond the edge reads the edge voxel either way), so the ``4^D`` taps lie
-    in the padded source at fixed flat offsets from the first one: one base index per voxel,
-    then a gather per tap from a shifted view, no per-tap index arithmetic.
+    clamped: every tap beyond the edge reads the edge voxel either way). The chunk's taps are
+    then read through the tap rule once, into a small contiguous window of its own (the edge
+    voxel or the mirror image where they leave the source), so the ``4^D`` taps of a voxel lie
+    at fixed flat offsets from its first one: one base index per voxel, a gather per tap from a
+    shifted view, no per-tap index arithmetic; the window is bounded by the chunk and stays in
+    cache.
     """
     ndim = len(shape)
-    strides = [int(np.prod(padded.shape[2 + k :])) for k in range(ndim)]
-    flat = padded.reshape(padded.shape[0], -1)
-    base: torch.Tensor | None = None
-    weights = []
-    for k, (x, n) in enumerate(zip(chunk_coords(matrix, starts, shape, torch.float64, padded.device), sizes)):
+    firsts, weights = [], []
+    for x, n in zip(chunk_coords(matrix, starts, shape, torch.float64, src.device), src.shape[1:]):
         x = snap_half(x)
         x = wrap_coord(x, n, options, clamp=False) if options.padding_mode == "reflection" else x.clamp_(-1.0, float(n))
         first = torch.floor(x)
-        weights.append([w.to(flat.dtype) for w in cubic_weights(x - first)])
-        index = (first.long() + (_CUBIC_PAD[0] - 1)) * strides[k]
-        base = index if base is None else base.add_(index)
-    assert base is not None
+        weights.append([w.to(dtype) for w in cubic_weights(x - first)])
+        firsts.append(first.long())
+    window = src
+    for k, first in enumerate(firsts):
+        lo, hi = int(first.min()) - 1, int(first.max()) + 3  # taps floor(x) - 1 .. floor(x) + 2
+        window = window.index_select(1 + k, wrap_index(torch.arange(lo, hi, device=src.device), src.shape[1 + k], options))
+        first.sub_(lo + 1)  # the first tap, floor(x) - 1, in the window
+    flat = window.to(dtype).reshape(window.shape[0], -1)
+    strides = [int(np.prod(window.shape[2 + k :])) for k in range(ndim)]
+    base = firsts[0].mul_(strides[0])
+    for k in range(1, ndim):
+        base.add_(firsts[k], alpha=strides[k])
     base = base.view(-1)
-    values = torch.zeros((flat.shape[0], *shape), dtype=flat.dtype, device=flat.device)
+    values = torch.zeros((flat.shape[0], *shape), dtype=dtype, device=flat.device)
     row = torch.empty_like(values)
     length = flat.shape[1]
     for combo in np.ndindex(*(4,) * (ndim - 1)):
