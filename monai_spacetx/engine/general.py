@@ -35,9 +35,9 @@ from ..geometry.tolerances import SNAP_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
-from .taps import Taps, anti_aliasing_sigmas, axis_taps, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
+from .taps import anti_aliasing_sigmas, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
 
-__all__ = ["run_general", "general_tiles", "in_box", "chunk_coords", "chunk_taps", "mask_outside"]
+__all__ = ["run_general", "general_tiles", "in_box", "source_window", "tap_window", "chunk_coords", "mask_outside"]
 
 #: Target voxels per chunk: bounds the per-chunk coordinates (a float32 grid of 3 MiB in 3-D) and keeps
 #: them in cache between the few passes over them; large enough that per-op overhead stays small.
@@ -97,14 +97,6 @@ def chunk_coords(
     return coords
 
 
-def chunk_taps(
-    plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], mode: str, options: WarpOptions, device: torch.device
-) -> list[Taps]:
-    """Per source axis, the taps (float64 coordinates, snapped) of a chunk's voxels."""
-    coords = chunk_coords(plan.matrix, starts, shape, torch.float64, device)
-    return [axis_taps(snap_half(x), n, mode, options) for x, n in zip(coords, plan.source_shape)]
-
-
 def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, fill: float) -> None:
     """Set ``values`` (``(N, *chunk)``) to ``fill`` where the voxel centre is outside the source field of view."""
     shape = tuple(values.shape[1:])
@@ -116,28 +108,49 @@ def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, 
     values.masked_fill_(~inside.unsqueeze(0), fill)
 
 
-def _source_window(plan: WarpPlan, box: Box, options: WarpOptions, margin: int = 2) -> tuple[slice, ...]:
-    """The source range the box's taps can read, ``margin`` voxels beyond its coordinates (all of it
-    with reflection, which folds far coordinates in)."""
-    full = tuple(slice(0, n) for n in plan.source_shape)
-    if options.padding_mode == "reflection":
-        return full
+def source_window(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, margin: int = 2) -> tuple[torch.Tensor, np.ndarray]:
+    """The part of ``img`` ``(N, *source)`` the box's taps can read, ``margin`` voxels beyond its
+    coordinates (all of it with reflection, which folds far coordinates in), and ``plan.matrix``
+    re-expressed for it (coordinates relative to its first voxel)."""
     ndim = plan.ndim
-    corners = np.array(np.meshgrid(*[(s.start, s.stop - 1) for s in box], indexing="ij")).reshape(ndim, -1)
-    mapped = plan.matrix[:ndim, :ndim] @ corners + plan.matrix[:ndim, ndim : ndim + 1]
-    window = []
-    for k, n in enumerate(plan.source_shape):
-        lo = min(max(0, int(math.floor(mapped[k].min())) - margin), n - 1)
-        hi = max(min(n, int(math.ceil(mapped[k].max())) + margin + 1), lo + 1)
-        window.append(slice(lo, hi))
-    return tuple(window)
-
-
-def _shifted(plan: WarpPlan, window: tuple[slice, ...]) -> np.ndarray:
-    """``plan.matrix`` re-expressed for the source window (coordinates relative to its first voxel)."""
+    window = [slice(0, n) for n in plan.source_shape]
+    if options.padding_mode != "reflection":
+        corners = np.array(np.meshgrid(*[(s.start, s.stop - 1) for s in box], indexing="ij")).reshape(ndim, -1)
+        mapped = plan.matrix[:ndim, :ndim] @ corners + plan.matrix[:ndim, ndim : ndim + 1]
+        for k, n in enumerate(plan.source_shape):
+            lo = min(max(0, int(math.floor(mapped[k].min())) - margin), n - 1)
+            hi = max(min(n, int(math.ceil(mapped[k].max())) + margin + 1), lo + 1)
+            window[k] = slice(lo, hi)
     matrix = plan.matrix.copy()
-    matrix[: plan.ndim, plan.ndim] -= [w.start for w in window]
-    return matrix
+    matrix[:ndim, ndim] -= [w.start for w in window]
+    return img[(slice(None), *window)], matrix
+
+
+def tap_window(src: torch.Tensor, firsts: list[torch.Tensor], before: int, after: int, options: WarpOptions) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """A chunk's taps read through the tap rule into a small contiguous window of its own.
+
+    Args:
+        src: ``(N, *sizes)`` the source (window).
+        firsts: per axis, the chunk voxels' integer anchor (``floor(x)``), any shape; modified.
+        before, after: the taps run from ``anchor - before`` to ``anchor + after`` on every axis.
+        options: the tap rule (the edge voxel, or the mirror image for reflection).
+
+    Returns:
+        ``(N, L)`` the flattened window, the ``(M,)`` flat index of each voxel's first tap in it
+        (tap ``(c_0, ..., c_{D-1})`` is at that index plus ``sum(c_k * strides[k])``), and the
+        window's strides per axis: a voxel's taps are fixed offsets from one base index, and
+        the window, bounded by the chunk, stays in cache.
+    """
+    window = src
+    for k, first in enumerate(firsts):
+        lo, hi = int(first.min()) - before, int(first.max()) + after + 1
+        window = window.index_select(1 + k, wrap_index(torch.arange(lo, hi, device=src.device), src.shape[1 + k], options))
+        first.sub_(lo + before)
+    strides = [int(np.prod(window.shape[2 + k :])) for k in range(len(firsts))]
+    base = firsts[0].mul_(strides[0])
+    for k in range(1, len(firsts)):
+        base.add_(firsts[k], alpha=strides[k])
+    return window.reshape(window.shape[0], -1), base.view(-1), strides
 
 
 def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor, *, chunk: int = CHUNK_VOXELS) -> None:
@@ -149,20 +162,15 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     ndim = plan.ndim
     sigmas = anti_aliasing_sigmas(options, [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]])
     radius = max(kernel_radius(s) for s in sigmas)
-    window = _source_window(plan, box, options, margin=2 + radius)
-    src = img[(slice(None), *window)]
+    src, local = source_window(img, plan, box, options, margin=2 + radius)
     if radius:  # smooth the window; its own edges are replicated, but only voxels within `radius` of them are wrong and unread
         src = src.to(dest.dtype)
         for k, sigma in enumerate(sigmas):
             if sigma > 0:
                 src = smooth(src, 1 + k, sigma, options)
-    local = _shifted(plan, window)
-    sizes = tuple(w.stop - w.start for w in window)
     if options.mode == "linear" or (options.mode == "cubic" and plan.ndim == 2):
         src = src.to(dest.dtype)
-        compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(
-            src, local, sizes, starts, shape, options
-        )
+        compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(src, local, starts, shape, options)
     elif options.mode == "cubic":
         compute = lambda starts, shape: _cubic(src, local, starts, shape, options, dest.dtype)  # noqa: E731
     else:
@@ -177,11 +185,10 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
 
 
 def _grid_sample(
-    src: torch.Tensor, matrix: np.ndarray, sizes: tuple[int, ...], starts: tuple[int, ...], shape: tuple[int, ...],
-    options: WarpOptions,
+    src: torch.Tensor, matrix: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions
 ) -> torch.Tensor:
-    """Linear (or 2-D bicubic) samples of a chunk: one normalised grid, one ``grid_sample``."""
-    ndim = len(shape)
+    """Linear (or 2-D bicubic) samples of a chunk from ``src`` ``(N, *sizes)``: one normalised grid, one ``grid_sample``."""
+    ndim, sizes = len(shape), src.shape[1:]
     # grid_sample's normalised coordinate (align_corners=False): u = (2 x + 1) / n - 1, axes reversed
     normalise = np.diag([*(2.0 / n for n in sizes), 1.0])
     normalise[:ndim, ndim] = [1.0 / n - 1.0 for n in sizes]
@@ -235,17 +242,8 @@ def _cubic(
         first = torch.floor(x)
         weights.append([w.to(dtype) for w in cubic_weights(x - first)])
         firsts.append(first.long())
-    window = src
-    for k, first in enumerate(firsts):
-        lo, hi = int(first.min()) - 1, int(first.max()) + 3  # taps floor(x) - 1 .. floor(x) + 2
-        window = window.index_select(1 + k, wrap_index(torch.arange(lo, hi, device=src.device), src.shape[1 + k], options))
-        first.sub_(lo + 1)  # the first tap, floor(x) - 1, in the window
-    flat = window.to(dtype).reshape(window.shape[0], -1)
-    strides = [int(np.prod(window.shape[2 + k :])) for k in range(ndim)]
-    base = firsts[0].mul_(strides[0])
-    for k in range(1, ndim):
-        base.add_(firsts[k], alpha=strides[k])
-    base = base.view(-1)
+    flat, base, strides = tap_window(src, firsts, 1, 2, options)  # taps floor(x) - 1 .. floor(x) + 2
+    flat = flat.to(dtype)
     values = torch.zeros((flat.shape[0], *shape), dtype=dtype, device=flat.device)
     row = torch.empty_like(values)
     length = flat.shape[1]

@@ -26,11 +26,11 @@ import torch
 
 from ..geometry.tolerances import WEIGHT_TOL
 from .box import Box
-from .general import CHUNK_VOXELS, chunk_taps, general_tiles, in_box, mask_outside
+from .general import _take, chunk_coords, general_tiles, in_box, mask_outside, source_window, tap_window
 from .options import WarpOptions
 from .plan import WarpPlan
 from .separable import run_steps, separable_taps, step_order
-from .taps import Taps, weight_of
+from .taps import snap_half, weight_of, wrap_coord
 
 __all__ = ["run_label", "vote"]
 
@@ -119,55 +119,47 @@ def _best(candidates: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
     return winner
 
 
-def _combos(taps: list[Taps]) -> list[tuple[int, ...]]:
-    """Tap combinations, one index per axis, the first axis fastest."""
-    combos: list[tuple[int, ...]] = [()]
-    for axis_taps in taps:
-        combos = [c + (t,) for t in range(len(axis_taps)) for c in combos]
-    return combos
-
-
-def _weights_fn(taps: list[Taps], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``weights_at`` for :func:`vote`: flat indices into ``shape`` = ``(N, *chunk)`` → ``(T, M)`` weights,
-    the taps' weights being shaped like the chunk."""
-
-    def weights_at(idx: torch.Tensor) -> torch.Tensor:
-        spatial = idx % int(np.prod(shape[1:]))
-        # (taps of axis D-1, ..., taps of axis 0, M): the first axis varies fastest, as in _combos
-        product = torch.ones((1, idx.numel()), dtype=torch.float64, device=idx.device)
-        for axis_taps in taps:
-            per_tap = [torch.ones_like(product[0]) if w is None else w.reshape(-1)[spatial].to(torch.float64) for _, w in axis_taps]
-            product = (torch.stack(per_tap).unsqueeze(1) * product.unsqueeze(0)).reshape(-1, idx.numel())
-        return product
-
-    return weights_at
-
-
-def _flat_index(taps: list[Taps], combo: tuple[int, ...], strides: list[int]) -> torch.Tensor:
-    """Flat source index (1-D) of the tap combination ``combo`` of every chunk voxel."""
-    index = taps[0][combo[0]][0] * strides[0]
-    for k in range(1, len(taps)):
-        index = index + taps[k][combo[k]][0] * strides[k]
-    return index.reshape(-1)
-
-
 def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Label-aware resample of ``img`` ``(N, *source)`` into ``dest`` ``(N, *box_shape)`` (separable or general plan)."""
-    lead = img.shape[0]
-    if plan.kind == "general":
-        flat = img.reshape(lead, -1)
-        strides = [int(np.prod(plan.source_shape[k + 1 :])) for k in range(plan.ndim)]
-        for tile in general_tiles(box, max(1, CHUNK_VOXELS // (2 ** plan.ndim))):
-            starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
-            taps = chunk_taps(plan, starts, shape, "label", options, img.device)
-            labels = torch.stack([flat.index_select(1, _flat_index(taps, combo, strides)) for combo in _combos(taps)])
-            labels = labels.view(-1, lead, *shape)
-            values = vote(labels, _weights_fn(taps, (lead, *shape)))
-            if options.constant:
-                mask_outside(plan, starts, values, options.fill)
-            dest[in_box(tile, box)] = values
+    if plan.kind != "general":
+        _run_label_separable(img, plan, box, options, dest)
         return
-    _run_label_separable(img, plan, box, options, dest)
+    src, local = source_window(img, plan, box, options)
+    for tile in general_tiles(box):
+        starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
+        values = _label_tile(src, local, starts, shape, options)
+        if options.constant:
+            mask_outside(plan, starts, values, options.fill)
+        dest[in_box(tile, box)] = values
+
+
+def _label_tile(src: torch.Tensor, matrix: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
+    """``(N, *shape)`` labels of a general-path chunk from ``src`` ``(N, *sizes)`` (a source window;
+    ``matrix`` maps the target index to it): the taps' labels by fixed-offset gathers from the
+    chunk's tap window, then :func:`vote`."""
+    uppers, firsts = [], []
+    for x, n in zip(chunk_coords(matrix, starts, shape, torch.float64, src.device), src.shape[1:]):
+        x = wrap_coord(snap_half(x), n, options)  # the linear taps' rule (see taps.axis_taps)
+        first = torch.floor(x)
+        uppers.append(x.sub_(first).view(-1))  # the upper tap's weight
+        firsts.append(first.long())
+    flat, base, strides = tap_window(src, firsts, 0, 1, options)
+    combos = list(np.ndindex(*(2,) * len(shape)))
+    labels = torch.stack([_take(flat.narrow(1, d, flat.shape[1] - d), base) for d in (int(np.dot(c, strides)) for c in combos)])
+    voxels = int(np.prod(shape))
+
+    def weights_at(idx: torch.Tensor) -> torch.Tensor:
+        spatial = idx % voxels
+        per_axis = [upper.index_select(0, spatial) for upper in uppers]
+        weights = []
+        for combo in combos:
+            weight = torch.ones_like(per_axis[0])
+            for c, upper in zip(combo, per_axis):
+                weight *= upper if c else 1.0 - upper
+            weights.append(weight)
+        return torch.stack(weights)
+
+    return vote(labels.view(len(combos), src.shape[0], *shape), weights_at)
 
 
 def _cell_uniform(t: torch.Tensor, paired: list[bool]) -> torch.Tensor:
