@@ -243,6 +243,20 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     classes = int(torch.unique(labels).numel())
     cases["label K=117"] = (f"{classes} classes, {working.shape} -> {native.shape}; nnU-Net-style onto the crop only", entries)
 
+    # the same label map back onto an oblique scan (the native grid tilted 10 degrees): the general path
+    tilted = native.rotate((0.0, 0.0, np.radians(10)))
+    affine = tilted.affine.copy()
+    affine[:3, 3] += working.index_to_world([(n - 1) / 2 for n in working.shape]) - tilted.index_to_world([(n - 1) / 2 for n in tilted.shape])
+    tilted = Space.from_affine(affine, tilted.shape)
+    entries = [
+        ("monai_spacetx label", lambda: warp_image(labels, working, tilted, "label")),
+        ("monai_spacetx nearest", lambda: warp_image(labels, working, tilted, "nearest")),
+    ]
+    run = sitk_resample(labels.numpy(), working, tilted, "sitkLabelLinear")
+    if run:
+        entries.append(("SimpleITK sitkLabelLinear", run))
+    cases["label K=117 oblique"] = (f"{classes} classes, {working.shape} -> {tilted.shape} tilted 10 deg", entries)
+
     grid_up = Space((200 // q, 180 // q, 120 // q))
     finer = grid_up.respace(0.5)
     two = torch.rand((2, *grid_up.shape), generator=gen)
