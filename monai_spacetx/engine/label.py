@@ -6,9 +6,9 @@ needs only the taps' labels and weights, whatever the number of classes ``K``. E
 ``WEIGHT_TOL``) go to the smaller label, as the per-class reference's argmax does; outside the
 field of view with ``"zeros"`` padding a voxel is the fill label.
 
-- General path (:func:`vote`, per chunk): gather the ``T`` tap labels of every target voxel; where
-  they agree (the interior of every region, most voxels), that is the label; elsewhere (a
-  compacted list) score the candidates.
+- General path (:func:`vote`, per chunk): gather the ``T`` tap labels of every target voxel
+  (fixed offsets in the chunk's tap window); where they agree (the interior of every region,
+  most voxels), that is the label; elsewhere (a compacted list) score the candidates.
 - Separable path (:func:`_run_label_separable`): the taps of a target voxel are a source cell, so
   the work is per source cell: every voxel takes its cell's first label by index gathers (as
   ``nearest``), and only the cells holding several labels are interpolated onto the voxels that
@@ -26,7 +26,7 @@ import torch
 
 from ..geometry.tolerances import WEIGHT_TOL
 from .box import Box
-from .general import _take, chunk_coords, general_tiles, in_box, mask_outside, source_window, tap_window
+from .general import gather_columns, chunk_coords, general_tiles, in_box, mask_outside, source_window, tap_window
 from .options import WarpOptions
 from .plan import WarpPlan
 from .separable import run_steps, separable_taps, step_order
@@ -145,7 +145,7 @@ def _label_tile(src: torch.Tensor, matrix: np.ndarray, starts: tuple[int, ...], 
         firsts.append(first.long())
     flat, base, strides = tap_window(src, firsts, 0, 1, options)
     combos = list(np.ndindex(*(2,) * len(shape)))
-    labels = torch.stack([_take(flat.narrow(1, d, flat.shape[1] - d), base) for d in (int(np.dot(c, strides)) for c in combos)])
+    labels = torch.stack([gather_columns(flat.narrow(1, d, flat.shape[1] - d), base) for d in (int(np.dot(c, strides)) for c in combos)])
     voxels = int(np.prod(shape))
 
     def weights_at(idx: torch.Tensor) -> torch.Tensor:
