@@ -227,12 +227,8 @@ def _cubic(
     """Keys cubic samples (``dtype``) of a chunk from ``src`` ``(N, *sizes)``, a source window.
 
     The coordinate is brought into ``[-1, n]`` first (reflected into the field of view, or
-    clamped: every tap beyond the edge reads the edge voxel either way). The chunk's taps are
-    then read through the tap rule once, into a small contiguous window of its own (the edge
-    voxel or the mirror image where they leave the source), so the ``4^D`` taps of a voxel lie
-    at fixed flat offsets from its first one: one base index per voxel, a gather per tap from a
-    shifted view, no per-tap index arithmetic; the window is bounded by the chunk and stays in
-    cache.
+    clamped: every tap beyond the edge reads the edge voxel either way); the taps are then read
+    from the chunk's :func:`tap_window`, a gather per tap from a shifted view of it.
     """
     ndim = len(shape)
     firsts, weights = [], []
