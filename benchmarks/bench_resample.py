@@ -160,6 +160,13 @@ def voronoi_labels(shape: tuple[int, ...], classes: int, seed: int = 0) -> torch
     return F.interpolate(small[None, None].float(), size=shape, mode="nearest")[0, 0].to(torch.uint8)
 
 
+def centred(space: Space, on: Space) -> Space:
+    """``space`` moved so that its centre lies on ``on``'s centre (same shape and directions)."""
+    affine = space.affine.copy()
+    affine[:3, 3] += on.index_to_world([(k - 1) / 2 for k in on.shape]) - space.index_to_world([(k - 1) / 2 for k in space.shape])
+    return Space.from_affine(affine, space.shape)
+
+
 # ----------------------------------------------------------------------------- cases
 def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     q = 2 if quick else 1
@@ -212,10 +219,7 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
 
     n, m = 256 // q, 200 // q
     cube = Space((n,) * 3)
-    target = Space((m,) * 3, spacing=(n / m,) * 3).rotate((np.radians(15), np.radians(15), 0.0))
-    affine = target.affine.copy()
-    affine[:3, 3] += cube.index_to_world([(n - 1) / 2] * 3) - target.index_to_world([(m - 1) / 2] * 3)
-    rotated = Space.from_affine(affine, target.shape)
+    rotated = centred(Space((m,) * 3, spacing=(n / m,) * 3).rotate((np.radians(15), np.radians(15), 0.0)), cube)
     volume = torch.rand(cube.shape, generator=gen)
     grid = precomputed_grid(cube, rotated)
     entries = [
@@ -244,10 +248,7 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     cases["label K=117"] = (f"{classes} classes, {working.shape} -> {native.shape}; nnU-Net-style onto the crop only", entries)
 
     # the same label map back onto an oblique scan (the native grid tilted 10 degrees): the general path
-    tilted = native.rotate((0.0, 0.0, np.radians(10)))
-    affine = tilted.affine.copy()
-    affine[:3, 3] += working.index_to_world([(n - 1) / 2 for n in working.shape]) - tilted.index_to_world([(n - 1) / 2 for n in tilted.shape])
-    tilted = Space.from_affine(affine, tilted.shape)
+    tilted = centred(native.rotate((0.0, 0.0, np.radians(10))), working)
     entries = [
         ("monai_spacetx label", lambda: warp_image(labels, working, tilted, "label")),
         ("monai_spacetx nearest", lambda: warp_image(labels, working, tilted, "nearest")),

@@ -37,7 +37,7 @@ from .options import WarpOptions
 from .plan import WarpPlan
 from .taps import anti_aliasing_sigmas, cubic_weights, kernel_radius, smooth, snap_half, wrap_coord, wrap_index
 
-__all__ = ["run_general", "general_tiles", "in_box", "source_window", "tap_window", "gather_columns", "chunk_coords", "mask_outside"]
+__all__ = ["run_general", "fill_tiles", "general_tiles", "in_box", "source_window", "tap_window", "gather_columns", "chunk_coords", "mask_outside"]
 
 #: Target voxels per chunk: bounds the per-chunk coordinates (a float32 grid of 3 MiB in 3-D) and keeps
 #: them in cache between the few passes over them; large enough that per-op overhead stays small.
@@ -176,7 +176,17 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     else:
         flat = img.reshape(img.shape[0], -1)
         compute = lambda starts, shape: _nearest(flat, plan, starts, shape, options)  # noqa: E731
-    for tile in general_tiles(box, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk):
+    fill_tiles(plan, box, options, dest, compute, min(chunk, CUBIC_CHUNK_VOXELS) if options.mode == "cubic" else chunk)
+
+
+def fill_tiles(
+    plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor,
+    compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor], chunk: int = CHUNK_VOXELS,
+) -> None:
+    """Fill ``dest`` ``(N, *box_shape)`` tile by tile (:func:`general_tiles`): ``compute(starts, shape)``
+    gives a tile's ``(N, *shape)`` values, then with ``"zeros"`` padding the voxels outside the
+    source field of view get the fill."""
+    for tile in general_tiles(box, chunk):
         starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
         values = compute(starts, shape)
         if options.constant:

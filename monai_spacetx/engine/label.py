@@ -26,7 +26,7 @@ import torch
 
 from ..geometry.tolerances import WEIGHT_TOL
 from .box import Box
-from .general import gather_columns, chunk_coords, general_tiles, in_box, mask_outside, source_window, tap_window
+from .general import chunk_coords, fill_tiles, gather_columns, source_window, tap_window
 from .options import WarpOptions
 from .plan import WarpPlan
 from .separable import run_steps, separable_taps, step_order
@@ -71,20 +71,33 @@ def _winner(tap_labels: torch.Tensor, tap_weights: list[torch.Tensor]) -> torch.
     Most voxels on a boundary read two classes: the smallest and the largest tap label, each
     scored in one pass over the taps. Voxels with more classes are scored in full.
     """
-    low, high = tap_labels[0].clone(), tap_labels[0].clone()
-    for row in tap_labels[1:]:
-        torch.minimum(low, row, out=low)
-        torch.maximum(high, row, out=high)
+    low, high = _extremes(tap_labels)
     score_high = torch.zeros_like(tap_weights[0])
-    more = torch.zeros_like(low, dtype=torch.bool)
     for row, weight in zip(tap_labels, tap_weights):
         score_high.addcmul_(row == high, weight)
-        more |= (row > low) & (row < high)
+    more = _between(tap_labels, low, high)
     winner = _of_two(score_high, low, high)
     many = torch.nonzero(more).squeeze(1)
     if many.numel():
         winner[many] = _winner_of_many(tap_labels[:, many], torch.stack([w[many] for w in tap_weights]))
     return winner
+
+
+def _extremes(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest and the largest of ``(T, M)`` labels per column (running over the short axis)."""
+    low, high = rows[0].clone(), rows[0].clone()
+    for row in rows[1:]:
+        torch.minimum(low, row, out=low)
+        torch.maximum(high, row, out=high)
+    return low, high
+
+
+def _between(rows: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """``(M,)`` whether some of the ``(T, M)`` labels lie strictly between ``low`` and ``high``."""
+    found = torch.zeros_like(low, dtype=torch.bool)
+    for row in rows:
+        found |= (row > low) & (row < high)
+    return found
 
 
 def _of_two(score_high: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -125,12 +138,7 @@ def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions,
         _run_label_separable(img, plan, box, options, dest)
         return
     src, local = source_window(img, plan, box, options)
-    for tile in general_tiles(box):
-        starts, shape = tuple(t.start for t in tile), tuple(t.stop - t.start for t in tile)
-        values = _label_tile(src, local, starts, shape, options)
-        if options.constant:
-            mask_outside(plan, starts, values, options.fill)
-        dest[in_box(tile, box)] = values
+    fill_tiles(plan, box, options, dest, lambda starts, shape: _label_tile(src, local, starts, shape, options))
 
 
 def _label_tile(src: torch.Tensor, matrix: np.ndarray, starts: tuple[int, ...], shape: tuple[int, ...], options: WarpOptions) -> torch.Tensor:
@@ -221,13 +229,8 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
         for k in range(plan.ndim):
             base.add_(cells[1 + k], alpha=strides[1 + k])
         labels = torch.stack([source.narrow(0, d, source.numel() - d).index_select(0, base) for d in corners])  # (2^P, L)
-        low, high = labels[0].clone(), labels[0].clone()
-        for row in labels[1:]:
-            torch.minimum(low, row, out=low)
-            torch.maximum(high, row, out=high)
-        more = torch.zeros_like(low, dtype=torch.bool)
-        for row in labels:
-            more |= (row > low) & (row < high)
+        low, high = _extremes(labels)
+        more = _between(labels, low, high)
         # every cell as if it held two classes (most do); those with more are rewritten below
         score, offset = _spread((labels == high).unsqueeze(0).to(torch.float64), cells, axes, readers, list(dest.stride()))
         storage.index_copy_(0, offset, _of_two(score[0], low.repeat(per_cell), high.repeat(per_cell)))
@@ -238,12 +241,10 @@ def _run_label_separable(img: torch.Tensor, plan: WarpPlan, box: Box, options: W
         # nearly always 3 or 4: the smallest, the largest and the extremes of those in between
         corner_labels, low, high = labels.index_select(1, pick), low.index_select(0, pick), high.index_select(0, pick)
         mid_low, mid_high = high.clone(), low.clone()
-        beyond = torch.zeros_like(low, dtype=torch.bool)
         for row in corner_labels:
             torch.minimum(mid_low, torch.where(row > low, row, high), out=mid_low)
             torch.maximum(mid_high, torch.where(row < high, row, low), out=mid_high)
-        for row in corner_labels:
-            beyond |= (row > mid_low) & (row < mid_high)
+        beyond = _between(corner_labels, mid_low, mid_high)
         for subset, candidates in ((~beyond, torch.stack([low, mid_low, mid_high, high])), (beyond, corner_labels)):
             part = torch.nonzero(subset).squeeze(1)
             if part.numel():
