@@ -159,7 +159,7 @@ def separable_taps(
     shrink = [0.0] * plan.ndim  # per source axis
     for k, axis in enumerate(plan.axes):
         shrink[axis] = abs(plan.scale[k])
-    per_source = anti_aliasing_sigmas(options, shrink) if mode != "label" else [0.0] * plan.ndim
+    per_source = anti_aliasing_sigmas(options, shrink)  # all 0 for nearest and label
     sigmas = [per_source[axis] for axis in plan.axes]  # per target axis
     thick = plan.thick_source_axis(options.anisotropy_threshold) if options.thick_axis_mode and mode != "nearest" else None
     for k in range(plan.ndim):
