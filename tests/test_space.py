@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import pickle
 
 import numpy as np
@@ -254,17 +255,35 @@ def test_bad_spacing_type_and_origin():
 @pytest.mark.parametrize(
     "direction, match",
     [
-        ([[1.0, 0.5], [0.0, 1.0]], r"direction must be orthonormal .*deviation"),
-        ([[2.0, 0.0], [0.0, 1.0]], r"direction must be orthonormal .*got \[\[2.0, 0.0\], \[0.0, 1.0\]\]"),
-        ([[1.0, 0.0], [1.0, 0.0]], r"direction must be orthonormal"),
+        ([[1.0, 0.5], [0.0, 1.0]], r"direction's columns must be unit vectors .*column norms \[1.0, 1.118"),
+        ([[2.0, 0.0], [0.0, 1.0]], r"direction's columns must be unit vectors .*got \[\[2.0, 0.0\], \[0.0, 1.0\]\]"),
+        ([[1.0, 1.0], [0.0, 0.0]], r"affine is singular or degenerate: its index axes are \(nearly\) parallel"),
         (np.eye(3), r"direction must be a 2x2 matrix, got shape \(3, 3\)"),
         ([[1.0, np.nan], [0.0, 1.0]], r"direction must be finite"),
-        ([[0.0, 0.0], [0.0, 1.0]], r"direction must be orthonormal"),
+        ([[0.0, 0.0], [0.0, 1.0]], r"direction's columns must be unit vectors"),
+        ([[1.0, math.cos(1e-7)], [0.0, math.sin(1e-7)]], r"\|det\(direction\)\| = 1e-07 < 1e-06"),
     ],
 )
 def test_bad_direction(direction, match):
     with pytest.raises(SpaceError, match=match):
         Space((4, 4), direction=direction)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_sheared_direction_is_a_space(ndim):
+    """Unit columns that are not orthogonal: spacing stays the given one, direction the given columns."""
+    direction = np.eye(ndim)
+    direction[:, 1] = [0.6, 0.8, 0.0][:ndim]  # axis 1 leans 36.87 degrees towards axis 0
+    space = Space((5, 6, 7)[:ndim], spacing=(0.7, 2.5, 1.1)[:ndim], origin=3.0, direction=direction)
+    assert not space.is_orthogonal
+    np.testing.assert_array_equal(space.spacing, (0.7, 2.5, 1.1)[:ndim])
+    np.testing.assert_allclose(space.direction, direction, rtol=0, atol=1e-15)
+    expected = np.eye(ndim + 1)
+    expected[:ndim, :ndim] = direction * np.array((0.7, 2.5, 1.1)[:ndim])
+    expected[:ndim, ndim] = 3.0
+    np.testing.assert_array_equal(space.affine, expected)
+    assert Space.from_json(space.to_json()) == space and Space.from_dict(space.to_dict()) == space
+    assert pickle.loads(pickle.dumps(space)) == space
 
 
 def test_bad_affine():
@@ -280,8 +299,11 @@ def test_bad_affine():
         Space.from_affine(bottom, (3, 3))
     shear = np.eye(4)
     shear[0, 1] = 0.3
-    with pytest.raises(SpaceError, match=r"direction must be orthonormal"):
-        Space.from_affine(shear, (3, 3, 3))
+    assert not Space.from_affine(shear, (3, 3, 3)).is_orthogonal  # sheared grids are Spaces (MONAI makes them)
+    singular = np.eye(4)
+    singular[:3, 1] = singular[:3, 0] * 2.0
+    with pytest.raises(SpaceError, match=r"affine is singular or degenerate"):
+        Space.from_affine(singular, (3, 3, 3))
     coupled = np.eye(4)
     coupled[0, 2] = 0.1
     with pytest.raises(SpaceError, match=r"a 4x4 affine for a 2-D shape must not mix the third axis"):

@@ -30,11 +30,26 @@ ORIGINS = {2: (-120.25, 87.5), 3: (-120.25, 87.5, 1234.0)}
 SLICE_THICKNESS, SLICE_Z = 2.5, 57.5
 
 
+def sheared(direction: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``direction`` with its columns mixed by a random shear (up to ~35 degrees), renormalised."""
+    ndim = direction.shape[0]
+    shear = np.eye(ndim) + np.triu(rng.uniform(-0.7, 0.7, (ndim, ndim)), 1)
+    mixed = direction @ shear
+    return mixed / np.linalg.norm(mixed, axis=0)
+
+
 def _metatensor(
-    ndim: int, seed: int = 0, reflect: bool = True, direction: np.ndarray | None = None, slice_of_volume: bool = False
+    ndim: int,
+    seed: int = 0,
+    reflect: bool = True,
+    direction: np.ndarray | None = None,
+    slice_of_volume: bool = False,
+    shear: bool = False,
 ) -> MetaTensor:
     rng = np.random.default_rng(seed + 10 * ndim)
     direction = random_direction(rng, ndim, reflect) if direction is None else direction
+    if shear:
+        direction = sheared(direction, rng)
     affine = np.eye(4)
     affine[:ndim, :ndim] = direction * np.array(SPACINGS[ndim])
     affine[:ndim, 3] = ORIGINS[ndim]
@@ -58,12 +73,23 @@ def assert_same_geometry(out: MetaTensor, planned: Space) -> None:
 
 
 @pytest.fixture(
-    params=[(2, True, False), (2, False, False), (2, True, True), (3, True, False), (3, False, False)],
-    ids=["2d-refl", "2d", "2d-slice-of-volume", "3d-refl", "3d"],
+    params=[
+        (2, True, False, False),
+        (2, False, False, False),
+        (2, True, True, False),
+        (3, True, False, False),
+        (3, False, False, False),
+        (2, True, True, True),
+        (3, True, False, True),
+        (3, False, False, True),
+    ],
+    ids=["2d-refl", "2d", "2d-slice-of-volume", "3d-refl", "3d", "2d-sheared", "3d-refl-sheared", "3d-sheared"],
 )
 def mt(request) -> MetaTensor:
-    ndim, reflect, slice_of_volume = request.param
-    return _metatensor(ndim, seed=ndim, reflect=reflect, slice_of_volume=slice_of_volume)
+    ndim, reflect, slice_of_volume, shear = request.param
+    mt = _metatensor(ndim, seed=ndim, reflect=reflect, slice_of_volume=slice_of_volume, shear=shear)
+    assert Space.from_metatensor(mt).is_orthogonal is not shear
+    return mt
 
 
 def test_from_metatensor_is_exact(mt):
@@ -204,18 +230,20 @@ def test_flip(mt, axes):
     assert_same_geometry(Flip(spatial_axis=axes)(mt), planned)
 
 
+@pytest.mark.parametrize("shear", [False, True])
 @pytest.mark.parametrize("codes", ["RAS", "LPS", "LAI", "SPL", "AIR", "IRP", "PSR"])
-def test_orientation_3d(codes):
+def test_orientation_3d(codes, shear):
     for seed in range(3):
-        mt = _metatensor(3, seed=seed, reflect=bool(seed % 2))
+        mt = _metatensor(3, seed=seed, reflect=bool(seed % 2), shear=shear)
         space = Space.from_metatensor(mt)
         assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
 
 
+@pytest.mark.parametrize("shear", [False, True])
 @pytest.mark.parametrize("codes", ["RA", "LP", "AR", "PL", "LA", "RP"])
-def test_orientation_2d(codes):
+def test_orientation_2d(codes, shear):
     for seed in range(3):
-        mt = _metatensor(2, seed=seed, reflect=bool(seed % 2), slice_of_volume=seed == 2)
+        mt = _metatensor(2, seed=seed, reflect=bool(seed % 2), slice_of_volume=seed == 2, shear=shear)
         space = Space.from_metatensor(mt)
         assert_same_geometry(Orientation(axcodes=codes)(mt), space.orient(codes))
 
@@ -229,12 +257,15 @@ def test_orientation_2d_with_three_codes_uses_the_first_two(codes):
     assert Space.from_metatensor(mt).orient(codes) == Space.from_metatensor(mt).orient(codes[:2])
 
 
+@pytest.mark.parametrize("shear", [False, True])
 @pytest.mark.parametrize("ndim, slice_of_volume", [(2, False), (2, True), (3, False)])
-def test_chain_matches_monai_compose(ndim, slice_of_volume):
-    mt = _metatensor(ndim, seed=7, slice_of_volume=slice_of_volume)
+def test_chain_matches_monai_compose(ndim, slice_of_volume, shear):
+    mt = _metatensor(ndim, seed=7, slice_of_volume=slice_of_volume, shear=shear)
     codes = "LPS"[:ndim]
     pixdim = [0.9, 1.7, 2.2][:ndim]
-    start, end = [2, 3, 1][:ndim], [14, 13, 6][:ndim]  # inside the grid: MONAI clamps, Space pads
+    respaced = Space.from_metatensor(mt).orient(codes).respace(pixdim, align="centers")
+    start = [2, 3, 1][:ndim]
+    end = np.minimum([14, 13, 6][:ndim], respaced.shape).tolist()  # inside the grid: MONAI clamps, Space pads
     size = [32, 24, 16][:ndim]
     chain = Compose(
         [

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from ..errors import EmptyBoxError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
 from .points import FloatArray, NumpyPoints, as_float64_array, as_float64_points, index_to_world, snap, world_to_index
-from .tolerances import EQUALITY_ATOL, ORTHONORMAL_TOL
+from .tolerances import DEGENERATE_TOL, EQUALITY_ATOL, ORTHONORMAL_TOL, SNAP_TOL, UNIT_COLUMN_TOL
 
 if TYPE_CHECKING:  # pragma: no cover - torch is needed for type checking only, never imported at run time
     import torch
@@ -141,10 +141,14 @@ class Space:
         shape: spatial shape, 2 or 3 positive integers, in the tensor's axis order.
         spacing: voxel size along each index axis (world units, e.g. mm); scalar or per axis.
         origin: world position of the centre of voxel ``(0, ..., 0)``.
-        direction: ``(D, D)`` orthonormal matrix whose column ``k`` is the world direction of
-            index axis ``k``.
+        direction: ``(D, D)`` matrix whose column ``k`` is the unit world direction of index
+            axis ``k``. Orthogonal or not: a sheared grid (what MONAI makes when it rotates an
+            anisotropic scan in index space, or a NIfTI sform with shear) is a Space too. Its
+            columns must be unit vectors and span the space (not parallel).
 
-    ``affine = [[direction @ diag(spacing), origin], [0, 1]]`` is ``(D+1, D+1)`` float64.
+    ``affine = [[direction @ diag(spacing), origin], [0, 1]]`` is ``(D+1, D+1)`` float64: any
+    finite, invertible affine. ``spacing`` is the affine's column norms (nibabel's voxel sizes),
+    ``direction`` its normalised columns.
     Equality: same shape and affines within :data:`EQUALITY_ATOL`. The hash uses the shape
     only, so it agrees with that tolerant equality.
 
@@ -208,11 +212,11 @@ class Space:
                 raise SpaceError(f"direction must be a {ndim}x{ndim} matrix, got shape {direction_given.shape}")
             if not np.all(np.isfinite(direction_given)):
                 raise SpaceError(f"direction must be finite, got {direction_given.tolist()}")
-            given_deviation = float(np.max(np.abs(direction_given.T @ direction_given - np.eye(ndim))))
-            if given_deviation > ORTHONORMAL_TOL:  # a scaled column must not silently change the spacing
+            norms = np.linalg.norm(direction_given, axis=0)
+            if float(np.max(np.abs(norms - 1.0))) > UNIT_COLUMN_TOL:  # a scaled column must not silently change the spacing
                 raise SpaceError(
-                    f"direction must be orthonormal (|D^T D - I| <= {ORTHONORMAL_TOL}), got "
-                    f"{direction_given.tolist()} (deviation {given_deviation:.3g})"
+                    f"direction's columns must be unit vectors (| |d_k| - 1 | <= {UNIT_COLUMN_TOL}; the voxel size "
+                    f"goes in spacing), got {direction_given.tolist()} (column norms {norms.tolist()})"
                 )
         linear = affine[:ndim, :ndim]
         if not np.all(np.isfinite(affine)):
@@ -220,12 +224,13 @@ class Space:
         spacing = np.linalg.norm(linear, axis=0)
         if not np.all(spacing > 0):
             raise SpaceError(f"spacing (affine column norms) must be positive, got {spacing.tolist()}")
-        direction = linear / spacing
-        deviation = float(np.max(np.abs(direction.T @ direction - np.eye(ndim))))
-        if deviation > ORTHONORMAL_TOL:
+        # the normalised columns may be sheared (MONAI rotates anisotropic grids in index space) but
+        # must span the space: |det| of unit columns is the volume of their parallelepiped, 1 when orthogonal
+        volume = abs(float(np.linalg.det(linear / spacing)))
+        if volume < DEGENERATE_TOL:
             raise SpaceError(
-                f"direction must be orthonormal (|D^T D - I| <= {ORTHONORMAL_TOL}), got {direction.tolist()} "
-                f"(deviation {deviation:.3g})"
+                f"affine is singular or degenerate: its index axes are (nearly) parallel, |det(direction)| = "
+                f"{volume:.3g} < {DEGENERATE_TOL}, got {affine.tolist()}"
             )
         affine = affine.copy()
         affine.setflags(write=False)
@@ -321,9 +326,31 @@ class Space:
 
     @property
     def direction(self) -> FloatArray:
-        """``(D, D)`` matrix whose columns are the world directions of the index axes."""
+        """``(D, D)`` matrix whose columns are the unit world directions of the index axes (sheared or not)."""
         direction: FloatArray = self._affine[: self.ndim, : self.ndim] / self.spacing
         return direction
+
+    @property
+    def is_orthogonal(self) -> bool:
+        """Whether the index axes are orthogonal in world (``direction`` orthonormal within ``ORTHONORMAL_TOL``).
+
+        Example:
+            >>> Space((4, 4)).is_orthogonal, Space((4, 4), direction=[[1.0, 0.6], [0.0, 0.8]]).is_orthogonal
+            (True, False)
+        """
+        direction = self.direction
+        return bool(np.max(np.abs(direction.T @ direction - np.eye(self.ndim))) <= ORTHONORMAL_TOL)
+
+    def frame(self) -> FloatArray:
+        """The orthonormal ``(D, D)`` frame nearest to :attr:`direction` (its polar factor).
+
+        The frame :meth:`rotate` turns about: :attr:`direction` itself when the grid is
+        orthogonal; for a sheared grid the rotation closest to it (``U @ Vt`` of its SVD), so
+        that rotating about "the grid's axes" is a rigid world rotation either way.
+        """
+        u, _, vt = np.linalg.svd(self.direction)
+        frame: FloatArray = u @ vt
+        return frame
 
     @property
     def through_plane(self) -> tuple[float, float] | None:
@@ -578,7 +605,7 @@ class Space:
         return self._scaled(new, align)
 
     def respace(self, spacing: ArrayLike, align: Align = "edges") -> Space:
-        """Resample the field of view at a new voxel ``spacing``, direction unchanged.
+        """Resample the field of view at a new voxel ``spacing``, direction unchanged (shear removed).
 
         Rounding rule for the new shape (nearest integer, ties to even as ``numpy.round``,
         at least 1, after snapping):
@@ -590,16 +617,30 @@ class Space:
           stays put: exactly MONAI ``Spacing``'s default output affine and shape (it rounds
           ``(n - 1) * s / s' + 1``).
 
+        A sheared grid is respaced as MONAI ``Spacing`` does it: the new grid is orthogonal,
+        its frame the ``Q`` of the affine's ``QR`` factorisation (index axis 0 keeps its world
+        direction, axis 1 stays in the plane of old axes 0 and 1, ...), and it covers the old
+        grid's corners in that frame: ``align="centers"`` rounds the span of the corner voxel
+        centres plus one and puts voxel 0 on the corner that is lowest along every new axis
+        (MONAI's ``compute_shape_offset``; where no corner is, both grids' ``shape / 2``
+        points coincide, as MONAI's fallback); ``align="edges"`` rounds the span of the voxel
+        edges and centres the new field of view on the old one.
+
         Example:
             >>> native = Space((10, 5), spacing=(1.0, 1.0))
             >>> native.respace(3.0).shape, native.respace(3.0).origin
             ((3, 2), array([1.5, 0.5]))
             >>> native.respace(3.0, align="centers").shape, native.respace(3.0, align="centers").origin
             ((4, 2), array([0., 0.]))
+            >>> sheared = Space((10, 10), direction=[[1.0, 0.6], [0.0, 0.8]])
+            >>> sheared.respace(1.0, align="centers").shape, sheared.respace(1.0).is_orthogonal
+            ((15, 8), True)
         """
         _check_align(align)
         new_spacing = _vector(spacing, self.ndim, "spacing", positive=True)
         old = np.array(self._shape, dtype=np.float64)
+        if not self.is_orthogonal:
+            return self._respace_sheared(new_spacing, align)
         ratio = new_spacing / self.spacing
         matrix = np.eye(self.ndim + 1)
         matrix[: self.ndim, : self.ndim] = np.diag(ratio)
@@ -610,6 +651,31 @@ class Space:
             # MONAI's compute_shape_offset rounds the centre span plus one, in this order
             new = np.round(snap((old - 1) / ratio + 1.0)).astype(np.int64)
         return self._derive(matrix, new)
+
+    def _respace_sheared(self, new_spacing: FloatArray, align: Align) -> Space:
+        """:meth:`respace` of a sheared grid onto the orthogonal grid of its ``QR`` frame (see there)."""
+        ndim = self.ndim
+        old = np.array(self._shape, dtype=np.float64)
+        linear = self._affine[:ndim, :ndim]
+        upper = np.linalg.cholesky(linear.T @ linear).T  # linear = Q @ upper, positive diagonal (MONAI's zoom_affine)
+        new_to_old = np.linalg.solve(upper, np.diag(new_spacing))  # new index -> old index, linear part
+        old_to_new = np.linalg.inv(new_to_old)
+        low, high = (0.0, old - 1) if align == "centers" else (-0.5, old - 0.5)
+        corners = np.array(np.meshgrid(*[(0.0, h) for h in np.broadcast_to(high, (ndim,))], indexing="ij")).reshape(ndim, -1)
+        corners = corners + low if align == "edges" else corners
+        span = np.ptp(old_to_new @ corners, axis=1)
+        matrix = np.eye(ndim + 1)
+        matrix[:ndim, :ndim] = new_to_old
+        if align == "centers":
+            new = np.round(snap(span + 1.0)).astype(np.int64)
+            out = old_to_new @ corners
+            lowest = [i for i in range(out.shape[1]) if np.all(out - out[:, i : i + 1] >= -SNAP_TOL)]
+            # voxel 0 on the lowest corner, or MONAI's fallback: the shape / 2 points coincide
+            matrix[:ndim, ndim] = corners[:, lowest[0]] if lowest else old / 2.0 - new_to_old @ (new / 2.0)
+        else:
+            new = _round_shape(span)
+            matrix[:ndim, ndim] = (old - 1) / 2.0 - new_to_old @ ((new - 1) / 2.0)
+        return self._derive(matrix, np.maximum(new, 1))
 
     def flip(self, axes: int | Sequence[int] | npt.NDArray[np.integer[Any]] | None = None) -> Space:
         """Reverse the given index axes (field of view unchanged), as MONAI ``Flip(spatial_axis=axes)``.
@@ -697,13 +763,17 @@ class Space:
         return self.flip(flips).permute(order)
 
     def rotate(self, angles: ArrayLike, center: ArrayLike | None = None) -> Space:
-        """Rotate the grid (not the content) about a world ``center`` (default: the grid centre).
+        """Rotate the grid (not the content) rigidly in world about a world ``center`` (default: the grid centre).
+
+        The grid's shape, spacing and shear are kept; its affine becomes ``W @ affine`` for the
+        world rotation ``W = Q @ R @ Q^T`` about ``center``, where ``Q`` is :meth:`frame` (the
+        direction itself for an orthogonal grid, its nearest rotation for a sheared one).
 
         Args:
             angles: radians; one angle in 2-D, three in 3-D composed as
-                ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` where ``R_k`` turns about the grid's own
-                index axis ``k`` (right-handed). Content sampled on the rotated grid
-                appears turned by ``-angles``.
+                ``R_0(a_0) @ R_1(a_1) @ R_2(a_2)`` where ``R_k`` turns about the frame's axis
+                ``k`` (the grid's own index axis ``k`` when orthogonal; right-handed).
+                Content sampled on the rotated grid appears turned by ``-angles``.
             center: world point kept fixed.
 
         Example:
@@ -719,8 +789,9 @@ class Space:
             else _vector(center, self.ndim, "center")
         )
         center_index = self.world_to_index(center_world)
-        scale = np.diag(self.spacing)
-        linear = np.linalg.solve(scale, rotation @ scale)
+        frame = self.frame()
+        axes = self._affine[: self.ndim, : self.ndim]
+        linear = np.linalg.solve(axes, frame @ rotation @ frame.T @ axes)  # the world rotation in index terms
         matrix = np.eye(self.ndim + 1)
         matrix[: self.ndim, : self.ndim] = linear
         matrix[: self.ndim, self.ndim] = center_index - linear @ center_index
@@ -735,7 +806,8 @@ class Space:
     ) -> Space:
         """An oriented box of ``size`` world units centred on world point ``center``.
 
-        The box keeps this Space's direction. Its sampling is, by priority:
+        The box keeps this Space's direction (sheared too: ``size[k]`` is then measured along
+        index axis ``k``'s world direction). Its sampling is, by priority:
 
         - ``shape`` given: ``spacing = size / shape`` exactly;
         - ``spacing`` given: ``shape = round(size / spacing)`` (ties to even, at least 1);

@@ -12,6 +12,8 @@ __all__ = [
     "LINEAR_SNAP_TOL",
     "EQUALITY_ATOL",
     "ORTHONORMAL_TOL",
+    "UNIT_COLUMN_TOL",
+    "DEGENERATE_TOL",
     "PLAN_TOL",
     "WEIGHT_TOL",
     "AFFINE_MATCH_ATOL",
@@ -32,9 +34,21 @@ LINEAR_SNAP_TOL = 1e-12
 EQUALITY_ATOL = 1e-6
 
 #: Dimensionless. Largest deviation of ``direction.T @ direction`` from the identity accepted
-#: as orthonormal: float32 NIfTI headers of oblique scans carry ~1e-7 round-off, and a few
-#: orders of magnitude of slack cost nothing geometrically.
+#: as orthonormal (:attr:`~monai_spacetx.Space.is_orthogonal`): float32 NIfTI headers of oblique
+#: scans carry ~1e-7 round-off, and a few orders of magnitude of slack cost nothing geometrically.
 ORTHONORMAL_TOL = 1e-4
+
+#: Dimensionless. Largest deviation from 1 of a column norm of a ``direction`` given to
+#: ``Space(...)``: the voxel size belongs in ``spacing``, and a direction column of norm 2 would
+#: silently double it. Same float32 header round-off as ``ORTHONORMAL_TOL``.
+UNIT_COLUMN_TOL = ORTHONORMAL_TOL
+
+#: Dimensionless: ``|det|`` of the normalised direction (the volume of the unit parallelepiped
+#: its columns span; 1 when orthogonal, ``sin`` of the angle between two axes in 2-D). Below
+#: this the index axes are (nearly) parallel: the affine is singular or so close to it that
+#: world -> index loses all precision. MONAI's sheared grids stay far above it (a 45 degree
+#: shear gives 0.71).
+DEGENERATE_TOL = 1e-6
 
 #: Source voxels, over the whole target grid. Couplings, scale and shift residues of a plan that
 #: move no target voxel by more than this are dropped by the classifier. Float32 NIfTI affines

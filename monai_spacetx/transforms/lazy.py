@@ -33,9 +33,9 @@ fill) is that of our step, unless some fused step fills with a constant (MONAI's
 ``padding_mode="zeros"``, a ``constant`` pad, our ``zeros`` padding): the fused resample has
 one boundary, the data grid's, and what lies beyond it was that constant (0) in the eager chain.
 
-Limits: the pending grid must be a :class:`Space` (orthonormal direction times spacing). A
-MONAI affine with shear, or a rotation of an anisotropic grid in index space, is not one and
-raises :class:`~monai_spacetx.errors.SpaceError` naming the operations.
+The pending grid may be sheared (MONAI's rotation of an anisotropic grid in index space, its
+``shear_range``): a :class:`Space` holds any invertible affine. Only a singular pending affine
+raises :class:`~monai_spacetx.errors.SpaceError`, naming the operations.
 """
 
 from __future__ import annotations
@@ -86,8 +86,7 @@ def pending_space(img: MetaTensor) -> Space:
     """The grid ``img`` lies on once its pending operations are executed (its own grid when none).
 
     Raises:
-        SpaceError: the pending affine is not a Space (shear, or an index-space rotation of an
-            anisotropic grid), naming the pending operations.
+        SpaceError: the pending affine is singular (not a grid), naming the pending operations.
     """
     if not img.pending_operations:
         return Space.from_metatensor(img)
@@ -96,7 +95,7 @@ def pending_space(img: MetaTensor) -> Space:
     except SpaceError as err:
         raise SpaceError(
             f"the pending operations {_op_names(img.pending_operations)} give a grid that is not a Space "
-            f"(orthonormal direction times spacing), so they cannot be fused into one resample: {err}"
+            f"(a singular affine), so they cannot be fused into one resample: {err}"
         ) from err
 
 
