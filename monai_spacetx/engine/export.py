@@ -1,0 +1,422 @@
+"""Export a K-channel prediction as a label map: interpolate every channel, then argmax, in bounded memory.
+
+:func:`warp_argmax` gives the same label map as "resample all ``K`` channels of probabilities or
+logits onto the target, then ``argmax`` over the channels", without ever holding ``K`` values per
+target voxel: the target box is processed in tiles, and the ``(1, *target)`` label map (the
+smallest integer dtype that holds ``K``) is the only full-size output (plus, with
+``keep_prob=True``, the winning channel's interpolated value).
+
+**Linear** (the default, and what nnU-Net and MONAI's ``Invertd`` use for logits) needs almost no
+per-class work, because linear weights are non-negative:
+
+1. One pass over the working grid: each source voxel's first-maximum channel ``a1`` (``K``
+   reads per voxel; this pass is the whole dependence on ``K``). A *cell* is the ``2^D`` source
+   voxels a target voxel interpolates between; a cell whose corners share their ``a1`` is
+   *pure*: that class is ``>=`` every other class at every corner, so it is ``>=`` it at every
+   convex combination of the corners, and wins everywhere in the cell (ties included: it is
+   the first maximum at every corner). Most cells of a segmentation are pure.
+2. Per tile of the target box, every voxel takes its cell's class by index gathers (as
+   ``nearest`` does); only voxels in mixed cells are scored.
+3. A mixed voxel scores the classes of its cell's corners (two when the corners hold two
+   classes, the usual boundary case), in float64, each by its ``2^D`` weighted taps. No other
+   class can beat the best of those when the best is larger than every corner's second-largest
+   value (a class that is nobody's first maximum is at most that at each corner, and so at any
+   convex combination of them); the voxels where this certificate fails (noise, near-ties) are
+   scored over all ``K`` channels.
+
+**Cubic** (negative weights) and anti-aliased or thick-axis sampling have no such bound: they
+resample the channels tile by tile with :func:`~monai_spacetx.engine.warp_image` and keep a
+running maximum and its index (``K`` times the work of one channel, still bounded memory).
+
+**Tie rule:** the smallest class index among the maxima wins, as ``torch.argmax`` (its first
+maximum) on the fully resampled channels. Ties are decided on the float64 scores (linear) or the
+float values of the input's dtype (cubic); classes whose scores differ only by rounding are ties
+in that sense, and may differ from another implementation's rounding.
+
+**Outside** the source field of view with ``"zeros"`` padding a voxel is the fill label
+(``options.fill``, a whole number) and its probability is 0; with ``"border"``/``"reflection"``
+every voxel is computed.
+
+Memory beyond the input and the outputs: the per-voxel class of the source (1 byte per source voxel
+for ``K <= 255``), one bit per source cell, and a float32 second-largest value on the corners of
+mixed cells (4 bytes per source voxel), plus per-tile temporaries bounded by the tile
+(``TILE_VOXELS``) and the scoring block (``SCORE_BLOCK``), whatever the target's size.
+Imports torch and the geometry core, never MONAI.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
+from ..geometry.space import Space
+from .box import Box, inside_runs, target_box
+from .general import chunk_coords, general_tiles
+from .options import WarpOptions
+from .plan import WarpPlan, plan_warp
+from .taps import snap_half, wrap_coord
+from .threads import engine_threads
+from .warp import warp_image
+
+__all__ = ["warp_argmax", "label_dtype", "TILE_VOXELS", "SCORE_BLOCK"]
+
+#: Target voxels per tile (its int64 flat indices and gathered codes: about 10 bytes per voxel).
+TILE_VOXELS = 1 << 19
+#: Mixed voxels scored at once: ``(T, 2^D, M)`` float64 tap values, 4 MiB for 2 classes in 3-D.
+SCORE_BLOCK = 1 << 15
+#: Bytes of one tile's resampled channels on the cubic (dense) path.
+_DENSE_BYTES = 64 << 20
+#: Source voxels per chunk of the first-maximum pass (times ``K`` values read per voxel).
+_SOURCE_CHUNK = 1 << 16
+
+#: Flat tile voxel indices -> ``(2^D, M)`` flat source indices and float64 weights of their cell corners.
+_CornerFn = Callable[[torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
+
+
+def label_dtype(num_classes: int, fill: float = 0.0) -> torch.dtype:
+    """The smallest integer dtype that holds the labels ``0 .. num_classes - 1`` and the fill label.
+
+    ``uint8`` up to 256 classes, then ``int16``, ``int32``, ``int64`` (torch has few kernels for
+    ``uint16``/``uint32``).
+    """
+    low, high = min(0, int(fill)), max(num_classes - 1, int(fill))
+    for dtype in (torch.uint8, torch.int16, torch.int32, torch.int64):
+        info = torch.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return dtype
+    raise ModeError(f"fill label {fill!r} does not fit in int64")
+
+
+def warp_argmax(
+    image: torch.Tensor,
+    source: Space,
+    target: Space,
+    options: Optional[WarpOptions] = None,
+    *,
+    keep_prob: bool = False,
+    plan: Optional[WarpPlan] = None,
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """The argmax over channels of ``image`` resampled onto ``target``, without the ``K x target`` intermediate.
+
+    Args:
+        image: ``(K, *source.shape)`` probabilities or logits (any real dtype; a MONAI
+            ``MetaTensor`` is read as a plain tensor), CPU or CUDA. Never modified.
+        source, target: the grids ``image`` lies on and the one to map it to.
+        options: how each channel would be sampled: ``mode`` ``"linear"`` (default) or
+            ``"cubic"``, ``padding_mode``, ``fill`` (the fill label outside the source field of
+            view with ``"zeros"`` padding: a whole number, default 0). ``"nearest"`` and
+            ``"label"`` are refused: the argmax of nearest samples is the nearest sample of
+            the argmax (take ``image.argmax(0)`` and warp that), and ``"label"`` is for maps
+            that are already labels.
+        keep_prob: also return the winning channel's interpolated value (its probability when
+            ``image`` holds probabilities, its logit for logits); 0 outside the field of view.
+        plan: a plan for ``source -> target`` to execute instead of planning again.
+
+    Returns:
+        ``(labels, prob)``: ``labels`` ``(1, *target.shape)`` in :func:`label_dtype` of ``K``;
+        ``prob`` ``(1, *target.shape)`` float32 (float64 for float64 input) or ``None``.
+
+    Raises:
+        SpaceTypeError: ``image`` is not a real-valued tensor, or the spaces are not Spaces.
+        ShapeMismatchError: ``image`` is not ``(K, *source.shape)``.
+        ModeError: mode ``"nearest"``/``"label"``, or a fill label that is not a whole number.
+    """
+    if options is None:
+        options = WarpOptions()
+    if not isinstance(image, torch.Tensor):
+        raise SpaceTypeError(f"image must be a torch.Tensor (K, *spatial), got {type(image).__name__}")
+    as_tensor = getattr(image, "as_tensor", None)
+    x: torch.Tensor = as_tensor() if callable(as_tensor) else image
+    if x.dtype.is_complex or x.dtype == torch.bool:
+        raise SpaceTypeError(f"argmax needs real-valued probabilities or logits, got dtype {x.dtype}")
+    if options.mode not in ("linear", "cubic"):
+        raise ModeError(
+            f"argmax=True interpolates every channel and needs mode 'linear' (or 'bilinear', 'cubic'), got mode "
+            f"{options.mode!r}: for a nearest export warp the argmax instead, mode 'label' is for label maps"
+        )
+    fill = options.fill
+    if fill != int(fill):
+        raise ModeError(f"fill is the fill label with argmax=True and must be a whole number, got {fill!r}")
+    if plan is None:
+        plan = plan_warp(source, target)
+    if x.dim() != source.ndim + 1 or tuple(x.shape[1:]) != source.shape or x.shape[0] < 1:
+        raise ShapeMismatchError(
+            f"argmax needs (K, *spatial) channels on the source grid {source.shape}, got shape {tuple(x.shape)}"
+        )
+    num_classes = int(x.shape[0])
+    out_dtype = label_dtype(num_classes, fill)
+    prob_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    labels = torch.full((1, *target.shape), int(fill), dtype=out_dtype, device=x.device)
+    prob = torch.zeros((1, *target.shape), dtype=prob_dtype, device=x.device) if keep_prob else None
+    box = target_box(plan, options)
+    if box is None:
+        return labels, prob
+    with engine_threads(x.device), torch.no_grad():
+        pruned = options.mode == "linear" and not options.anti_aliasing and options.thick_axis_mode is None
+        if pruned:
+            _Pruned(x.contiguous(), plan, options).run(box, labels[0], None if prob is None else prob[0])
+        else:
+            _dense(x, source, target, plan, box, options, labels[0], None if prob is None else prob[0])
+    return labels, prob
+
+
+def _dense(
+    x: torch.Tensor,
+    source: Space,
+    target: Space,
+    plan: WarpPlan,
+    box: Box,
+    options: WarpOptions,
+    labels: torch.Tensor,
+    prob: Optional[torch.Tensor],
+) -> None:
+    """Cubic (and smoothed) sampling: per tile, the channels in groups, a running maximum and its index."""
+    num_classes = x.shape[0]
+    tile_voxels = max(1, min(TILE_VOXELS, _DENSE_BYTES // (4 * num_classes)))
+    group = max(1, _DENSE_BYTES // (4 * tile_voxels))
+    for tile in general_tiles(box, tile_voxels):
+        starts, stops = [s.start for s in tile], [s.stop for s in tile]
+        space = target.crop(starts, stops)
+        best: Optional[torch.Tensor] = None
+        index: Optional[torch.Tensor] = None
+        for g0 in range(0, num_classes, group):
+            values = warp_image(x[g0 : g0 + group], source, space, options=options)
+            top, arg = values.max(0)
+            if best is None or index is None:
+                best, index = top, arg
+            else:
+                better = top > best  # strictly: an earlier class keeps a tie
+                best = torch.where(better, top, best)
+                index = torch.where(better, arg + g0, index)
+        assert best is not None and index is not None
+        out = index.to(labels.dtype)
+        if options.constant and plan.kind == "general":
+            inside = _inside(plan, tuple(starts), tuple(out.shape), out.device)
+            out = torch.where(inside, out, torch.full_like(out, int(options.fill)))
+            best = torch.where(inside, best, torch.zeros_like(best))
+        labels[tile] = out
+        if prob is not None:
+            prob[tile] = best.to(prob.dtype)
+
+
+def _inside(plan: WarpPlan, starts: tuple[int, ...], shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Bool ``shape``: the tile voxels whose centre lies in the source field of view (general plans)."""
+    lo, hi = inside_runs(plan, starts, shape)
+    j = torch.arange(shape[-1], device=device)
+    return (j >= lo.to(device).unsqueeze(-1)) & (j < hi.to(device).unsqueeze(-1))
+
+
+class _Pruned:
+    """Linear argmax through the source's first-maximum classes (see the module docstring)."""
+
+    def __init__(self, x: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> None:
+        self.plan, self.options = plan, options
+        self.num_classes = int(x.shape[0])
+        self.source_shape = tuple(int(n) for n in x.shape[1:])
+        self.ndim = len(self.source_shape)
+        self.flat = x.view(self.num_classes, -1)
+        count = self.flat.shape[1]
+        self.strides = [int(np.prod(self.source_shape[k + 1 :])) for k in range(self.ndim)]
+        # first-maximum class per source voxel (torch.max returns the first maximal index)
+        first = torch.empty(count, dtype=torch.int64 if self.num_classes > 32767 else torch.int16, device=x.device)
+        for c0 in range(0, count, _SOURCE_CHUNK):
+            first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
+        self.first = first
+        grid = first.view(self.source_shape)
+        mixed = torch.zeros(self.source_shape, dtype=torch.bool, device=x.device)
+        for corner in itertools.product((0, 1), repeat=self.ndim):
+            if any(corner):  # cell at its lowest corner c; corners past the upper edge are clamped onto c's
+                low = tuple(slice(0, n - s) for n, s in zip(self.source_shape, corner))
+                high = tuple(slice(s, n) for n, s in zip(self.source_shape, corner))
+                mixed[low] |= grid[low] != grid[high]
+        # the code a tile gathers: the cell's class, or K for a mixed cell
+        code_dtype = torch.uint8 if self.num_classes <= 255 else first.dtype
+        self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes), grid).to(code_dtype)
+        # second-largest value at every corner of a mixed cell: the certificate's bound
+        corners = mixed.clone()
+        for corner in itertools.product((0, 1), repeat=self.ndim):
+            if any(corner):
+                low = tuple(slice(0, n - s) for n, s in zip(self.source_shape, corner))
+                high = tuple(slice(s, n) for n, s in zip(self.source_shape, corner))
+                corners[high] |= mixed[low]
+        where = torch.nonzero(corners.view(-1)).squeeze(1)
+        del corners, mixed
+        self.second = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
+        if self.num_classes > 1:
+            block = max(1, (_SOURCE_CHUNK * 16) // self.num_classes)
+            for b0 in range(0, where.numel(), block):
+                idx = where[b0 : b0 + block]
+                values = self.flat.index_select(1, idx)
+                self.second[idx] = values.topk(2, dim=0).values[1].to(torch.float32)
+        else:
+            self.second.fill_(float("-inf"))
+
+    # -- per tile -------------------------------------------------------------------------------
+
+    def run(self, box: Box, labels: torch.Tensor, prob: Optional[torch.Tensor]) -> None:
+        for tile in general_tiles(box, TILE_VOXELS):
+            shape = tuple(s.stop - s.start for s in tile)
+            starts = tuple(s.start for s in tile)
+            if self.plan.kind == "general":
+                geometry = self._general_geometry(starts, shape)
+            else:
+                geometry = self._separable_geometry(tile)
+            code, inside, corner_of = geometry
+            fill = int(self.options.fill)
+            out = code.to(labels.dtype)  # mixed voxels hold K here, overwritten below
+            todo = code == self.num_classes
+            pure = ~todo
+            if inside is not None:
+                todo &= inside
+                pure &= inside
+            mixed = torch.nonzero(todo.view(-1)).squeeze(1)
+            flat_out = out.view(-1)
+            best_all: Optional[torch.Tensor] = None
+            if prob is not None:
+                best_all = torch.zeros(shape, dtype=prob.dtype, device=labels.device).view(-1)
+            for b0 in range(0, mixed.numel(), SCORE_BLOCK):
+                idx = mixed[b0 : b0 + SCORE_BLOCK]
+                taps, weights = corner_of(idx)
+                winner, score = self._score(taps, weights)
+                flat_out[idx] = winner.to(labels.dtype)
+                if best_all is not None:
+                    best_all[idx] = score.to(best_all.dtype)
+            if best_all is not None:  # the pure voxels' winning value: their class at their taps
+                where = torch.nonzero(pure.view(-1)).squeeze(1)
+                for b0 in range(0, where.numel(), SCORE_BLOCK * 4):
+                    idx = where[b0 : b0 + SCORE_BLOCK * 4]
+                    taps, weights = corner_of(idx)
+                    classes = code.view(-1)[idx].long().unsqueeze(0)
+                    best_all[idx] = self._values(classes, taps, weights)[0].to(best_all.dtype)
+            if inside is not None:
+                out = torch.where(inside, out, torch.full_like(out, fill))
+                if best_all is not None:
+                    best_all = torch.where(inside.view(-1), best_all, torch.zeros_like(best_all))
+            labels[tile] = out
+            if prob is not None and best_all is not None:
+                prob[tile] = best_all.view(shape)
+
+    def _separable_geometry(self, tile: tuple[slice, ...]) -> tuple[torch.Tensor, Optional[torch.Tensor], _CornerFn]:
+        """Axis-aligned plan: per target axis the lower tap, upper tap and weight; codes by per-axis gathers."""
+        plan = self.plan
+        assert plan.axes is not None
+        device = self.code.device
+        lows, highs, fracs = [], [], []
+        code = self.code.permute(*plan.axes)
+        for k, axis in enumerate(plan.axes):
+            n = self.source_shape[axis]
+            x = torch.from_numpy(plan.axis_coords(k, tile[k].start, tile[k].stop)).to(device)
+            xw = wrap_coord(x, n, self.options)
+            low = torch.floor(xw)
+            fracs.append(xw - low)
+            lows.append(low.long())
+            highs.append((low.long() + 1).clamp(max=n - 1))
+            code = code.index_select(k, lows[-1])
+        strides = [self.strides[a] for a in plan.axes]
+        shape = tuple(s.stop - s.start for s in tile)
+
+        def corner_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            parts, rest = [], idx
+            for m in reversed(shape):
+                parts.append(rest % m)
+                rest = rest // m
+            parts.reverse()
+            return _corners(
+                [lo[p] for lo, p in zip(lows, parts)],
+                [hi[p] for hi, p in zip(highs, parts)],
+                [f[p] for f, p in zip(fracs, parts)],
+                strides,
+            )
+
+        return code.contiguous(), None, corner_of
+
+    def _general_geometry(
+        self, starts: tuple[int, ...], shape: tuple[int, ...]
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], _CornerFn]:
+        """Any affine plan: float64 coordinates of the tile's voxels, lower-corner flat index, one gather."""
+        device = self.code.device
+        coords = [snap_half(c) for c in chunk_coords(self.plan.matrix, starts, shape, torch.float64, device)]
+        lows, highs, fracs = [], [], []
+        flat: Optional[torch.Tensor] = None
+        for k, n in enumerate(self.source_shape):
+            xw = wrap_coord(coords[k], n, self.options)
+            low = torch.floor(xw)
+            fracs.append((xw - low).view(-1))
+            lows.append(low.long().view(-1))
+            highs.append((lows[-1] + 1).clamp(max=n - 1))
+            flat = lows[-1] * self.strides[k] if flat is None else flat + lows[-1] * self.strides[k]
+        assert flat is not None
+        code = self.code.view(-1).index_select(0, flat).view(shape)
+        inside = _inside(self.plan, starts, shape, device) if self.options.constant else None
+
+        def corner_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return _corners([lo[idx] for lo in lows], [hi[idx] for hi in highs], [f[idx] for f in fracs], self.strides)
+
+        return code, inside, corner_of
+
+    # -- scoring ----------------------------------------------------------------------------------
+
+    def _values(self, classes: torch.Tensor, taps: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``(T, M)`` float64 interpolated values of ``classes`` ``(T, M)`` at voxels with ``taps``/``weights`` ``(S, M)``."""
+        count = self.flat.shape[1]
+        source = self.flat.view(-1)
+        index = classes.unsqueeze(1) * count + taps.unsqueeze(0)  # (T, S, M)
+        values = source[index.view(-1)].view(index.shape).to(torch.float64)
+        return (values * weights.unsqueeze(0)).sum(1)
+
+    def _score(self, taps: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Winner and its value for mixed voxels with ``taps``/``weights`` ``(S, M)``."""
+        corner_classes = self.first[taps.view(-1)].view(taps.shape).long()  # (S, M)
+        low, high = corner_classes.min(0).values, corner_classes.max(0).values
+        two = ((corner_classes == low) | (corner_classes == high)).all(0)
+        winner = torch.empty_like(low)
+        score = torch.empty(low.shape, dtype=torch.float64, device=low.device)
+        for sel in (two, ~two):
+            part = torch.nonzero(sel).squeeze(1)
+            if part.numel() == 0:
+                continue
+            # candidates in ascending order, so the first maximum is the smallest class
+            if sel is two:
+                cand = torch.stack([low[part], high[part]])
+            else:
+                cand = corner_classes[:, part].sort(0).values
+            top, pick = self._values(cand, taps[:, part], weights[:, part]).max(0)
+            winner[part] = cand.gather(0, pick.unsqueeze(0))[0]
+            score[part] = top
+        # certificate: a class that is no corner's first maximum is at most the largest corner's
+        # second value; where that bound reaches the best candidate, score every class
+        bound = self.second[taps.view(-1)].view(taps.shape).to(torch.float64).max(0).values
+        doubt = torch.nonzero(~(bound < score)).squeeze(1)
+        block = max(1, (4 << 20) // self.num_classes)
+        for b0 in range(0, doubt.numel(), block):
+            part = doubt[b0 : b0 + block]
+            values = torch.zeros((self.num_classes, part.numel()), dtype=torch.float64, device=taps.device)
+            for s in range(taps.shape[0]):
+                values += self.flat.index_select(1, taps[s, part]).to(torch.float64) * weights[s, part]
+            top, pick = values.max(0)
+            winner[part] = pick
+            score[part] = top
+        return winner, score
+
+
+def _corners(
+    lows: list[torch.Tensor], highs: list[torch.Tensor], fracs: list[torch.Tensor], strides: list[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(2^D, M)`` flat source indices and float64 weights of the cell corners of ``M`` voxels."""
+    taps, weights = [], []
+    for corner in itertools.product((0, 1), repeat=len(lows)):
+        index: Optional[torch.Tensor] = None
+        weight: Optional[torch.Tensor] = None
+        for k, s in enumerate(corner):
+            i = (highs[k] if s else lows[k]) * strides[k]
+            w = fracs[k] if s else 1.0 - fracs[k]
+            index = i if index is None else index + i
+            weight = w if weight is None else weight * w
+        assert index is not None and weight is not None
+        taps.append(index)
+        weights.append(weight.to(torch.float64))
+    return torch.stack(taps), torch.stack(weights)
