@@ -14,6 +14,7 @@ ours                   MONAI's names that mean it
 ``"linear"``           ``"bilinear"``, ``"trilinear"``, ``"linear"``, order ``1``
 ``"cubic"``            ``"bicubic"``, spline order ``3``
 ``"label"``            (ours only: per-class linear, then argmax)
+``"area"``             ``"area"`` (block average, as ``F.interpolate(mode="area")``)
 =====================  ============================================================
 
 Our ``nearest`` is always centre-consistent (a target voxel takes the source voxel whose box
@@ -37,11 +38,11 @@ from ..errors import ModeError
 
 __all__ = ["Mode", "PaddingMode", "MODES", "THICK_AXIS_MODES", "PADDING_MODES", "WarpOptions", "parse_mode", "parse_padding_mode"]
 
-Mode = Literal["nearest", "linear", "cubic", "label"]
+Mode = Literal["nearest", "linear", "cubic", "label", "area"]
 PaddingMode = Literal["zeros", "border", "reflection"]
 
 #: Our canonical interpolation modes.
-MODES: tuple[Mode, ...] = ("nearest", "linear", "cubic", "label")
+MODES: tuple[Mode, ...] = ("nearest", "linear", "cubic", "label", "area")
 #: The modes a thick axis may use instead of ``mode`` (:attr:`WarpOptions.thick_axis_mode`).
 THICK_AXIS_MODES: tuple[Mode, ...] = ("nearest", "linear")
 #: Our canonical padding modes (MONAI's ``padding_mode`` names).
@@ -56,6 +57,7 @@ _MODE_ALIASES: dict[Any, Mode] = {
     "cubic": "cubic",
     "bicubic": "cubic",
     "label": "label",
+    "area": "area",
     0: "nearest",
     1: "linear",
     3: "cubic",
@@ -69,7 +71,7 @@ _PADDING_ALIASES: dict[str, PaddingMode] = {
 }
 #: What we record for MONAI (``applied_operations``), so ``Invertd(nearest_interp=True)``
 #: and MONAI's own resampler read names they know.
-_MONAI_MODE: dict[Mode, str] = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic", "label": "bilinear"}
+_MONAI_MODE: dict[Mode, str] = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic", "label": "bilinear", "area": "area"}
 
 
 def _where(key: Optional[Hashable]) -> str:
@@ -147,7 +149,9 @@ class WarpOptions:
 
     Attributes:
         mode: ``"nearest"`` (centre-consistent), ``"linear"``, ``"cubic"`` (Keys,
-            ``A = -0.75``) or ``"label"`` (per-class linear, then argmax).
+            ``A = -0.75``), ``"label"`` (per-class linear, then argmax) or ``"area"`` (the
+            mean of the source voxels a target voxel's box overlaps, as ``F.interpolate``'s
+            ``"area"`` / adaptive average pooling; axis-aligned resamples only).
         padding_mode: ``"zeros"``: target voxels whose centre lies outside the source field of
             view get ``fill`` (inside it, taps are clamped to the edge); ``"border"``: clamp
             to the edge; ``"reflection"``: reflect about the voxel edges ``-0.5``, ``n - 0.5``.

@@ -166,7 +166,7 @@ def separable_taps(
         exact = abs(plan.scale[k]) == 1.0 and float(plan.offset[k]).is_integer() and sigmas[k] == 0.0
         axis_mode = "nearest" if exact else (options.thick_axis_mode or mode) if plan.axes[k] == thick else mode
         x = torch.from_numpy(plan.axis_coords(k, box[k].start, box[k].stop))
-        found = axis_taps(x, t.shape[1 + k], axis_mode, options, sigmas[k])
+        found = axis_taps(x, t.shape[1 + k], axis_mode, options, sigmas[k], abs(plan.scale[k]))
         lo = min(int(i.min()) for i, _ in found)
         hi = max(int(i.max()) for i, _ in found) + 1
         t = t.narrow(1 + k, lo, hi - lo)

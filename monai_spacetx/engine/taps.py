@@ -26,7 +26,7 @@ from ..errors import ModeError
 from ..geometry.tolerances import SNAP_TOL
 from .options import WarpOptions
 
-__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "kernel_radius", "gaussian_kernel", "anti_aliasing_sigmas", "pad_by_rule", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
+__all__ = ["Tap", "Taps", "CUBIC_A", "axis_taps", "area_taps", "kernel_radius", "gaussian_kernel", "anti_aliasing_sigmas", "pad_by_rule", "smooth", "cubic_weights", "wrap_index", "wrap_coord", "snap_half", "weight_of"]
 
 #: One tap: int64 source indices and their weights (``None``: a unit weight, a pure gather).
 Tap = Tuple[torch.Tensor, Optional[torch.Tensor]]
@@ -94,14 +94,45 @@ def gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
-def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions, sigma: float = 0.0) -> Taps:
+def area_taps(x: torch.Tensor, n: int, width: float, options: WarpOptions, sigma: float = 0.0) -> Taps:
+    """Block-average taps: target voxel ``j`` (centre ``x[j]``, ``width`` source voxels wide) is the
+    plain mean of the source voxels its box ``[x - width / 2, x + width / 2]`` overlaps.
+
+    In voxel-edge coordinates the box is ``[lo, hi) = [x + 0.5 - width / 2, x + 0.5 + width / 2)``
+    and the voxels are ``floor(lo) .. ceil(hi) - 1`` (``lo``, ``hi`` snapped to integers within
+    ``SNAP_TOL``): for a resize of ``n`` voxels to ``m`` (``width = n / m``, edges kept) that is
+    ``floor(j * n / m) .. ceil((j + 1) * n / m) - 1``, the window of ``F.adaptive_avg_pool`` and so
+    of ``F.interpolate(mode="area")``, equal weights included. Taps off the grid follow the tap
+    rule (:func:`wrap_index`); outputs with fewer voxels than the widest get zero-weight taps.
+    ``sigma > 0`` folds the anti-aliasing Gaussian into the weights, as for linear.
+    """
+    def snapped(v: torch.Tensor) -> torch.Tensor:
+        r = torch.round(v)
+        return torch.where((v - r).abs() <= SNAP_TOL, r, v)
+
+    lo = torch.floor(snapped(x + 0.5 - 0.5 * width)).long()
+    hi = torch.ceil(snapped(x + 0.5 + 0.5 * width)).long()
+    count = (hi - lo).clamp(min=1)
+    widest = int(count.max()) if count.numel() else 1
+    weights = [(k < count).to(torch.float64) / count.to(torch.float64) for k in range(widest)]
+    if sigma > 0.0:
+        return _smoothed(lo, weights, n, options, sigma)
+    if widest == 1:
+        return [(wrap_index(lo, n, options), None)]
+    return [(wrap_index(torch.minimum(lo + k, hi - 1), n, options), weights[k]) for k in range(widest)]
+
+
+def axis_taps(x: torch.Tensor, n: int, mode: str, options: WarpOptions, sigma: float = 0.0, width: float = 1.0) -> Taps:
     """Interpolation taps ``[(index, weight), ...]`` for snapped source coordinates ``x`` along an axis of ``n`` voxels.
 
     A single unit tap (``weight is None``) for nearest and for linear at integral ``x``.
-    ``sigma > 0`` (anti-aliasing, linear and cubic): the taps sample the source smoothed by
+    ``sigma > 0`` (anti-aliasing, linear, cubic and area): the taps sample the source smoothed by
     :func:`gaussian_kernel` — the kernel is folded into the weights (linear: ``2 * radius`` more
-    taps; cubic: ``2 * radius + 1`` per cubic tap).
+    taps; cubic: ``2 * radius + 1`` per cubic tap). ``width`` (source voxels per target voxel)
+    is read by ``"area"`` only (:func:`area_taps`).
     """
+    if mode == "area":
+        return area_taps(x, n, width, options, sigma)
     if mode == "nearest":
         return [(wrap_index(torch.floor(x + 0.5).long(), n, options), None)]
     if mode in ("linear", "label"):
@@ -149,7 +180,7 @@ def anti_aliasing_sigmas(options: WarpOptions, shrink: list[float]) -> list[floa
     ``shrink[k]``: source voxels per target voxel along source axis ``k``. As MONAI ``Resize``,
     nothing is smoothed unless some axis shrinks; the default sigma is ``max(0, (s - 1) / 2)``.
     """
-    if not options.anti_aliasing or options.mode not in ("linear", "cubic") or all(s <= 1.0 for s in shrink):
+    if not options.anti_aliasing or options.mode not in ("linear", "cubic", "area") or all(s <= 1.0 for s in shrink):
         return [0.0] * len(shrink)
     sigma = options.anti_aliasing_sigma
     if sigma is None:

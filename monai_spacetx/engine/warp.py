@@ -235,6 +235,11 @@ def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.
     """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)``."""
     if plan.kind == "identity":
         return img.clone()
+    if options.mode == "area" and plan.kind == "general":
+        raise ModeError(
+            "mode 'area' (block averaging, MONAI Resize's default) needs an axis-aligned resample (a resize, zoom "
+            "or respacing, with flips/permutations); this one rotates the grid: use 'bilinear' with anti_aliasing=True"
+        )
     exact = plan.kind == "index" or options.mode == "nearest"
     if img.dtype in _WIDER and (exact or options.mode == "label"):  # torch implements few ops for these
         _check_fill(options.fill, img.dtype)

@@ -1,6 +1,7 @@
 """MONAI adapters: array and dictionary Space transforms, their functional layer and the metadata helpers."""
 
 from .array import MODES, SpaceCrop, SpaceCropForeground, SpaceInvert, SpaceResample, foreground_box
+from .counterparts import SpaceResize, SpaceResized, SpaceSpacing, SpaceSpacingd, SpaceZoom, SpaceZoomd
 from .dictionary import IN_GRID_SUFFIX, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled
 from .meta import NATIVE_KEY, SPACE_KEY, get_native_space, get_space
 
@@ -15,6 +16,12 @@ __all__ = [
     "SpaceCropForegroundd",
     "SpaceResampled",
     "SpaceInvertd",
+    "SpaceSpacing",
+    "SpaceSpacingd",
+    "SpaceResize",
+    "SpaceResized",
+    "SpaceZoom",
+    "SpaceZoomd",
     "IN_GRID_SUFFIX",
     "SPACE_KEY",
     "NATIVE_KEY",

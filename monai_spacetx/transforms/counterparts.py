@@ -1,0 +1,496 @@
+"""One Space transform per MONAI transform, with MONAI's exact signature: ``SpaceSpacing(d)``,
+``SpaceResize(d)``, ``SpaceZoom(d)``.
+
+Each takes the MONAI transform's arguments by the same names, in the same positional order, with
+the same defaults (``Spacing``'s ``dtype=float64``, ``Resize``'s ``mode="area"``, ``Zoom``'s
+``padding_mode="edge"``, ...), so that renaming ``_target_`` in a bundle config is the whole
+migration; ours (``point_keys``, ``point_coords``) are keyword-only, after MONAI's. Each is a
+thin shell: it plans MONAI's output grid on a :class:`Space` (:mod:`.planning`) and hands it to
+the one functional layer (:func:`.functional.resample`: one warp, one record on
+``applied_operations``, the metadata). The dictionary forms call their array form once per key
+with that key's options, as MONAI's do.
+
+``docs/monai_dialect.md`` lists, argument by argument, where a value is read differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data.meta_tensor import MetaTensor
+from monai.transforms.inverse import InvertibleTransform
+from monai.transforms.transform import LazyTransform, MapTransform
+
+from ..engine.options import WarpOptions
+from ..errors import ModeError
+from ..geometry.space import Space
+from . import functional as F
+from .array import as_torch_dtype, resolve_align
+from .dictionary import _PointsMixin
+from .lazy import landmark_grid, pending_space, runs_lazily
+from .padding import PadMode, pad_outside, parse_pad_mode
+from .planning import inner_box, monai_spacing, resize_shape, spacing_target, with_shape, zoom_target
+
+__all__ = ["SpaceSpacing", "SpaceResize", "SpaceZoom", "SpaceSpacingd", "SpaceResized", "SpaceZoomd"]
+
+_UNSET: Any = None  # MONAI's "None: use the constructor's value" for call-time overrides
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _bool(value: Any, name: str, key: Optional[Hashable] = None) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        where = f" for key {key!r}" if key is not None else ""
+        raise ModeError(f"{name}{where} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class SpaceSpacing(InvertibleTransform, LazyTransform):
+    """MONAI ``Spacing``: resample to the voxel spacing ``pixdim``, in one pass.
+
+    Same arguments, order and defaults as ``monai.transforms.Spacing``:
+
+    Args:
+        pixdim: output spacing; extra entries ignored, missing ones repeat the last, ``<= 0``
+            keeps the input's. An input spacing within MONAI's ``AFFINE_TOL`` (1e-3) of the
+            target (or of ``[min_pixdim, max_pixdim]``) is kept, as MONAI.
+        diagonal: ``True``: onto a grid along the world axes (MONAI's ``np.diag(pixdim)``
+            affine; an oblique input is resampled onto it), else the input's direction is kept.
+        mode, padding_mode: MONAI's names (``"bilinear"``/``"border"``), plus ours ``"label"``.
+        align_corners: as in MONAI, no effect on the output grid (``False``, the corner voxel
+            centres are kept either way); our engine samples voxel centres exactly.
+        dtype: the computation dtype of the interpolating modes (``float64``); the output keeps a
+            floating input's dtype (nearest/label keep any dtype).
+        scale_extent: MONAI's: the shape from the voxels' full extent rather than their centres.
+        recompute_affine: the output grid's spacing recomputed from its (rounded) shape: the
+            input's field of view resized to that shape (corner centres kept with
+            ``align_corners=True``, edges otherwise), and the data sampled there. MONAI 1.6.1
+            writes ``scale_affine(...)`` alone as the affine (origin and direction lost); ours
+            keeps the world position (see ``docs/monai_dialect.md``).
+        min_pixdim, max_pixdim: input spacings inside ``[min_pixdim, max_pixdim]`` are kept.
+        lazy: MONAI's flag; pending MONAI operations fuse into this one resample (:mod:`.lazy`).
+    """
+
+    def __init__(
+        self,
+        pixdim: Sequence[float] | float | np.ndarray,
+        diagonal: bool = False,
+        mode: str | int = "bilinear",
+        padding_mode: str = "border",
+        align_corners: bool = False,
+        dtype: Any = np.float64,
+        scale_extent: bool = False,
+        recompute_affine: bool = False,
+        min_pixdim: Sequence[float] | float | np.ndarray | None = None,
+        max_pixdim: Sequence[float] | float | np.ndarray | None = None,
+        lazy: bool = False,
+    ) -> None:
+        LazyTransform.__init__(self, lazy=lazy)
+        self.pixdim, self.min_pixdim, self.max_pixdim = pixdim, min_pixdim, max_pixdim
+        monai_spacing(pixdim, Space((2, 2, 2)), min_pixdim, max_pixdim)  # fail at construction, not per sample
+        self.diagonal = _bool(diagonal, "diagonal")
+        self.scale_extent = _bool(scale_extent, "scale_extent")
+        self.recompute_affine = _bool(recompute_affine, "recompute_affine")
+        self.mode, self.padding_mode, self.align_corners, self.dtype = mode, padding_mode, align_corners, dtype
+        self.options = WarpOptions.parse(mode, padding_mode)
+        self.compute_dtype = as_torch_dtype(dtype)
+
+    def plan(
+        self, source: Space, scale_extent: Optional[bool] = None, output_spatial_shape: Any = None, align_corners: Any = None
+    ) -> Space:
+        """MONAI ``Spacing``'s output grid for ``source`` (see :func:`~.planning.spacing_target`)."""
+        extent = _bool(_or(scale_extent, self.scale_extent), "scale_extent")
+        target = spacing_target(source, self.pixdim, self.diagonal, extent, self.min_pixdim, self.max_pixdim)
+        if output_spatial_shape is not None:
+            target = with_shape(target, resize_shape(target, output_spatial_shape))
+        if self.recompute_affine:
+            corners = _or(align_corners, self.align_corners)
+            target = source.resize(target.shape, align="centers" if corners else "edges")
+        return target
+
+    def __call__(
+        self,
+        data_array: Any,
+        mode: str | int | None = None,
+        padding_mode: str | None = None,
+        align_corners: bool | None = None,
+        dtype: Any = None,
+        scale_extent: bool | None = None,
+        output_spatial_shape: Sequence[int] | np.ndarray | int | None = None,
+        lazy: bool | None = None,
+    ) -> torch.Tensor:
+        """Resample ``data_array`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
+        image = F.as_image(data_array)
+        target = self.plan(pending_space(image), scale_extent, output_spatial_shape, align_corners)
+        options = self.options if mode is None and padding_mode is None else WarpOptions.parse(_or(mode, self.mode), _or(padding_mode, self.padding_mode))
+        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
+        return F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=runs_lazily(self, lazy))
+
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
+
+
+class SpaceResize(InvertibleTransform, LazyTransform):
+    """MONAI ``Resize``: resample the field of view to ``spatial_size`` voxels, in one pass.
+
+    Same arguments, order and defaults as ``monai.transforms.Resize``:
+
+    Args:
+        spatial_size: new shape; entries ``<= 0`` keep the axis; with ``size_mode="longest"``
+            one int for the longest axis, the others scaled alike.
+        mode: ``"area"`` (default, MONAI's: the mean of the source voxels each new voxel's box
+            overlaps, ``F.interpolate(mode="area")``'s values), ``"nearest"`` (centre-consistent:
+            MONAI's ``nearest`` is not, ``nearest-exact`` is), ``"bilinear"``/``"trilinear"``/
+            ``"linear"``, ``"bicubic"``, or ours ``"label"``.
+        align_corners: ``True`` keeps the corner voxel centres, else the field of view's edges.
+        anti_aliasing, anti_aliasing_sigma: Gaussian smoothing where an axis shrinks (MONAI's
+            sigma rule), folded into the interpolation; edges replicated (MONAI zero-pads).
+        dtype: computation dtype (``float32``).
+        lazy: MONAI's flag (:mod:`.lazy`).
+    """
+
+    def __init__(
+        self,
+        spatial_size: Sequence[int] | int,
+        size_mode: str = "all",
+        mode: str = "area",
+        align_corners: bool | None = None,
+        anti_aliasing: bool = False,
+        anti_aliasing_sigma: Sequence[float] | float | None = None,
+        dtype: Any = torch.float32,
+        lazy: bool = False,
+    ) -> None:
+        LazyTransform.__init__(self, lazy=lazy)
+        if size_mode not in ("all", "longest"):
+            raise ModeError(f"size_mode must be 'all' or 'longest', got {size_mode!r}")
+        self.spatial_size, self.size_mode = spatial_size, size_mode
+        self.mode, self.align_corners, self.anti_aliasing, self.anti_aliasing_sigma = mode, align_corners, anti_aliasing, anti_aliasing_sigma
+        self.dtype = dtype
+        self.options = self._options(mode, anti_aliasing, anti_aliasing_sigma)
+        self.compute_dtype = as_torch_dtype(dtype)
+        resolve_align(None, align_corners, "edges")
+
+    @staticmethod
+    def _options(mode: Any, anti_aliasing: Any, sigma: Any, key: Optional[Hashable] = None) -> WarpOptions:
+        # F.interpolate clamps at the edges: border padding, every target voxel lies in the field of view
+        return WarpOptions.parse(mode, "border", key=key, anti_aliasing=anti_aliasing, anti_aliasing_sigma=sigma)
+
+    def plan(self, source: Space, align_corners: Any = None) -> Space:
+        """MONAI ``Resize``'s output grid for ``source``."""
+        align = resolve_align(None, _or(align_corners, self.align_corners), "edges")
+        return source.resize(resize_shape(source, self.spatial_size, self.size_mode), align=align)
+
+    def __call__(
+        self,
+        img: Any,
+        mode: str | None = None,
+        align_corners: bool | None = None,
+        anti_aliasing: bool | None = None,
+        anti_aliasing_sigma: Sequence[float] | float | None = None,
+        dtype: Any = None,
+        lazy: bool | None = None,
+    ) -> torch.Tensor:
+        """Resize ``img`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
+        image = F.as_image(img)
+        target = self.plan(pending_space(image), align_corners)
+        options = self.options
+        if mode is not None or anti_aliasing is not None or anti_aliasing_sigma is not None:
+            options = self._options(_or(mode, self.mode), _or(anti_aliasing, self.anti_aliasing), _or(anti_aliasing_sigma, self.anti_aliasing_sigma))
+        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
+        return F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=runs_lazily(self, lazy))
+
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
+
+
+def _replace_data(out: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """``out`` with its values replaced by ``data`` (same shape), metadata and records untouched."""
+    (out.as_tensor() if isinstance(out, MetaTensor) else out).copy_(data)
+    return out
+
+
+class SpaceZoom(InvertibleTransform, LazyTransform):
+    """MONAI ``Zoom``: scale by ``zoom`` (``floor(n * zoom)`` voxels), with ``keep_size`` the input's shape.
+
+    Same arguments, order and defaults as ``monai.transforms.Zoom``:
+
+    Args:
+        zoom: factor per axis (or one for all).
+        mode: as :class:`SpaceResize` (default ``"area"``).
+        padding_mode: where ``keep_size`` pads (zooming out): every numpy and torch pad mode,
+            applied to the zoomed image as MONAI does (default ``"edge"``: the zoomed edge voxel
+            repeated); ``"constant"`` is an engine padding (fuses lazily); ours ``"zeros"``,
+            ``"border"`` (the *source* edge), ``"reflection"``.
+        align_corners: ``True`` keeps the corner voxel centres, else the edges.
+        dtype: computation dtype (``float32``).
+        keep_size: crop/pad the zoomed grid centrally back to the input's shape (MONAI's
+            ``ResizeWithPadOrCrop``).
+        lazy: MONAI's flag (:mod:`.lazy`); a pad mode applied after the copy runs eagerly.
+        kwargs: ``np.pad``/``F.pad`` arguments of the padding (``constant_values``, ...).
+    """
+
+    def __init__(
+        self,
+        zoom: Sequence[float] | float,
+        mode: str = "area",
+        padding_mode: str = "edge",
+        align_corners: bool | None = None,
+        dtype: Any = torch.float32,
+        keep_size: bool = True,
+        lazy: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        LazyTransform.__init__(self, lazy=lazy)
+        self.zoom, self.keep_size, self.kwargs = zoom, _bool(keep_size, "keep_size"), kwargs
+        self.mode, self.padding_mode, self.align_corners, self.dtype = mode, padding_mode, align_corners, dtype
+        self.pad = self._pad(padding_mode)
+        self.options = self._options(mode, self.pad)
+        self.compute_dtype = as_torch_dtype(dtype)
+        resolve_align(None, align_corners, "edges")
+
+    def _pad(self, padding_mode: Any, key: Optional[Hashable] = None) -> PadMode:
+        # MONAI's "edge" repeats the zoomed edge voxel: only "constant" is the engine's own padding here
+        return parse_pad_mode(padding_mode, self.kwargs, name="padding_mode", key=key, engine_modes=("constant",))
+
+    @staticmethod
+    def _options(mode: Any, pad: PadMode, key: Optional[Hashable] = None) -> WarpOptions:
+        return WarpOptions.parse(mode, pad.engine or "zeros", pad.fill, key=key)
+
+    def plan(self, source: Space, align_corners: Any = None) -> tuple[Space, np.ndarray, tuple[int, ...]]:
+        """MONAI ``Zoom``'s output grid, its first voxel in zoomed-grid indices, and the zoomed shape."""
+        align = resolve_align(None, _or(align_corners, self.align_corners), "edges")
+        target, start = zoom_target(source, self.zoom, self.keep_size, align)
+        return target, start, source.zoom(self.zoom, align=align).shape
+
+    def __call__(
+        self,
+        img: Any,
+        mode: str | None = None,
+        padding_mode: str | None = None,
+        align_corners: bool | None = None,
+        dtype: Any = None,
+        lazy: bool | None = None,
+    ) -> torch.Tensor:
+        """Zoom ``img`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
+        image = F.as_image(img)
+        target, start, zoomed = self.plan(pending_space(image), align_corners)
+        pad = self.pad if padding_mode is None else self._pad(padding_mode)
+        options = self.options if mode is None and padding_mode is None else self._options(_or(mode, self.mode), pad)
+        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
+        # a MONAI pad mode is applied to the warped values: that output must not be re-warped from its input
+        lazy_ = runs_lazily(self, lazy) and pad.engine is not None
+        out = F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=lazy_)
+        if pad.engine is None:
+            inner = inner_box(start, target.shape, zoomed)
+            out = _replace_data(out, pad_outside(out, inner, pad))
+        return out
+
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
+
+
+class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
+    """Shared by the dictionary counterparts: landmarks move with the first key, ``inverse`` per key."""
+
+    def _array(self) -> Any:
+        raise NotImplementedError
+
+    def _finish(self, d: dict[Hashable, Any], moved: Optional[tuple[Space, Space]]) -> dict[Hashable, Any]:
+        if moved is not None:
+            self._move_points(d, *moved)
+        return d
+
+    def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self._array().inverse(d[key])
+        return d
+
+
+class SpaceSpacingd(_Counterpartd):
+    """MONAI ``Spacingd``: every key to the spacing ``pixdim`` (see :class:`SpaceSpacing`).
+
+    Same arguments, order and defaults as ``monai.transforms.Spacingd``; ``mode``,
+    ``padding_mode``, ``align_corners``, ``dtype`` and ``scale_extent`` per key (a list/tuple
+    gives one per key). ``ensure_same_shape``: keys with the first key's shape and (within 1e-3)
+    spacing get exactly its output shape, as MONAI. Ours, keyword-only: ``point_keys``,
+    ``point_coords`` (landmarks in voxel indices of the first key, or world units).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        pixdim: Sequence[float] | float,
+        diagonal: bool = False,
+        mode: Any = "bilinear",
+        padding_mode: Any = "border",
+        align_corners: Any = False,
+        dtype: Any = np.float64,
+        scale_extent: Any = False,
+        recompute_affine: bool = False,
+        min_pixdim: Sequence[float] | float | None = None,
+        max_pixdim: Sequence[float] | float | None = None,
+        ensure_same_shape: bool = True,
+        allow_missing_keys: bool = False,
+        lazy: bool = False,
+        *,
+        point_keys: KeysCollection | None = None,
+        point_coords: str = "index",
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
+        self._init_points(point_keys, point_coords)
+        self.spacing_transform = SpaceSpacing(
+            pixdim, diagonal=diagonal, recompute_affine=recompute_affine, min_pixdim=min_pixdim, max_pixdim=max_pixdim
+        )
+        self.mode, self.padding_mode = self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode")
+        self.align_corners, self.dtype = self._per_key(align_corners, "align_corners"), self._per_key(dtype, "dtype")
+        self.scale_extent = tuple(_bool(s, "scale_extent", k) for s, k in zip(self._per_key(scale_extent, "scale_extent"), self.keys))
+        for m, p, t, k in zip(self.mode, self.padding_mode, self.dtype, self.keys):  # fail at construction, naming the key
+            WarpOptions.parse(m, p, key=k)
+            as_torch_dtype(t, k)
+        self.ensure_same_shape = _bool(ensure_same_shape, "ensure_same_shape")
+
+    def _array(self) -> SpaceSpacing:
+        return self.spacing_transform
+
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
+        d = dict(data)
+        lazy_ = runs_lazily(self, lazy)
+        first: Optional[tuple[tuple[int, ...], np.ndarray]] = None
+        shape: Optional[tuple[int, ...]] = None
+        moved = None
+        for key, mode, padding_mode, align_corners, dtype, scale_extent in self.key_iterator(
+            d, self.mode, self.padding_mode, self.align_corners, self.dtype, self.scale_extent
+        ):
+            image = F.as_image(d[key], key)
+            should_match = False
+            if self.ensure_same_shape and isinstance(d[key], MetaTensor):
+                mine = (pending_space(image).shape, Space.from_metatensor(image).spacing)
+                if first is None:
+                    first = mine
+                else:  # MONAI's rule: same pending shape, spacing within 1e-3
+                    should_match = first[0] == mine[0] and bool(np.allclose(first[1], mine[1], atol=1e-3))
+            grid = landmark_grid(image)
+            d[key] = out = self.spacing_transform(
+                image, mode, padding_mode, align_corners, dtype, scale_extent, shape if should_match else None, lazy_
+            )
+            if shape is None:
+                shape = tuple(out.shape[1:])
+            if moved is None:
+                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
+        return self._finish(d, moved)
+
+
+class SpaceResized(_Counterpartd):
+    """MONAI ``Resized``: every key to ``spatial_size`` (see :class:`SpaceResize`).
+
+    Same arguments, order and defaults as ``monai.transforms.Resized``; ``mode``,
+    ``align_corners``, ``anti_aliasing``, ``anti_aliasing_sigma`` and ``dtype`` per key (a
+    list/tuple gives one per key, as MONAI's ``ensure_tuple_rep``: a per-axis sigma for one key
+    is written ``[[s0, s1, s2]]``). Ours, keyword-only: ``point_keys``, ``point_coords``.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        spatial_size: Sequence[int] | int,
+        size_mode: str = "all",
+        mode: Any = "area",
+        align_corners: Any = None,
+        anti_aliasing: Any = False,
+        anti_aliasing_sigma: Any = None,
+        dtype: Any = np.float32,
+        allow_missing_keys: bool = False,
+        lazy: bool = False,
+        *,
+        point_keys: KeysCollection | None = None,
+        point_coords: str = "index",
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
+        self._init_points(point_keys, point_coords)
+        self.mode, self.align_corners = self._per_key(mode, "mode"), self._per_key(align_corners, "align_corners")
+        self.anti_aliasing = self._per_key(anti_aliasing, "anti_aliasing")
+        self.anti_aliasing_sigma = self._per_key(anti_aliasing_sigma, "anti_aliasing_sigma")
+        self.dtype = self._per_key(dtype, "dtype")
+        for m, a, s, c, t, k in zip(self.mode, self.anti_aliasing, self.anti_aliasing_sigma, self.align_corners, self.dtype, self.keys):
+            SpaceResize._options(m, a, s, k)  # fail at construction, naming the key
+            resolve_align(None, c, "edges")
+            as_torch_dtype(t, k)
+        self.resizer = SpaceResize(spatial_size=spatial_size, size_mode=size_mode)
+
+    def _array(self) -> SpaceResize:
+        return self.resizer
+
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
+        d = dict(data)
+        lazy_ = runs_lazily(self, lazy)
+        moved = None
+        for key, mode, align_corners, anti_aliasing, sigma, dtype in self.key_iterator(
+            d, self.mode, self.align_corners, self.anti_aliasing, self.anti_aliasing_sigma, self.dtype
+        ):
+            image = F.as_image(d[key], key)
+            grid = landmark_grid(image)
+            d[key] = out = self.resizer(image, mode, align_corners, anti_aliasing, sigma, dtype, lazy_)
+            if moved is None:
+                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
+        return self._finish(d, moved)
+
+
+class SpaceZoomd(_Counterpartd):
+    """MONAI ``Zoomd``: every key zoomed by ``zoom`` (see :class:`SpaceZoom`).
+
+    Same arguments, order and defaults as ``monai.transforms.Zoomd``; ``mode``,
+    ``padding_mode``, ``align_corners`` and ``dtype`` per key; ``kwargs`` go to the padding
+    (``np.pad``/``F.pad``). Ours, keyword-only: ``point_keys``, ``point_coords``.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        zoom: Sequence[float] | float,
+        mode: Any = "area",
+        padding_mode: Any = "edge",
+        align_corners: Any = None,
+        dtype: Any = np.float32,
+        keep_size: bool = True,
+        allow_missing_keys: bool = False,
+        lazy: bool = False,
+        *,
+        point_keys: KeysCollection | None = None,
+        point_coords: str = "index",
+        **kwargs: Any,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        LazyTransform.__init__(self, lazy=lazy)
+        self._init_points(point_keys, point_coords)
+        self.mode, self.padding_mode = self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode")
+        self.align_corners, self.dtype = self._per_key(align_corners, "align_corners"), self._per_key(dtype, "dtype")
+        self.zoomer = SpaceZoom(zoom=zoom, keep_size=keep_size, **kwargs)
+        for m, p, c, t, k in zip(self.mode, self.padding_mode, self.align_corners, self.dtype, self.keys):
+            SpaceZoom._options(m, self.zoomer._pad(p, k), k)  # fail at construction, naming the key
+            resolve_align(None, c, "edges")
+            as_torch_dtype(t, k)
+
+    def _array(self) -> SpaceZoom:
+        return self.zoomer
+
+    def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
+        d = dict(data)
+        lazy_ = runs_lazily(self, lazy)
+        moved = None
+        for key, mode, padding_mode, align_corners, dtype in self.key_iterator(
+            d, self.mode, self.padding_mode, self.align_corners, self.dtype
+        ):
+            image = F.as_image(d[key], key)
+            grid = landmark_grid(image)
+            d[key] = out = self.zoomer(image, mode, padding_mode, align_corners, dtype, lazy_)
+            if moved is None:
+                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
+        return self._finish(d, moved)
