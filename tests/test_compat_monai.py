@@ -41,8 +41,9 @@ from monai_spacetx import (
     SpaceResampled,
     get_native_space,
     get_space,
-    warp_image,
 )
+
+import oracles
 
 DATA = Path(__file__).parent / "data"
 SHAPE = (20, 18, 12)
@@ -140,20 +141,20 @@ def test_anti_aliasing_matches_monai_resize_away_from_the_edges():
 
 
 @pytest.mark.parametrize(
-    "theirs_t, ours_t",
+    "theirs_t, ours_t, monai_off_centre",
     [
-        (lambda: Resized("label", spatial_size=(31, 25, 17), mode="nearest"), lambda: SpaceResampled("label", spatial_size=(31, 25, 17), mode="nearest")),
-        (lambda: Zoomd("label", zoom=1.7, mode="nearest", keep_size=False), lambda: SpaceResampled("label", zoom=1.7, mode="nearest", keep_size=False)),
+        (lambda: Resized("label", spatial_size=(31, 25, 17), mode="nearest"), lambda: SpaceResampled("label", spatial_size=(31, 25, 17), mode="nearest"), 520),
+        (lambda: Zoomd("label", zoom=1.7, mode="nearest", keep_size=False), lambda: SpaceResampled("label", zoom=1.7, mode="nearest", keep_size=False), 556),
     ],
     ids=["Resized", "Zoomd"],
 )
-def test_nearest_is_centre_consistent_where_monai_is_off_centre(theirs_t, ours_t):
+def test_nearest_is_centre_consistent_where_monai_is_off_centre(theirs_t, ours_t, monai_off_centre):
     theirs, ours = theirs_t()(_sample())["label"], ours_t()(_sample())["label"]
     _same_geometry(theirs, ours)
     ideal = _ideal(ours)
-    monai_wrong = int((theirs.as_tensor().to(torch.uint8) != ideal).sum())
     assert int((ours.as_tensor() != ideal).sum()) == 0
-    assert monai_wrong > 0, "MONAI's nearest resize is expected to be off-centre here"
+    # MONAI's nearest resize (torch "nearest": floor(j * scale)) is off-centre: exactly this many voxels
+    assert int((theirs.as_tensor().to(torch.uint8) != ideal).sum()) == monai_off_centre
     assert ours.dtype == torch.uint8  # labels stay integer (MONAI returns float32)
 
 
@@ -242,16 +243,18 @@ def test_orientation_and_flip_are_copies_and_space_invertd_undoes_them(monai_t):
 def test_space_invertd_is_invertd_with_the_target_swapped():
     pipeline = Compose([Orientationd(["image", "label"], "RAS"), Spacingd(["image", "label"], (1.3, 1.5, 3.1), mode=("bilinear", "nearest"))])
     data = pipeline(_sample())
-    data["pred"] = MetaTensor(warp_image(torch.from_numpy(_label())[None], _native(), get_space(data["image"]), mode="nearest"))
+    data["pred"] = MetaTensor(_ideal(data["image"]))  # a perfect model on the working grid (brute force)
     args = dict(keys="pred", transform=pipeline, orig_keys="image", nearest_interp=True, to_tensor=True, device="cpu", post_func=None)
     theirs = Invertd(**args)(dict(data))["pred"]
     ours = SpaceInvertd(**args)(dict(data))["pred"]
     _same_geometry(theirs, ours, atol=1e-6)
-    wrong_ours = int((ours.as_tensor().to(torch.uint8) != torch.from_numpy(_label())[None]).sum())
-    wrong_theirs = int((theirs.as_tensor().to(torch.uint8) != torch.from_numpy(_label())[None]).sum())
-    assert wrong_ours <= wrong_theirs
-    # the prediction lies on a grid finer than native only along no axis: exactness is not promised, but
-    # mapping back is one resample, so ours never does worse than MONAI's chain of inverses here
+    # mapping back is one nearest resample from the working grid: the brute-force one, voxel for voxel
+    expected = oracles.nearest(data["pred"][0].numpy(), data["image"].affine, _native().affine, SHAPE)
+    assert oracles.wrong(ours[0], expected) == 0
+    # the working grid is coarser than native along every axis: no method is exact, and here
+    # MONAI's chain of inverses loses exactly as many voxels as the one resample
+    assert oracles.wrong(ours[0], _label()) == 169
+    assert oracles.wrong(theirs[0].to(torch.uint8), _label()) == 169
 
 
 def test_nearest_interp_false_maps_back_linearly_and_post_func_device_apply():
@@ -259,8 +262,8 @@ def test_nearest_interp_false_maps_back_linearly_and_post_func_device_apply():
     prob = torch.rand(2, *data["image"].shape[1:])
     data["prob"] = prob
     out = SpaceInvertd("prob", None, "image", nearest_interp=False, device="cpu", post_func=lambda x: x * 2)(data)
-    expected = warp_image(prob, get_space(data["image"]), _native(), mode="linear") * 2
-    torch.testing.assert_close(out["prob"].as_tensor(), expected)
+    expected = np.stack([oracles.interpolate(p.numpy(), data["image"].affine, _native().affine, SHAPE, 1, "zeros") for p in prob]) * 2
+    np.testing.assert_allclose(out["prob"].numpy(), expected, rtol=0, atol=1e-6)  # float32 probabilities
 
 
 def test_compose_inverse_and_invertd_undo_our_transforms():
@@ -280,7 +283,11 @@ def test_compose_inverse_and_invertd_undo_our_transforms():
 
 
 # ----------------------------------------------------------------------------- Compose(lazy=True)
-def test_lazy_compose_equals_eager():
+def test_lazy_compose_is_one_resample_onto_the_eager_grid():
+    """Lazy: the same grid as eager (MONAI's Orientationd/Spacingd and ours planned in turn), filled by ONE
+    resample from the data: the brute-force nearest / linear sample of the native arrays there.
+    Eager resamples twice (Spacingd, then ours), so its values differ: 366 label voxels here."""
+
     def build(lazy: bool) -> Compose:
         return Compose(
             [
@@ -294,11 +301,17 @@ def test_lazy_compose_equals_eager():
 
     eager, lazy = build(False)(_sample()), build(True)(_sample())
     for key in ("image", "label"):
-        assert eager[key].shape == lazy[key].shape
-        np.testing.assert_allclose(eager[key].affine.numpy(), lazy[key].affine.numpy(), atol=1e-9)
-    assert int((lazy["label"].as_tensor() != lazy["label"].as_tensor().round()).sum()) == 0  # labels stay labels
+        assert eager[key].shape == lazy[key].shape == (1, 24, 20, 14)
+        np.testing.assert_allclose(eager[key].affine.numpy(), lazy[key].affine.numpy(), rtol=0, atol=1e-9)
+    native = _native().affine
+    label = oracles.nearest(_label(), native, eager["label"].affine, (24, 20, 14))
+    assert lazy["label"].dtype == torch.uint8 and oracles.wrong(lazy["label"][0], label) == 0
+    assert oracles.wrong(eager["label"][0].to(torch.uint8), label) == 366  # eager: nearest of a nearest
+    image = _sample()["image"][0].numpy()
+    expected = oracles.interpolate(image, native, eager["image"].affine, (24, 20, 14), 1, "border")
+    np.testing.assert_allclose(lazy["image"][0].numpy(), expected, rtol=0, atol=8 * np.finfo(np.float32).eps * np.abs(image).max())
     back = SpaceInvertd("label", mode="nearest")(lazy)
-    assert back["label"].shape[1:] == SHAPE
+    assert oracles.wrong(back["label"][0], oracles.nearest(label, eager["label"].affine, native, SHAPE)) == 0
 
 
 # ----------------------------------------------------------------------------- DataLoader workers, datasets
@@ -389,12 +402,18 @@ def test_png_resized_by_monai_maps_back_and_saves_as_png(tmp_path):
     data = Compose([LoadImaged("image", ensure_channel_first=True, image_only=True), Resized("image", spatial_size=(48, 64), mode="nearest")])(
         {"image": str(tmp_path / "mask.png")}
     )
-    data["pred"] = (data["image"] > 0).to(torch.uint8) * 255
+    # a perfect model: the loaded mask sampled at the working pixel centres (brute force from the affines)
+    loaded = LoadImaged("image", ensure_channel_first=True, image_only=True)({"image": str(tmp_path / "mask.png")})["image"]
+    ideal = oracles.nearest(loaded[0].numpy(), loaded.affine, data["image"].affine, (48, 64))
+    data["pred"] = MetaTensor(torch.from_numpy(ideal.astype(np.uint8))[None])
     back = SpaceInvertd("pred", orig_keys="image", mode="nearest")(data)
     assert tuple(back["pred"].shape[1:]) == tuple(data["image"].meta["spatial_shape"].tolist()) == (20, 30)
+    # 48 x 64 is finer than 20 x 30 along both axes: the mask comes back pixel for pixel
+    assert oracles.wrong(back["pred"][0], loaded[0].numpy().astype(np.uint8)) == 0
     SaveImaged("pred", output_dir=str(tmp_path / "out"), output_ext=".png", separate_folder=False, output_dtype=np.uint8, scale=None, resample=False)(back)
     saved = np.asarray(Image.open(next((tmp_path / "out").glob("*.png"))))
     assert saved.shape == pixels.shape
+    np.testing.assert_array_equal(saved, pixels)  # the written PNG is the drawn mask, in PIL's own orientation
 
 
 def test_forward_transforms_need_no_native_geometry_only_mapping_back_does():
@@ -422,15 +441,24 @@ def test_bundle_config_with_only_targets_swapped():
             parser = ConfigParser()
             parser.read_config(_write(text))
         data = parser.get_parsed_content("preprocessing")(_sample())
-        data["pred"] = MetaTensor(warp_image(torch.from_numpy(_label())[None], _native(), get_space(data["image"]), mode="nearest"))
+        data["pred"] = MetaTensor(_ideal(data["image"]))  # a perfect model (brute force)
         results[flavour] = (data, parser.get_parsed_content("postprocessing")(data))
     (fwd_theirs, back_theirs), (fwd_ours, back_ours) = results["monai"], results["ours"]
     _same_geometry(fwd_theirs["image"], fwd_ours["image"])
     # the config asks MONAI to interpolate in float32 (dtype: $np.float32): agreement to float32 precision
     np.testing.assert_allclose(fwd_ours["image"].numpy(), fwd_theirs["image"].numpy(), rtol=1e-5, atol=1e-3)
-    assert back_ours["pred"].shape == back_theirs["pred"].shape
-    label = torch.from_numpy(_label())[None]
-    assert int((back_ours["pred"].as_tensor() != label).sum()) <= int((back_theirs["pred"].as_tensor().to(torch.uint8) != label).sum())
+    assert back_ours["pred"].shape == back_theirs["pred"].shape == (1, *SHAPE)
+    np.testing.assert_allclose(back_ours["pred"].affine.numpy(), _native().affine, rtol=0, atol=1e-6)
+    # back by one nearest resample from the working grid: the brute-force one, voxel for voxel
+    expected = oracles.nearest(fwd_ours["pred"][0].numpy(), fwd_ours["image"].affine, _native().affine, SHAPE)
+    assert oracles.wrong(back_ours["pred"][0], expected) == 0
+    assert oracles.wrong(back_ours["pred"][0], _label()) == WRONG_BACK_BUNDLE
+    assert oracles.wrong(back_theirs["pred"][0].to(torch.uint8), _label()) == WRONG_BACK_BUNDLE_MONAI
+
+
+#: a perfect prediction on the config's working grid (1.2 x 1.3 x 2.0 mm, coarser than native along
+#: its second and third axes) mapped back: ours (one resample) and MONAI's Invertd (chain of inverses)
+WRONG_BACK_BUNDLE, WRONG_BACK_BUNDLE_MONAI = 63, 77
 
 
 def _write(text: str) -> str:
