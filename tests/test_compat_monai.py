@@ -88,7 +88,7 @@ def _same_geometry(theirs: MetaTensor, ours: MetaTensor, atol: float = 1e-9) -> 
 # ----------------------------------------------------------------------------- resampling: linear within float tolerance
 RESAMPLES = {
     "Spacingd finer": (lambda: Spacingd("image", pixdim=(0.7, 1.3, 1.9)), lambda: SpaceResampled("image", pixdim=(0.7, 1.3, 1.9))),
-    "Spacingd coarser": (lambda: Spacingd("image", (1.7, 2.3, 3.9)), lambda: SpaceResampled("image", (1.7, 2.3, 3.9))),
+    "Spacingd coarser": (lambda: Spacingd("image", (1.7, 2.3, 3.9)), lambda: SpaceResampled("image", pixdim=(1.7, 2.3, 3.9))),
     "Spacingd one pixdim": (lambda: Spacingd("image", pixdim=1.4), lambda: SpaceResampled("image", pixdim=1.4)),
     "Resized": (
         lambda: Resized("image", spatial_size=(31, 25, -1), mode="trilinear"),

@@ -159,11 +159,25 @@ def test_the_input_is_not_modified():
     assert pending.pending_operations == before[1] and pending.applied_operations == before[2]
 
 
-def test_a_grid_that_is_not_a_space_is_refused_naming_the_ops():
-    anisotropic = _smooth_image()
-    anisotropic["img"].affine = torch.diag(torch.tensor([1.0, 3.0, 1.0, 1.0], dtype=torch.float64))
-    pending = Rotated("img", angle=0.3)(anisotropic, lazy=True)["img"]
-    with pytest.raises(SpaceError, match=r"\['Rotate'\].*not a Space"):
+def test_a_sheared_pending_grid_is_fused_and_equals_monai_eager():
+    """A rotation in index space of an anisotropic grid is sheared in world: fused, MONAI's grid and values."""
+    def anisotropic():
+        sample = _smooth_image()
+        sample["img"].affine = torch.diag(torch.tensor([1.0, 3.0, 1.0, 1.0], dtype=torch.float64))
+        return sample
+
+    eager = Rotated("img", angle=0.3, mode="bilinear", padding_mode="border")(anisotropic())["img"]
+    pending = Rotated("img", angle=0.3, mode="bilinear", padding_mode="border")(anisotropic(), lazy=True)["img"]
+    grid = pending_space(pending)
+    assert not grid.is_orthogonal and grid == Space.from_metatensor(eager)
+    out = execute_pending(pending, WarpOptions("linear", "border"))
+    torch.testing.assert_close(out.as_tensor(), eager.as_tensor().float(), atol=5e-6, rtol=1e-6)
+
+
+def test_a_singular_pending_grid_is_refused_naming_the_ops():
+    flat = np.diag([1.0, 1.0, 0.0, 1.0])
+    pending = Affined("img", affine=flat, mode="bilinear")(_smooth_image(), lazy=True)["img"]
+    with pytest.raises(SpaceError, match=r"\['Affine'\].*not a Space"):
         pending_space(pending)
 
 

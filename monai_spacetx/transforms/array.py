@@ -33,6 +33,8 @@ from ..geometry.space import Align, Space
 from . import functional as F
 from .lazy import execute, pending_space, runs_lazily
 from .meta import native_space
+from .planning import int_entries as _int_entries
+from .planning import monai_spacing, pixdim_values, resize_shape, spacing_target, zoom_target
 
 __all__ = [
     "MODES",
@@ -44,27 +46,29 @@ __all__ = [
     "roi_box",
     "resolve_align",
     "as_torch_dtype",
+    "refuse_positional",
 ]
+
+
+def refuse_positional(name: str, positional: tuple[Any, ...]) -> None:
+    """The general resample transforms take their grid by name: a positional value could be MONAI
+    ``Spacing``'s ``pixdim``, ``Resize``'s ``spatial_size`` or ``Zoom``'s ``zoom``, so it is refused.
+
+    Raises:
+        SpaceTypeError: naming the value and the counterparts that take MONAI's positional order.
+    """
+    if positional:
+        suffix = "d" if name.endswith("d") else ""
+        raise SpaceTypeError(
+            f"{name} takes its grid by name (pixdim=, spatial_size=, zoom=, ref_key=): a positional "
+            f"{', '.join(repr(p) for p in positional)} could be Spacing's pixdim, Resize's spatial_size or Zoom's zoom. "
+            f"For MONAI's positional order use SpaceSpacing{suffix} (Spacing{suffix}), SpaceResize{suffix} "
+            f"(Resize{suffix}) or SpaceZoom{suffix} (Zoom{suffix})"
+        )
 
 
 def _where(key: Optional[Hashable]) -> str:
     return f" for key {key!r}" if key is not None else ""
-
-
-def _int_entries(value: Any, ndim: int, name: str, key: Optional[Hashable]) -> np.ndarray:
-    """``value`` as ``ndim`` integers (a scalar is broadcast), or our error naming the argument, key and value."""
-    try:
-        arr = np.asarray(convert_to_tensor(value, track_meta=False).cpu().numpy() if isinstance(value, torch.Tensor) else value)
-    except Exception as err:  # ragged lists and the like
-        raise SpaceTypeError(f"{name}{_where(key)} must be {ndim} integers, got {value!r}") from err
-    if arr.ndim == 0:
-        arr = np.full(ndim, arr.item())
-    if arr.shape != (ndim,) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        hint = " (is the channel axis missing? images are channel-first (C, *spatial))" if arr.shape == (ndim + 1,) else ""
-        raise SpaceError(f"{name}{_where(key)} must have {ndim} entries (one per spatial axis of a {ndim}-D image), got {value!r}{hint}")
-    if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
-        raise SpaceError(f"{name}{_where(key)} must be integers, got {value!r}")
-    return arr.astype(np.int64)
 
 
 def roi_box(
@@ -270,15 +274,17 @@ class SpaceCropForeground(SpaceCrop):
 
 
 class SpaceResample(InvertibleTransform, LazyTransform):
-    """Resample to a ``pixdim``, a ``spatial_size`` or a ``zoom``, in one pass.
+    """Resample to a ``pixdim``, a ``spatial_size`` or a ``zoom``, in one pass: the general form.
 
-    Stands in for MONAI ``Spacing`` (positional order ``pixdim, diagonal, mode,
-    padding_mode, align_corners, dtype``), ``Resize`` (``spatial_size``, ``size_mode``) and
-    ``Zoom`` (``zoom``, ``keep_size``), which are keyword arguments here.
+    Every argument is keyword-only: one class for three MONAI transforms cannot take MONAI's
+    positional order, so a positional value is refused (:func:`refuse_positional`) instead of
+    being misread. :class:`~.counterparts.SpaceSpacing`, :class:`~.counterparts.SpaceResize`
+    and :class:`~.counterparts.SpaceZoom` take ``Spacing``'s, ``Resize``'s and ``Zoom``'s exact
+    signatures; the grids are planned by the same functions (:mod:`.planning`).
 
     Args:
-        pixdim: new voxel spacing (direction unchanged), see :meth:`Space.respace`.
-        diagonal: only ``False`` (the direction is always kept; use ``Orientation`` first).
+        pixdim: new voxel spacing, read as MONAI ``Spacing`` reads it (:func:`~.planning.monai_spacing`).
+        diagonal: with ``pixdim``: onto a grid along the world axes (MONAI ``Spacing``'s ``diagonal``).
         mode: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, spline orders 0/1/3,
             or ours ``"label"`` (per-class linear, then argmax).
         padding_mode: ``"border"`` (default, as ``Spacing``), ``"zeros"``, ``"reflection"``.
@@ -316,13 +322,13 @@ class SpaceResample(InvertibleTransform, LazyTransform):
 
     def __init__(
         self,
+        *positional: Any,
         pixdim: Sequence[float] | float | None = None,
         diagonal: bool = False,
         mode: Any = "bilinear",
         padding_mode: str = "border",
         align_corners: Optional[bool] = None,
         dtype: Any = None,
-        *,
         spatial_size: Sequence[int] | int | None = None,
         size_mode: str = "all",
         zoom: Sequence[float] | float | None = None,
@@ -335,16 +341,18 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         fill: float = 0.0,
         lazy: bool = False,
     ) -> None:
+        refuse_positional(type(self).__name__, positional)
         LazyTransform.__init__(self, lazy=lazy)
         given = {"pixdim": pixdim, "spatial_size": spatial_size, "zoom": zoom}
         if sum(v is not None for v in given.values()) > 1:
             raise SpaceError(f"give one of pixdim, spatial_size, zoom; got {given!r}")
-        if diagonal:
-            raise ModeError("diagonal=True is not supported: the Space transforms keep the direction (use Orientation)")
+        if diagonal and (pixdim is None or align == "edges"):
+            raise ModeError("diagonal=True goes with pixdim (MONAI Spacing's corner-centred grid), not with spatial_size, zoom or align='edges'")
+        self.diagonal = bool(diagonal)
         if size_mode not in ("all", "longest"):
             raise ModeError(f"size_mode must be 'all' or 'longest', got {size_mode!r}")
         if pixdim is not None:
-            _pixdim_values(pixdim, None)  # fail at construction, not per sample
+            pixdim_values(pixdim)  # fail at construction, not per sample
         self.pixdim, self.spatial_size, self.size_mode, self.zoom, self.keep_size = pixdim, spatial_size, size_mode, zoom, keep_size
         # MONAI Spacing's output grid does not depend on align_corners (only its grid_sample call
         # does), so for pixdim the flag is accepted and the grid is Spacing's: corner centres kept
@@ -363,28 +371,14 @@ class SpaceResample(InvertibleTransform, LazyTransform):
     def plan(self, source: Space, key: Optional[Hashable] = None) -> Space:
         """The target Space for ``source`` (``key`` is named in errors)."""
         if self.pixdim is not None:
-            return source.respace(_spacing(self.pixdim, source, key), align=self.align)
+            if self.align == "centers":
+                return spacing_target(source, self.pixdim, self.diagonal, key=key)
+            return source.respace(monai_spacing(self.pixdim, source, key=key), align=self.align)
         if self.zoom is not None:
-            zoomed = source.zoom(self.zoom, align=self.align)
-            if not self.keep_size:
-                return zoomed
-            diff = np.array(zoomed.shape) - np.array(source.shape)
-            start = np.where(diff >= 0, diff // 2, -((-diff) // 2))
-            return zoomed.crop(start, start + np.array(source.shape))
+            return zoom_target(source, self.zoom, self.keep_size, self.align)[0]
         if self.spatial_size is not None:
-            return source.resize(self._size(source, key), align=self.align)
+            return source.resize(resize_shape(source, self.spatial_size, self.size_mode, key), align=self.align)
         raise SpaceError("SpaceResample needs pixdim, spatial_size or zoom (or a target Space)")
-
-    def _size(self, source: Space, key: Optional[Hashable]) -> list[int]:
-        if self.size_mode == "longest":
-            if not isinstance(self.spatial_size, (int, np.integer)) or isinstance(self.spatial_size, bool):
-                raise SpaceError(f"spatial_size{_where(key)} must be one int with size_mode='longest', got {self.spatial_size!r}")
-            scale = int(self.spatial_size) / max(source.shape)
-            return [int(round(n * scale)) for n in source.shape]
-        size = _int_entries(self.spatial_size, source.ndim, "spatial_size", key)
-        if np.any((size < 1) & (size != -1)):
-            raise SpaceError(f"spatial_size{_where(key)} must be positive (or -1 to keep an axis), got {self.spatial_size!r}")
-        return [n if int(s) == -1 else int(s) for s, n in zip(size, source.shape)]
 
     def __call__(
         self, img: Any, target: Space | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
@@ -397,25 +391,6 @@ class SpaceResample(InvertibleTransform, LazyTransform):
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))
-
-
-def _pixdim_values(pixdim: Any, key: Optional[Hashable]) -> np.ndarray:
-    """``pixdim`` as a non-empty float64 vector of finite numbers, or our error naming it."""
-    try:
-        values = np.atleast_1d(np.asarray(pixdim, dtype=np.float64))
-    except (TypeError, ValueError) as err:
-        raise SpaceTypeError(f"pixdim{_where(key)} must be numbers, got {pixdim!r}") from err
-    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)):
-        raise SpaceError(f"pixdim{_where(key)} must be finite numbers, got {pixdim!r}")
-    return values
-
-
-def _spacing(pixdim: Any, source: Space, key: Optional[Hashable]) -> np.ndarray:
-    """MONAI ``Spacing``'s reading of ``pixdim`` for ``source``: extra entries are ignored, missing
-    ones repeat the last, and entries ``<= 0`` keep the input's spacing along that axis."""
-    values = _pixdim_values(pixdim, key)[: source.ndim]
-    values = np.concatenate([values, np.full(source.ndim - values.size, values[-1])])
-    return np.where(values > 0, values, source.spacing)
 
 
 class SpaceInvert:

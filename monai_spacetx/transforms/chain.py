@@ -9,13 +9,12 @@ at the cost of one interpolation per step. Here the steps' nearest index maps ar
 instead, and the prediction is read with **one gather**: no interpolation, one output.
 
 - :func:`recorded_grids` walks ``applied_operations`` back from the current grid and returns
-  the grid before every recorded step (ours, and MONAI's ``Orientation``, ``Spacing``
-  (``SpatialResample``), ``SpatialCrop``/``CenterSpatialCrop``/``CropForeground``,
-  ``SpatialPad``/``BorderPad``/``DivisiblePad``, ``Flip``, ``Resize``, ``Zoom`` without
-  pad/crop). A run of MONAI operations that was executed lazily (one resample, by MONAI's
-  ``apply_pending``, by our sink or fused into one of our steps) is one step. Any other
-  record, or a walk that does not arrive at the native grid, gives ``None``: the caller then
-  maps back with one resample, as before.
+  the grid before every recorded step, each record read by the one reader (:mod:`.records`:
+  ours and every MONAI spatial transform that records an inverse). A run of MONAI operations
+  that was executed lazily (one resample, by MONAI's ``apply_pending``, by our sink or fused
+  into one of our steps) is one step. A record the reader does not know, or a walk that does
+  not arrive at the native grid, raises :class:`~monai_spacetx.errors.MetadataError`: falling
+  back to one resample would silently give a different answer.
 - :func:`compose_nearest` composes the centre-consistent nearest maps native → … → current
   (tie rule and snapping as the engine's, see :mod:`monai_spacetx.engine.options`).
 - :func:`map_back_nearest` is the whole job for :class:`~monai_spacetx.transforms.SpaceInvertd`.
@@ -23,134 +22,58 @@ instead, and the prediction is read with **one gather**: no interpolation, one o
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
+from monai.utils import LazyAttr
 
-from ..errors import SpaceError
+from ..errors import MetadataError
 from ..geometry.points import index_map, snap
 from ..geometry.space import Space
 from ..geometry.tolerances import AFFINE_MATCH_ATOL
 from .lazy import copies
+from .records import NON_SPATIAL, input_grid, is_ours, read_record, square
 
 __all__ = ["recorded_grids", "interpolating_steps", "compose_nearest", "map_back_nearest"]
 
 
-def _matrix(value: Any) -> np.ndarray:
-    return np.asarray(convert_to_tensor(value, dtype=torch.float64, track_meta=False).cpu().numpy(), dtype=np.float64)
-
-
-def _grid(affine: Any, shape: Sequence[int], like: Space) -> Space:
-    """A Space of ``like``'s dimensionality from a (possibly 4x4) affine and a (possibly longer) shape."""
-    return Space.from_affine(_matrix(affine), [int(s) for s in list(shape)[: like.ndim]])
-
-
-def _shifted(out: Space, start: np.ndarray, shape: Sequence[int]) -> Space:
-    """The grid whose voxel ``start`` is ``out``'s voxel 0 (``start`` may be negative), with ``shape``."""
-    shift = np.eye(out.ndim + 1)
-    shift[: out.ndim, out.ndim] = -np.asarray(start, dtype=np.float64)
-    return Space.from_affine(out.affine @ shift, [int(s) for s in list(shape)[: out.ndim]])
-
-
-def _unpadded(out: Space, extra: Mapping[str, Any], shape: Sequence[int]) -> Space:
-    padded = [tuple(p) for p in extra["padded"]]
-    before = np.array([p[0] for p in padded[-out.ndim :]], dtype=np.float64)  # MONAI lists the channel axis first
-    return _shifted(out, -before, shape)
-
-
-def _uncropped(out: Space, extra: Mapping[str, Any], shape: Sequence[int]) -> Space:
-    before = np.asarray(extra["cropped"], dtype=np.float64)[0::2][: out.ndim]
-    return _shifted(out, before, shape)
-
-
-def _input_grid(record: Mapping[str, Any], out: Space) -> Optional[Space]:
-    """The grid before an eagerly executed MONAI step, from its record and the grid after it; ``None`` if unknown."""
-    name = record.get(TraceKeys.CLASS_NAME)
-    extra = record.get(TraceKeys.EXTRA_INFO) or {}
-    shape = record.get(TraceKeys.ORIG_SIZE)
-    if shape is None:
-        return None
-    if name == "Orientation":
-        return _grid(extra["original_affine"], shape, out)
-    if name == "SpatialResample":
-        return _grid(extra["src_affine"], shape, out)
-    if name in ("SpatialCrop", "CenterSpatialCrop", "RandSpatialCrop", "CropForeground"):
-        inner = out
-        if isinstance(extra.get("pad_info"), Mapping):  # CropForeground pads after cropping
-            pad = extra["pad_info"]
-            inner = _unpadded(out, pad[TraceKeys.EXTRA_INFO], pad[TraceKeys.ORIG_SIZE])
-        return _uncropped(inner, extra, shape)
-    if name in ("SpatialPad", "BorderPad", "DivisiblePad", "Pad"):
-        return _unpadded(out, extra, shape)
-    if name == "Flip":
-        return out.flip(list(extra["axes"])) if extra.get("axes") is not None else out.flip(list(range(out.ndim)))
-    if name in ("Resize", "Zoom") and not extra.get("do_padcrop", False):
-        align: Literal["edges", "centers"] = "centers" if extra.get("align_corners") is True else "edges"
-        return out.resize([int(s) for s in list(shape)[: out.ndim]], align=align)
-    return None
-
-
-def _is_lazy_monai(record: Mapping[str, Any]) -> bool:
-    extra = record.get(TraceKeys.EXTRA_INFO)
-    ours = isinstance(extra, Mapping) and "source" in extra and "target" in extra
-    return bool(record.get(TraceKeys.LAZY)) and LazyAttr.AFFINE in record and not ours
-
-
-def recorded_grids(img: MetaTensor) -> Optional[list[Space]]:
+def recorded_grids(img: MetaTensor) -> list[Space]:
     """The grids a sample went through, native first, current last, one per executed step boundary.
 
     Args:
         img: a ``(C, *spatial)`` MetaTensor whose ``applied_operations`` hold the forward chain.
 
     Returns:
-        ``[native, after step 1, ..., current]`` (a lazily executed run of operations is one
-        step), or ``None`` when a record is not understood.
+        ``[native, after step 1, ..., current]``; a lazily executed run of MONAI operations is
+        one step, a random transform that did not fire and a non-spatial one none.
+
+    Raises:
+        MetadataError: a record of a transform the reader does not know (see :mod:`.records`).
     """
-    current = Space.from_metatensor(img)
-    grids = [current]
+    grids = [Space.from_metatensor(img)]
     records = list(img.applied_operations)
-    try:
-        while records:
-            record = records.pop()
-            extra = record.get(TraceKeys.EXTRA_INFO) or {}
-            if isinstance(extra, Mapping) and "source" in extra and "target" in extra:  # ours
-                fused = int(extra.get("fused", 0))
-                del records[len(records) - fused :]  # MONAI's operations fused into this step
-                source = extra.get("data_source", extra["source"])
-                grids.append(Space.from_json(source))
-            elif _is_lazy_monai(record):  # a lazily executed run: one resample, from the first one's input
-                run = [record]
-                while records and _is_lazy_monai(records[-1]):
-                    run.append(records.pop())
-                affine = grids[-1].to_monai_affine()
-                for op in run:  # newest first: undo each index map
-                    affine = affine @ np.linalg.inv(_as_4x4(_matrix(op[LazyAttr.AFFINE]), grids[-1].ndim))
-                grids.append(_grid(_from_4x4(affine, grids[-1].ndim), run[-1][TraceKeys.ORIG_SIZE], grids[-1]))
-            else:
-                before = _input_grid(record, grids[-1])
-                if before is None:
-                    return None
-                grids.append(before)
-    except (KeyError, TypeError, ValueError, SpaceError):
-        return None
+    while records:
+        step = read_record(records.pop())
+        if step.kind == "spacetx":
+            fused = int(step.extra.get("fused", 0))
+            del records[len(records) - fused :]  # MONAI's operations fused into this step
+            grids.append(Space.from_json(step.extra.get("data_source", step.extra["source"])))
+        elif step.lazy_affine is not None:  # a lazily executed run: one resample, from the first one's input
+            run = [step]
+            while records and records[-1].get(LazyAttr.AFFINE) is not None and not is_ours(records[-1]):
+                run.append(read_record(records.pop()))
+            ndim = grids[-1].ndim
+            to_input = np.eye(ndim + 1)
+            for op in reversed(run):  # oldest first: output index -> the run's input index
+                to_input = to_input @ square(op.lazy_affine, ndim)  # type: ignore[arg-type]
+            affine = grids[-1].affine @ np.linalg.inv(to_input)
+            grids.append(Space.from_affine(affine, list(run[-1].in_shape)[:ndim]))
+        elif step.kind not in ("identity",) and step.kind not in NON_SPATIAL:
+            grids.append(input_grid(step, grids[-1]))
     grids.reverse()
     return grids
-
-
-def _as_4x4(matrix: np.ndarray, ndim: int) -> np.ndarray:
-    if matrix.shape == (4, 4):
-        return matrix
-    out = np.eye(4)
-    rows = [0, 1, 3] if ndim == 2 else list(range(4))
-    out[np.ix_(rows, rows)] = matrix
-    return out
-
-
-def _from_4x4(matrix: np.ndarray, ndim: int) -> np.ndarray:
-    return matrix if ndim == 3 else matrix[np.ix_([0, 1, 3], [0, 1, 3])]
 
 
 def interpolating_steps(grids: Sequence[Space]) -> int:
@@ -225,17 +148,23 @@ def _separable_flat_index(grids: Sequence[Space]) -> Optional[tuple[np.ndarray, 
 def map_back_nearest(data: torch.Tensor, ref: MetaTensor, native: Space, fill: float = 0.0) -> Optional[torch.Tensor]:
     """``data`` ``(C, *current)`` mapped to ``native`` by the composed nearest maps of ``ref``'s recorded chain.
 
-    Returns ``None`` (map back with one resample instead) when the chain resampled at most once,
-    or when its records are not understood (see :func:`recorded_grids`).
+    Returns ``None`` (one resample back is then exact) when the chain resampled at most once.
 
     Returns:
         ``(C, *native.shape)`` tensor, ``data``'s dtype and device; ``fill`` where a step left its grid.
+
+    Raises:
+        MetadataError: a record is not understood, or the records do not lead back to ``native``.
     """
     grids = recorded_grids(ref)
-    if grids is None or interpolating_steps(grids) < 2:
+    if interpolating_steps(grids) < 2:
         return None
     if not np.allclose(grids[0].affine, native.affine, atol=AFFINE_MATCH_ATOL) or grids[0].shape != native.shape:
-        return None  # the records do not lead back to the native grid: trust the one-resample path
+        names = [str(op.get("class", "?")) for op in ref.applied_operations]
+        raise MetadataError(
+            f"the recorded chain {names} does not lead back to the native grid (it arrives at {grids[0]}, the native "
+            f"grid is {native}): a spatial change was not recorded, so the nearest map-back cannot be composed exactly"
+        )
     chain = [native, *grids[1:]]
     separable = _separable_flat_index(chain)
     if separable is not None:

@@ -31,8 +31,8 @@ from . import functional as F
 from .array import as_torch_dtype, resolve_align
 from .dictionary import _PointsMixin
 from .lazy import landmark_grid, pending_space, runs_lazily
-from .padding import PadMode, pad_outside, parse_pad_mode
-from .planning import inner_box, monai_spacing, resize_shape, spacing_target, with_shape, zoom_target
+from .padding import PadMode, parse_pad_mode, resample_padded
+from .planning import monai_spacing, resize_shape, spacing_target, with_shape, zoom_target
 
 __all__ = ["SpaceSpacing", "SpaceResize", "SpaceZoom", "SpaceSpacingd", "SpaceResized", "SpaceZoomd"]
 
@@ -208,12 +208,6 @@ class SpaceResize(InvertibleTransform, LazyTransform):
         return F.invert(data, self.pop_transform(data))
 
 
-def _replace_data(out: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
-    """``out`` with its values replaced by ``data`` (same shape), metadata and records untouched."""
-    (out.as_tensor() if isinstance(out, MetaTensor) else out).copy_(data)
-    return out
-
-
 class SpaceZoom(InvertibleTransform, LazyTransform):
     """MONAI ``Zoom``: scale by ``zoom`` (``floor(n * zoom)`` voxels), with ``keep_size`` the input's shape.
 
@@ -282,13 +276,8 @@ class SpaceZoom(InvertibleTransform, LazyTransform):
         pad = self.pad if padding_mode is None else self._pad(padding_mode)
         options = self.options if mode is None and padding_mode is None else self._options(_or(mode, self.mode), pad)
         compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
-        # a MONAI pad mode is applied to the warped values: that output must not be re-warped from its input
-        lazy_ = runs_lazily(self, lazy) and pad.engine is not None
-        out = F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=lazy_)
-        if pad.engine is None:
-            inner = inner_box(start, target.shape, zoomed)
-            out = _replace_data(out, pad_outside(out, inner, pad))
-        return out
+        info = self.get_transform_info()
+        return resample_padded(image, target, options, pad, start, zoomed, info, dtype=compute, lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))

@@ -40,18 +40,18 @@ from .array import (
     as_torch_dtype,
     default_mode,
     finish_inverted,
+    refuse_positional,
     roi_box,
 )
 from .lazy import execute, landmark_grid, pending_space, runs_lazily
 from .meta import native_space
+from .padding import PadMode, parse_pad_mode, resample_padded
 
 __all__ = ["SpaceCropd", "SpaceCropForegroundd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
 
 #: ``data[point_key + IN_GRID_SUFFIX]`` flags the landmarks that lie inside the current grid.
 IN_GRID_SUFFIX = "_in_grid"
 
-#: MONAI ``CropForegroundd``'s ``mode`` (numpy pad modes) -> our padding mode.
-_NUMPY_PAD_MODES = {"constant": "zeros", "edge": "border", "symmetric": "reflection"}
 
 
 def _require(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Any:
@@ -126,15 +126,23 @@ class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
 
     cropper: SpaceCrop
     options: tuple[WarpOptions, ...]
+    pads: tuple[PadMode, ...]
+
+    def _init_pads(self, modes: Any, name: str, pad_kwargs: Optional[Mapping[str, Any]] = None) -> None:
+        """Per key, the padding where the box leaves the image (``name``: the argument, for errors):
+        our engine paddings, or any numpy/torch pad mode MONAI takes (:mod:`.padding`)."""
+        self.pads = tuple(parse_pad_mode(m, pad_kwargs, name=name, key=k) for m, k in zip(self._per_key(modes, name), self.keys))
+        self.options = tuple(p.options() for p in self.pads)
 
     def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray, lazy: bool) -> None:
         info = self.cropper.get_transform_info()
         points_from = None
-        for key, options in self.key_iterator(d, self.options):
+        for key, options, pad in self.key_iterator(d, self.options, self.pads):
             image = F.as_image(d[key], key)
             points_from = landmark_grid(image) if points_from is None else points_from
-            target = self.cropper.plan(pending_space(image), (start, end), key)
-            d[key] = F.resample(image, target, options, info, key=key, lazy=lazy)
+            source = pending_space(image)
+            target = self.cropper.plan(source, (start, end), key)
+            d[key] = resample_padded(image, target, options, pad, start, source.shape, info, key=key, lazy=lazy)
         self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -189,7 +197,9 @@ class SpaceCropd(_Cropd):
         if center_key is None and all(r is None for r in self.roi):
             raise SpaceError("SpaceCropd needs a box: roi_center/roi_size, roi_start/roi_end, roi_slices or center_key/world_size")
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
-        self.options = self._per_key_options("nearest", padding_mode, fill)
+        self._init_pads(padding_mode, "padding_mode")
+        fills = self._per_key(fill, "fill")  # ours: the constant of the engine's zeros padding
+        self.options = tuple(WarpOptions.parse("nearest", o.padding_mode, f, key=k) for o, f, k in zip(self.options, fills, self.keys))
         self.cropper = SpaceCrop(*self.roi)
 
     def _box(self, data: Mapping[Hashable, Any], ref: Space, ref_key: Hashable) -> tuple[np.ndarray, np.ndarray]:
@@ -256,18 +266,10 @@ class SpaceCropForegroundd(_Cropd):
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
         self._init_points(point_keys, point_coords)
-        unknown = set(pad_kwargs) - {"constant_values"}
-        if unknown:
-            raise ModeError(f"pad_kwargs: only constant_values is supported, got {sorted(unknown)}")
-        modes = tuple(_NUMPY_PAD_MODES.get(m, m) if isinstance(m, str) else m for m in self._per_key(mode, "mode"))
-        self.options = self._per_key_options(modes, modes, pad_kwargs.get("constant_values", 0.0))
+        self._init_pads(mode, "mode", pad_kwargs)
         self.source_key = source_key
         self.start_coord_key, self.end_coord_key = start_coord_key, end_coord_key
         self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible)
-
-    def _per_key_options(self, mode: Any, padding_mode: Any, fill: Any, **shared: Any) -> tuple[WarpOptions, ...]:
-        # crops copy values: the mode is always nearest, ``mode`` names the padding
-        return super()._per_key_options("nearest", padding_mode, fill, **shared)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
@@ -287,11 +289,13 @@ class SpaceCropForegroundd(_Cropd):
 class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
     """Resample every key to a ``pixdim``, a ``spatial_size`` or a ``zoom``, or onto ``ref_key``'s Space.
 
-    Stands in for MONAI ``Spacingd`` (same positional order: ``keys, pixdim, diagonal, mode,
-    padding_mode, align_corners, dtype``, same defaults ``"bilinear"``/``"border"``),
-    ``Resized`` (``spatial_size=``, ``size_mode=``) and ``Zoomd`` (``zoom=``, ``keep_size=``);
-    the rest is keyword-only. See :class:`~.array.SpaceResample` for each argument and
-    ``docs/monai_dialect.md`` for the ``align_corners`` <-> ``align`` mapping.
+    The general form: everything after ``keys`` is keyword-only, and a positional value is
+    refused (it could be ``Spacingd``'s ``pixdim``, ``Resized``'s ``spatial_size`` or
+    ``Zoomd``'s ``zoom``; see :func:`~.array.refuse_positional`). The MONAI counterparts with
+    MONAI's exact signatures are :class:`~.counterparts.SpaceSpacingd`,
+    :class:`~.counterparts.SpaceResized` and :class:`~.counterparts.SpaceZoomd`. See
+    :class:`~.array.SpaceResample` for each argument and ``docs/monai_dialect.md`` for the
+    ``align_corners`` <-> ``align`` mapping.
 
     Args:
         keys: image keys, each ``(C, *spatial)``; each is planned from its own Space.
@@ -310,13 +314,13 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
     def __init__(
         self,
         keys: KeysCollection,
+        *positional: Any,
         pixdim: Sequence[float] | float | None = None,
         diagonal: bool = False,
         mode: Any = "bilinear",
         padding_mode: Any = "border",
         align_corners: Optional[bool] | Sequence[Optional[bool]] = None,
         dtype: Any = None,
-        *,
         spatial_size: Sequence[int] | int | None = None,
         size_mode: str = "all",
         zoom: Sequence[float] | float | None = None,
@@ -333,6 +337,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         allow_missing_keys: bool = False,
         lazy: bool = False,
     ) -> None:
+        refuse_positional(type(self).__name__, positional)
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
         self._init_points(point_keys, point_coords)
@@ -354,8 +359,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         )
         self.dtypes = tuple(as_torch_dtype(t, k) for t, k in zip(self._per_key(dtype, "dtype"), self.keys))
         self.resampler = SpaceResample(
-            pixdim,
-            diagonal,
+            pixdim=pixdim,
+            diagonal=diagonal,
             align_corners=corners.pop(),
             spatial_size=spatial_size,
             size_mode=size_mode,

@@ -84,7 +84,11 @@ def write_geometry(data: torch.Tensor, like: Any, space: Space, native: Optional
     """
     out = MetaTensor(data)
     out.copy_meta_from(like)  # copies the meta dict and the operation stacks
-    out.affine = torch.as_tensor(space.to_monai_affine(), dtype=torch.float64)
+    affine = space.to_monai_affine()
+    given = getattr(like, "meta", {}).get("affine")  # ``like`` may be MONAI's MetaObj record, which has no .affine
+    if space.ndim == 2 and given is not None and tuple(given.shape) == (3, 3):  # MONAI keeps a 2-D image's 3x3 affine 3x3
+        affine = np.array(space.affine)  # a writable copy
+    out.affine = torch.as_tensor(affine, dtype=torch.float64)
     if out.meta.get("pixdim") is not None:
         out.meta["pixdim"] = _pixdim(out.meta["pixdim"], space.spacing)
     out.meta[SPACE_KEY] = space.to_json()

@@ -50,12 +50,13 @@ from monai.data import MetaTensor
 from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
 
 from ..engine import warp_image
-from ..engine.options import Mode, WarpOptions, parse_mode
+from ..engine.options import Mode, WarpOptions
 from ..engine.plan import plan_warp
-from ..errors import MetadataError, ModeError, SpaceError
+from ..errors import MetadataError, SpaceError
 from ..geometry.space import Space
 from ..geometry.tolerances import PLAN_TOL
 from .meta import SPACE_KEY, get_native_space, space_from_meta
+from .records import read_record
 
 __all__ = [
     "PendingRun",
@@ -124,48 +125,17 @@ def take_pending(img: MetaTensor) -> PendingRun:
 
 
 def recorded_mode(op: Mapping[str, Any]) -> Optional[Mode]:
-    """The interpolation mode a MONAI pending operation was recorded with, as ours; ``None`` if it has none.
+    """The interpolation mode a MONAI operation was recorded with, as ours; ``None`` if it does not interpolate.
 
-    MONAI keeps it in ``lazy_interpolation_mode``, or in ``extra_info["mode"]`` (``Spacing``,
-    ``Resize``, ``Zoom``, ``Rotate``), nested one level for the random dictionary transforms
-    (``RandAffined`` records ``RandAffine``'s record as its ``extra_info``).
+    Read by the one record reader (:func:`~.records.read_record`), which unwraps the random
+    dictionary transforms' nested records and raises our error for a transform it does not know.
     """
-    value = op.get(LazyAttr.INTERP_MODE)
-    if value is None and not _is_pad(op):  # a pad's "mode" is numpy's padding mode
-        value = _recorded(op, "mode")
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
-        return None
-    name = str(value).lower() if not isinstance(value, int) else value
-    if name == "area":  # F.interpolate's box filter: an interpolating mode, never a label-preserving one
-        return "linear"
-    if isinstance(name, int) and name >= 2:
-        return "cubic"  # spline orders 2, 4, 5: the smooth kernel we have
-    try:
-        return parse_mode(name)
-    except ModeError:
-        return None  # not an interpolation mode we know: no vote
-
-
-def _recorded(op: Mapping[str, Any], name: str) -> Any:
-    """``extra_info[name]`` of a record, looked up one level down too (the random dictionary transforms nest)."""
-    extra = op.get(TraceKeys.EXTRA_INFO)
-    for _ in range(2):
-        if not isinstance(extra, Mapping):
-            return None
-        if extra.get(name) is not None:
-            return extra[name]
-        extra = extra.get(TraceKeys.EXTRA_INFO)
-    return None
-
-
-def _is_pad(op: Mapping[str, Any]) -> bool:
-    return str(op.get(TraceKeys.CLASS_NAME, "")).endswith("Pad")
+    return read_record(op).mode
 
 
 def pads_with_constant(op: Mapping[str, Any]) -> bool:
     """Whether a MONAI operation fills what lies outside its input with a constant (``zeros``/``constant``)."""
-    value = op.get(LazyAttr.PADDING_MODE) or _recorded(op, "padding_mode") or (_recorded(op, "mode") if _is_pad(op) else None)
-    return str(value).lower() in ("zeros", "constant")
+    return read_record(op).constant
 
 
 def copies(source: Space, target: Space) -> bool:
@@ -188,7 +158,7 @@ def op_votes(ops: Sequence[Mapping[str, Any]], ndim: int = 3) -> list[Mode]:
     """The modes the interpolating operations among ``ops`` were recorded with, oldest first (the module's rule)."""
     votes: list[Mode] = []
     for op in ops:
-        mode = recorded_mode(op)
+        mode = read_record(op).mode
         if mode is not None and not _op_copies(op, ndim):
             votes.append(mode)
     return votes

@@ -20,12 +20,16 @@ from typing import Any, Hashable, Mapping, Optional
 
 import numpy as np
 import torch
+from monai.data.meta_tensor import MetaTensor
 from monai.transforms.croppad.functional import pad_nd
 
 from ..engine.options import PADDING_MODES, WarpOptions
 from ..errors import EmptyBoxError, ModeError
+from ..geometry.space import Space
+from . import functional as F
+from .planning import inner_box
 
-__all__ = ["NUMPY_PAD_MODES", "TORCH_PAD_MODES", "PadMode", "parse_pad_mode", "pad_outside"]
+__all__ = ["NUMPY_PAD_MODES", "TORCH_PAD_MODES", "PadMode", "parse_pad_mode", "pad_outside", "resample_padded"]
 
 #: numpy's ``np.pad`` modes, as MONAI's ``NumpyPadMode``.
 NUMPY_PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect", "symmetric", "wrap", "empty")
@@ -116,3 +120,31 @@ def pad_outside(data: torch.Tensor, inner: tuple[slice, ...], pad: PadMode, key:
     kept = data[(slice(None), *inner)]
     padded = pad_nd(kept, widths, pad.mode, **dict(pad.kwargs))
     return torch.as_tensor(padded).to(device=data.device, dtype=data.dtype)
+
+
+def resample_padded(
+    image: MetaTensor,
+    target: Space,
+    options: WarpOptions,
+    pad: PadMode,
+    start: Any,
+    extent: Any,
+    transform_info: Mapping[str, Any],
+    key: Optional[Hashable] = None,
+    dtype: Optional[torch.dtype] = None,
+    lazy: bool = False,
+) -> torch.Tensor:
+    """:func:`.functional.resample` onto ``target``, padded per ``pad`` where ``target`` leaves the grid
+    it was cut from (``target``'s voxel 0 is voxel ``start`` of a grid of shape ``extent``: the
+    input for a crop, the zoomed grid for a kept-size zoom).
+
+    An engine padding is the resample's own (``options``, lazily fusable as any step). A MONAI
+    pad mode fills the outside from the warped inside with :func:`pad_outside`; that output runs
+    eagerly (``lazy`` is dropped), so no later lazy step re-warps it from its input without the padding.
+    """
+    if pad.engine is not None:
+        return F.resample(image, target, options, transform_info, key=key, dtype=dtype, lazy=lazy)
+    out = F.resample(image, target, options, transform_info, key=key, dtype=dtype, lazy=False)
+    padded = pad_outside(out, inner_box(start, target.shape, extent), pad, key)
+    (out.as_tensor() if isinstance(out, MetaTensor) else out).copy_(padded)
+    return out

@@ -33,6 +33,7 @@ __all__ = [
     "zoom_target",
     "with_shape",
     "inner_box",
+    "int_entries",
 ]
 
 #: MONAI's ``AFFINE_TOL`` (``monai.data.utils``), world units: ``Spacing`` keeps an input spacing
@@ -153,7 +154,7 @@ def spacing_target(
     return _monai_spacing_grid(source, spacing, bool(diagonal), bool(scale_extent))
 
 
-def _int_vector(value: Any, ndim: int, name: str, key: Optional[Hashable]) -> np.ndarray:
+def int_entries(value: Any, ndim: int, name: str, key: Optional[Hashable]) -> np.ndarray:
     """``value`` as ``ndim`` integers (a scalar is broadcast), or our error naming the argument, key and value."""
     try:
         host = convert_to_tensor(value, track_meta=False).cpu().numpy() if isinstance(value, torch.Tensor) else value
@@ -179,7 +180,7 @@ def resize_shape(source: Space, spatial_size: Any, size_mode: str = "all", key: 
             raise SpaceError(f"spatial_size{_where(key)} must be one positive int with size_mode='longest', got {spatial_size!r}")
         scale = int(spatial_size) / max(source.shape)
         return [max(1, int(round(n * scale))) for n in source.shape]
-    size = _int_vector(spatial_size, source.ndim, "spatial_size", key)
+    size = int_entries(spatial_size, source.ndim, "spatial_size", key)
     return [n if int(s) <= 0 else int(s) for s, n in zip(size, source.shape)]
 
 
