@@ -257,10 +257,10 @@ class SpaceCropForegroundd(_Cropd):
         start_coord_key: Optional[str] = "foreground_start_coord",
         end_coord_key: Optional[str] = "foreground_end_coord",
         allow_missing_keys: bool = False,
+        lazy: bool = False,
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
-        lazy: bool = False,
         **pad_kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
