@@ -30,7 +30,7 @@ def lps_ras_flip(ndim: int) -> np.ndarray:
                [ 0., -1.,  0.],
                [ 0.,  0.,  1.]])
     """
-    if ndim not in (2, 3) or isinstance(ndim, bool):
+    if not isinstance(ndim, (int, np.integer)) or isinstance(ndim, bool) or ndim not in (2, 3):
         raise SpaceError(f"ndim must be 2 or 3, got {ndim!r}")
     flip = np.eye(ndim + 1)
     flip[0, 0] = flip[1, 1] = -1.0
@@ -48,14 +48,48 @@ def space_from_nifti(img: Any) -> Space:
 
 
 def to_nifti(data: Any, space: Space) -> Any:
-    """A ``nibabel.Nifti1Image`` of ``data`` (spatial axes first) whose affine is ``space``'s."""
+    """A ``nibabel.Nifti1Image`` of ``data`` (spatial axes first) whose affine is ``space``'s.
+
+    ``data``: a numpy array or torch tensor (any device). dtypes NIfTI has no code for are
+    stored losslessly: ``bool`` (a mask) as ``uint8`` 0/1, ``float16`` as ``float32``;
+    ``int64``/``uint64`` (torch's label dtype) as ``int32`` when the values fit, else as they are.
+
+    Raises:
+        SpaceTypeError: ``space`` is not a Space, or ``data`` is not numeric.
+        ShapeMismatchError: ``data``'s leading axes are not ``space.shape``.
+    """
     import nibabel as nib
 
     _check_space(space)
-    array = np.asarray(data)
+    array = _numeric_array(data)
     if tuple(array.shape[: space.ndim]) != space.shape:
         raise ShapeMismatchError(f"data of shape {array.shape} does not start with the space's shape {space.shape}")
-    return nib.Nifti1Image(array, space.to_monai_affine())
+    dtype = array.dtype
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 8:
+        small = array.size == 0 or (int(array.min()) >= np.iinfo(np.int32).min and int(array.max()) <= np.iinfo(np.int32).max)
+        array = array.astype(np.int32) if small else array
+        dtype = array.dtype
+    return nib.Nifti1Image(array, space.to_monai_affine(), dtype=dtype)
+
+
+def _numeric_array(data: Any) -> np.ndarray:
+    """``data`` (numpy array, torch tensor or nested sequence) as a numeric numpy array in native byte order.
+
+    ``bool`` becomes ``uint8`` and ``float16`` ``float32`` (neither NIfTI nor SimpleITK stores them; both are lossless).
+    """
+    if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor or MONAI MetaTensor, on any device
+        data = data.detach().cpu().numpy()
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError) as err:
+        raise SpaceTypeError(f"data must be a numeric array, got {type(data).__name__}") from err
+    if array.dtype.kind not in "biufc":
+        raise SpaceTypeError(f"data must be a numeric array, got {type(data).__name__} of dtype {array.dtype}")
+    if array.dtype.kind == "b":
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f" and array.dtype.itemsize == 2:
+        return array.astype(np.float32)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 
 def _check_space(space: Any) -> None:
@@ -89,13 +123,14 @@ def space_from_sitk(img: Any) -> Space:
 
 
 def to_sitk(data: Any, space: Space) -> Any:
-    """A SimpleITK image of ``data`` laid out on ``space`` (ITK index order, spatial shape only)."""
+    """A SimpleITK image of ``data`` laid out on ``space`` (ITK index order, spatial shape only).
+
+    ``data``: a numpy array or torch tensor (any device); ``bool`` is stored as ``uint8``,
+    ``float16`` as ``float32`` (SimpleITK has neither), big-endian arrays in native order.
+    """
     sitk = _sitk()
     _check_space(space)
-    array = np.asarray(data)
-    if array.dtype.kind not in "biufc":
-        raise SpaceTypeError(f"data must be a numeric array, got dtype {array.dtype}")
-    array = array.astype(array.dtype.newbyteorder("="), copy=False)  # SimpleITK refuses big-endian arrays
+    array = _numeric_array(data)
     if tuple(array.shape) != space.shape:
         raise ShapeMismatchError(f"data of shape {array.shape} does not match the space's shape {space.shape}")
     img = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(array)))

@@ -186,7 +186,7 @@ def test_interop_bad_inputs_and_foreign_byte_order():
     for write in (to_nifti, to_sitk):
         with pytest.raises(SpaceTypeError, match=r"space must be a Space, got ndarray"):
             write(np.zeros((4, 5)), np.eye(3))
-    with pytest.raises(SpaceTypeError, match=r"data must be a numeric array, got dtype object"):
+    with pytest.raises(SpaceTypeError, match=r"data must be a numeric array, got ndarray of dtype object"):
         to_sitk(np.array([[None] * 5] * 4), space)
     for bad in (1, 4, True, "3"):
         with pytest.raises(SpaceError, match=r"ndim must be 2 or 3, got"):
@@ -198,6 +198,29 @@ def test_interop_bad_inputs_and_foreign_byte_order():
     assert space_from_sitk(img) == space
     np.testing.assert_array_equal(np.asarray(to_nifti(big, space).dataobj), big)
     assert space_from_nifti(nib.Nifti1Image(big, space.to_monai_affine())) == space
+
+
+def test_writers_store_dtypes_their_formats_lack():
+    """bool masks, float16, int64 labels and torch tensors are written losslessly, not refused by nibabel/SimpleITK."""
+    import torch
+
+    space = Space((4, 5), spacing=(0.5, 2.0))
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 2:4] = True
+    half = np.linspace(0, 1, 20, dtype=np.float16).reshape(4, 5)
+    labels = np.arange(20, dtype=np.int64).reshape(4, 5)
+    nifti = {name: np.asanyarray(to_nifti(v, space).dataobj) for name, v in (("mask", mask), ("half", half), ("labels", labels))}
+    assert nifti["mask"].dtype == np.uint8 and np.array_equal(nifti["mask"], mask)
+    assert nifti["half"].dtype == np.float32 and np.array_equal(nifti["half"], half.astype(np.float32))
+    assert nifti["labels"].dtype == np.int32 and np.array_equal(nifti["labels"], labels)
+    wide = labels * 2**40  # does not fit int32: kept as int64
+    assert to_nifti(wide, space).get_data_dtype() == np.int64
+    assert np.array_equal(np.asanyarray(to_nifti(torch.from_numpy(labels), space).dataobj), labels)
+    for value, dtype in ((mask, np.uint8), (half, np.float32), (torch.from_numpy(half), np.float32)):
+        image = to_sitk(value, space)
+        array = sitk.GetArrayFromImage(image).T
+        assert array.dtype == dtype and np.array_equal(array, np.asarray(value).astype(dtype))
+        assert space_from_sitk(image) == space
 
 
 def test_interop_docstring_examples_run():

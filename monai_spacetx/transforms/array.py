@@ -28,7 +28,7 @@ from monai.transforms.utils import compute_divisible_spatial_size, generate_spat
 from monai.utils import convert_to_tensor, get_equivalent_dtype
 
 from ..engine.options import MODES, WarpOptions
-from ..errors import EmptyBoxError, ModeError, SpaceError, SpaceTypeError
+from ..errors import EmptyBoxError, MetadataError, ModeError, SpaceError, SpaceTypeError
 from ..geometry.space import Align, Space
 from . import functional as F
 from .lazy import execute, pending_space, runs_lazily
@@ -133,8 +133,20 @@ def foreground_box(
     Args:
         image: ``(C, *spatial)`` array or tensor.
     """
-    if any(int(m) < 0 for m in np.atleast_1d(np.asarray(margin))):
+    image = F.as_image(image)
+    ndim, channels = image.ndim - 1, int(image.shape[0])
+    if not callable(select_fn):
+        raise SpaceTypeError(f"select_fn must be callable (voxel values -> foreground mask), got {select_fn!r:.60}")
+    if channel_indices is not None:
+        indices = np.atleast_1d(np.asarray(channel_indices))
+        if indices.ndim != 1 or indices.size == 0 or indices.dtype == bool or not np.issubdtype(indices.dtype, np.integer):
+            raise SpaceTypeError(f"channel_indices must be an int or a sequence of ints, got {channel_indices!r}")
+        if np.any((indices < -channels) | (indices >= channels)):
+            raise SpaceError(f"channel_indices {channel_indices!r} out of range for an image with {channels} channels")
+    margins = _int_entries(margin, ndim, "margin", None)
+    if np.any(margins < 0):
         raise SpaceError(f"margin must be >= 0, got {margin!r}")
+    _int_entries(k_divisible, ndim, "k_divisible", None)  # <= 0 keeps the size along that axis, as MONAI
     start, end = generate_spatial_bounding_box(image, select_fn, channel_indices, margin, allow_smaller)
     start_v, end_v = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
     if np.any(end_v <= start_v):  # no foreground
@@ -424,10 +436,18 @@ class SpaceInvert:
         fill: float = 0.0,
     ) -> None:
         self.options = WarpOptions.parse(default_mode(mode, nearest_interp), padding_mode, fill)
+        check_inverted_options((device,), (post_func,))
         self.to_tensor, self.device, self.post_func = to_tensor, device, post_func
 
     def __call__(self, pred: Any, ref: Any = None, options: WarpOptions | None = None) -> Any:
-        reference = F.as_image(pred if ref is None else ref)
+        name, given = ("pred", pred) if ref is None else ("ref", ref)
+        if not isinstance(given, MetaTensor):  # a plain tensor/array has no working grid to map back from
+            F.as_image(given, name=name)  # None, paths, wrong dtypes or dims: that error first
+            raise MetadataError(
+                f"{name} is a plain {type(given).__name__} without geometry: pass ref= the transformed input "
+                "image (a MetaTensor, whose affine is the working grid and whose metadata holds the native one)"
+            )
+        reference = F.as_image(given, name=name)
         current = Space.from_metatensor(reference)
         out = F.map_back(pred, reference, current, native_space(reference), options or self.options)
         return finish_inverted(out, self.device, self.post_func)
@@ -438,6 +458,22 @@ def default_mode(mode: Any, nearest_interp: Any) -> Any:
     if mode is not None:
         return mode
     return "nearest" if nearest_interp else "linear"
+
+
+def check_inverted_options(devices: Sequence[Any], post_funcs: Sequence[Any]) -> None:
+    """MONAI ``Invertd``'s ``device`` (a torch device or its name) and ``post_func`` (a callable), or our error.
+
+    MONAI skips a ``post_func`` that is not callable without a word; here it is refused at construction.
+    """
+    for device in devices:
+        if device is not None:
+            try:
+                torch.device(device)
+            except (RuntimeError, TypeError) as err:
+                raise ModeError(f"device must be a torch device such as 'cpu' or 'cuda:0', got {device!r}") from err
+    for func in post_funcs:
+        if func is not None and not callable(func):
+            raise SpaceTypeError(f"post_func must be callable (or None), got {type(func).__name__} {func!r:.60}")
 
 
 def finish_inverted(out: torch.Tensor, device: Any, post_func: Optional[Callable[[Any], Any]]) -> Any:

@@ -38,6 +38,7 @@ from .array import (
     SpaceCropForeground,
     SpaceResample,
     as_torch_dtype,
+    check_inverted_options,
     default_mode,
     finish_inverted,
     refuse_positional,
@@ -371,7 +372,16 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
-        target_ref = _space_of(d, self.ref_key, "ref_key") if self.ref_key is not None else None
+        target_ref = None
+        if self.ref_key is not None:
+            ref = _require(d, self.ref_key, "ref_key")
+            if not isinstance(ref, MetaTensor):  # a plain tensor/array has only MONAI's identity affine
+                F.as_image(ref, self.ref_key, name="ref_key")  # None, paths, wrong dtypes or dims: that error first
+                raise MetadataError(
+                    f"ref_key {self.ref_key!r} holds a plain {type(ref).__name__} without geometry: the grid to "
+                    "resample onto is read from a MetaTensor's affine and shape (keep MetaTensors: set_track_meta(True))"
+                )
+            target_ref = _space_of(d, self.ref_key, "ref_key")
         info = self.resampler.get_transform_info()
         moved = None
         for key, options, dtype in self.key_iterator(d, self.options, self.dtypes):
@@ -462,6 +472,7 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         self.to_tensor = self._per_key(to_tensor, "to_tensor")
         self.device = self._per_key(device, "device")
         self.post_func = self._per_key(post_func, "post_func")
+        check_inverted_options(self.device, self.post_func)
 
     def _reference(self, d: Mapping[Hashable, Any], key: Hashable, orig_key: Hashable, orig_meta_key: Any) -> MetaTensor:
         """The MetaTensor whose geometry ``key`` is mapped back with."""
@@ -491,8 +502,8 @@ class SpaceInvertd(MapTransform, _PointsMixin):
                 raise MetadataError(f"key {orig_key!r}: {err}") from err
             try:
                 out = F.map_back(d[key], ref, current, native, options)
-            except ShapeMismatchError as err:
-                raise ShapeMismatchError(f"key {key!r} (geometry from {orig_key!r}): {err}") from err
+            except (ShapeMismatchError, SpaceTypeError) as err:
+                raise type(err)(f"key {key!r} (geometry from {orig_key!r}): {err}") from err
             d[key] = finish_inverted(out, device, post_func)
             meta_dict_key = meta_key or f"{key}_{self.meta_key_postfix}"
             if meta_dict_key in d and isinstance(out, MetaTensor):

@@ -20,6 +20,7 @@ MONAI's names (``"nearest"``, ``"bilinear"``, ``"bicubic"``), which is what
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Any, Hashable, Mapping, Optional
 
 import numpy as np
@@ -27,11 +28,12 @@ import torch
 from monai.data import MetaTensor
 from monai.data.meta_obj import get_track_meta
 from monai.transforms.inverse import TraceableTransform
-from monai.utils import TraceKeys, convert_to_tensor
+from monai.utils import TraceKeys
 
 from ..engine import warp_image
 from ..engine.options import WarpOptions
-from ..errors import ShapeMismatchError
+from ..engine.warp import _as_tensor as engine_tensor
+from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
 from .lazy import plan_step, remember, with_applied
@@ -40,20 +42,36 @@ from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 __all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
 
 
-def as_image(img: Any, key: Optional[Hashable] = None) -> MetaTensor:
+def as_image(img: Any, key: Optional[Hashable] = None, name: str = "image") -> MetaTensor:
     """``img`` as a channel-first MetaTensor ``(C, *spatial)`` with 2 or 3 spatial axes.
 
-    A numpy array or plain tensor gets MONAI's default (identity) affine; ``img`` is never
-    modified. ``key`` is named in the error message.
+    The one place where the transforms accept an image: a numpy array or plain tensor gets
+    MONAI's default (identity) affine, numpy arrays torch cannot wrap are converted as
+    :func:`~monai_spacetx.engine.warp_image` converts them (big-endian to native byte order);
+    ``img`` is never modified. ``name`` and ``key`` are named in the error message.
 
     Raises:
+        SpaceTypeError: ``img`` is not an array or tensor (``None``, a file path, ...) or has
+            no numeric dtype.
         ShapeMismatchError: when ``img`` has not 3 or 4 dimensions.
     """
-    out = img if isinstance(img, MetaTensor) else MetaTensor(convert_to_tensor(img, track_meta=False))
+    where = f" (key {key!r})" if key is not None else ""
+    if isinstance(img, MetaTensor):
+        out = img
+    else:
+        if isinstance(img, (list, tuple)):  # nested sequences of numbers, as MONAI converts them
+            img = np.asarray(img)
+        if not isinstance(img, (torch.Tensor, np.ndarray)):
+            hint = " (a file path? load it first, e.g. with MONAI's LoadImage(d))" if isinstance(img, (str, PathLike)) else ""
+            raise SpaceTypeError(f"{name}{where} must be a tensor or numpy array, got {type(img).__name__} {img!r:.60}{hint}")
+        try:
+            tensor, _ = engine_tensor(img)
+        except SpaceTypeError as err:
+            raise SpaceTypeError(f"{name}{where}: {err}") from None
+        out = MetaTensor(tensor)
     if out.ndim not in (3, 4):
-        where = f" (key {key!r})" if key is not None else ""
         raise ShapeMismatchError(
-            f"image{where} must be channel-first (C, H, W) or (C, H, W, D), got shape {tuple(out.shape)}"
+            f"{name}{where} must be channel-first (C, H, W) or (C, H, W, D), got shape {tuple(out.shape)}"
         )
     return out
 
@@ -236,7 +254,7 @@ def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options:
         ``(C, *native.shape)`` MetaTensor with the native affine and an empty
         ``applied_operations`` (a plain tensor under ``set_track_meta(False)``).
     """
-    data = pred.as_tensor() if isinstance(pred, MetaTensor) else convert_to_tensor(pred, track_meta=False)
+    data = as_image(pred, name="prediction").as_tensor()
     if data.ndim != current.ndim + 1 or tuple(data.shape[1:]) != current.shape:
         raise ShapeMismatchError(
             f"prediction of shape {tuple(data.shape)} does not lie on the working grid {current.shape} "

@@ -125,10 +125,10 @@ def find_native_space(x: Any) -> Space | None:
     meta = _meta_of(x)
     shape_value = meta.get("spatial_shape")
     if shape_value is not None:
-        shape = [int(v) for v in _as_list(shape_value)]
+        shape = _spatial_shape(shape_value)
         if len(shape) in (2, 3):
             original = meta.get("original_affine")
-            affine = _as_numpy(original) if original is not None else np.eye(4)
+            affine = _numbers(original, "original_affine") if original is not None else np.eye(4)
             try:
                 return Space.from_affine(affine, shape)
             except (ValueError, TypeError) as err:
@@ -144,5 +144,20 @@ def _as_numpy(value: Any) -> Any:
     return np.asarray(value, dtype=np.float64)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(_as_numpy(value).reshape(-1))
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """``meta[name]`` as float64 numbers, or :class:`MetadataError` naming the entry and the value."""
+    try:
+        values: np.ndarray = _as_numpy(value)
+    except (TypeError, ValueError) as err:
+        raise MetadataError(f"meta[{name!r}] must be numbers, got {value!r:.80} (corrupt metadata?)") from err
+    if not np.all(np.isfinite(values)):
+        raise MetadataError(f"meta[{name!r}] must be finite numbers, got {value!r:.80} (corrupt metadata?)")
+    return values
+
+
+def _spatial_shape(value: Any) -> list[int]:
+    """MONAI's ``spatial_shape`` entry as whole numbers of voxels (sizes are checked by :class:`Space`)."""
+    values = _numbers(value, "spatial_shape").reshape(-1)
+    if not np.all(np.mod(values, 1) == 0):
+        raise MetadataError(f"meta['spatial_shape'] must be whole numbers of voxels, got {value!r:.80} (corrupt metadata?)")
+    return [int(v) for v in values]
