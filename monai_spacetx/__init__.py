@@ -42,6 +42,8 @@ _TRANSFORMS = (
     "SpaceResized",
     "SpaceZoom",
     "SpaceZoomd",
+    "SpaceApplyPending",
+    "SpaceApplyPendingd",
     "get_space",
     "get_native_space",
 )
@@ -50,6 +52,8 @@ _TRANSFORMS = (
 if TYPE_CHECKING:  # the lazily loaded names, for type checkers (kept in step with _TRANSFORMS)
     from .engine import warp_image
     from .transforms import (
+        SpaceApplyPending,
+        SpaceApplyPendingd,
         SpaceCrop,
         SpaceCropd,
         SpaceCropForeground,

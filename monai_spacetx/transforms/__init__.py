@@ -4,9 +4,12 @@ from .array import MODES, SpaceCrop, SpaceCropForeground, SpaceInvert, SpaceResa
 from .counterparts import SpaceResize, SpaceResized, SpaceSpacing, SpaceSpacingd, SpaceZoom, SpaceZoomd
 from .dictionary import IN_GRID_SUFFIX, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled
 from .meta import NATIVE_KEY, SPACE_KEY, get_native_space, get_space
+from .sink import SpaceApplyPending, SpaceApplyPendingd
 
 __all__ = [
     "MODES",
+    "SpaceApplyPending",
+    "SpaceApplyPendingd",
     "SpaceCrop",
     "SpaceCropForeground",
     "SpaceResample",

@@ -33,7 +33,7 @@ from ..errors import MetadataError
 from ..geometry.points import index_map, snap
 from ..geometry.space import Space
 from ..geometry.tolerances import AFFINE_MATCH_ATOL
-from .lazy import copies
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, copies
 from .records import NON_SPATIAL, input_grid, is_ours, read_record, square
 
 __all__ = ["recorded_grids", "interpolating_steps", "compose_nearest", "map_back_nearest"]
@@ -55,7 +55,8 @@ def recorded_grids(img: MetaTensor) -> list[Space]:
     grids = [Space.from_metatensor(img)]
     records = list(img.applied_operations)
     while records:
-        step = read_record(records.pop())
+        newest = records.pop()
+        step = read_record(newest)
         if step.kind == "spacetx":
             fused = int(step.extra.get("fused", 0))
             del records[len(records) - fused :]  # MONAI's operations fused into this step
@@ -64,6 +65,11 @@ def recorded_grids(img: MetaTensor) -> list[Space]:
             run = [step]
             while records and records[-1].get(LazyAttr.AFFINE) is not None and not is_ours(records[-1]):
                 run.append(read_record(records.pop()))
+            covered = int(newest.get(FUSED_KEY, 0))  # our sink's warp also covered an earlier Space step
+            if covered:
+                del records[len(records) - covered :]
+                grids.append(Space.from_json(newest[DATA_SOURCE_KEY]))
+                continue
             ndim = grids[-1].ndim
             to_input = np.eye(ndim + 1)
             for op in reversed(run):  # oldest first: output index -> the run's input index

@@ -53,10 +53,11 @@ from ..engine import warp_image
 from ..engine.options import Mode, WarpOptions
 from ..engine.plan import plan_warp
 from ..errors import MetadataError, SpaceError
+from ..geometry.points import index_map, snap
 from ..geometry.space import Space
 from ..geometry.tolerances import PLAN_TOL
 from .meta import SPACE_KEY, get_native_space, space_from_meta
-from .records import read_record
+from .records import read_record, square
 
 __all__ = [
     "PendingRun",
@@ -73,6 +74,12 @@ __all__ = [
     "copies",
     "with_applied",
     "execute",
+    "execute_fused",
+    "run_step",
+    "outside_grid",
+    "pending_grids",
+    "FUSED_KEY",
+    "DATA_SOURCE_KEY",
     "landmark_grid",
 ]
 
@@ -208,6 +215,11 @@ class FusedStep:
         fused: how many records before ours the warp covers (MONAI's pending operations,
             and an earlier step's records when re-fused); 0 when it is our step alone.
         has_pending: whether MONAI operations are pending on the input (to move them).
+        constant: some fused step fills with a constant.
+        limits: ``(grid, fill)`` for the grids the data passed through between ``source`` and
+            the target (each pending operation's output, an earlier step's output) whose next
+            step pads with a constant: the eager chain held data only inside each, so a target
+            voxel beyond one of them is that step's fill, not data read further out.
     """
 
     data: torch.Tensor
@@ -218,6 +230,7 @@ class FusedStep:
     fused: int
     has_pending: bool
     constant: bool
+    limits: tuple[tuple[Space, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,6 +244,7 @@ class _Base:
     records: int  # records from ``source`` up to and with the step's own
     record: Mapping[str, Any]  # the step's record (``extra_info``), checked by identity
     layout: tuple[Any, ...]  # (version, shape, stride, offset, dtype, device) of the output
+    limits: tuple[tuple[Space, float], ...]  # FusedStep.limits of the step
 
 
 # untyped storage of a lazy Space step's output -> its input; an entry lives as long as some
@@ -251,12 +265,28 @@ def _recall(img: MetaTensor) -> Optional[_Base]:
     return base if last is base.record else None
 
 
-def plan_step(img: MetaTensor, options: WarpOptions, target: Space) -> FusedStep:
+def pending_grids(run: PendingRun) -> tuple[Space, ...]:
+    """The grid after each pending operation of ``run``, oldest first (the last is ``run.grid``)."""
+    ndim, grids = run.source.ndim, []
+    affine = run.source.affine
+    for op in run.ops:
+        affine = affine @ square(np.asarray(convert_to_tensor(op[LazyAttr.AFFINE], dtype=torch.float64, track_meta=False).cpu().numpy()), ndim)
+        grids.append(Space.from_affine(affine, [int(n) for n in op[LazyAttr.SHAPE]][:ndim]))
+    return tuple(grids)
+
+
+def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False) -> FusedStep:
     """Everything one Space step onto ``target`` executes, with MONAI's pending operations fused in.
 
     When ``img`` is the untouched output of an earlier *lazy* Space step (same storage, same
     version, that step's record last), the warp reads that step's input instead, so that
     consecutive Space transforms are one resample too.
+
+    Args:
+        img: the step's input.
+        options: the step's own options (they vote when the step itself interpolates).
+        target: the planned grid.
+        override: use ``options`` as they are (the sink's ``mode`` given, as MONAI's ``overrides``).
     """
     run = take_pending(img)
     base = _recall(img)
@@ -264,19 +294,80 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space) -> FusedStep
     own = not copies(run.grid, target)
     if own:
         new_votes.append(options.mode)
-    constant = options.constant or any(pads_with_constant(op) for op in run.ops)
+    steps = [read_record(op) for op in run.ops]
+    constant = options.constant or any(step.constant for step in steps)
+    # each grid the data passes through, and whether the step reading it pads with a constant (MONAI: 0)
+    grids = ((run.source,) if base is not None else ()) + pending_grids(run)
+    readers = [(step.constant, 0.0) for step in steps] + [(options.constant, options.fill)]
+    limits = tuple((grid, fill) for grid, (pads, fill) in zip(grids, readers[len(readers) - len(grids) :]) if pads)
     if base is None:
         votes, data, source, fused = tuple(new_votes), run.data, run.source, len(run.ops)
     else:
         votes, data, source = base.votes + tuple(new_votes), base.data, base.source
         fused, constant = base.records + len(run.ops), constant or base.constant
-    options = _decide(votes, options, own, constant)
-    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant)
+        limits = base.limits + limits
+    if not override:
+        options = _decide(votes, options, own, constant)
+    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits)
 
 
 def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
     """Keep ``step``'s input for a following lazy Space step (see :func:`plan_step`); ``out`` is its output."""
-    _BASES[out.untyped_storage()] = _Base(step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out))
+    _BASES[out.untyped_storage()] = _Base(
+        step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits
+    )
+
+
+def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:
+    """Target voxels whose centre lies outside ``grid`` (nearest's voxel boxes); ``None``: none does.
+
+    A grid that holds every target voxel centre (its corners suffice: the boxes are convex) costs
+    nothing; otherwise the test runs per source axis by broadcasting, one boolean per voxel.
+    """
+    ndim = target.ndim
+    matrix = index_map(target, grid)
+
+    def inside(coords: np.ndarray, axis: int) -> np.ndarray:
+        voxel = np.floor(snap(coords) + 0.5)  # the engine's nearest rule: [i - 0.5, i + 0.5)
+        return np.asarray((voxel >= 0) & (voxel < grid.shape[axis]))
+
+    corners = np.array(np.meshgrid(*[(0.0, n - 1.0) for n in target.shape], indexing="ij")).reshape(ndim, -1)
+    mapped = matrix[:ndim, :ndim] @ corners + matrix[:ndim, ndim : ndim + 1]
+    if all(inside(mapped[k], k).all() for k in range(ndim)):
+        return None
+    within = np.ones(target.shape, dtype=bool)
+    for k in range(ndim):
+        coords = np.full(target.shape, matrix[k, ndim])
+        for j in range(ndim):
+            view = [1] * ndim
+            view[j] = -1
+            coords = coords + matrix[k, j] * np.arange(target.shape[j], dtype=np.float64).reshape(view)
+        within &= inside(coords, k)
+    return ~within
+
+
+def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """Execute a fused step onto ``target``: one warp, then the padding beyond every grid the data passed through.
+
+    Beyond such a grid the eager chain held no data, and the step reading it padded; where that
+    step pads with a constant (a crop or pad after a crop, our ``zeros`` padding) the target voxel
+    is that constant (:attr:`FusedStep.limits`). Border or reflection padding of an intermediate
+    grid is not replayed: the fused warp reads the data beyond it instead.
+    """
+    out = _in_dtype(step, target, dtype)
+    for grid, fill in reversed(step.limits):  # the earliest grid's padding is what the eager chain kept
+        mask = outside_grid(target, grid)
+        if mask is not None:
+            out[:, torch.as_tensor(mask, device=out.device)] = torch.as_tensor(fill, dtype=out.dtype)
+    return out
+
+
+def _in_dtype(step: FusedStep, target: Space, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    """The warp computed in ``dtype`` (interpolating modes), returned in the input's floating dtype (float32 for integers)."""
+    if dtype is None or step.options.mode in ("nearest", "label") or dtype == step.data.dtype:
+        return warp_image(step.data, step.source, target, options=step.options)
+    out_dtype = step.data.dtype if step.data.dtype.is_floating_point else torch.float32
+    return warp_image(step.data.to(dtype), step.source, target, options=step.options).to(out_dtype)
 
 
 def with_applied(img: MetaTensor) -> MetaTensor:
@@ -294,25 +385,39 @@ def with_applied(img: MetaTensor) -> MetaTensor:
     return out
 
 
+#: Written on the newest MONAI record a sink executed when its warp also covered an earlier lazy
+#: Space step (:func:`execute`): how many records before the run the warp covered, and the grid it
+#: read from, so that the exact nearest map-back (:mod:`.chain`) counts one resample, not two.
+FUSED_KEY, DATA_SOURCE_KEY = "spacetx_fused", "spacetx_data_source"
+
+
 def execute(img: MetaTensor, options: Optional[WarpOptions] = None) -> torch.Tensor:
-    """The pixels of ``img`` on its pending grid: its pending operations executed in one warp (a plain tensor).
+    """The pixels of ``img`` on its pending grid (a plain tensor): :func:`execute_fused` with the recorded modes deciding."""
+    return execute_fused(img, options)[0]
+
+
+def execute_fused(img: MetaTensor, options: Optional[WarpOptions] = None, override: bool = False) -> tuple[torch.Tensor, int, FusedStep]:
+    """The pixels of ``img`` on its pending grid: its pending operations executed in one warp.
+
+    When ``img`` is the untouched output of a lazy Space step, the warp reads that step's
+    input instead (:func:`plan_step`): one resample for the whole run.
 
     Args:
         img: ``(C, *spatial)`` MetaTensor (never modified).
-        options: the user's options for the key, used as they are (like MONAI's ``overrides``);
-            ``None``: the recorded modes decide (module rule), ``nearest`` when none records
-            one, constant 0 padding.
+        options: the options for the key; their mode is a default that the recorded modes
+            override (the module's rule; ``nearest`` when none records one) unless ``override``.
+        override: use ``options`` as they are (like MONAI's ``overrides``).
 
     Returns:
-        ``(C, *pending shape)`` tensor; ``img``'s own data (not a copy) when nothing is pending.
+        ``(pixels, covered, step)``: ``(C, *pending shape)`` pixels (``img``'s own data, not a
+        copy, when nothing is pending), how many records before the pending run the warp
+        also covered (an earlier lazy Space step's), and the fused step.
     """
     run = take_pending(img)
+    step = plan_step(img, options or WarpOptions("nearest"), run.grid, override=override and options is not None)
     if not run.ops:
-        return run.data
-    if options is None:
-        options = fuse_options(run.ops, WarpOptions("nearest"), own_copies=True, ndim=run.source.ndim)
-    out: torch.Tensor = warp_image(run.data, run.source, run.grid, options=options)
-    return out
+        return run.data, 0, step
+    return run_step(step, run.grid), step.fused - len(run.ops), step
 
 
 def landmark_grid(img: MetaTensor) -> Space:

@@ -27,22 +27,29 @@ from ..engine.options import WarpOptions
 from ..geometry.space import Space
 from . import functional as F
 from .dictionary import _PointsMixin
-from .lazy import execute, landmark_grid, pending_space, with_applied
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, landmark_grid, pending_space, with_applied
 from .meta import get_native_space
 
 __all__ = ["execute_pending", "SpaceApplyPending", "SpaceApplyPendingd"]
 
 
-def execute_pending(img: Any, options: Optional[WarpOptions] = None, key: Optional[Hashable] = None) -> Any:
+def execute_pending(
+    img: Any, options: Optional[WarpOptions] = None, key: Optional[Hashable] = None, override: Optional[bool] = None
+) -> Any:
     """Execute the operations pending on ``img`` as one resample by our engine.
+
+    When ``img`` is the untouched output of a lazy Space step (the README's
+    ``SpaceResampled → RandAffined → SpaceApplyPendingd``), the warp reads that step's input:
+    one resample for the Space step and the MONAI operations after it.
 
     Args:
         img: a ``(C, *spatial)`` MetaTensor. Anything else, or one with nothing pending, is
             returned as it is.
-        options: the user's options for this key, used as they are (like MONAI's
-            ``overrides``). ``None``: the recorded modes decide (:func:`~.lazy.fuse_options`;
-            ``nearest`` when no interpolating operation records one), constant 0 padding.
+        options: the options for this key: their padding applies; their mode is used as it is
+            when ``override`` (like MONAI's ``overrides``), else the recorded modes decide
+            (:func:`~.lazy.fuse_options`; ``nearest`` when no interpolating operation records one).
         key: the data key, named in errors.
+        override: the user named a mode (default: whether ``options`` are given).
 
     Returns:
         ``(C, *pending shape)`` MetaTensor on the pending grid, with the operations moved onto
@@ -54,7 +61,13 @@ def execute_pending(img: Any, options: Optional[WarpOptions] = None, key: Option
     image = F.as_image(img, key)
     grid, native = pending_space(image), get_native_space(image)
     assert isinstance(native, Space)  # one sample, not a collated batch
-    return F.write_geometry(execute(image, options), with_applied(image), grid, native)
+    pixels, covered, step = execute_fused(image, options, options is not None if override is None else override)
+    applied = with_applied(image)
+    if covered:  # the warp also covered an earlier lazy Space step: say so on the newest record (.chain reads it)
+        newest = dict(applied.applied_operations[-1])
+        newest.update({FUSED_KEY: covered, DATA_SOURCE_KEY: step.source.to_json()})
+        applied.applied_operations[-1] = newest
+    return F.write_geometry(pixels, applied, grid, native)
 
 
 class SpaceApplyPending(LazyTransform):
@@ -71,12 +84,12 @@ class SpaceApplyPending(LazyTransform):
 
     def __init__(self, mode: Any = None, padding_mode: Any = "zeros", fill: float = 0.0) -> None:
         LazyTransform.__init__(self, lazy=True)
-        parsed = WarpOptions.parse("nearest" if mode is None else mode, padding_mode, fill)
-        self.options = None if mode is None else parsed
+        self.options = WarpOptions.parse("nearest" if mode is None else mode, padding_mode, fill)
+        self.override = mode is not None
 
     def __call__(self, img: Any, lazy: Optional[bool] = None) -> Any:
         """``img`` ``(C, *spatial)`` with its pending operations executed (``lazy`` is MONAI's, ignored: this runs)."""
-        return execute_pending(img, self.options)
+        return execute_pending(img, self.options, override=self.override)
 
 
 class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
@@ -107,22 +120,21 @@ class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
             tuple(ensure_tuple_rep(v, count)) if isinstance(v, (list, tuple)) else (v,) * count
             for v in (mode, padding_mode, fill)
         ]
+        # the padding applies with or without a mode; a mode given overrides the recorded ones
         self.options = tuple(
-            None if m is None else WarpOptions.parse(m, p, f, key=k)
+            (WarpOptions.parse("nearest" if m is None else m, p, f, key=k), m is not None)
             for m, p, f, k in zip(*per_key, self.keys)
         )
-        for m, p, f, k in zip(*per_key, self.keys):
-            WarpOptions.parse("nearest" if m is None else m, p, f, key=k)  # padding checked for every key
         self._init_points(point_keys, "index")
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         """Each key with its pending operations executed; the first key's moves the landmarks."""
         d = dict(data)
         moved: Optional[tuple[Space, Space]] = None
-        for key, options in self.key_iterator(d, self.options):
+        for key, (options, override) in self.key_iterator(d, self.options):
             if moved is None and isinstance(d[key], MetaTensor) and d[key].pending_operations:
                 moved = (landmark_grid(d[key]), pending_space(d[key]))
-            d[key] = execute_pending(d[key], options, key)
+            d[key] = execute_pending(d[key], options, key, override)
         if moved is not None:
             self._move_points(d, *moved)
         return d
