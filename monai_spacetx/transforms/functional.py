@@ -36,7 +36,7 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import plan_step, remember, with_applied
+from .lazy import plan_step, remember, run_step, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
@@ -206,7 +206,7 @@ def resample(
         transform_info=transform_info,
         lazy=False,
     )
-    warped = _warp(step.data, step.source, target, step.options, dtype)
+    warped = run_step(step, target, dtype)  # one warp; padding beyond every grid the data passed through
     if lazy:
         remember(warped, step, record)  # a following lazy Space step may resample from our input instead
     if not get_track_meta():
