@@ -179,3 +179,135 @@ def test_readme_links_resolve():
 
 def test_readme_reports_package_coverage():
     assert re.search(r"Coverage of the package .*: \*\*\d+%\*\*", README)
+
+
+# ----------------------------------------------------------------------------- README figures: produced by the named command
+def _run_script(command: str, cwd: Path) -> str:
+    """Run ``python benchmarks/x.py [args]`` as the README names it (script path made absolute, run in ``cwd``)."""
+    words = shlex.split(command)
+    assert words[0] == "python" and words[1].startswith("benchmarks/"), command
+    done = _run([sys.executable, str(ROOT / words[1]), *words[2:]], cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _md_tables(text: str) -> list[list[list[str]]]:
+    """Every markdown table in ``text``: rows of stripped cells, the header first, the |---| row dropped."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                current.append(cells)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _readme_table_after(command: str) -> list[list[str]]:
+    """The first README table after the paragraph that names ``command`` (in backticks)."""
+    at = README.index(f"`{command}`")
+    return _md_tables(README[at:])[0]
+
+
+ACCURACY_COMMAND = "python benchmarks/bench_accuracy.py --quick"
+ACCURACY_ROWS = {  # README row -> the row the command prints
+    "Spacingd to a finer grid": "Spacingd finer",
+    'Spacingd to a coarser grid (hard labels; ours `mode="label"`)': "Spacingd coarser (hard labels: nearest / label)",
+    'Spacingd to a coarser grid (probabilities; ours `mode="linear"`)': "Spacingd coarser (probabilities: bilinear / linear)",
+    "Resized to a larger grid": "Resized larger",
+    "CropForegroundd + Resized": "CropForegroundd + Resized",
+    "Zoomd ×1.7": "Zoomd x1.7",
+    "Orientationd + Spacingd": "Orientationd + Spacingd",
+}
+ACCURACY_COLUMNS = {  # README column -> the column the command prints
+    "MONAI `Invertd`, label forwarded by MONAI": "fwd label: MONAI Invertd",
+    "MONAI `Invertd`, ideal prediction": "ideal pred: MONAI Invertd",
+    "`SpaceInvertd`, ideal prediction": "ideal pred: SpaceInvertd",
+    "our own transforms, forward + back": "ours fwd+back",
+}
+
+
+def test_accuracy_table_is_what_its_command_prints(tmp_path):
+    printed = _md_tables(_run_script(ACCURACY_COMMAND, tmp_path))[0]
+    header, rows = printed[0], {row[0]: dict(zip(printed[0], row)) for row in printed[1:]}
+    shown = _readme_table_after(ACCURACY_COMMAND)
+    assert shown[0][1:] == list(ACCURACY_COLUMNS), "a README column the test does not map to the command's output"
+    assert [row[0] for row in shown[1:]] == list(ACCURACY_ROWS), "a README row the test does not map to the command's output"
+    assert set(ACCURACY_COLUMNS.values()) <= set(header), header
+    for row in shown[1:]:
+        theirs = rows[ACCURACY_ROWS[row[0]]]
+        for column, cell in zip(ACCURACY_COLUMNS, row[1:]):
+            assert cell == theirs[ACCURACY_COLUMNS[column]], (row[0], column, cell, theirs[ACCURACY_COLUMNS[column]])
+    # the prose under the table quotes the same run
+    hard = rows[ACCURACY_ROWS['Spacingd to a coarser grid (hard labels; ours `mode="label"`)']]
+    prob = rows[ACCURACY_ROWS['Spacingd to a coarser grid (probabilities; ours `mode="linear"`)']]
+
+    def wrong(cell: str) -> str:
+        return cell.split(" / ")[0]
+
+    assert (f"({wrong(hard['ours fwd+back'])} against {wrong(hard['ideal pred: SpaceInvertd'])} wrong voxels; "
+            f"{wrong(prob['ours fwd+back'])} against {wrong(prob['ideal pred: SpaceInvertd'])})") in " ".join(README.split())
+    assert f"for example {wrong(rows['Resized larger']['fwd label: MONAI Invertd'])} rather" in " ".join(README.split())
+    exact = "fwd label: MONAI nearest-exact + Invertd(nearest_interp=False)"
+    for name in ("Resized larger", "CropForegroundd + Resized", "Zoomd x1.7"):  # "also come back with 0 wrong voxels"
+        assert rows[name][exact] == "0 / 1.0000", (name, rows[name][exact])
+
+
+DOWNSAMPLING_COMMAND = "python benchmarks/bench_downsampling.py"
+
+
+def test_downsampling_table_is_what_its_command_prints(tmp_path):
+    aliasing, thick = _md_tables(_run_script(DOWNSAMPLING_COMMAND, tmp_path))[:2]
+    printed = [(row[1], None) for row in aliasing[1:]] + [(row[1], row[2]) for row in thick[1:]]
+    shown = _readme_table_after(DOWNSAMPLING_COMMAND)[1:]
+    assert len(shown) == len(printed) == 7
+    for row, (error, overshoot) in zip(shown, printed):
+        numbers = re.findall(r"\d+(?:\.\d+)?", row[2])
+        assert numbers[0] == error, (row, error)
+        if overshoot is not None:
+            assert numbers[1] == overshoot, (row, overshoot)
+    # and the sentences under the table
+    plain, smoothed = float(printed[0][0]), float(printed[1][0])
+    cubic, separate = printed[3], printed[5]
+    prose = " ".join(README.split())
+    assert smoothed <= plain / 2 and "halves the error of a 4× shrink" in prose
+    assert int(cubic[1]) >= 4 * int(separate[1]) and "overshoot across thick slices by 4×" in prose
+    assert float(separate[0]) > float(cubic[0]) and "does not lower the RMS error" in prose
+
+
+SEED_COMMAND = "python benchmarks/bench_seed.py"
+
+
+def test_seed_table_is_what_its_command_prints(tmp_path):
+    out = _run_script(SEED_COMMAND, tmp_path)
+    all_lines = out.splitlines()
+    dashes = next(i for i, line in enumerate(all_lines) if line.strip() and set(line.strip()) == {"-"})
+    lines = all_lines[dashes + 1 :]
+    printed = {}
+    for line in lines:
+        match = re.match(r"(.+?)\s+(\d+\.\d+)\s+(\d+)$", line.strip())
+        if match:
+            printed[match.group(1).replace(" ", "")] = (float(match.group(2)), int(match.group(3)))
+    shown = _readme_table_after(SEED_COMMAND)[1:]
+    assert len(shown) == len(printed) == 5, (shown, printed)
+    for method, error, wrong in shown:
+        key = method.replace("`", "").replace(" ", "")
+        assert key in printed, (method, list(printed))
+        decimals = len(error.split(".")[1])
+        assert abs(float(error) - printed[key][0]) <= 0.5 * 10.0**-decimals + 1e-6, (method, error, printed[key])
+        assert int(wrong) == printed[key][1], (method, wrong, printed[key])
+
+
+def test_speed_tables_say_the_command_the_machine_and_the_date():
+    speed = README.split("\n## Speed")[1].split("\n## ")[0]
+    assert re.search(r"All figures: CI's kind of machine \([^)]*Intel Xeon", speed), "the machine"
+    tables = [m.start() for m in re.finditer(r"^\| .* \|\n\|---", speed, flags=re.M)]
+    assert len(tables) >= 4
+    previous = 0
+    for start in tables:
+        lead = speed[previous:start]
+        assert re.search(r"`python benchmarks/bench_\w+\.py[^`]*`", lead), lead[-300:]
+        assert re.search(r"measured 20\d\d-\d\d-\d\d", lead), lead[-300:]
+        previous = speed.index("\n\n", start)
