@@ -5,12 +5,14 @@ Thin: each command is a module with ``NAME``, ``HELP``, ``DESCRIPTION``, ``EXAMP
 The work itself lives in the package (:mod:`monai_spacetx.compare` for ``check``).
 
 Every error is one line, ``<prog> <command>: error: <message>``, exit status 2, whether
-argparse or the command found it.
+argparse or the command found it. An unexpected exception (a bug) is one line too, exit status
+1; ``MONAI_SPACETX_TRACEBACK=1`` shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from types import ModuleType
 from typing import NoReturn, Optional, Sequence
@@ -24,6 +26,9 @@ __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 COMMANDS: tuple[ModuleType, ...] = (check, demo)
 
 SCRIPT = "monai-spacetx"
+
+#: Set this environment variable to see the traceback of an unexpected error instead of one line.
+TRACEBACK_VARIABLE = "MONAI_SPACETX_TRACEBACK"
 
 _EPILOG = """\
 examples:
@@ -79,7 +84,15 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = SCRIPT) -> int:
     except CliError as err:
         return fail(str(err))
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line, and the traceback on request
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+        print(f"{parser.prog}: internal error: {type(err).__name__}: {first[:300]} "
+              f"(a bug: please report it; {TRACEBACK_VARIABLE}=1 shows the traceback)", file=sys.stderr)
         return 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -24,6 +26,10 @@ Reads anything MONAI's LoadImage reads: NIfTI, DICOM series, NRRD, PNG/JPG (2-D)
 --spacing keeps the corner voxel centres (MONAI Spacingd); --size keeps the field-of-view
 edges (MONAI Resized). Landmarks are world mm in the scan's affine frame (RAS for NIfTI);
 add --lps for points from ITK, 3D Slicer or DICOM."""
+#: ``--max-voxels``: the largest crop or working grid ``check`` plans, before any work (512^3;
+#: MONAI's Spacingd holds about 20 bytes per working voxel, so this is a few GB at most).
+DEFAULT_MAX_VOXELS = 512**3
+
 EXAMPLES = (
     "scan.nii.gz --size 96 96 64",
     "scan.nii.gz --label seg.nii.gz --crop-foreground 100 --margin 4 --spacing 0.7",
@@ -50,6 +56,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     grid = parser.add_argument_group("working grid (one of)").add_mutually_exclusive_group()
     grid.add_argument("--spacing", type=float, nargs="+", metavar="S", help="working voxel spacing in mm: one value, or one per axis")
     grid.add_argument("--size", type=int, nargs="+", metavar="N", help="working grid shape, one value per axis")
+    parser.add_argument(
+        "--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
+        help=f"refuse a crop or working grid of more than N voxels before any work starts (default {DEFAULT_MAX_VOXELS}, 512^3)",
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--figure", type=Path, metavar="PNG", help="write an overlay of the slice with the most wrong voxels (needs matplotlib)")
     output.add_argument("--no-monai", action="store_true", help="skip MONAI's pipeline (ours only)")
@@ -57,6 +67,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from .inputs import check_path
+
     if (args.image is None) == (args.example is None):
         raise CliError("give the scan to check, or --example NAME (not both)")
     if args.spacing is None and args.size is None:
@@ -67,9 +79,63 @@ def _validate(args: argparse.Namespace) -> None:
         raise CliError("--margin applies to --crop-foreground only")
     if args.crop_foreground is not None and not np.isfinite(args.crop_foreground):
         raise CliError(f"--crop-foreground: threshold must be finite, got {args.crop_foreground}")
-    for name, path in (("image", args.image), ("--label", args.label), ("--landmarks", args.landmarks)):
-        if path is not None and not path.is_file():
-            raise CliError(f"{name}: no such file: {str(path)!r}")
+    if args.max_voxels < 1:
+        raise CliError(f"--max-voxels: must be >= 1, got {args.max_voxels}")
+    for name, path in (("image", args.image), ("--label", args.label)):
+        if path is not None:
+            check_path(name, path)
+    if args.landmarks is not None and not args.landmarks.is_file():
+        raise CliError(f"--landmarks: no such file: {str(args.landmarks)!r}")
+    if args.figure is not None:
+        _check_figure(args.figure)
+
+
+def _check_figure(path: Path) -> None:
+    """``--figure``: matplotlib is there, writes this file type, and the file can be created (before any work)."""
+    _require_matplotlib()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise CliError(f"--figure: matplotlib cannot write {path.suffix or 'a file without an extension'} "
+                       f"({str(path)!r}); use one of .{', .'.join(formats)}")
+    if path.is_dir():
+        raise CliError(f"--figure: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'worst.png')!r}")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CliError(f"--figure: cannot create {str(path)!r}: {str(folder)!r} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"--figure: cannot write {str(path)!r}: permission denied")
+
+
+def _check_budget(args: argparse.Namespace, image: Any, crop: Optional[dict[str, Any]], grid: dict[str, Any]) -> None:
+    """Plan the crop and the working grid on a Space (no pixels) and refuse one over ``--max-voxels``."""
+    from ..geometry.space import Space
+    from ..transforms import foreground_box
+
+    cropped = native = Space.from_metatensor(image)
+    if crop is not None and "threshold" in crop:
+        threshold = crop["threshold"]
+        start, end = foreground_box(image, lambda x: x > threshold, margin=crop["margin"])
+        cropped = native.crop(start, end)
+    elif crop is not None:
+        cropped = native.crop(crop["start"], crop["end"])
+    if "spacing" in grid:  # the size, estimated in floats first: a tiny spacing must not overflow the plan
+        estimate = math.prod(float(n) * float(s) / float(t) for n, s, t in zip(cropped.shape, cropped.spacing, grid["spacing"]))
+        if estimate > 2.0 * args.max_voxels:
+            raise CliError(f"--spacing {grid['spacing']} gives a working grid of about {estimate:.3g} voxels, more than "
+                           f"--max-voxels {args.max_voxels:,}; use a coarser --spacing, or raise --max-voxels if you have the memory")
+    working = cropped.respace(grid["spacing"], align="centers") if "spacing" in grid else cropped.resize(grid["size"], align="edges")
+    for what, space in (("cropped grid", cropped), ("working grid", working)):
+        voxels = math.prod(space.shape)
+        if voxels > args.max_voxels:
+            option = "a coarser --spacing" if "spacing" in grid else "a smaller --size"
+            option = "a smaller --margin" if what == "cropped grid" else option
+            raise CliError(f"the {what} would have shape {space.shape} = {voxels:,} voxels, more than --max-voxels "
+                           f"{args.max_voxels:,}; use {option}, or raise --max-voxels if you have the memory")
 
 
 def _crop(args: argparse.Namespace, image: Any) -> Optional[dict[str, Any]]:
@@ -109,8 +175,6 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     from .inputs import load_case, read_landmarks
 
     _validate(args)
-    if args.figure is not None:
-        _require_matplotlib()
     try:
         image = example_scan(args.example) if args.example is not None else args.image
     except FileNotFoundError as err:
@@ -118,9 +182,10 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     progress = Progress(0 if args.quiet else (5 if args.no_monai else 7))
     try:
         progress("load the scan")
-        data, label_source = load_case(Path(image), args.label, args.crop_foreground, args.volume)
+        data, label_source, image_note = load_case(Path(image), args.label, args.crop_foreground, args.volume)
         ndim = data["image"].ndim - 1
         crop, grid = _crop(args, data["image"]), _grid(args, ndim)
+        _check_budget(args, data["image"], crop, grid)
         world = None
         if args.landmarks is not None:
             world = read_landmarks(args.landmarks, ndim)
@@ -128,16 +193,24 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
                 world = world * np.array([-1.0, -1.0, 1.0][:ndim])  # LPS -> RAS: negate x and y
         report = compare_roundtrip(data, crop=crop, landmarks_world=world, with_monai=not args.no_monai, progress=progress, **grid)
     except (CliError, SpaceTxError, FileNotFoundError) as err:
+        progress.abort()
         return fail(str(err))
+    except MemoryError:
+        progress.abort()
+        return fail("out of memory: use a coarser --spacing or a smaller --size (or a lower --max-voxels)")
     finally:
         progress.close()
     shown = f"{args.example} (an example scan shipped with nibabel)" if args.example is not None else str(image)
+    shown += f" ({image_note})" if image_note else ""
     print(format_report(report, image=shown, label_source=label_source, crop=crop, grid=grid,
                         landmarks=None if world is None else f"{len(world)} points from {args.landmarks} ({'LPS' if args.lps else 'RAS'} mm)"))
     if args.figure is not None:
         from .figure import worst_slice_figure
 
-        path = worst_slice_figure(report, to_numpy_image(data["image"]), args.figure)
+        try:
+            path = worst_slice_figure(report, to_numpy_image(data["image"]), args.figure)
+        except OSError as err:
+            return fail(f"--figure: cannot write {str(args.figure)!r}: {err.strerror or err}")
         print(f"figure: {path}")
     return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OKABE_ITO", "pixel_edges", "draw_outline", "orientation_letters", "worst_slice_figure"]
+__all__ = ["OKABE_ITO", "pixel_edges", "outline_paths", "draw_outline", "orientation_letters", "shown_slice", "worst_slice_figure"]
 
 #: Okabe & Ito's colour-blind-safe palette.
 OKABE_ITO = {
@@ -44,11 +44,44 @@ def pixel_edges(mask: np.ndarray) -> np.ndarray:
     return np.asarray(segments, dtype=np.float64).reshape(-1, 2, 2)
 
 
+def outline_paths(mask: np.ndarray) -> list[np.ndarray]:
+    """:func:`pixel_edges` joined end to end into closed ``(M, 2)`` polylines, one per boundary loop.
+
+    Drawn as one path each, a dashed style runs along the whole outline; drawn as separate
+    one-pixel segments, every segment restarts the dash pattern and a dashed line looks solid.
+    """
+    segments = pixel_edges(mask)
+    ends = np.round(segments * 2).astype(np.int64)  # corners sit on half-integers: exact integer keys
+    touching: dict[tuple[int, int], list[int]] = {}
+    for k, (a, b) in enumerate(ends):
+        touching.setdefault((int(a[0]), int(a[1])), []).append(k)
+        touching.setdefault((int(b[0]), int(b[1])), []).append(k)
+    used = np.zeros(len(ends), dtype=bool)
+    paths = []
+    for first in range(len(ends)):
+        if used[first]:
+            continue
+        used[first] = True
+        start = (int(ends[first, 0, 0]), int(ends[first, 0, 1]))
+        here = (int(ends[first, 1, 0]), int(ends[first, 1, 1]))
+        points = [start, here]
+        while here != start:  # every corner has 2 or 4 edges: the walk closes its loop
+            step = next((k for k in touching[here] if not used[k]), None)
+            if step is None:
+                break
+            used[step] = True
+            a, b = (int(ends[step, 0, 0]), int(ends[step, 0, 1])), (int(ends[step, 1, 0]), int(ends[step, 1, 1]))
+            here = b if a == here else a
+            points.append(here)
+        paths.append(np.asarray(points, dtype=np.float64) / 2.0)
+    return paths
+
+
 def draw_outline(ax: Any, mask: np.ndarray, color: str, label: str, **style: Any) -> None:
-    """Draw ``mask``'s pixel-edge outline on ``ax`` with a legend entry ``label``."""
+    """Draw ``mask``'s pixel-edge outline on ``ax`` with a legend entry ``label`` (one path per loop, so dashes show)."""
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(list(pixel_edges(mask)), colors=color, label=label, **{"linewidths": 1.2, **style}))
+    ax.add_collection(LineCollection(outline_paths(mask), colors=color, label=label, **{"linewidths": 1.2, **style}))
 
 
 def orientation_letters(ax: Any, affine: np.ndarray, axes: tuple[int, int]) -> None:
@@ -69,9 +102,22 @@ def orientation_letters(ax: Any, affine: np.ndarray, axes: tuple[int, int]) -> N
     ax.text(0.5, 0.04, opposite[top], **box)
 
 
+def shown_slice(wrong: list[np.ndarray], label: np.ndarray) -> tuple[int, str]:
+    """The slice (last index axis) a 3-D figure shows, and why: the most wrong voxels over all pipelines;
+    when none is wrong, the most labelled voxels; with an empty label, the middle slice."""
+    errors = np.sum([w.sum(axis=(0, 1)) for w in wrong], axis=0) if wrong else np.zeros(label.shape[2])
+    if np.any(errors > 0):
+        return int(np.argmax(errors)), "the slice with the most wrong voxels"
+    labelled = np.count_nonzero(label, axis=(0, 1))
+    if np.any(labelled > 0):
+        return int(np.argmax(labelled)), "no wrong voxel anywhere: the slice with the most label"
+    return label.shape[2] // 2, "no wrong voxel and no label: the middle slice"
+
+
 def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
     """One panel per pipeline on the native slice (last axis) with the most wrong voxels.
 
+    When no voxel is wrong, the slice with the most label (see :func:`shown_slice`).
     ``report`` is a :class:`~monai_spacetx.compare.RoundTrip`; ``image`` the scan's
     ``(*spatial)`` intensities. Returns ``path``.
     """
@@ -84,8 +130,8 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
     label, inside = report.label, report.inside
     scored = [r for r in report.results if r.back is not None and r.back.shape == label.shape]
     wrong = [(r.back != label) for r in scored]
-    index = int(np.argmax(np.sum([w.sum(axis=(0, 1)) for w in wrong], axis=0))) if label.ndim == 3 else -1
-    where = f"slice {index} of {label.shape[2]} along index axis 2" if label.ndim == 3 else "the image"
+    index, why = shown_slice(wrong, label) if label.ndim == 3 else (-1, "")
+    where = f"slice {index} of {label.shape[2]} along index axis 2 ({why})" if label.ndim == 3 else "the image"
 
     def take(volume: np.ndarray) -> np.ndarray:
         """The shown 2-D slice of a native-grid array."""
@@ -99,7 +145,8 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
         orientation_letters(ax, report.native.affine, (0, 1))
         count = int(take(mistakes).sum())
         handles = ax.get_legend_handles_labels()[0] + [Patch(color=OKABE_ITO["vermillion"], label=f"wrong after round trip ({count})")]
-        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+        # below the panel: inside it, a legend hides the image and the orientation letters
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=3, fontsize=8, frameon=False, handlelength=2.5)
         ax.set_title(f"{result.name}: {result.steps}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -109,9 +156,9 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
         "inside the dashed yellow box (the working grid) a perfect model should leave none.",
         ha="center", fontsize=8, wrap=True,
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # room below the panels for their legends and the caption
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -61,6 +61,41 @@ def read_landmarks(path: Path, ndim: int) -> np.ndarray:
     return points
 
 
+#: PIL modes of colour images (MONAI's PILReader puts the colour channels first).
+_COLOUR_MODES = ("RGB", "RGBA", "RGBX", "RGBa")
+
+#: ITU-R BT.601 luma weights, the ones PIL's ``convert("L")`` uses.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _colour_to_luminance(image: Any, volume: Optional[int], path: Path) -> tuple[Any, Optional[str]]:
+    """A colour image (RGB/RGBA PNG, JPG, ...) as one luminance channel, and the note that says so.
+
+    Colour channels are not volumes: ``--volume`` is refused for them (it would pick a channel).
+    """
+    mode = image.meta.get("mode") if hasattr(image, "meta") else None
+    if int(image.shape[0]) == 1 or not isinstance(mode, str):
+        return image, None
+    if mode in ("LA", "La"):  # grey + alpha: the grey channel
+        luminance, what = image[0:1], f"{mode} (grey + alpha): the grey channel"
+    elif mode in _COLOUR_MODES:
+        import torch
+        from monai.data import MetaTensor
+
+        weights = torch.tensor(_LUMA, dtype=torch.float32).reshape(3, *([1] * (image.ndim - 1)))
+        values = (image.as_tensor()[:3].float() * weights).sum(0, keepdim=True)
+        luminance = MetaTensor(values, meta=dict(image.meta))
+        what = f"{mode} colours converted to luminance, 0.299 R + 0.587 G + 0.114 B as PIL's convert('L')"
+    else:
+        raise CliError(f"image {str(path)!r}: colour mode {mode!r} is not supported; convert it to greyscale or RGB first")
+    if volume is not None:
+        raise CliError(
+            f"--volume: {str(path)!r} is an {mode} image, whose {int(image.shape[0])} channels are colours, not volumes; "
+            "leave out --volume (the image is converted to luminance)"
+        )
+    return luminance, what
+
+
 def _pick_volume(image: Any, volume: Optional[int], path: Path) -> Any:
     count = int(image.shape[0])
     if volume is None:
@@ -75,34 +110,93 @@ def _pick_volume(image: Any, volume: Optional[int], path: Path) -> Any:
     return image[volume : volume + 1]
 
 
-def load_case(image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int]) -> tuple[dict[str, Any], str]:
-    """Load ``{"image", "label"}`` as ``(1, *spatial)`` MetaTensors; returns them and where the label came from.
+def check_path(name: str, path: Path) -> None:
+    """An input is a file, or a folder (read as a DICOM series); else one clear line."""
+    if path.is_dir():
+        if _dicom_reader() is None:
+            raise CliError(
+                f"{name} {str(path)!r}: a folder is read as a DICOM series, which needs pydicom "
+                "(python -m pip install pydicom) or itk"
+            )
+        return
+    if not path.is_file():
+        raise CliError(f"{name}: no such file: {str(path)!r}")
+    if path.stat().st_size == 0:
+        raise CliError(f"{name} {str(path)!r}: the file is empty (0 bytes)")
 
-    Without ``label`` the stand-in label is ``image > threshold`` (default: the image's mean).
+
+def _dicom_reader() -> Optional[str]:
+    """The MONAI reader that reads a DICOM series folder here (``PydicomReader`` or ``ITKReader``), or ``None``."""
+    import importlib.util
+
+    for module, reader in (("pydicom", "PydicomReader"), ("itk", "ITKReader")):
+        if importlib.util.find_spec(module) is not None:
+            return reader
+    return None
+
+
+def read_image(name: str, path: Path) -> Any:
+    """``LoadImage(ensure_channel_first=True)`` of ``path``; anything its readers raise becomes one line.
+
+    The readers' chatter (warnings, log lines about optional GPU decoders) is kept off stderr.
+    """
+    import logging
+    import warnings
+
+    from monai.transforms import LoadImage
+
+    check_path(name, path)
+    reader = _dicom_reader() if path.is_dir() else None
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return LoadImage(reader=reader, ensure_channel_first=True, image_only=True)(str(path))
+    except Exception as err:  # the readers raise many types (nibabel, PIL, pydicom, ITK, RuntimeError, ...)
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = lines[0][:200] if lines else type(err).__name__
+        if type(err).__module__.startswith("pydicom") and not path.is_dir():  # the last reader tried takes any file
+            reason = f"not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM; pydicom says: {reason}"
+        what = "a DICOM series" if path.is_dir() else "an image"
+        raise CliError(f"{name} {str(path)!r}: cannot be read as {what} by MONAI's LoadImage ({reason})") from None
+    finally:
+        logging.disable(previous)
+
+
+def load_case(
+    image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int]
+) -> tuple[dict[str, Any], str, Optional[str]]:
+    """Load ``{"image", "label"}`` as ``(1, *spatial)`` MetaTensors.
+
+    Returns them, where the label came from, and a note on the image (a colour image is
+    converted to luminance; ``None`` otherwise). Without ``label`` the stand-in label is
+    ``image > threshold`` (default: the image's mean).
     """
     import torch
     from monai.data import MetaTensor
-    from monai.transforms import LoadImage
 
     for name, path in (("image", image), ("--label", label)):
-        if path is not None and not path.is_file():
-            raise CliError(f"{name}: no such file: {str(path)!r}")
-    loader = LoadImage(ensure_channel_first=True, image_only=True)
-    img = _pick_volume(loader(str(image)), volume, image)
+        if path is not None:
+            check_path(name, path)
+    img, note = _colour_to_luminance(read_image("image", image), volume, image)
+    img = _pick_volume(img, volume, image)
     if img.ndim not in (3, 4):
         raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image, got spatial shape {tuple(img.shape[1:])}")
     if label is None:
         cut = float(threshold) if threshold is not None else float(img.float().mean())
         lab = MetaTensor((img.as_tensor() > cut).to(torch.uint8), meta=dict(img.meta))
-        return {"image": img, "label": lab}, f"stand-in: image > {cut:g}"
-    lab = loader(str(label))
+        return {"image": img, "label": lab}, f"stand-in: image > {cut:g}", note
+    lab = read_image("--label", label)
     if lab.shape[0] != 1:
         raise CliError(f"--label {str(label)!r}: expected one label map, got {lab.shape[0]} channels")
     if tuple(lab.shape[1:]) != tuple(img.shape[1:]) or not np.allclose(lab.affine.numpy(), img.affine.numpy(), atol=AFFINE_MATCH_ATOL):
         raise CliError(
             f"--label {str(label)!r}: must lie on the image's grid; label shape {tuple(lab.shape[1:])} vs image {tuple(img.shape[1:])}"
         )
-    values = torch.round(lab.as_tensor())
+    values = torch.round(lab.as_tensor().double())
+    if not bool(torch.isfinite(values).all()):
+        raise CliError(f"--label {str(label)!r}: labels must be whole numbers 0..255, got NaN or infinite values")
     if values.min() < 0 or values.max() > 255:
         raise CliError(f"--label {str(label)!r}: labels must be 0..255, got {values.min().item():g}..{values.max().item():g}")
-    return {"image": img, "label": MetaTensor(values.to(torch.uint8), meta=dict(lab.meta))}, str(label)
+    return {"image": img, "label": MetaTensor(values.to(torch.uint8), meta=dict(lab.meta))}, str(label), note

@@ -46,6 +46,14 @@ class Progress:
 
     def close(self) -> None:
         """End the bar's line on a terminal (call once the work is done)."""
-        if self.redraw and self.total > 0:
+        if self.redraw and self.total > 0 and self.done > 0:
             self.stream.write("\n")
             self.stream.flush()
+        self.total = 0
+
+    def abort(self) -> None:
+        """Erase the bar on a terminal (an error message follows: it is then the one line left)."""
+        if self.redraw and self.total > 0 and self.done > 0:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+        self.total = 0
