@@ -30,13 +30,12 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.inverse import TraceableTransform
 from monai.utils import TraceKeys
 
-from ..engine import warp_image
 from ..engine.options import WarpOptions
 from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import plan_step, remember, run_step, with_applied
+from .lazy import plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
@@ -133,21 +132,6 @@ def _options_of(extra: Mapping[str, Any]) -> WarpOptions:
     return WarpOptions.parse(mode, extra["padding_mode"], extra["fill"])
 
 
-def _warp(
-    data: torch.Tensor, source: Space, target: Space, options: WarpOptions, dtype: Optional[torch.dtype] = None
-) -> torch.Tensor:
-    """One resample of ``data`` from ``source`` onto ``target`` by the engine.
-
-    ``dtype`` (MONAI's computation dtype) applies to the interpolating modes only; the output
-    keeps the input's floating dtype (float32 for integer input), as MONAI's transforms return.
-    Nearest and label mode copy values, so they keep the input dtype bit for bit.
-    """
-    if dtype is None or options.mode in ("nearest", "label") or dtype == data.dtype:
-        return warp_image(data, source, target, options=options)
-    out_dtype = data.dtype if data.dtype.is_floating_point else torch.float32
-    return warp_image(data.to(dtype), source, target, options=options).to(out_dtype)
-
-
 def _native_or_none(image: MetaTensor) -> Optional[Space]:
     """The native Space if it can be told; forward transforms do not need it (only mapping back does)."""
     return native_space(image) if NATIVE_KEY in image.meta else find_native_space(image)
@@ -230,7 +214,7 @@ def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
             f"cannot invert {record.get(TraceKeys.CLASS_NAME)}: image has spatial shape {current.shape}, "
             f"the transform produced {target.shape}"
         )
-    warped = _warp(data, target, source, _options_of(extra))
+    warped = warp_as(data, target, source, _options_of(extra))
     if not get_track_meta():
         return warped
     native = native_space(image) if NATIVE_KEY in image.meta else source
@@ -266,7 +250,7 @@ def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options:
         # through the recorded steps' composed nearest maps (None: it resampled once, or unknown records)
         warped = map_back_nearest(data, ref, native, options.fill)
     if warped is None:
-        warped = _warp(data, current, native, options)
+        warped = warp_as(data, current, native, options)
     if not get_track_meta():
         return warped
     out = write_geometry(warped, ref, native, native)

@@ -76,6 +76,7 @@ __all__ = [
     "execute",
     "execute_fused",
     "run_step",
+    "warp_as",
     "outside_grid",
     "pending_grids",
     "FUSED_KEY",
@@ -354,7 +355,7 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
     is that constant (:attr:`FusedStep.limits`). Border or reflection padding of an intermediate
     grid is not replayed: the fused warp reads the data beyond it instead.
     """
-    out = _in_dtype(step, target, dtype)
+    out = warp_as(step.data, step.source, target, step.options, dtype)
     for grid, fill in reversed(step.limits):  # the earliest grid's padding is what the eager chain kept
         mask = outside_grid(target, grid)
         if mask is not None:
@@ -362,12 +363,19 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
     return out
 
 
-def _in_dtype(step: FusedStep, target: Space, dtype: Optional[torch.dtype]) -> torch.Tensor:
-    """The warp computed in ``dtype`` (interpolating modes), returned in the input's floating dtype (float32 for integers)."""
-    if dtype is None or step.options.mode in ("nearest", "label") or dtype == step.data.dtype:
-        return warp_image(step.data, step.source, target, options=step.options)
-    out_dtype = step.data.dtype if step.data.dtype.is_floating_point else torch.float32
-    return warp_image(step.data.to(dtype), step.source, target, options=step.options).to(out_dtype)
+def warp_as(
+    data: torch.Tensor, source: Space, target: Space, options: WarpOptions, dtype: Optional[torch.dtype] = None
+) -> torch.Tensor:
+    """One resample of ``data`` from ``source`` onto ``target`` by the engine.
+
+    ``dtype`` (MONAI's computation dtype) applies to the interpolating modes only; the output
+    keeps the input's floating dtype (float32 for integer input), as MONAI's transforms return.
+    Nearest and label mode copy values, so they keep the input dtype bit for bit.
+    """
+    if dtype is None or options.mode in ("nearest", "label") or dtype == data.dtype:
+        return warp_image(data, source, target, options=options)
+    out_dtype = data.dtype if data.dtype.is_floating_point else torch.float32
+    return warp_image(data.to(dtype), source, target, options=options).to(out_dtype)
 
 
 def with_applied(img: MetaTensor) -> MetaTensor:
