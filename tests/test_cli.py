@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,238 @@ def test_python_dash_m_runs_the_same_main():
     bad = subprocess.run([sys.executable, "-m", "monai_spacetx", "check"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("python -m monai_spacetx check: error: ")
     assert "Traceback" not in bad.stderr
+
+
+# ----------------------------------------------------------------------------- bad input: one line, exit 2, before any work
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    """Files no reader takes, or takes as something they are not."""
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "empty.nii.gz").write_bytes(b"")
+    (folder / "corrupt.nii.gz").write_bytes(b"\x1f\x8b\x08 not really gzip" * 8)
+    (folder / "notes.txt").write_text("this is not an image\n")
+    (folder / "data.xyz").write_bytes(b"\x00\x01\x02\x03" * 16)
+    (folder / "a_file").write_text("x")
+    from PIL import Image
+
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    rgb[5:20, 5:30, 0], rgb[10:25, 10:35, 1], rgb[8:12, 2:38, 2] = 200, 120, 90
+    Image.fromarray(rgb).save(folder / "photo.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["{bad}/empty.nii.gz", "--size", "8", "8", "8"], r"^image '.*empty\.nii\.gz': the file is empty \(0 bytes\)$"),
+        (["{bad}/corrupt.nii.gz", "--size", "8", "8", "8"], r"^image '.*corrupt\.nii\.gz': cannot be read as an image by MONAI's LoadImage \(.+\)$"),
+        (["{bad}/data.xyz", "--size", "8", "8", "8"], r"^image '.*data\.xyz': cannot be read as an image by MONAI's LoadImage \(not NIfTI, NRRD"),
+        (["{case}/image.nii.gz", "--label", "{bad}/notes.txt", "--size", "8", "8", "8"], r"^--label '.*notes\.txt': cannot be read as an image"),
+        (["{case}/image.nii.gz", "--label", "{bad}/empty.nii.gz", "--size", "8", "8", "8"], r"^--label '.*empty\.nii\.gz': the file is empty"),
+        (["{case}/image.nii.gz", "--spacing", "1e-3"], r"^--spacing \[0\.001, 0\.001, 0\.001\] gives a working grid of about 1\.73e\+13 voxels, more than --max-voxels 134,217,728; use a coarser --spacing"),
+        (["{case}/image.nii.gz", "--spacing", "1e-300"], r"^--spacing .* gives a working grid of about inf voxels"),
+        (["{case}/image.nii.gz", "--size", "100000", "100000", "100000"], r"^the working grid would have shape \(100000, 100000, 100000\) = 1,000,000,000,000,000 voxels, more than --max-voxels 134,217,728; use a smaller --size"),
+        (["{case}/image.nii.gz", "--size", "30", "30", "30", "--max-voxels", "20000"], r"^the working grid would have shape \(30, 30, 30\) = 27,000 voxels, more than --max-voxels 20,000"),
+        (["{case}/image.nii.gz", "--crop-foreground", "50", "--margin", "100000", "--size", "8", "8", "8"], r"^the cropped grid would have shape .* more than --max-voxels .*; use a smaller --margin"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--max-voxels", "0"], r"^--max-voxels: must be >= 1, got 0$"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "fig.txt"], r"^--figure: matplotlib cannot write \.txt \('fig\.txt'\); use one of .*\.png"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "figure"], r"^--figure: matplotlib cannot write a file without an extension"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}/a_file/worst.png"], r"^--figure: cannot create '.*worst\.png': '.*a_file' is a file, not a folder$"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}"], r"^--figure: matplotlib cannot write"),
+        (["{bad}/photo.png", "--volume", "0", "--spacing", "1"], r"^--volume: '.*photo\.png' is an RGB image, whose 3 channels are colours, not volumes; leave out --volume"),
+        (["{bad}/no_such_folder", "--size", "8", "8", "8"], r"^image: no such file: '.*no_such_folder'$"),
+    ],
+    ids=["empty", "corrupt", "unknown-format", "label-not-image", "label-empty", "spacing-1e-3", "spacing-1e-300",
+         "size-1e5", "size-over-budget", "margin-over-budget", "max-voxels-0", "figure-txt", "figure-no-suffix",
+         "figure-under-a-file", "figure-folder", "rgb-volume", "missing-folder"],
+)
+def test_check_bad_input_is_one_line_exit_2_before_the_work(argv, message, case, bad_files, capsys, monkeypatch):
+    folder, _ = case
+    argv = [a.format(case=folder, bad=bad_files) for a in argv]
+    called = []
+    monkeypatch.setattr("monai_spacetx.compare.compare_roundtrip", lambda *a, **k: called.append(1))  # the work
+    status, out, err = _check(argv, capsys)
+    assert status == 2 and out == "" and not called, (argv, out, err)
+    assert err.count("\n") == 1 and err.startswith("monai-spacetx check: error: "), err
+    assert re.search(message, err[len("monai-spacetx check: error: "):].rstrip("\n")), err
+
+
+def test_check_errors_from_a_subprocess_end_with_one_line_and_no_traceback(bad_files, case):
+    """As a user sees it: progress lines (not a terminal) then the error as the last line; never a traceback."""
+    folder, _ = case
+    for argv, expected in (
+        ([str(bad_files / "corrupt.nii.gz"), "--size", "8", "8", "8"], "cannot be read as an image"),
+        ([str(folder / "image.nii.gz"), "--size", "100000", "100000", "100000"], "more than --max-voxels"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "monai_spacetx", "check", *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stdout == "", done
+        lines = done.stderr.strip().splitlines()
+        assert "Traceback" not in done.stderr and lines[-1].startswith("python -m monai_spacetx check: error: "), done.stderr
+        assert expected in lines[-1] and all(line.startswith("[") for line in lines[:-1]), done.stderr
+
+
+def test_progress_bar_is_erased_before_an_error_on_a_terminal():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = Progress(5, stream)
+    bar("load the scan")
+    bar.abort()
+    bar.close()
+    assert stream.getvalue().endswith("\r\033[K") and not stream.getvalue().endswith("\n")
+
+
+def test_an_unexpected_error_is_one_line_exit_1_with_the_traceback_on_request(case, capsys, monkeypatch):
+    folder, _ = case
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody planned for\nsecond line")
+
+    monkeypatch.setattr("monai_spacetx.compare.compare_roundtrip", broken)
+    status, out, err = _check([str(folder / "image.nii.gz"), "--size", "8", "8", "8"], capsys)
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith("monai-spacetx check: internal error: RuntimeError: something nobody planned for (a bug")
+    assert "MONAI_SPACETX_TRACEBACK=1" in err
+    monkeypatch.setenv("MONAI_SPACETX_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="something nobody planned for"):
+        main(["check", "--quiet", str(folder / "image.nii.gz"), "--size", "8", "8", "8"])
+
+
+def test_check_rgb_png_is_converted_to_luminance(bad_files, capsys):
+    from PIL import Image
+
+    from monai_spacetx.cli.inputs import load_case
+
+    path = bad_files / "photo.png"
+    status, out, err = _check([str(path), "--spacing", "1", "--no-monai"], capsys)
+    assert status == 0 and err == ""
+    assert "photo.png (RGB colours converted to luminance, 0.299 R + 0.587 G + 0.114 B" in out and "shape (40, 30)" in out
+    data, _, note = load_case(path, None, None, None)
+    assert tuple(data["image"].shape) == (1, 40, 30) and note.startswith("RGB colours")
+    pil = np.asarray(Image.open(path).convert("L"), dtype=np.float64).T  # PIL's own luminance, rounded to uint8
+    assert np.max(np.abs(data["image"][0].numpy() - pil)) <= 0.5
+
+
+@pytest.fixture(scope="module")
+def dicom_series(tmp_path_factory):
+    """A 5-slice CT series (8 x 6 pixels of 0.7 x 0.8 mm, 2.5 mm apart) written with pydicom."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder = tmp_path_factory.mktemp("dicom") / "series"
+    folder.mkdir()
+    rows, cols, slices = 6, 8, 5
+    grid = np.stack(np.meshgrid(np.arange(slices), np.arange(rows), np.arange(cols), indexing="ij"), -1)
+    volume = np.where((((grid - (2, 2.5, 3.5)) / (2.2, 2.6, 3.4)) ** 2).sum(-1) <= 1, 300, 20).astype(np.int16)
+    series, study, frame = generate_uid(), generate_uid(), generate_uid()
+    for k in range(slices):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.Modality, ds.PatientID, ds.InstanceNumber = "CT", "anonymous", k + 1
+        ds.ImagePositionPatient = [-10.0, -20.0, 30.0 + 2.5 * k]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing, ds.SliceThickness = [0.8, 0.7], 2.5
+        ds.Rows, ds.Columns = rows, cols
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = 0, 1
+        ds.PixelData = volume[k].tobytes()
+        pydicom.dcmwrite(folder / f"slice{k:03d}.dcm", ds, enforce_file_format=True)
+    return folder, volume
+
+
+def test_check_reads_a_dicom_series_folder_as_monai_loadimage_does(dicom_series, capsys):
+    import warnings
+
+    from monai.transforms import LoadImage
+
+    from monai_spacetx.cli.inputs import load_case
+
+    folder, volume = dicom_series
+    status, out, err = _check([str(folder), "--crop-foreground", "100", "--spacing", "0.35", "0.4", "1.25"], capsys)
+    assert status == 0 and err == "", err
+    assert "shape (8, 6, 5), spacing [0.7, 0.8, 2.5] mm" in out
+    inside = next(line for line in out.splitlines() if "wrong voxels inside grid" in line).split()
+    assert inside[4] == "0"  # a finer grid: ours exact
+    data, _, _ = load_case(folder, None, None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = LoadImage(ensure_channel_first=True, image_only=True)(str(folder))
+    assert np.array_equal(data["image"].numpy(), theirs.numpy())
+    assert np.array_equal(data["image"].affine.numpy(), theirs.affine.numpy())
+    assert np.array_equal(data["image"][0].numpy(), np.transpose(volume, (2, 1, 0)))  # (slice, row, col) -> (col, row, slice)
+
+
+def test_check_dicom_folder_without_a_dicom_reader_is_one_line(dicom_series, capsys, monkeypatch):
+    folder, _ = dicom_series
+    monkeypatch.setattr("monai_spacetx.cli.inputs._dicom_reader", lambda: None)
+    status, out, err = _check([str(folder), "--size", "8", "8", "8"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"monai-spacetx check: error: image {str(folder)!r}: a folder is read as a DICOM series, which needs "
+                   "pydicom (python -m pip install pydicom) or itk\n")
+
+
+# ----------------------------------------------------------------------------- the figure
+def test_figure_shows_the_slice_with_most_label_when_nothing_is_wrong():
+    from monai_spacetx.cli.figure import shown_slice
+
+    label = np.zeros((4, 4, 6), np.uint8)
+    label[1:3, 1:3, 4] = 1
+    label[1, 1, 1] = 1
+    nothing = [np.zeros(label.shape, bool)]
+    assert shown_slice(nothing, label) == (4, "no wrong voxel anywhere: the slice with the most label")
+    assert shown_slice(nothing, np.zeros_like(label)) == (3, "no wrong voxel and no label: the middle slice")
+    wrong = np.zeros(label.shape, bool)
+    wrong[0, 0, 2] = True
+    assert shown_slice([nothing[0], wrong], label) == (2, "the slice with the most wrong voxels")
+
+
+def test_outlines_are_closed_loops_so_a_dashed_style_shows():
+    from monai_spacetx.cli.figure import outline_paths, pixel_edges
+
+    box = np.zeros((7, 6), bool)
+    box[1:6, 2:5] = True
+    paths = outline_paths(box)
+    assert len(paths) == 1  # one loop, not 16 one-pixel segments that each restart the dash pattern
+    loop = paths[0]
+    assert np.array_equal(loop[0], loop[-1]) and len(loop) == len(pixel_edges(box)) + 1
+    assert np.array_equal(loop.min(axis=0), [0.5, 1.5]) and np.array_equal(loop.max(axis=0), [5.5, 4.5])
+    two = np.zeros((7, 6), bool)
+    two[0, 0] = two[3:5, 3:5] = True
+    assert len(outline_paths(two)) == 2 and outline_paths(np.zeros((3, 3), bool)) == []
+
+
+def test_figure_legend_sits_below_the_panels(case, tmp_path, capsys, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder, _ = case
+    panels = []
+    close = plt.close
+
+    def measure_then_close(fig):
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            dashed = [c for c in ax.collections if c.get_label() == "working grid"]
+            panels.append((ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer), dashed))
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", measure_then_close)
+    status, _, _ = _check([str(folder / "image.nii.gz"), "--size", "40", "36", "30", "--figure", str(tmp_path / "f.png")], capsys)
+    assert status == 0 and len(panels) == 2
+    for legend, panel, dashed in panels:
+        assert legend.y1 <= panel.y0 + 1  # below the image: it cannot cover the orientation letters
+        assert len(dashed) == 1 and dashed[0].get_linestyle()[0][1] is not None  # a dash pattern...
+        assert len(dashed[0].get_paths()) == 1  # ...along one joined loop (not per one-pixel segment)

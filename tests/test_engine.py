@@ -301,8 +301,11 @@ def test_label_mode_matches_the_per_class_definition_on_every_path(ndim: int, pa
 def test_general_path_tiles_give_the_same_answer(monkeypatch: pytest.MonkeyPatch, ndim: int, mode: str, padding_mode: str) -> None:
     """The general path computes a rotated target tile by tile: tiles of a few voxels (uneven at
     the box's end, every axis split) give what one tile gives, the fill or the mirrored edge
-    included."""
+    included. (The torch path: the compiled kernels on CPU work row by row, see tests/test_kernels.py.)"""
     import monai_spacetx.engine.general as general_engine
+    from monai_spacetx.engine import compiled
+
+    monkeypatch.setattr(compiled._state, "off", True, raising=False)  # the torch path, in this thread
 
     rng = np.random.default_rng(11 + ndim)
     space = random_space(rng, ndim, shape_range=(7, 12), origin_scale=1e3)
@@ -588,3 +591,44 @@ def test_float32_affines_keep_the_fast_exact_paths():
     assert plan_warp(rounded, shifted).kind == "index"
     # a real (non-negligible) rotation still goes the general way
     assert plan_warp(exact, exact.rotate((0.0, 0.0, 10 * PLAN_TOL / 256))).kind == "general"
+
+
+# ---------------------------------------------------------------------------- tie rules, by hand
+@pytest.mark.parametrize("path", ["separable", "general"])
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_nearest_ties_go_to_the_higher_index(ndim: int, path: str) -> None:
+    """Shrinking 4 -> 2 voxels puts each target centre exactly on a source voxel boundary
+    (x = 0.5 and 2.5): the tie rule (docs/conventions.md, rule 3) picks voxels 1 and 3."""
+    shape = (4, 4, 4)[:ndim] if ndim > 1 else (4, 1)
+    space = Space(shape, spacing=(0.7, 1.3, 2.0)[: len(shape)], origin=(5.0, -3.0, 11.0)[: len(shape)])
+    target = space.resize(tuple(2 if n == 4 else n for n in shape))
+    src = np.arange(int(np.prod(shape)), dtype=np.int32).reshape(shape)
+    plan = plan_warp(space, target)
+    assert plan.kind == "separable"
+    out = warp_image(src, space, target, "nearest", plan=dataclasses.replace(plan, kind=path))
+    expected = src[tuple(slice(1, None, 2) if n == 4 else slice(None) for n in shape)]
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("mode", ["linear", "cubic"])
+def test_argmax_export_ties_go_to_the_smaller_class(mode: str) -> None:
+    """``warp_argmax``: identical channels tie exactly, and the smallest class index wins (torch.argmax's rule).
+    A 2x upsampling has dyadic weights (t = 1/4, 3/4), so every interpolated value below is exact."""
+    from monai_spacetx.engine.export import warp_argmax
+
+    space = Space((6, 8))
+    target = space.resize((12, 16))
+    base = torch.from_numpy(np.random.default_rng(5).integers(0, 8, (6, 8)).astype(np.float64) / 8)
+    bump = torch.zeros(6, 8, dtype=torch.float64)
+    bump[2:4, 3:6] = 0.5
+    # classes 0, 2 and 4 are the same map; class 1 is higher on the block; class 3 always lower
+    image = torch.stack([base, base + bump, base, base - 1.0, base])
+    labels, _ = warp_argmax(image, space, target, WarpOptions.parse(mode, "border"))
+    lifted = oracles.interpolate(bump.numpy(), space.affine, target.affine, target.shape, 1 if mode == "linear" else 3, "border")
+    expected = np.where(lifted > 0, 1, 0)  # lifted <= 0: classes 0, 2, 4 tie at the top (or 1 falls below): class 0
+    assert (expected == 1).any() and (expected == 0).any()
+    np.testing.assert_array_equal(labels[0].numpy(), expected)
+    # an oblique target: the three identical channels tie at every voxel
+    oblique = space.rotate(0.3).respace(0.7)
+    labels, _ = warp_argmax(torch.stack([base, base, base - 1.0, base]), space, oblique, WarpOptions.parse(mode, "border"))
+    assert int(labels.count_nonzero()) == 0

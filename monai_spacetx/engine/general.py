@@ -15,6 +15,10 @@ matrix by broadcasting (one full-size pass per coordinate), never by meshgrid + 
   one: one base index, then a gather per tap (2-D images use ``grid_sample``'s bicubic, the
   same Keys kernel with the same per-tap padding).
 
+On CPU tensors the compiled kernels of :mod:`.compiled` (numba) do all of this in one loop over
+the target rows, with the same conventions; the torch code below is the path for CUDA tensors,
+autograd, dtypes the kernels do not take, and machines without numba.
+
 With ``"zeros"`` padding the voxels outside the source field of view are then set to ``fill``
 row by row (:func:`~monai_spacetx.engine.box.inside_runs`, float64). Memory beyond input and
 output is bounded by the chunk: its coordinates and values (about 20 bytes per chunk voxel for
@@ -32,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..geometry.tolerances import SNAP_TOL
+from . import compiled
 from .box import Box, inside_runs
 from .options import WarpOptions
 from .plan import WarpPlan
@@ -168,6 +173,11 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
         for k, sigma in enumerate(sigmas):
             if sigma > 0:
                 src = smooth(src, 1 + k, sigma, options)
+    if compiled.available() and dest.device.type == "cpu":  # the compiled kernels (same conventions, see compiled.py)
+        if options.mode == "nearest" and compiled.general_kernel(img, plan.matrix, plan, box, options, dest):
+            return
+        if options.mode != "nearest" and compiled.general_kernel(src.to(dest.dtype), local, plan, box, options, dest):
+            return
     if options.mode == "linear" or (options.mode == "cubic" and plan.ndim == 2):
         src = src.to(dest.dtype)
         compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(src, local, starts, shape, options)

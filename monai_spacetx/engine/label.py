@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..geometry.tolerances import WEIGHT_TOL
+from . import compiled
 from .box import Box
 from .general import chunk_coords, fill_tiles, gather_columns, source_window, tap_window
 from .options import WarpOptions
@@ -138,6 +139,8 @@ def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions,
         _run_label_separable(img, plan, box, options, dest)
         return
     src, local = source_window(img, plan, box, options)
+    if compiled.label_kernel(src, local, plan, box, options, dest):  # CPU: the same vote, compiled
+        return
     fill_tiles(plan, box, options, dest, lambda starts, shape: _label_tile(src, local, starts, shape, options))
 
 

@@ -11,19 +11,36 @@ The engine therefore counts the tasks running right now besides the caller (Linu
 1-minute load average) and runs the call on ``min(torch threads, usable CPUs - others)``
 threads, at least one. An idle machine keeps torch's thread count.
 
-``torch.set_num_threads`` is process-wide: another Python thread running torch ops during such
-a call also runs them with the reduced count until the call returns.
+One policy, decided per call and visible only to the calling thread:
+
+- the compiled kernels (:mod:`.compiled`) read the count from :func:`call_threads` and hand
+  it to ``numba.set_num_threads``, which numba keeps per calling thread;
+- torch's own ops: ``torch.set_num_threads`` is process-wide (and a thread started while it is
+  lowered keeps the lowered count for its whole life), so it is not used. torch's CPU builds run
+  their parallel loops on OpenMP without a ``num_threads`` clause, i.e. on the calling thread's
+  own OpenMP setting: the engine sets that one (``omp_set_num_threads`` of the OpenMP runtime
+  torch loaded) and restores it when the call returns. Other threads, running or started during
+  the call, keep the count the user set. Where torch's OpenMP runtime cannot be found (another
+  parallel backend, another platform) the engine falls back to ``torch.set_num_threads`` for
+  the call, with its process-wide side effect.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["other_running_tasks", "free_cpus", "engine_threads"]
+__all__ = ["other_running_tasks", "free_cpus", "engine_threads", "call_threads"]
+
+_local = threading.local()
+#: torch's OpenMP runtime (``omp_set_num_threads`` acts on the calling thread only); found once.
+_OMP: Optional[Any] = None
+_OMP_SEARCHED = False
 
 
 def _usable_cpus() -> int:
@@ -52,19 +69,71 @@ def free_cpus() -> int:
     return max(1, int(_usable_cpus() - other_running_tasks()))
 
 
+def _torch_openmp() -> Optional[Any]:
+    """The OpenMP runtime torch's parallel loops run on (a loaded ``libgomp``/``libiomp5``/``libomp``), or ``None``."""
+    global _OMP, _OMP_SEARCHED
+    if _OMP_SEARCHED:
+        return _OMP
+    _OMP_SEARCHED = True
+    if "OpenMP" not in torch.__config__.parallel_info():
+        return None  # pragma: no cover - a torch built on its native thread pool
+    torch_dir = os.path.dirname(torch.__file__)
+    candidates: list[str] = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                name = os.path.basename(path)
+                if name.startswith(("libgomp", "libiomp5", "libomp")) and path not in candidates:
+                    candidates.append(path)
+    except OSError:  # pragma: no cover - not Linux
+        return None
+    # torch's own copy first: another library (numba, scipy) may have loaded a second runtime
+    candidates.sort(key=lambda path: not path.startswith(torch_dir))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.omp_set_num_threads.argtypes, lib.omp_get_max_threads.restype = [ctypes.c_int], ctypes.c_int
+        except (OSError, AttributeError):  # pragma: no cover - not an OpenMP runtime after all
+            continue
+        if lib.omp_get_max_threads() == torch.get_num_threads():
+            _OMP = lib
+            return lib
+    return None  # pragma: no cover
+
+
+def _set_torch_threads_here(threads: int) -> None:
+    """torch's thread count for the calling thread only where possible (see the module docstring)."""
+    omp = _torch_openmp()
+    if omp is not None:
+        omp.omp_set_num_threads(threads)
+    else:  # pragma: no cover - process-wide fallback
+        torch.set_num_threads(threads)
+
+
+def call_threads() -> int:
+    """The thread count decided for the engine call running in this thread; torch's count outside a call."""
+    threads = getattr(_local, "threads", None)
+    return int(threads) if threads is not None else torch.get_num_threads()
+
+
 @contextmanager
 def engine_threads(device: torch.device) -> Iterator[int]:
-    """Run the enclosed CPU work on the free CPUs only (see the module docstring); yields the thread count."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield threads
-        return
-    wanted = min(threads, free_cpus())
-    if wanted == threads:
-        yield threads
-        return
-    torch.set_num_threads(wanted)
+    """Run the enclosed CPU work on the free CPUs only (see the module docstring); yields the thread count.
+
+    Only the calling thread's counts change: :func:`call_threads` (the compiled kernels) and its
+    OpenMP thread count (torch's ops); both are restored on exit.
+    """
+    threads = torch.get_num_threads()  # also runs torch's lazy per-thread initialisation first
+    wanted = threads if device.type != "cpu" or threads == 1 else min(threads, free_cpus())
+    previous = getattr(_local, "threads", None)
+    _local.threads = wanted
+    lowered = wanted != threads
+    if lowered:
+        _set_torch_threads_here(wanted)
     try:
         yield wanted
     finally:
-        torch.set_num_threads(threads)
+        if lowered:
+            _set_torch_threads_here(threads)
+        _local.threads = previous

@@ -1,0 +1,665 @@
+"""CPU kernels compiled with numba for the general path (any affine): nearest, linear, cubic, label,
+and the composed nearest map-back (:func:`compose_nearest_gather`).
+
+Why: torch's own 3-D ``grid_sample`` CPU kernel is slower than SimpleITK, and a gather per tap
+(cubic: 64 of them) walks memory 64 times. One compiled loop per target row reads each voxel's
+taps once, keeps coordinates in registers (incremental along the row) and writes the output in
+place: no per-voxel temporaries, so memory beyond input and output is a few small per-row
+arrays (the inside runs of ``"zeros"`` padding).
+
+Every kernel follows the torch path's conventions exactly (it is the reference the tests compare
+with, and the path for CUDA tensors and when numba is missing):
+
+- coordinates: float64, ``x_k = ((o_k + i L_k0) + j L_k1) + l L_k2`` for the box's voxel
+  ``(i, j, l)``, with ``o = M[:, D] + L @ box_start`` (as :func:`~.general.chunk_coords`);
+- nearest: ``floor(x + 0.5 + SNAP_TOL)`` (the tie rule, half and tolerance folded into ``o``),
+  indices clamped or reflected by :func:`~.taps.wrap_index`'s rule; copied bit for bit (any
+  dtype is moved as an unsigned integer of its size);
+- linear: the coordinate reflected about ``-0.5``/``n - 0.5`` (reflection) then clamped to
+  ``[0, n - 1]`` (:func:`~.taps.wrap_coord`), taps ``floor(x)`` and ``min(floor(x) + 1, n - 1)``;
+- cubic: :func:`~.taps.snap_half`, then reflected into ``[-0.5, n - 0.5]`` or clamped to
+  ``[-1, n]``, Keys weights (``A = -0.75``), each of the 4 taps per axis through the tap rule;
+- label: the linear taps of the snapped coordinate, then the vote of :mod:`.label` (the class
+  with the largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label),
+  with the same summation order, so the result is bit for bit the torch path's;
+- ``"zeros"`` padding: the voxels outside the source field of view get ``fill``, per row from
+  :func:`~.box.inside_runs` (the same float64 test).
+
+2-D images run through the 3-D kernels with a leading source and target axis of one voxel (its
+coordinate is exactly 0, its taps all read voxel 0 with weights 1 and 0), so each kernel is
+compiled once per dtype. Tensors are passed as their flat storage plus element strides: any
+layout (a window of the source, a box of the output) is read and written in place, without a
+contiguous copy and without one compiled variant per layout.
+
+Threads: a kernel runs its target rows in ``prange`` on the thread count decided for the call
+(:func:`~.threads.call_threads`), set with ``numba.set_num_threads``, which numba keeps per
+calling thread. One thread runs a serial build of the same kernel: no parallel runtime is
+touched, which is also what a forked process must do after its parent used numba's OpenMP
+layer (GNU OpenMP aborts a forked child that starts a parallel region). The GIL is released.
+
+Compile cost: ``cache=True`` keeps the machine code on disk next to this module (numba's
+``__pycache__``, or ``NUMBA_CACHE_DIR``); a read-only install compiles in memory once per
+process instead (numba falls back when it cannot write).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import threading
+import types
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..geometry.tolerances import SNAP_TOL, WEIGHT_TOL
+from .box import Box, inside_runs
+from .options import WarpOptions
+from .plan import WarpPlan
+from .taps import CUBIC_A
+from .threads import call_threads
+
+numba: Any
+try:  # numba is a dependency, but the engine stays usable (torch path) where it cannot be imported
+    numba = importlib.import_module("numba")
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
+__all__ = ["available", "disabled", "general_kernel", "label_kernel", "compose_nearest_gather", "warm_up"]
+
+#: ``MONAI_SPACETX_KERNELS=0`` turns the compiled kernels off (the torch path everywhere).
+_ENV_OFF = os.environ.get("MONAI_SPACETX_KERNELS", "0").strip().lower() in ("0", "false", "no", "off")
+_state = threading.local()
+#: The process that first ran a parallel kernel: a forked child (another pid) runs serial builds only.
+_parallel_pid: Optional[int] = None
+
+#: Same-size unsigned integers that carry any dtype's bits (a copy moves bits, never values).
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+#: Label dtypes the vote kernel compares directly (bool is moved as uint8: False < True holds).
+_LABEL_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float32, torch.float64}
+
+
+def available() -> bool:
+    """Whether the compiled kernels are used on CPU tensors (numba importable, not switched off)."""
+    return numba is not None and not _ENV_OFF and not getattr(_state, "off", False)
+
+
+class disabled:
+    """Context manager: the torch path for CPU tensors too, in the calling thread (tests compare both)."""
+
+    def __enter__(self) -> None:
+        self._before = getattr(_state, "off", False)
+        _state.off = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.off = self._before
+
+
+# ----------------------------------------------------------------------------- kernels (numba source)
+# Plain Python functions, compiled below; numba ignores the annotations. Arguments:
+#   src, out: 1-D views of the storages; sst, ost: int64 (4,) element strides (channel, 3 axes)
+#   nsrc: int64 (3,) source sizes; oshape: int64 (4,) output box shape (channels first)
+#   origin: float64 (3,), lin: float64 (3, 3): x_k = ((origin_k + i lin_k0) + j lin_k1) + l lin_k2
+#   lo, hi: int64 (rows,) the inside run of each output row (flat over its first two axes)
+
+
+def _wrap(i: int, n: int, reflect: bool) -> int:
+    """An integer tap index through the tap rule (:func:`~.taps.wrap_index`)."""
+    if reflect:
+        i = i % (2 * n)  # Python semantics in numba too: non-negative for n > 0
+        if i >= n:
+            i = 2 * n - 1 - i
+    return min(max(i, 0), n - 1)
+
+
+def _reflect_coord(x: float, n: int) -> float:
+    """A coordinate reflected about ``-0.5`` and ``n - 0.5`` into ``[-0.5, n - 0.5]`` (torch.remainder's arithmetic)."""
+    period = 2.0 * n
+    y = np.fmod(x + 0.5, period)  # torch.remainder: fmod, then moved to the divisor's sign
+    if y != 0.0 and y < 0.0:
+        y += period
+    return float((period - y if y > n else y) - 0.5)
+
+
+def _snap_half(x: float) -> float:
+    """:func:`~.taps.snap_half` of one value."""
+    nearest = np.rint(2.0 * x) / 2.0
+    return nearest if abs(x - nearest) <= SNAP_TOL else x
+
+
+def _linear_coord(x: float, n: int, reflect: bool) -> float:
+    """:func:`~.taps.wrap_coord` (clamped) of one value (reflected even inside, as torch's arithmetic does)."""
+    if reflect:
+        x = _reflect_coord(x, n)
+    return min(max(x, 0.0), n - 1.0)
+
+
+def _keys_near(d: float) -> float:
+    return ((CUBIC_A + 2.0) * d - (CUBIC_A + 3.0)) * d * d + 1.0
+
+
+def _keys_far(d: float) -> float:
+    return ((CUBIC_A * d - 5.0 * CUBIC_A) * d + 8.0 * CUBIC_A) * d - 4.0 * CUBIC_A
+
+
+def _cubic_axis(x: float, n: int, stride: int, reflect: bool) -> tuple[tuple[int, int, int, int], tuple[float, float, float, float]]:
+    """The 4 taps of one axis: storage offsets (index through the tap rule, times ``stride``) and Keys weights
+    (two homogeneous tuples: numba indexes those with a loop variable)."""
+    x = _snap_half(x)
+    x = _reflect_coord(x, n) if reflect else min(max(x, -1.0), float(n))
+    first = math.floor(x)
+    t = x - first
+    f = int(first)
+    offsets = (_wrap(f - 1, n, reflect) * stride, _wrap(f, n, reflect) * stride,
+               _wrap(f + 1, n, reflect) * stride, _wrap(f + 2, n, reflect) * stride)
+    return offsets, (_keys_far(t + 1.0), _keys_near(t), _keys_near(1.0 - t), _keys_far(2.0 - t))
+
+
+def _interior(x: float, step: float, low: float, high: float, l0: int, l1: int) -> tuple[int, int]:
+    """The ``l`` in ``[l0, l1)`` with ``low <= x + l * step < high`` for sure: one voxel is given up at
+    each end so that round-off cannot let a voxel in that the exact test would keep out."""
+    if step == 0.0:
+        return (l0, l1) if low + 1e-6 <= x < high - 1e-6 else (l0, l0)
+    a, b = (low - x) / step, (high - x) / step
+    if step < 0.0:
+        a, b = b, a
+    a = min(max(a, l0 - 2.0), l1 + 2.0)  # bounded before the int conversion (far rows give huge values)
+    b = min(max(b, l0 - 2.0), l1 + 2.0)
+    start = max(l0, int(math.floor(a)) + 1)
+    stop = min(l1, int(math.ceil(b)) - 1)
+    return start, max(start, stop)
+
+
+def _row_interior(x0: float, x1: float, x2: float, lin: Any, nsrc: Any, low: float, high: float, l0: int, l1: int) -> tuple[int, int]:
+    """The part of a row where every axis' coordinate is in ``[low, n + high)`` (see :func:`_interior`)."""
+    s0, e0 = _interior(x0, lin[0, 2], low, nsrc[0] + high, l0, l1)
+    s1, e1 = _interior(x1, lin[1, 2], low, nsrc[1] + high, l0, l1)
+    s2, e2 = _interior(x2, lin[2, 2], low, nsrc[2] + high, l0, l1)
+    start = max(s0, max(s1, s2))
+    return start, max(start, min(e0, min(e1, e2)))
+
+
+def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, length: int, fill: Any) -> None:
+    """``fill`` outside the row's inside run ``[lo, hi)``, every channel."""
+    for c in range(channels):
+        for l in range(0, lo):
+            out[at + c * ost[0] + l * ost[3]] = fill
+        for l in range(hi, length):
+            out[at + c * ost[0] + l * ost[3]] = fill
+
+
+def _nearest_rows(src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+                  lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Nearest: one index per voxel (every channel copied from it); ``x`` already holds ``+ 0.5 + SNAP_TOL``."""
+    rows = oshape[1] * oshape[2]
+    for r in numba.prange(rows):
+        a = r // oshape[2]
+        b = r - a * oshape[2]
+        base = ost[1] * a + ost[2] * b
+        x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
+        x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
+        x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+        _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+        # inside [0, n) on every axis floor is truncation and no index needs the tap rule
+        fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, lo[r], hi[r])
+        for l in range(lo[r], hi[r]):
+            y0, y1, y2 = x0 + l * lin[0, 2], x1 + l * lin[1, 2], x2 + l * lin[2, 2]
+            if fast0 <= l < fast1:
+                at = int(y0) * sst[1] + int(y1) * sst[2] + int(y2) * sst[3]
+            else:
+                i0 = _wrap(int(math.floor(y0)), nsrc[0], reflect)
+                i1 = _wrap(int(math.floor(y1)), nsrc[1], reflect)
+                i2 = _wrap(int(math.floor(y2)), nsrc[2], reflect)
+                at = i0 * sst[1] + i1 * sst[2] + i2 * sst[3]
+            for c in range(oshape[0]):
+                out[base + c * ost[0] + l * ost[3]] = src[at + c * sst[0]]
+
+
+def _linear_rows(src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Linear: 8 taps per voxel, weights in float64."""
+    rows = oshape[1] * oshape[2]
+    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
+    for r in numba.prange(rows):
+        a = r // oshape[2]
+        b = r - a * oshape[2]
+        base = ost[1] * a + ost[2] * b
+        x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
+        x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
+        x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+        _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+        # inside [0, n - 1) on every axis the coordinate needs no padding rule and both taps are on the grid
+        fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, lo[r], hi[r])
+        for l in range(lo[r], hi[r]):
+            y0, y1, y2 = x0 + l * lin[0, 2], x1 + l * lin[1, 2], x2 + l * lin[2, 2]
+            if fast0 <= l < fast1:
+                i0, i1, i2 = int(y0), int(y1), int(y2)
+                p0, p1, p2 = i0 * sst[1], i1 * sst[2], i2 * sst[3]
+                q0, q1, q2 = p0 + sst[1], p1 + sst[2], p2 + sst[3]
+            else:
+                y0 = _linear_coord(y0, n0, reflect)
+                y1 = _linear_coord(y1, n1, reflect)
+                y2 = _linear_coord(y2, n2, reflect)
+                i0, i1, i2 = int(math.floor(y0)), int(math.floor(y1)), int(math.floor(y2))
+                p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
+                p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
+                p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
+            w0, w1, w2 = y0 - i0, y1 - i1, y2 - i2
+            for c in range(oshape[0]):
+                s = c * sst[0]
+                v00 = src[s + p0 + p1 + p2] * (1.0 - w2) + src[s + p0 + p1 + q2] * w2
+                v01 = src[s + p0 + q1 + p2] * (1.0 - w2) + src[s + p0 + q1 + q2] * w2
+                v10 = src[s + q0 + p1 + p2] * (1.0 - w2) + src[s + q0 + p1 + q2] * w2
+                v11 = src[s + q0 + q1 + p2] * (1.0 - w2) + src[s + q0 + q1 + q2] * w2
+                v0 = v00 * (1.0 - w1) + v01 * w1
+                v1 = v10 * (1.0 - w1) + v11 * w1
+                out[base + c * ost[0] + l * ost[3]] = v0 * (1.0 - w0) + v1 * w0
+
+
+def _cubic_rows(src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+                lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Keys cubic: 64 taps per voxel, accumulated in float64 along the last axis first."""
+    rows = oshape[1] * oshape[2]
+    for r in numba.prange(rows):
+        a = r // oshape[2]
+        b = r - a * oshape[2]
+        base = ost[1] * a + ost[2] * b
+        x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
+        x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
+        x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+        _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+        for l in range(lo[r], hi[r]):
+            o0, v0 = _cubic_axis(x0 + l * lin[0, 2], nsrc[0], sst[1], reflect)
+            o1, v1 = _cubic_axis(x1 + l * lin[1, 2], nsrc[1], sst[2], reflect)
+            o2, v2 = _cubic_axis(x2 + l * lin[2, 2], nsrc[2], sst[3], reflect)
+            for c in range(oshape[0]):
+                total = 0.0
+                for e0 in range(4):
+                    w0 = v0[e0]
+                    if w0 == 0.0:  # the dummy axis of a 2-D image, and exact integer coordinates
+                        continue
+                    plane = 0.0
+                    for e1 in range(4):
+                        at = c * sst[0] + o0[e0] + o1[e1]
+                        row = (src[at + o2[0]] * v2[0] + src[at + o2[1]] * v2[1]
+                               + src[at + o2[2]] * v2[2] + src[at + o2[3]] * v2[3])
+                        plane += row * v1[e1]
+                    total += plane * w0
+                out[base + c * ost[0] + l * ost[3]] = total
+
+
+def _label_rows(src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+                lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label`."""
+    rows = oshape[1] * oshape[2]
+    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
+    for r in numba.prange(rows):
+        a = r // oshape[2]
+        b = r - a * oshape[2]
+        base = ost[1] * a + ost[2] * b
+        x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
+        x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
+        x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+        labels = np.empty(8, dtype=src.dtype)  # per row, not per voxel
+        weights = np.empty(8, dtype=np.float64)
+        offsets = np.empty(8, dtype=np.int64)
+        for c in range(oshape[0]):
+            for l in range(0, lo[r]):
+                out[base + c * ost[0] + l * ost[3]] = fill
+            for l in range(hi[r], oshape[3]):
+                out[base + c * ost[0] + l * ost[3]] = fill
+        for l in range(lo[r], hi[r]):
+            y0 = _linear_coord(_snap_half(x0 + l * lin[0, 2]), n0, reflect)
+            y1 = _linear_coord(_snap_half(x1 + l * lin[1, 2]), n1, reflect)
+            y2 = _linear_coord(_snap_half(x2 + l * lin[2, 2]), n2, reflect)
+            f0, f1, f2 = math.floor(y0), math.floor(y1), math.floor(y2)
+            u0, u1, u2 = y0 - f0, y1 - f1, y2 - f2
+            i0, i1, i2 = int(f0), int(f1), int(f2)
+            p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
+            p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
+            p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
+            # taps in the torch path's order: (c0, c1, c2) with c2 fastest
+            offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
+            offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
+            for c in range(oshape[0]):
+                s = c * sst[0]
+                first = src[s + offsets[0]]
+                same = True
+                for t in range(8):
+                    labels[t] = src[s + offsets[t]]
+                    if labels[t] != first:
+                        same = False
+                at = base + c * ost[0] + l * ost[3]
+                if same:
+                    out[at] = first
+                    continue
+                for t in range(8):  # ((1 * w_0) * w_1) * w_2, as label._label_tile's weights_at
+                    wa = u0 if t >= 4 else 1.0 - u0
+                    wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
+                    wc = u2 if t % 2 == 1 else 1.0 - u2
+                    weights[t] = (wa * wb) * wc
+                low, high = labels[0], labels[0]
+                for t in range(1, 8):
+                    low = min(low, labels[t])
+                    high = max(high, labels[t])
+                more = False
+                for t in range(8):
+                    if labels[t] > low and labels[t] < high:
+                        more = True
+                if not more:  # label._of_two
+                    score = 0.0
+                    for t in range(8):
+                        if labels[t] == high:
+                            score += weights[t]
+                    out[at] = high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+                    continue
+                best = -1.0  # label._winner_of_many then label._best
+                winner = high
+                for t in range(8):
+                    score = 0.0
+                    for u in range(8):
+                        if labels[u] == labels[t]:
+                            score += weights[u]
+                    rounded = np.rint(score / WEIGHT_TOL)
+                    if rounded > best:
+                        best, winner = rounded, labels[t]
+                    elif rounded == best and labels[t] < winner:
+                        winner = labels[t]
+                out[at] = winner
+
+
+def _compose_rows(src: Any, sst: Any, out: Any, oshape: Any, maps: Any, shapes: Any, fill: Any) -> None:
+    """Composed nearest map-back: each voxel through every map, ``floor(snap(x) + 0.5)``, inside every grid."""
+    rows = oshape[1] * oshape[2]
+    steps = maps.shape[0]
+    for r in numba.prange(rows):
+        a = r // oshape[2]
+        b = r - a * oshape[2]
+        base = (a * oshape[2] + b) * oshape[3]
+        for l in range(oshape[3]):
+            p0, p1, p2 = float(a), float(b), float(l)
+            ok = True
+            for s in range(steps):
+                m = maps[s]
+                y0 = p0 * m[0, 0] + p1 * m[0, 1] + p2 * m[0, 2] + m[0, 3]
+                y1 = p0 * m[1, 0] + p1 * m[1, 1] + p2 * m[1, 2] + m[1, 3]
+                y2 = p0 * m[2, 0] + p1 * m[2, 1] + p2 * m[2, 2] + m[2, 3]
+                r0, r1, r2 = np.rint(y0), np.rint(y1), np.rint(y2)
+                y0 = r0 if abs(y0 - r0) <= SNAP_TOL else y0
+                y1 = r1 if abs(y1 - r1) <= SNAP_TOL else y1
+                y2 = r2 if abs(y2 - r2) <= SNAP_TOL else y2
+                p0, p1, p2 = math.floor(y0 + 0.5), math.floor(y1 + 0.5), math.floor(y2 + 0.5)
+                if not (0.0 <= p0 < shapes[s, 0] and 0.0 <= p1 < shapes[s, 1] and 0.0 <= p2 < shapes[s, 2]):
+                    ok = False
+                    break
+            if ok:
+                at = int(p0) * sst[1] + int(p1) * sst[2] + int(p2) * sst[3]
+                for c in range(oshape[0]):
+                    out[c * oshape[1] * oshape[2] * oshape[3] + base + l] = src[at + c * sst[0]]
+            else:
+                for c in range(oshape[0]):
+                    out[c * oshape[1] * oshape[2] * oshape[3] + base + l] = fill
+
+
+# ----------------------------------------------------------------------------- compilation
+def _copy(fn: Callable[..., Any], suffix: str) -> Callable[..., Any]:
+    """``fn`` under another qualified name: numba's disk cache keys its files by name and line, not by
+    ``parallel``, so the serial and the parallel builds of one kernel need names of their own."""
+    clone = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__)
+    clone.__qualname__ = fn.__qualname__ + suffix
+    clone.__module__ = fn.__module__
+    if hasattr(fn.__code__, "co_qualname"):  # Python >= 3.11: numba reads the code object's qualname
+        clone.__code__ = fn.__code__.replace(co_qualname=fn.__qualname__ + suffix)
+    return clone
+
+
+_HELPERS = ("_wrap", "_reflect_coord", "_snap_half", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row")
+_KERNELS: dict[str, Callable[..., Any]] = {"nearest": _nearest_rows, "linear": _linear_rows, "cubic": _cubic_rows, "label": _label_rows, "compose": _compose_rows}
+_BUILT: dict[str, tuple[Any, Any]] = {}
+
+if numba is not None:
+    # helpers: plain functions replaced in this module's namespace by their compiled versions, which the
+    # kernels (looked up by global name at compile time) inline
+    for _name in _HELPERS:
+        globals()[_name] = numba.njit(cache=True, inline="always")(globals()[_name])
+    for _mode, _fn in _KERNELS.items():
+        _BUILT[_mode] = (
+            numba.njit(cache=True, nogil=True, fastmath=False)(_copy(_fn, "_serial")),
+            numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)(_fn),
+        )
+
+
+def _kernel(name: str, threads: int) -> Any:
+    """The serial or parallel build of kernel ``name`` for ``threads`` threads (see the module docstring)."""
+    global _parallel_pid
+    serial, parallel = _BUILT[name]
+    if threads <= 1 or (_parallel_pid is not None and _parallel_pid != os.getpid()):
+        return serial
+    _parallel_pid = os.getpid() if _parallel_pid is None else _parallel_pid
+    return parallel
+
+
+def _run(name: str, *args: Any) -> None:
+    """Run kernel ``name`` on the call's thread count (numba's count is per calling thread: set, then restored)."""
+    threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS)
+    kernel = _kernel(name, threads)
+    if threads <= 1:
+        kernel(*args)
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- tensors -> kernel arguments
+def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` ``(N, *spatial)`` as a 1-D numpy view of the storage it spans (optionally reinterpreted as
+    ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one."""
+    strides = list(t.stride())
+    if t.dim() == 3:
+        strides.insert(1, 0)
+    span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    flat = t.detach().as_strided((span,), (1,))
+    if dtype is not None and dtype != flat.dtype:
+        flat = flat.view(dtype)
+    return flat.numpy(), np.asarray(strides, dtype=np.int64)
+
+
+def _padded(ndim: int, sizes: Sequence[int]) -> np.ndarray:
+    """A 2-D or 3-D spatial shape as 3-D (a leading axis of one voxel)."""
+    return np.asarray([1] * (3 - ndim) + list(sizes), dtype=np.int64)
+
+
+def _padded_out(ndim: int, shape: Sequence[int]) -> np.ndarray:
+    """A ``(N, *spatial)`` shape as ``(N, 3-D spatial)``."""
+    return np.asarray([shape[0], *_padded(ndim, shape[1:])], dtype=np.int64)
+
+
+def _geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(origin (3,), lin (3, 3))`` of the box's coordinates from a ``(D+1, D+1)`` index map, padded to 3-D."""
+    m = matrix.copy()
+    if nearest:  # the tie rule folded into the constant, as general.nearest_index does
+        m[:ndim, ndim] += 0.5 + SNAP_TOL
+    linear = m[:ndim, :ndim]
+    origin = m[:ndim, ndim] + linear @ np.asarray(starts, dtype=np.float64)
+    lin3 = np.zeros((3, 3), dtype=np.float64)
+    lin3[3 - ndim :, 3 - ndim :] = linear
+    origin3 = np.zeros(3, dtype=np.float64)
+    origin3[3 - ndim :] = origin
+    if nearest and ndim == 2:
+        origin3[0] = 0.5 + SNAP_TOL
+    return origin3, lin3
+
+
+def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Per output row (flat over the box's first two padded axes), the inside run ``[lo, hi)``."""
+    starts, shape = tuple(b.start for b in box), tuple(b.stop - b.start for b in box)
+    rows = int(np.prod(shape[:-1]))
+    if not options.constant:
+        return np.zeros(rows, dtype=np.int64), np.full(rows, shape[-1], dtype=np.int64)
+    lo, hi = inside_runs(plan, starts, shape)
+    return np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
+
+
+def _fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype]) -> Any:
+    """``fill`` cast to ``dtype`` (as torch casts it), then reinterpreted as ``bits`` if given; a numpy scalar."""
+    value = torch.tensor(fill, dtype=torch.float64).to(dtype)
+    if bits is not None:
+        value = value.view(bits)
+    return value.numpy()[()]
+
+
+def general_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
+    """Run the general path's ``options.mode`` (nearest, linear or cubic) with a compiled kernel.
+
+    Args:
+        src: ``(N, *sizes)`` the source (or a window of it) that ``matrix`` maps the target into;
+            for linear and cubic already in ``dest``'s dtype.
+        matrix: ``(D+1, D+1)`` float64 target index → ``src`` index.
+        plan, box, options: the resample (``plan`` for the inside runs, in target coordinates).
+        dest: ``(N, *box_shape)`` written in place.
+
+    Returns:
+        ``False`` (nothing written) where the kernels do not apply: not CPU, numba missing or
+        switched off, autograd recording, or a dtype they do not handle (float16, bfloat16, 16-byte
+        complex).
+    """
+    if not available() or src.device.type != "cpu" or dest.device.type != "cpu":
+        return False
+    mode, ndim = options.mode, plan.ndim
+    if mode == "nearest":
+        bits = _BITS.get(dest.element_size())
+        if bits is None or src.dtype != dest.dtype:
+            return False
+    elif mode in ("linear", "cubic"):
+        if dest.dtype not in (torch.float32, torch.float64) or src.dtype != dest.dtype:
+            return False
+        if torch.is_grad_enabled() and src.requires_grad:
+            return False
+        bits = None
+    else:
+        return False
+    source, sst = _storage(src, bits)
+    out, ost = _storage(dest, bits)
+    origin, lin = _geometry(matrix, [b.start for b in box], ndim, mode == "nearest")
+    lo, hi = _runs(plan, box, options)
+    _run(mode, source, sst, _padded(ndim, src.shape[1:]), out, ost, _padded_out(ndim, dest.shape),
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, bits), options.padding_mode == "reflection")
+    return True
+
+
+def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
+    """The general path's label mode with a compiled kernel (same arguments and refusals as :func:`general_kernel`)."""
+    if not available() or src.device.type != "cpu" or dest.device.type != "cpu" or src.dtype != dest.dtype:
+        return False
+    view = torch.uint8 if src.dtype == torch.bool else None
+    if (view or src.dtype) not in _LABEL_DTYPES:
+        return False
+    source, sst = _storage(src, view)
+    out, ost = _storage(dest, view)
+    origin, lin = _geometry(matrix, [b.start for b in box], plan.ndim, False)
+    lo, hi = _runs(plan, box, options)
+    _run("label", source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, _padded_out(plan.ndim, dest.shape),
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), options.padding_mode == "reflection")
+    return True
+
+
+# ----------------------------------------------------------------------------- composed nearest map-back
+#: Output voxels per chunk of the torch fallback (bounds its float64 points: 24 bytes per voxel of a chunk).
+_COMPOSE_CHUNK = 1 << 18
+
+
+def compose_nearest_gather(
+    data: torch.Tensor,
+    maps: Sequence[np.ndarray],
+    shapes: Sequence[Sequence[int]],
+    out_shape: Sequence[int],
+    fill: float,
+) -> torch.Tensor:
+    """``data`` read at the end of a chain of nearest steps, for every voxel of grid 0.
+
+    Args:
+        data: ``(C, *shapes[-1])`` values on the last grid, any dtype, any device.
+        maps: ``(D+1, D+1)`` float64 index maps, grid 0 → grid 1, grid 1 → grid 2, ...: each takes
+            a voxel index of the earlier grid to a continuous index of the next.
+        shapes: the shapes of grids 1 .. N (one per map).
+        out_shape: the shape of grid 0.
+        fill: the value of voxels for which some step leaves its grid.
+
+    Returns:
+        ``(C, *out_shape)``, ``data``'s dtype and device. Each step takes the voxel whose box holds
+        the mapped centre, ``floor(snap(x) + 0.5)`` (``snap``: within ``SNAP_TOL`` of an integer
+        is that integer), exactly as :func:`monai_spacetx.transforms.chain.compose_nearest`; a
+        voxel is ``fill`` when any step's voxel lies outside that step's grid. Values are copied
+        bit for bit.
+
+    Memory beyond the output: none with the compiled kernel; the torch fallback (CUDA, or numba
+    missing) works in chunks of ``2^18`` output voxels.
+    """
+    ndim = len(out_shape)
+    if len(maps) != len(shapes) or not maps:
+        raise ValueError(f"compose_nearest_gather needs one shape per map and at least one map, got {len(maps)} maps and {len(shapes)} shapes")
+    if tuple(data.shape[1:]) != tuple(shapes[-1]) or ndim not in (2, 3):
+        raise ValueError(f"data {tuple(data.shape)} must be (C, *shapes[-1]) = (C, {tuple(shapes[-1])}), 2-D or 3-D")
+    out = torch.empty((data.shape[0], *out_shape), dtype=data.dtype, device=data.device)
+    bits = _BITS.get(data.element_size())
+    if available() and data.device.type == "cpu" and bits is not None:
+        stacked = np.zeros((len(maps), 3, 4), dtype=np.float64)
+        for s, matrix in enumerate(maps):  # 2-D: a leading axis of one voxel whose coordinate stays 0
+            m = np.asarray(matrix, dtype=np.float64)
+            stacked[s, 3 - ndim :, 3 - ndim : 3] = m[:ndim, :ndim]
+            stacked[s, 3 - ndim :, 3] = m[:ndim, ndim]
+        sizes = np.asarray([_padded(ndim, shape) for shape in shapes], dtype=np.int64)
+        source, sst = _storage(data, bits)
+        _run("compose", source, sst, out.view(bits).view(-1).numpy(), _padded_out(ndim, out.shape),
+             stacked, sizes, _fill_value(fill, data.dtype, bits))
+        return out
+    _compose_torch(data, maps, shapes, out, fill)
+    return out
+
+
+def _compose_torch(data: torch.Tensor, maps: Sequence[np.ndarray], shapes: Sequence[Sequence[int]], out: torch.Tensor, fill: float) -> None:
+    """:func:`compose_nearest_gather` chunk by chunk: numpy indices (chain.compose_nearest's arithmetic), a torch gather."""
+    ndim = out.dim() - 1
+    total = int(np.prod(out.shape[1:]))
+    flat_data, flat_out = data.reshape(data.shape[0], -1), out.view(out.shape[0], -1)
+    strides = np.cumprod((1, *tuple(shapes[-1])[:0:-1]))[::-1].astype(np.int64)
+    fill_value = torch.as_tensor(fill, dtype=data.dtype, device=data.device)
+    for begin in range(0, total, _COMPOSE_CHUNK):
+        voxels = np.arange(begin, min(begin + _COMPOSE_CHUNK, total))
+        points = np.stack(np.unravel_index(voxels, tuple(out.shape[1:])), axis=1)
+        ok = np.ones(len(voxels), dtype=bool)
+        for matrix, shape in zip(maps, shapes):
+            continuous = points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
+            nearest = np.round(continuous)
+            continuous = np.where(np.abs(continuous - nearest) <= SNAP_TOL, nearest, continuous)
+            points = np.floor(continuous + 0.5).astype(np.int64)
+            ok &= np.all((points >= 0) & (points < np.asarray(shape)), axis=1)
+        flat = (np.where(ok[:, None], points, 0) * strides).sum(axis=1)
+        chunk = flat_data.index_select(1, torch.as_tensor(flat, device=data.device))
+        chunk[:, torch.as_tensor(~ok, device=data.device)] = fill_value
+        flat_out[:, begin : begin + len(voxels)] = chunk
+
+
+def warm_up() -> float:
+    """Compile (or load from the disk cache) every kernel for float32 / uint8 on a tiny problem; seconds taken."""
+    import time
+
+    from ..geometry.space import Space
+    from .warp import warp_image
+
+    if not available():
+        return 0.0
+    started = time.perf_counter()
+    space = Space((6, 6, 6))
+    tilted = space.rotate((0.3, 0.2, 0.0))
+    image, labels = torch.rand(1, 6, 6, 6), (torch.rand(1, 6, 6, 6) * 3).to(torch.uint8)
+    for mode in ("nearest", "linear", "cubic"):
+        warp_image(image, space, tilted, mode)
+    warp_image(labels, space, tilted, "label")
+    return time.perf_counter() - started
