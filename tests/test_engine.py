@@ -610,11 +610,18 @@ def test_nearest_ties_go_to_the_higher_index(ndim: int, path: str) -> None:
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-pass", "grouped"])
 @pytest.mark.parametrize("mode", ["linear", "cubic"])
-def test_argmax_export_ties_go_to_the_smaller_class(mode: str) -> None:
+def test_argmax_export_ties_go_to_the_smaller_class(monkeypatch, mode: str, grouped: bool) -> None:
     """``warp_argmax``: identical channels tie exactly, and the smallest class index wins (torch.argmax's rule).
-    A 2x upsampling has dyadic weights (t = 1/4, 3/4), so every interpolated value below is exact."""
+    A 2x upsampling has dyadic weights (t = 1/4, 3/4), so every interpolated value below is exact.
+    ``grouped``: a tiny memory budget makes the dense (cubic) path score the channels in groups of 4,
+    so the tie between classes 0 and 4 is decided across groups by its running maximum."""
+    import monai_spacetx.engine.export as export
     from monai_spacetx.engine.export import warp_argmax
+
+    if grouped:
+        monkeypatch.setattr(export, "_DENSE_BYTES", 16)
 
     space = Space((6, 8))
     target = space.resize((12, 16))
@@ -628,6 +635,12 @@ def test_argmax_export_ties_go_to_the_smaller_class(mode: str) -> None:
     expected = np.where(lifted > 0, 1, 0)  # lifted <= 0: classes 0, 2, 4 tie at the top (or 1 falls below): class 0
     assert (expected == 1).any() and (expected == 0).any()
     np.testing.assert_array_equal(labels[0].numpy(), expected)
+    # two classes meeting half-way: shrinking 6 -> 3 rows samples x = 0.5, 2.5, 4.5, and at 2.5 the
+    # classes (rows < 3, rows >= 3) weigh 1/2 each, linear and cubic alike (Keys' weights are symmetric)
+    rows = torch.arange(6, dtype=torch.float64)[:, None].expand(6, 8)
+    halves = torch.stack([(rows < 3).double(), (rows >= 3).double()])
+    labels, _ = warp_argmax(halves, space, space.resize((3, 4)), WarpOptions.parse(mode, "border"))
+    np.testing.assert_array_equal(labels[0].numpy(), np.array([[0] * 4, [0] * 4, [1] * 4]))
     # an oblique target: the three identical channels tie at every voxel
     oblique = space.rotate(0.3).respace(0.7)
     labels, _ = warp_argmax(torch.stack([base, base, base - 1.0, base]), space, oblique, WarpOptions.parse(mode, "border"))
