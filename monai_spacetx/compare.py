@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import ShapeMismatchError, SpaceError
+from .errors import ShapeMismatchError, SpaceError, SpaceTypeError
 from .geometry.space import Space
 from .geometry.tolerances import SNAP_TOL
 
@@ -108,6 +108,9 @@ def working_grid_mask(native: Space, working: Space) -> np.ndarray:
     along each axis); a centre on its boundary counts as inside. Computed in chunks, so the
     scratch memory stays small for any grid size.
     """
+    for name, value in (("native", native), ("working", working)):
+        if not isinstance(value, Space):
+            raise SpaceTypeError(f"{name} must be a Space, got {type(value).__name__}")
     if native.ndim != working.ndim:
         raise SpaceError(f"working: expected a {native.ndim}-D space like native, got {working.ndim}-D")
     to_working = np.linalg.inv(working.affine) @ native.affine  # native index -> working index
@@ -168,6 +171,8 @@ def landmark_error_mm(points: Any, truth: Any, affine: Any) -> np.ndarray:
     """
     matrix = affine.affine if isinstance(affine, Space) else to_numpy(affine).astype(np.float64)
     pts, ref = to_numpy(points).astype(np.float64), to_numpy(truth).astype(np.float64)
+    if pts.ndim == 0:
+        raise ShapeMismatchError(f"points must be (N, D) index coordinates, got {points!r:.60}")
     ndim = pts.shape[-1]
     if ref.shape != pts.shape:
         raise ShapeMismatchError(f"points and truth must have the same shape, got {pts.shape} and {ref.shape}")
@@ -183,6 +188,8 @@ def example_scan(name: str = "anatomical.nii") -> Path:
     oblique 128x96x24 EPI (fMRI) series of 2 volumes. Found with :mod:`importlib.resources`, so
     nothing from nibabel's test helpers (which import pytest) is loaded.
     """
+    if not isinstance(name, str):
+        raise SpaceTypeError(f"name must be the file name of an example scan, e.g. 'anatomical.nii', got {name!r}")
     path = resources.files("nibabel") / "tests" / "data" / name
     if not path.is_file():
         raise FileNotFoundError(f"nibabel ships no example scan {name!r} (try 'anatomical.nii' or 'example4d.nii.gz')")
@@ -376,6 +383,13 @@ def compare_roundtrip(
         A :class:`RoundTrip`; each result is scored inside and outside the working grid of
         our pipeline (MONAI's covers the same field of view).
     """
+    parts = [data.get(k) for k in ("image", "label")] if isinstance(data, dict) else [None]
+    if not all(getattr(x, "affine", None) is not None and getattr(x, "ndim", 0) in (3, 4) for x in parts):
+        raise SpaceTypeError(
+            "data must be {'image': MetaTensor, 'label': MetaTensor}, each (1, *spatial) with 2 or 3 spatial axes, as "
+            f"LoadImaged(ensure_channel_first=True) returns them; got {type(data).__name__} "
+            f"{ {k: type(v).__name__ for k, v in data.items()} if isinstance(data, dict) else data!r:.80}"
+        )
     image = data["image"]
     ndim = image.ndim - 1
     grid = _grid_args(ndim, spacing, size)

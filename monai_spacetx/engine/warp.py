@@ -198,6 +198,10 @@ def warp_image(
     """
     if options is None:
         options = WarpOptions.parse(mode, padding_mode, fill)
+    elif not isinstance(options, WarpOptions):
+        raise SpaceTypeError(f"options must be a WarpOptions (WarpOptions.parse(...)) or None, got {type(options).__name__}")
+    if plan is not None and not isinstance(plan, WarpPlan):
+        raise SpaceTypeError(f"plan must be a WarpPlan (plan_warp(source, target)) or None, got {type(plan).__name__}")
     tensor, was_numpy = _as_tensor(image)
     if plan is None:
         plan = plan_warp(source, target)

@@ -714,7 +714,7 @@ class Space:
             >>> Space((10, 4, 7), spacing=(1.0, 2.0, 3.0)).permute((2, 0, 1)).spacing
             array([3., 1., 2.])
         """
-        order_list = list(order) if not isinstance(order, (str, bytes)) else []
+        order_list = list(order) if hasattr(order, "__iter__") and not isinstance(order, (str, bytes)) else []
         if sorted(int(o) if _is_int(o) else -1 for o in order_list) != list(range(self.ndim)):
             raise SpaceError(f"order must be a permutation of {list(range(self.ndim))}, got {order!r}")
         matrix = np.zeros((self.ndim + 1, self.ndim + 1))

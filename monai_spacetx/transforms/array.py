@@ -91,13 +91,13 @@ def roi_box(
             mix of the two forms, or a slice with a step or an open end.
     """
     if roi_slices is not None:
-        slices = list(roi_slices)
+        slices = list(roi_slices) if isinstance(roi_slices, (list, tuple)) else []
         if len(slices) != ndim or not all(isinstance(s, slice) for s in slices):
             raise SpaceError(f"roi_slices{_where(key)} must be {ndim} slices, got {roi_slices!r}")
         if any(s.step not in (None, 1) or s.stop is None for s in slices):
             raise SpaceError(f"roi_slices{_where(key)} must have step 1 and an end, got {roi_slices!r}")
-        start = np.array([0 if s.start is None else s.start for s in slices], dtype=np.int64)
-        return start, np.array([s.stop for s in slices], dtype=np.int64)
+        start = _int_entries([0 if s.start is None else s.start for s in slices], ndim, "roi_slices' starts", key)
+        return start, _int_entries([s.stop for s in slices], ndim, "roi_slices' ends", key)
     if roi_center is not None or roi_size is not None:
         if roi_center is None or roi_size is None or roi_start is not None or roi_end is not None:
             raise SpaceError(

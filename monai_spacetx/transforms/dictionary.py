@@ -197,6 +197,8 @@ class SpaceCropd(_Cropd):
         self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
         if center_key is None and all(r is None for r in self.roi):
             raise SpaceError("SpaceCropd needs a box: roi_center/roi_size, roi_start/roi_end, roi_slices or center_key/world_size")
+        if not isinstance(center_point, (int, np.integer)) or isinstance(center_point, bool):
+            raise SpaceTypeError(f"center_point must be the index of a landmark (an int), got {center_point!r}")
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
         self._init_pads(padding_mode, "padding_mode")
         fills = self._per_key(fill, "fill")  # ours: the constant of the engine's zeros padding
