@@ -1,9 +1,11 @@
 """Torch resampling engine: classify a source→target plan (:func:`plan_warp`) and execute it
-once (:func:`warp_image`) with one parsed :class:`WarpOptions`. Imports torch and the geometry
-core, never MONAI."""
+once (:func:`warp_image`) with one parsed :class:`WarpOptions`; on CPU tensors the general path
+runs numba-compiled kernels (:mod:`.compiled`). Imports torch, numba and the geometry core, never
+MONAI."""
 
 from __future__ import annotations
 
+from .compiled import compose_nearest_gather
 from .options import MODES, PADDING_MODES, Mode, PaddingMode, WarpOptions
 from .plan import PathKind, WarpPlan, plan_warp
 from .warp import ImageLike, warp_image
@@ -19,4 +21,5 @@ __all__ = [
     "MODES",
     "PADDING_MODES",
     "ImageLike",
+    "compose_nearest_gather",
 ]

@@ -70,7 +70,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__ = ["available", "disabled", "general_kernel", "label_kernel", "compose_nearest_gather", "warm_up"]
 
 #: ``MONAI_SPACETX_KERNELS=0`` turns the compiled kernels off (the torch path everywhere).
-_ENV_OFF = os.environ.get("MONAI_SPACETX_KERNELS", "0").strip().lower() in ("0", "false", "no", "off")
+_ENV_OFF = os.environ.get("MONAI_SPACETX_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
 _state = threading.local()
 #: The process that first ran a parallel kernel: a forked child (another pid) runs serial builds only.
 _parallel_pid: Optional[int] = None
@@ -419,16 +419,24 @@ _HELPERS = ("_wrap", "_reflect_coord", "_snap_half", "_linear_coord", "_keys_nea
 _KERNELS: dict[str, Callable[..., Any]] = {"nearest": _nearest_rows, "linear": _linear_rows, "cubic": _cubic_rows, "label": _label_rows, "compose": _compose_rows}
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
+
+
+def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
+    """``numba.njit(cache=True, **flags)(fn)``; without a writable cache location anywhere (a read-only
+    install and no writable ``NUMBA_CACHE_DIR`` or home) numba refuses ``cache=True``: compile in memory."""
+    try:
+        return numba.njit(cache=True, **flags)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(cache=False, **flags)(fn)
+
+
 if numba is not None:
     # helpers: plain functions replaced in this module's namespace by their compiled versions, which the
     # kernels (looked up by global name at compile time) inline
     for _name in _HELPERS:
-        globals()[_name] = numba.njit(cache=True, inline="always")(globals()[_name])
+        globals()[_name] = _jit(globals()[_name], inline="always")
     for _mode, _fn in _KERNELS.items():
-        _BUILT[_mode] = (
-            numba.njit(cache=True, nogil=True, fastmath=False)(_copy(_fn, "_serial")),
-            numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)(_fn),
-        )
+        _BUILT[_mode] = (_jit(_copy(_fn, "_serial"), nogil=True), _jit(_fn, nogil=True, parallel=True))
 
 
 def _kernel(name: str, threads: int) -> Any:

@@ -1,0 +1,296 @@
+"""The compiled (numba) CPU kernels against the torch path they replace on CPU.
+
+Both paths run here on CPU: bit for bit for nearest, label and copies, within 1e-5 for linear and
+cubic, every padding mode, 2-D and 3-D; the composed nearest map-back against
+``transforms.chain.compose_nearest``; the thread policy (nothing another thread can see), a forked
+child after the parent ran a parallel kernel, and a process where numba cannot cache on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from monai_spacetx import Space, index_map
+from monai_spacetx.engine import PADDING_MODES, compiled, compose_nearest_gather, plan_warp, warp_image
+
+from conftest import random_space
+
+pytestmark = pytest.mark.skipif(not compiled.available(), reason="numba kernels not available")
+
+REPO = Path(__file__).resolve().parents[1]
+#: (padding_mode, fill): every padding mode, the constant one with a zero and a non-zero fill
+PADDINGS = [("zeros", 0.0), ("zeros", -3.0), ("border", 0.0), ("reflection", 0.0)]
+assert {p for p, _ in PADDINGS} == set(PADDING_MODES)
+
+
+def _both(image, source: Space, target: Space, **kwargs):
+    """``warp_image`` with the kernels, then with the torch path (same call)."""
+    compiled_out = warp_image(image, source, target, **kwargs)
+    with compiled.disabled():
+        torch_out = warp_image(image, source, target, **kwargs)
+    return compiled_out, torch_out
+
+
+def _oblique_pair(rng: np.random.Generator, ndim: int) -> tuple[Space, Space]:
+    """A random oblique source and a target rotated against it that overhangs it (fill and padding both read)."""
+    source = random_space(rng, ndim, shape_range=(6, 14), origin_scale=1e3)
+    angles = rng.uniform(-0.6, 0.6, size=1 if ndim == 2 else 3)
+    target = source.crop([-3] * ndim, [n + 2 for n in source.shape]).rotate(tuple(angles)).respace(float(rng.uniform(0.6, 1.4)))
+    assert plan_warp(source, target).kind == "general"
+    return source, target
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("padding_mode, fill", PADDINGS)
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic", "label"])
+def test_kernels_match_the_torch_path(ndim: int, padding_mode: str, fill: float, mode: str) -> None:
+    rng = np.random.default_rng(ndim * 100 + len(padding_mode) + int(fill))
+    for _ in range(3):
+        source, target = _oblique_pair(rng, ndim)
+        if mode == "label":
+            image = torch.from_numpy(rng.integers(0, 5, (2, *source.shape)).astype(np.uint8))
+            fill_value = 0.0 if fill == 0 else 7.0
+        else:
+            # values in [0, 1): the tolerance is absolute (the torch path's float32 grid coordinates carry ~1e-6 voxel)
+            image = torch.from_numpy(rng.random((2, *source.shape)).astype(np.float32))
+            fill_value = fill
+        ours, reference = _both(image, source, target, mode=mode, padding_mode=padding_mode, fill=fill_value)
+        assert ours.dtype == reference.dtype and ours.shape == reference.shape
+        if mode in ("nearest", "label"):
+            assert torch.equal(ours, reference)
+        else:
+            torch.testing.assert_close(ours, reference, rtol=0, atol=1e-5)
+        if padding_mode == "zeros":
+            assert bool((ours == fill_value).any())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.int16, torch.uint8, torch.bool, torch.int64, torch.float16, torch.complex64])
+def test_nearest_moves_bits_of_any_dtype(dtype: torch.dtype) -> None:
+    rng = np.random.default_rng(3)
+    source, target = _oblique_pair(rng, 3)
+    values = torch.from_numpy(rng.standard_normal((1, *source.shape)) * 50)
+    image = values.to(dtype) if dtype != torch.complex64 else torch.complex(values.float(), -values.float())
+    for padding_mode, fill in PADDINGS:
+        fill = abs(fill) if dtype in (torch.bool, torch.uint8) and fill else fill
+        fill = 1.0 if dtype == torch.bool and fill else fill
+        ours, reference = _both(image, source, target, mode="nearest", padding_mode=padding_mode, fill=fill)
+        assert ours.dtype == dtype and torch.equal(ours, reference), padding_mode
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int16, torch.float32, torch.bool])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_label_mode_any_label_dtype(dtype: torch.dtype, ndim: int) -> None:
+    rng = np.random.default_rng(17 + ndim)
+    source, target = _oblique_pair(rng, ndim)
+    high = 2 if dtype == torch.bool else 9
+    image = torch.from_numpy(rng.integers(0, high, source.shape)).to(dtype)
+    for padding_mode, fill in PADDINGS:
+        fill = min(abs(fill), 1.0)
+        ours, reference = _both(image, source, target, mode="label", padding_mode=padding_mode, fill=fill)
+        assert torch.equal(ours, reference), padding_mode
+
+
+def test_label_ties_and_exact_half_coordinates() -> None:
+    """A 2x shrink of a checkerboard rotated by 90 degrees plus a half-voxel shift: exact ties between
+    classes at every voxel (weights 1/2, 1/4): the smaller label wins on both paths."""
+    space = Space((12, 10, 8))
+    labels = torch.from_numpy((np.indices(space.shape).sum(0) % 3).astype(np.int32))
+    turned = space.rotate((np.pi / 2, 0.0, 0.0)).resize((6, 5, 4))
+    half = np.eye(4)
+    half[:3, 3] = 0.5
+    shifted = Space.from_affine(turned.affine @ half, turned.shape)
+    for target in (turned, shifted):
+        plan = plan_warp(space, target)
+        forced = dataclasses.replace(plan, kind="general")
+        for padding_mode in PADDING_MODES:
+            ours, reference = _both(labels, space, target, mode="label", padding_mode=padding_mode, plan=forced)
+            assert torch.equal(ours, reference)
+
+
+def test_strided_views_and_channels() -> None:
+    """A permuted, sliced view is read in place and gives what its contiguous copy gives."""
+    rng = np.random.default_rng(5)
+    base = torch.from_numpy(rng.standard_normal((9, 3, 11, 13)).astype(np.float32))
+    view = base.permute(1, 0, 2, 3)[:, :, 1:, ::2]  # (3, 9, 10, 7), no unit stride anywhere
+    source = random_space(rng, 3, shape_range=(9, 9))
+    source = Space(tuple(view.shape[1:]), spacing=source.spacing, origin=source.origin, direction=source.direction)
+    target = source.rotate((0.3, -0.2, 0.1))
+    for mode in ("nearest", "linear", "cubic"):
+        strided = warp_image(view, source, target, mode)
+        contiguous = warp_image(view.contiguous(), source, target, mode)
+        assert torch.equal(strided, contiguous), mode
+
+
+def test_anti_aliasing_and_integer_input_on_the_general_path() -> None:
+    rng = np.random.default_rng(8)
+    source = random_space(rng, 3, shape_range=(20, 24))
+    target = source.rotate((0.2, 0.3, 0.0)).respace(2.5)
+    image = torch.from_numpy((rng.standard_normal(source.shape) * 100).astype(np.int16))
+    for mode in ("linear", "cubic"):
+        ours, reference = _both(image, source, target, mode=mode, padding_mode="reflection", options=None)
+        assert ours.dtype == torch.float32
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-3)  # values ~100: 1e-5 relative
+        from monai_spacetx.engine import WarpOptions
+
+        options = WarpOptions.parse(mode, "border", anti_aliasing=True)
+        ours, reference = _both(image.float(), source, target, options=options)
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-3)
+
+
+def test_autograd_keeps_the_torch_path() -> None:
+    source = Space((8, 9, 7))
+    target = source.rotate((0.2, 0.1, 0.0))
+    image = torch.rand(source.shape, requires_grad=True)
+    out = warp_image(image, source, target, "linear")
+    out.sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_copies_are_bitwise_on_both_paths() -> None:
+    """Crops, pads, flips and permutations never interpolate, whatever runs the general path."""
+    space = Space((7, 6, 5), spacing=(0.8, 1.0, 2.0))
+    image = torch.from_numpy(np.random.default_rng(2).standard_normal((2, *space.shape)).astype(np.float32))
+    for target in (space.crop((1, -2, 0), (6, 8, 5)), space.flip((0, 2)).permute((2, 0, 1))):
+        for mode in ("nearest", "linear", "cubic", "label"):
+            data = image if mode != "label" else (image > 0).to(torch.uint8)
+            forced = dataclasses.replace(plan_warp(space, target), kind="general")
+            ours, reference = _both(data, space, target, mode=mode, plan=forced)
+            exact = warp_image(data, space, target, mode=mode)
+            assert torch.equal(ours, reference) if mode in ("nearest", "label") else torch.allclose(ours, reference, atol=1e-5)
+            assert torch.allclose(ours.double(), exact.double(), atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- composed nearest map-back
+def _chain(rng: np.random.Generator, ndim: int, steps: int) -> list[Space]:
+    grids = [random_space(rng, ndim, shape_range=(6, 12), origin_scale=20.0)]
+    for _ in range(steps):
+        angles = tuple(rng.uniform(-0.4, 0.4, size=1 if ndim == 2 else 3))
+        grids.append(grids[-1].rotate(angles).respace(float(rng.uniform(0.5, 1.3))).crop([1] * ndim, [n + 1 for n in grids[-1].shape]))
+    return grids
+
+
+def _reference_map_back(data: torch.Tensor, grids: list[Space], fill: float) -> torch.Tensor:
+    from monai_spacetx.transforms.chain import compose_nearest
+
+    index, valid = compose_nearest(grids)
+    flat = np.ravel_multi_index(tuple(np.where(valid[:, None], index, 0).T), grids[-1].shape)
+    out = data.reshape(data.shape[0], -1)[:, torch.as_tensor(flat)]
+    out[:, torch.as_tensor(~valid)] = torch.as_tensor(fill, dtype=data.dtype)
+    return out.reshape(data.shape[0], *grids[0].shape)
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_compose_nearest_gather_matches_chain(ndim: int, steps: int) -> None:
+    rng = np.random.default_rng(ndim * 10 + steps)
+    for dtype in (torch.float32, torch.uint8, torch.int64):
+        grids = _chain(rng, ndim, steps)
+        data = torch.from_numpy(rng.integers(0, 200, (2, *grids[-1].shape))).to(dtype)
+        maps = [index_map(a, b) for a, b in zip(grids[:-1], grids[1:])]
+        shapes = [g.shape for g in grids[1:]]
+        expected = _reference_map_back(data, grids, 5.0)
+        ours = compose_nearest_gather(data, maps, shapes, grids[0].shape, 5.0)
+        with compiled.disabled():
+            fallback = compose_nearest_gather(data, maps, shapes, grids[0].shape, 5.0)
+        assert torch.equal(ours, expected) and torch.equal(fallback, expected)
+        assert bool((ours == 5).any())
+
+
+def test_compose_nearest_gather_axis_aligned_ties() -> None:
+    """Resize steps put centres exactly on voxel boundaries (x = k + 1/2): chain's rule decides them."""
+    native = Space((16, 12, 10), spacing=(0.7, 0.9, 2.0))
+    grids = [native, native.resize((8, 6, 5)), native.resize((8, 6, 5)).resize((16, 12, 10))]
+    data = torch.arange(int(np.prod(grids[-1].shape)), dtype=torch.int32).reshape(1, *grids[-1].shape)
+    maps = [index_map(a, b) for a, b in zip(grids[:-1], grids[1:])]
+    expected = _reference_map_back(data, grids, -1.0)
+    assert torch.equal(compose_nearest_gather(data, maps, [g.shape for g in grids[1:]], native.shape, -1.0), expected)
+
+
+def test_compose_nearest_gather_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="one shape per map"):
+        compose_nearest_gather(torch.zeros(1, 3, 3), [np.eye(3)], [], (3, 3), 0.0)
+    with pytest.raises(ValueError, match="must be"):
+        compose_nearest_gather(torch.zeros(1, 3, 4), [np.eye(3)], [(3, 3)], (3, 3), 0.0)
+
+
+# ---------------------------------------------------------------------------- threads, fork, cache
+def test_thread_policy_is_invisible_to_other_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that lowers its thread count (a busy machine) changes nothing another thread sees,
+    not even a thread started during the call; the caller's own counts come back."""
+    from monai_spacetx.engine import threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(threads, "_usable_cpus", lambda: 2)
+        monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)
+        seen: dict[str, int] = {}
+        numba_before = compiled.numba.get_num_threads()
+        with threads.engine_threads(torch.device("cpu")) as used:
+            assert used == 1 and threads.call_threads() == 1 and torch.get_num_threads() == 1
+            worker = threading.Thread(target=lambda: seen.update(torch=torch.get_num_threads(), call=threads.call_threads()))
+            worker.start()
+            worker.join()
+        assert seen == {"torch": 2, "call": 2}
+        assert torch.get_num_threads() == 2 and compiled.numba.get_num_threads() == numba_before
+    finally:
+        torch.set_num_threads(before)
+
+
+def _child_warp(queue) -> None:  # pragma: no cover - runs in a forked child
+    space = Space((9, 8, 7))
+    out = warp_image(torch.rand(1, *space.shape), space, space.rotate((0.3, 0.0, 0.1)), "linear")
+    queue.put(tuple(out.shape))
+
+
+@pytest.mark.skipif(sys.platform != "linux" or compiled.numba.config.NUMBA_NUM_THREADS < 2, reason="fork + 2 numba threads")
+def test_forked_child_after_a_parallel_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GNU OpenMP aborts a forked child that opens a parallel region after its parent did: the child
+    (a DataLoader worker) must run the serial builds."""
+    from monai_spacetx.engine import threads
+
+    monkeypatch.setattr(threads, "free_cpus", lambda: 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        space = Space((40, 30, 20))
+        warp_image(torch.rand(space.shape), space, space.rotate((0.2, 0.1, 0.0)), "nearest")
+        assert compiled._parallel_pid is not None  # the parent did run a parallel kernel
+    finally:
+        torch.set_num_threads(before)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_warp, args=(queue,))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0 and queue.get(timeout=5) == (1, 9, 8, 7)
+
+
+def test_without_a_writable_cache_kernels_compile_in_memory() -> None:
+    """A read-only install: numba finds no cache location and refuses ``cache=True``; the kernels are
+    then compiled in memory and give the same result."""
+    script = (
+        "import numba.core.caching as c\n"
+        "c.CacheImpl._locator_classes = []\n"  # no location anywhere: what a read-only install with no writable home sees
+        "import torch\n"
+        "from monai_spacetx import Space\n"
+        "from monai_spacetx.engine import compiled, warp_image\n"
+        "assert compiled.available()\n"
+        "space = Space((6, 5, 4))\n"
+        "out = warp_image(torch.arange(120.0).reshape(6, 5, 4), space, space.rotate((0.2, 0.0, 0.0)), 'nearest')\n"
+        "print(float(out.sum()))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    space = Space((6, 5, 4))
+    expected = warp_image(torch.arange(120.0).reshape(6, 5, 4), space, space.rotate((0.2, 0.0, 0.0)), "nearest")
+    assert float(result.stdout.strip()) == float(expected.sum())
