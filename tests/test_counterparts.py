@@ -17,12 +17,15 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import (
     Compose,
+    CropForeground,
     CropForegroundd,
     Invertd,
     Resize,
     Resized,
     Spacing,
     Spacingd,
+    SpatialCrop,
+    SpatialCropd,
     SpatialPadd,
     Zoom,
     Zoomd,
@@ -30,7 +33,9 @@ from monai.transforms import (
 
 import monai_spacetx as mst
 from monai_spacetx import (
+    SpaceCrop,
     SpaceCropd,
+    SpaceCropForeground,
     SpaceCropForegroundd,
     SpaceInvertd,
     SpaceResample,
@@ -97,6 +102,9 @@ PAIRS = [
     (Zoom, SpaceZoom),
     (Zoomd, SpaceZoomd),
     (CropForegroundd, SpaceCropForegroundd),
+    (CropForeground, SpaceCropForeground),
+    (SpatialCropd, SpaceCropd),
+    (SpatialCrop, SpaceCrop),
     (Invertd, SpaceInvertd),
 ]
 
@@ -105,8 +113,8 @@ PAIRS = [
 def test_signature_is_monais(theirs, ours):
     """Names, positional order, kinds and defaults of every MONAI argument; ours only keyword-only after them."""
     for method in ("__init__", "__call__"):
-        if method == "__call__" and ours.__name__.endswith("d"):
-            continue  # MapTransform.__call__(data, lazy) for both
+        if method == "__call__" and (ours.__name__.endswith("d") or "Crop" in ours.__name__):
+            continue  # MapTransform.__call__(data, lazy) for both; the crops' calls take ours (box, options)
         mine = list(inspect.signature(getattr(ours, method)).parameters.values())
         monai = list(inspect.signature(getattr(theirs, method)).parameters.values())
         plain = [p for p in monai if p.kind is not p.VAR_KEYWORD]
@@ -379,6 +387,20 @@ def test_pad_kwargs_reach_the_pad():
         theirs = CropForegroundd("img", "img", margin=3, **kwargs)({"img": image})["img"]
         ours = SpaceCropForegroundd("img", "img", margin=3, **kwargs)({"img": image})["img"]
         assert torch.equal(ours.as_tensor(), theirs.as_tensor()), kwargs
+
+
+def test_crop_foreground_array_form_returns_coords_and_pads():
+    image = _blob()
+    theirs, t_start, t_end = CropForeground(margin=3, return_coords=True, mode="median")(image)
+    ours, o_start, o_end = SpaceCropForeground(margin=3, return_coords=True, mode="median")(image)
+    assert torch.equal(ours.as_tensor(), theirs.as_tensor())
+    np.testing.assert_array_equal(o_start, t_start)
+    np.testing.assert_array_equal(o_end, t_end)
+    theirs = SpatialCrop(roi_start=(-2, 1, 0), roi_end=(9, 12, 8))(image)  # MONAI clips the box to the image
+    ours = SpaceCrop(roi_start=(-2, 1, 0), roi_end=(9, 12, 8), padding_mode="wrap")(image)  # ours pads it (documented)
+    assert ours.shape == (1, 11, 11, 8) and theirs.shape == (1, 9, 9, 8)
+    assert torch.equal(ours.as_tensor()[:, 2:, :9], theirs.as_tensor())
+    assert torch.equal(ours.as_tensor()[:, :2, :9], image.as_tensor()[:, -2:, 1:10])  # wrapped
 
 
 def test_crop_foreground_2d_keeps_a_3x3_affine():

@@ -33,6 +33,7 @@ from ..geometry.space import Align, Space
 from . import functional as F
 from .lazy import execute, pending_space, runs_lazily
 from .meta import native_space
+from .padding import crop_padding, parse_pad_mode, resample_padded
 from .planning import int_entries as _int_entries
 from .planning import monai_spacing, pixdim_values, resize_shape, spacing_target, zoom_target
 
@@ -196,8 +197,9 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
         roi_center, roi_size: the box centred at ``roi_center`` (``start = center - size // 2``).
         roi_start, roi_end: box ``[start, end)`` in voxels of the input; may reach outside the grid.
         roi_slices: one ``slice`` per spatial axis (step 1), instead of the above.
-        padding_mode: ``"zeros"`` (``fill``), ``"border"`` or ``"reflection"`` for voxels outside the input.
-        fill: the constant of ``"zeros"`` padding.
+        padding_mode: for voxels outside the input: ours ``"zeros"`` (``fill``), ``"border"``,
+            ``"reflection"``, or any numpy/torch pad mode MONAI's ``SpatialPad`` takes (:mod:`.padding`).
+        fill: the constant of ``"zeros"``/``"constant"`` padding.
         lazy: MONAI's flag. ``True``: MONAI's operations pending on the input reach this
             transform, which executes them with the crop in one resample (:mod:`.lazy`); the
             box is then in voxels of the pending grid.
@@ -213,29 +215,38 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
         roi_start: Any = None,
         roi_end: Any = None,
         roi_slices: Optional[Sequence[slice]] = None,
+        lazy: bool = False,
         *,
         padding_mode: str = "zeros",
         fill: float = 0.0,
-        lazy: bool = False,
     ) -> None:
         LazyTransform.__init__(self, lazy=lazy)
         self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
-        self.options = WarpOptions.parse("nearest", padding_mode, fill)
+        self.pad = crop_padding(padding_mode, fill)
+        self.options = self.pad.options()
+
+    def _box(self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None) -> tuple[Any, Any]:
+        found = box if box is not None else roi_box(source.ndim, *self.roi, key=key)
+        if found is None:
+            raise EmptyBoxError("SpaceCrop needs a box: roi_center/roi_size, roi_start/roi_end or roi_slices")
+        return found
 
     def plan(self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None) -> Space:
         """The cropped Space for ``source`` (``box`` overrides the constructor's box)."""
-        box = box if box is not None else roi_box(source.ndim, *self.roi, key=key)
-        if box is None:
-            raise EmptyBoxError("SpaceCrop needs a box: roi_center/roi_size, roi_start/roi_end or roi_slices")
-        return source.crop(*box)
+        return source.crop(*self._box(source, box, key))
 
     def __call__(
         self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
     ) -> torch.Tensor:
         """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``); ``options`` overrides the padding."""
         image = F.as_image(img)
-        target = self.plan(pending_space(image), box)
-        return F.resample(image, target, options or self.options, self.get_transform_info(), lazy=runs_lazily(self, lazy))
+        source = pending_space(image)
+        start, end = self._box(source, box)
+        target = source.crop(start, end)
+        info, lazy_ = self.get_transform_info(), runs_lazily(self, lazy)
+        if options is not None:
+            return F.resample(image, target, options, info, lazy=lazy_)
+        return resample_padded(image, target, self.options, self.pad, start, source.shape, info, lazy=lazy_)
 
     def inverse(self, data: Any) -> torch.Tensor:
         return F.invert(data, self.pop_transform(data))
@@ -249,8 +260,10 @@ class SpaceCropForeground(SpaceCrop):
         channel_indices: channels to look at (default: all).
         margin: voxels added on every side.
         allow_smaller: clip the grown box to the image (``True``) or pad (``False``, MONAI's default).
+        return_coords: also return the box's start and end (``(cropped, start, end)``), as MONAI.
         k_divisible: grow the box to a multiple of ``k`` around its centre.
-        padding_mode, fill: for the part of the box outside the image (ours, keyword-only).
+        mode, pad_kwargs: MONAI's pad mode (numpy's or torch's, or ours) and its ``np.pad``/``F.pad``
+            arguments, for the part of the box outside the image (:mod:`.padding`).
 
     Input ``(C, *spatial)``; output ``(C, *box_size)``. A crop: never interpolates.
     """
@@ -261,15 +274,17 @@ class SpaceCropForeground(SpaceCrop):
         channel_indices: Any = None,
         margin: Sequence[int] | int = 0,
         allow_smaller: bool = False,
+        return_coords: bool = False,
         k_divisible: Sequence[int] | int = 1,
-        *,
-        padding_mode: str = "zeros",
-        fill: float = 0.0,
+        mode: str = "constant",
         lazy: bool = False,
+        **pad_kwargs: Any,
     ) -> None:
-        super().__init__(padding_mode=padding_mode, fill=fill, lazy=lazy)
+        super().__init__(lazy=lazy)
+        self.pad = parse_pad_mode(mode, pad_kwargs, name="mode")
+        self.options = self.pad.options()
         self.select_fn, self.channel_indices, self.margin = select_fn, channel_indices, margin
-        self.allow_smaller, self.k_divisible = allow_smaller, k_divisible
+        self.allow_smaller, self.k_divisible, self.return_coords = allow_smaller, k_divisible, return_coords
 
     def compute_bounding_box(self, img: Any) -> tuple[np.ndarray, np.ndarray]:
         """The box ``[start, end)`` of ``img``'s foreground (MONAI's rule, see :func:`foreground_box`)."""
@@ -282,7 +297,8 @@ class SpaceCropForeground(SpaceCrop):
         # the foreground is found on the pending grid, its pixels computed by our engine (not by
         # MONAI's resampler, as requires_current_data would have it); the crop then fuses as usual
         box = box if box is not None else self.compute_bounding_box(execute(image))
-        return super().__call__(image, box, options, lazy)
+        out = super().__call__(image, box, options, lazy)
+        return (out, *box) if self.return_coords else out  # type: ignore[return-value]
 
 
 class SpaceResample(InvertibleTransform, LazyTransform):
@@ -417,6 +433,14 @@ class SpaceInvert:
         mode: ours: ``"nearest"`` (centre-consistent), ``"label"`` (hard label maps from a
             coarser grid), ``"linear"``, ``"cubic"``, or MONAI's names; wins over ``nearest_interp``.
         padding_mode, fill: for native voxels the working grid does not cover.
+        argmax: ours (MONAI ``AsDiscrete``'s name): ``pred`` holds ``K`` channels of
+            probabilities or logits; interpolate them (``"linear"`` unless ``mode`` says
+            ``"cubic"``; ``nearest_interp`` is ignored) and return their argmax, the native label
+            map ``(1, *native)`` in the smallest integer dtype that holds ``K``, computed in tiles
+            without ever holding ``K x native`` values. ``fill`` is the label outside the working
+            grid. Ties go to the smaller class. ``mode="nearest"``/``"label"`` raise ``ModeError``.
+        keep_prob: with ``argmax``, return ``(labels, prob)``: ``prob`` ``(1, *native)`` float32
+            is the winning channel's interpolated value (0 outside the working grid).
 
     ``__call__(pred, ref=None)``: ``pred`` is ``(C, *working)``; its geometry comes from
     ``ref`` (the transformed input image, a MetaTensor) or, if ``ref`` is ``None``, from
@@ -434,8 +458,12 @@ class SpaceInvert:
         mode: Any = None,
         padding_mode: str = "zeros",
         fill: float = 0.0,
+        argmax: bool = False,
+        keep_prob: bool = False,
     ) -> None:
-        self.options = WarpOptions.parse(default_mode(mode, nearest_interp), padding_mode, fill)
+        self.options = WarpOptions.parse(default_mode(mode, nearest_interp, argmax), padding_mode, fill)
+        check_argmax(self.options, mode, argmax, keep_prob)
+        self.argmax, self.keep_prob = argmax, keep_prob
         check_inverted_options((device,), (post_func,))
         self.to_tensor, self.device, self.post_func = to_tensor, device, post_func
 
@@ -449,15 +477,39 @@ class SpaceInvert:
             )
         reference = F.as_image(given, name=name)
         current = Space.from_metatensor(reference)
-        out = F.map_back(pred, reference, current, native_space(reference), options or self.options)
+        out = F.map_back(
+            pred, reference, current, native_space(reference), options or self.options, argmax=self.argmax, keep_prob=self.keep_prob
+        )
+        if self.keep_prob:
+            return finish_inverted(out[0], self.device, self.post_func), finish_inverted(out[1], self.device, None)
         return finish_inverted(out, self.device, self.post_func)
 
 
-def default_mode(mode: Any, nearest_interp: Any) -> Any:
-    """The mode to map back with: ``mode`` if given, else MONAI ``Invertd``'s ``nearest_interp`` switch."""
+def default_mode(mode: Any, nearest_interp: Any, argmax: Any = False) -> Any:
+    """The mode to map back with: ``mode`` if given, else ``"linear"`` with ``argmax``, else MONAI
+    ``Invertd``'s ``nearest_interp`` switch."""
     if mode is not None:
         return mode
+    if argmax is True:
+        return "linear"
     return "nearest" if nearest_interp else "linear"
+
+
+def check_argmax(options: WarpOptions, mode: Any, argmax: Any, keep_prob: Any, key: Hashable | None = None) -> None:
+    """``argmax``/``keep_prob`` are booleans, ``argmax`` interpolates (linear or cubic), ``keep_prob`` needs it; else ``ModeError``."""
+    where = f" for key {key!r}" if key is not None else ""
+    for name, value in (("argmax", argmax), ("keep_prob", keep_prob)):
+        if not isinstance(value, bool):
+            raise ModeError(f"{name}{where} must be True or False, got {value!r}")
+    if keep_prob and not argmax:
+        raise ModeError(f"keep_prob=True{where} returns the winning probability of argmax=True; set argmax=True too")
+    if argmax and options.mode not in ("linear", "cubic"):
+        raise ModeError(
+            f"argmax=True{where} interpolates the K channels, then takes their argmax: mode must be 'linear' "
+            f"(MONAI's 'bilinear') or 'cubic', got mode={mode!r}. The argmax of nearest samples is the nearest "
+            "sample of the argmax (take it first and map back with mode='nearest'); mode='label' is for maps "
+            "that already hold labels"
+        )
 
 
 def check_inverted_options(devices: Sequence[Any], post_funcs: Sequence[Any]) -> None:

@@ -38,6 +38,7 @@ from .array import (
     SpaceCropForeground,
     SpaceResample,
     as_torch_dtype,
+    check_argmax,
     check_inverted_options,
     default_mode,
     finish_inverted,
@@ -46,12 +47,14 @@ from .array import (
 )
 from .lazy import execute, landmark_grid, pending_space, runs_lazily
 from .meta import native_space
-from .padding import PadMode, parse_pad_mode, resample_padded
+from .padding import PadMode, crop_padding, parse_pad_mode, resample_padded
 
 __all__ = ["SpaceCropd", "SpaceCropForegroundd", "SpaceResampled", "SpaceInvertd", "IN_GRID_SUFFIX"]
 
 #: ``data[point_key + IN_GRID_SUFFIX]`` flags the landmarks that lie inside the current grid.
 IN_GRID_SUFFIX = "_in_grid"
+#: ``SpaceInvertd(..., argmax=True, keep_prob=True)`` writes the winning probability to ``data[key + PROB_SUFFIX]``.
+PROB_SUFFIX = "_prob"
 
 
 
@@ -179,6 +182,7 @@ class SpaceCropd(_Cropd):
         roi_end: Any = None,
         roi_slices: Optional[Sequence[slice]] = None,
         allow_missing_keys: bool = False,
+        lazy: bool = False,
         *,
         center_key: Optional[str] = None,
         center_point: int = 0,
@@ -187,7 +191,6 @@ class SpaceCropd(_Cropd):
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
-        lazy: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
@@ -200,9 +203,9 @@ class SpaceCropd(_Cropd):
         if not isinstance(center_point, (int, np.integer)) or isinstance(center_point, bool):
             raise SpaceTypeError(f"center_point must be the index of a landmark (an int), got {center_point!r}")
         self.center_key, self.center_point, self.world_size = center_key, center_point, world_size
-        self._init_pads(padding_mode, "padding_mode")
-        fills = self._per_key(fill, "fill")  # ours: the constant of the engine's zeros padding
-        self.options = tuple(WarpOptions.parse("nearest", o.padding_mode, f, key=k) for o, f, k in zip(self.options, fills, self.keys))
+        modes, fills = self._per_key(padding_mode, "padding_mode"), self._per_key(fill, "fill")
+        self.pads = tuple(crop_padding(m, f, key=k) for m, f, k in zip(modes, fills, self.keys))
+        self.options = tuple(p.options() for p in self.pads)
         self.cropper = SpaceCrop(*self.roi)
 
     def _box(self, data: Mapping[Hashable, Any], ref: Space, ref_key: Hashable) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +275,7 @@ class SpaceCropForegroundd(_Cropd):
         self._init_pads(mode, "mode", pad_kwargs)
         self.source_key = source_key
         self.start_coord_key, self.end_coord_key = start_coord_key, end_coord_key
-        self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible)
+        self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible=k_divisible)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = dict(data)
@@ -434,6 +437,16 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         padding_mode, fill: per key, for native voxels outside the working grid.
         point_keys: landmarks in the working grid (``point_coords`` units) mapped to the
             native grid; ``{point_key}_in_grid`` flags those inside it.
+        argmax: per key, ours (MONAI ``AsDiscreted``'s name): the key holds ``K`` channels of
+            probabilities or logits; they are interpolated (``"linear"`` unless ``mode`` says
+            ``"cubic"``; ``nearest_interp`` is ignored for these keys) and the output is their
+            argmax, the native label map ``(1, *native)`` in the smallest integer dtype that holds
+            ``K``, computed in tiles without ever holding ``K x native`` values (replaces
+            ``Invertd`` + ``AsDiscreted(argmax=True)``; do not follow it with
+            ``AsDiscreted(argmax=True)``, which would make every voxel class 0). ``fill`` is the
+            label outside the working grid; ties go to the smaller class.
+        keep_prob: per key, with ``argmax``: also write ``{key}_prob``, the winning channel's
+            interpolated value ``(1, *native)`` float32 (0 outside the working grid).
 
     Output: ``(C, *native)`` MetaTensors with the native affine and the original's metadata.
 
@@ -461,6 +474,8 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        argmax: bool | Sequence[bool] = False,
+        keep_prob: bool | Sequence[bool] = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         self._init_points(point_keys, point_coords)
@@ -469,8 +484,12 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         self.meta_keys = self._per_key(ensure_tuple(meta_keys) if meta_keys is not None else None, "meta_keys")
         self.orig_meta_keys = self._per_key(ensure_tuple(orig_meta_keys) if orig_meta_keys is not None else None, "orig_meta_keys")
         self.meta_key_postfix = meta_key_postfix
-        modes = tuple(default_mode(m, n) for m, n in zip(self._per_key(mode, "mode"), self._per_key(nearest_interp, "nearest_interp")))
+        self.argmax, self.keep_prob = self._per_key(argmax, "argmax"), self._per_key(keep_prob, "keep_prob")
+        given = self._per_key(mode, "mode")
+        modes = tuple(default_mode(m, n, a) for m, n, a in zip(given, self._per_key(nearest_interp, "nearest_interp"), self.argmax))
         self.options = self._per_key_options(modes, padding_mode, fill)
+        for options, m, a, k, key in zip(self.options, given, self.argmax, self.keep_prob, self.keys):
+            check_argmax(options, m, a, k, key)
         self.to_tensor = self._per_key(to_tensor, "to_tensor")
         self.device = self._per_key(device, "device")
         self.post_func = self._per_key(post_func, "post_func")
@@ -494,8 +513,8 @@ class SpaceInvertd(MapTransform, _PointsMixin):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         spaces = None
-        for key, orig_key, meta_key, orig_meta_key, options, device, post_func in self.key_iterator(
-            d, self.orig_keys, self.meta_keys, self.orig_meta_keys, self.options, self.device, self.post_func
+        for key, orig_key, meta_key, orig_meta_key, options, device, post_func, argmax, keep_prob in self.key_iterator(
+            d, self.orig_keys, self.meta_keys, self.orig_meta_keys, self.options, self.device, self.post_func, self.argmax, self.keep_prob
         ):
             ref = self._reference(d, key, orig_key, orig_meta_key)
             try:
@@ -503,9 +522,11 @@ class SpaceInvertd(MapTransform, _PointsMixin):
             except (MetadataError, SpaceTypeError) as err:
                 raise MetadataError(f"key {orig_key!r}: {err}") from err
             try:
-                out = F.map_back(d[key], ref, current, native, options)
+                out = F.map_back(d[key], ref, current, native, options, argmax=argmax, keep_prob=keep_prob)
             except (ShapeMismatchError, SpaceTypeError) as err:
                 raise type(err)(f"key {key!r} (geometry from {orig_key!r}): {err}") from err
+            if keep_prob:
+                out, d[f"{key}{PROB_SUFFIX}"] = out[0], finish_inverted(out[1], device, None)
             d[key] = finish_inverted(out, device, post_func)
             meta_dict_key = meta_key or f"{key}_{self.meta_key_postfix}"
             if meta_dict_key in d and isinstance(out, MetaTensor):

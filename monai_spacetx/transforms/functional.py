@@ -30,6 +30,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.transforms.inverse import TraceableTransform
 from monai.utils import TraceKeys
 
+from ..engine.export import warp_argmax
 from ..engine.options import WarpOptions
 from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
@@ -221,8 +222,16 @@ def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
     return write_geometry(warped, image, source, native)
 
 
-def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options: WarpOptions) -> torch.Tensor:
+def map_back(
+    pred: Any, ref: MetaTensor, current: Space, native: Space, options: WarpOptions, *, argmax: bool = False, keep_prob: bool = False
+) -> Any:
     """Map a prediction from the working grid ``current`` to ``native`` in **one** resample.
+
+    With ``argmax=True`` the ``K`` channels (probabilities or logits) are interpolated with
+    ``options`` and the result is their argmax, ``(1, *native.shape)`` in the smallest integer
+    dtype that holds ``K``, computed in tiles without the ``K x native`` intermediate
+    (:func:`~monai_spacetx.engine.export.warp_argmax`); ``keep_prob=True`` then returns
+    ``(labels, prob)``, ``prob`` the winning channel's interpolated value.
 
     In ``nearest`` mode with constant padding, when ``ref``'s recorded chain resampled more
     than once, the prediction is instead read through the composition of the steps' nearest
@@ -244,6 +253,15 @@ def map_back(pred: Any, ref: MetaTensor, current: Space, native: Space, options:
             f"prediction of shape {tuple(data.shape)} does not lie on the working grid {current.shape} "
             "(expected (C, *working))"
         )
+    if argmax:
+        labels, prob = warp_argmax(data, current, native, options, keep_prob=keep_prob)
+        outs: list[torch.Tensor] = [labels] if prob is None else [labels, prob]
+        if get_track_meta():
+            metas = [write_geometry(o, ref, native, native) for o in outs]
+            for m in metas:
+                m.applied_operations = []
+            outs = list(metas)
+        return (outs[0], outs[1]) if keep_prob else outs[0]
     warped = None
     if options.mode == "nearest" and options.constant:
         # a chain that resampled more than once is undone exactly only step by step: one gather

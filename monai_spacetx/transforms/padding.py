@@ -15,7 +15,7 @@ bit for bit. Our own names ``zeros``, ``border`` and ``reflection`` keep their e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Hashable, Mapping, Optional
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..geometry.space import Space
 from . import functional as F
 from .planning import inner_box
 
-__all__ = ["NUMPY_PAD_MODES", "TORCH_PAD_MODES", "PadMode", "parse_pad_mode", "pad_outside", "resample_padded"]
+__all__ = ["NUMPY_PAD_MODES", "TORCH_PAD_MODES", "PadMode", "parse_pad_mode", "pad_outside", "resample_padded", "crop_padding"]
 
 #: numpy's ``np.pad`` modes, as MONAI's ``NumpyPadMode``.
 NUMPY_PAD_MODES = ("constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect", "symmetric", "wrap", "empty")
@@ -148,3 +148,10 @@ def resample_padded(
     padded = pad_outside(out, inner_box(start, target.shape, extent), pad, key)
     (out.as_tensor() if isinstance(out, MetaTensor) else out).copy_(padded)
     return out
+
+
+def crop_padding(padding_mode: Any, fill: Any = 0.0, name: str = "padding_mode", key: Optional[Hashable] = None) -> PadMode:
+    """A crop's ``padding_mode`` (any MONAI pad mode, or ours) with our ``fill`` as the constant of
+    ``zeros``/``constant`` padding."""
+    pad = parse_pad_mode(padding_mode, None, name=name, key=key)
+    return replace(pad, fill=fill) if pad.engine == "zeros" else pad
