@@ -236,7 +236,8 @@ class _Pruned:
         # the code a tile gathers: the cell's class, or K for a mixed cell
         code_dtype = torch.uint8 if self.num_classes <= 255 else first.dtype
         self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes), grid).to(code_dtype)
-        # second-largest value at every corner of a mixed cell: the certificate's bound
+        # the runners-up at every corner of a mixed cell, for the certificate: second value and
+        # class, third value (+inf elsewhere: never read)
         corners = mixed.clone()
         for corner in itertools.product((0, 1), repeat=self.ndim):
             if any(corner):
@@ -246,14 +247,16 @@ class _Pruned:
         where = torch.nonzero(corners.view(-1)).squeeze(1)
         del corners, mixed
         self.second = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
-        if self.num_classes > 1:
-            block = max(1, (_SOURCE_CHUNK * 16) // self.num_classes)
-            for b0 in range(0, where.numel(), block):
-                idx = where[b0 : b0 + block]
-                values = self.flat.index_select(1, idx)
-                self.second[idx] = values.topk(2, dim=0).values[1].to(torch.float32)
-        else:
-            self.second.fill_(float("-inf"))
+        self.second_class = torch.full((count,), -1, dtype=first.dtype, device=x.device)
+        self.third = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
+        ranks = min(3, self.num_classes)
+        block = max(1, (_SOURCE_CHUNK * 16) // self.num_classes)
+        for b0 in range(0, where.numel() if self.num_classes > 1 else 0, block):
+            idx = where[b0 : b0 + block]
+            top = self.flat.index_select(1, idx).topk(ranks, dim=0)
+            self.second[idx] = top.values[1].to(torch.float32)
+            self.second_class[idx] = top.indices[1].to(first.dtype)
+            self.third[idx] = top.values[2].to(torch.float32) if ranks == 3 else float("-inf")
 
     # -- per tile -------------------------------------------------------------------------------
 
@@ -282,7 +285,7 @@ class _Pruned:
                 idx = mixed[b0 : b0 + SCORE_BLOCK]
                 taps, weights = corner_of(idx)
                 winner, score = self._score(taps, weights)
-                flat_out[idx] = winner.to(labels.dtype)
+                flat_out.index_copy_(0, idx, winner.to(labels.dtype))
                 if best_all is not None:
                     best_all[idx] = score.to(best_all.dtype)
             if best_all is not None:  # the pure voxels' winning value: their class at their taps
@@ -290,7 +293,7 @@ class _Pruned:
                 for b0 in range(0, where.numel(), SCORE_BLOCK * 4):
                     idx = where[b0 : b0 + SCORE_BLOCK * 4]
                     taps, weights = corner_of(idx)
-                    classes = code.view(-1)[idx].long().unsqueeze(0)
+                    classes = code.view(-1).index_select(0, idx).long().unsqueeze(0)
                     best_all[idx] = self._values(classes, taps, weights)[0].to(best_all.dtype)
             if inside is not None:
                 out = torch.where(inside, out, torch.full_like(out, fill))
@@ -326,9 +329,9 @@ class _Pruned:
                 rest = rest // m
             parts.reverse()
             return _corners(
-                [lo[p] for lo, p in zip(lows, parts)],
-                [hi[p] for hi, p in zip(highs, parts)],
-                [f[p] for f, p in zip(fracs, parts)],
+                [lo.index_select(0, p) for lo, p in zip(lows, parts)],
+                [hi.index_select(0, p) for hi, p in zip(highs, parts)],
+                [f.index_select(0, p) for f, p in zip(fracs, parts)],
                 strides,
             )
 
@@ -354,7 +357,9 @@ class _Pruned:
         inside = _inside(self.plan, starts, shape, device) if self.options.constant else None
 
         def corner_of(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return _corners([lo[idx] for lo in lows], [hi[idx] for hi in highs], [f[idx] for f in fracs], self.strides)
+            pick = [t.index_select(0, idx) for t in (*lows, *highs, *fracs)]
+            ndim = len(lows)
+            return _corners(pick[:ndim], pick[ndim : 2 * ndim], pick[2 * ndim :], self.strides)
 
         return code, inside, corner_of
 
@@ -365,41 +370,44 @@ class _Pruned:
         count = self.flat.shape[1]
         source = self.flat.view(-1)
         index = classes.unsqueeze(1) * count + taps.unsqueeze(0)  # (T, S, M)
-        values = source[index.view(-1)].view(index.shape).to(torch.float64)
+        values = source.index_select(0, index.view(-1)).view(index.shape).to(torch.float64)
         return (values * weights.unsqueeze(0)).sum(1)
 
     def _score(self, taps: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Winner and its value for mixed voxels with ``taps``/``weights`` ``(S, M)``."""
-        corner_classes = self.first[taps.view(-1)].view(taps.shape).long()  # (S, M)
-        low, high = corner_classes.min(0).values, corner_classes.max(0).values
-        two = ((corner_classes == low) | (corner_classes == high)).all(0)
-        winner = torch.empty_like(low)
-        score = torch.empty(low.shape, dtype=torch.float64, device=low.device)
-        for sel in (two, ~two):
-            part = torch.nonzero(sel).squeeze(1)
-            if part.numel() == 0:
-                continue
-            # candidates in ascending order, so the first maximum is the smallest class
-            if sel is two:
-                cand = torch.stack([low[part], high[part]])
-            else:
-                cand = corner_classes[:, part].sort(0).values
-            top, pick = self._values(cand, taps[:, part], weights[:, part]).max(0)
-            winner[part] = cand.gather(0, pick.unsqueeze(0))[0]
-            score[part] = top
-        # certificate: a class that is no corner's first maximum is at most the largest corner's
-        # second value; where that bound reaches the best candidate, score every class
-        bound = self.second[taps.view(-1)].view(taps.shape).to(torch.float64).max(0).values
+        shape = taps.shape
+        flat_taps = taps.reshape(-1)
+        corner_classes = self.first.index_select(0, flat_taps).view(shape).long()
+        low, high = corner_classes.amin(0), corner_classes.amax(0)
+        # every voxel scored as two-class (low, high): exact ties go to the smaller class
+        values = self._values(torch.stack([low, high]), taps, weights)
+        winner = torch.where(values[1] > values[0], high, low)
+        score = torch.maximum(values[0], values[1])
+        runner_up = self.second_class.index_select(0, flat_taps).view(shape).long()
+        taken = (runner_up == low) | (runner_up == high)
+        many = torch.nonzero(~((corner_classes == low) | (corner_classes == high)).all(0)).squeeze(1)
+        if many.numel():  # 3 or more classes among the corners: each corner's class, ascending
+            cand = corner_classes.index_select(1, many).sort(0).values
+            top, pick = self._values(cand, taps.index_select(1, many), weights.index_select(1, many)).max(0)
+            winner.index_copy_(0, many, cand.gather(0, pick.unsqueeze(0))[0])
+            score.index_copy_(0, many, top)
+            taken.index_copy_(1, many, (runner_up.index_select(1, many).unsqueeze(1) == cand.unsqueeze(0)).any(1))
+        # certificate: a class that is no candidate is at most, at each corner, its second value
+        # (its third when the second belongs to a candidate), so at most the largest of those over
+        # the corners with a weight; where that bound reaches the best candidate, score every class
+        bound = torch.where(taken, self.third.index_select(0, flat_taps).view(shape), self.second.index_select(0, flat_taps).view(shape))
+        bound = torch.where(weights > 0, bound.to(torch.float64), float("-inf")).amax(0)
         doubt = torch.nonzero(~(bound < score)).squeeze(1)
         block = max(1, (4 << 20) // self.num_classes)
         for b0 in range(0, doubt.numel(), block):
             part = doubt[b0 : b0 + block]
-            values = torch.zeros((self.num_classes, part.numel()), dtype=torch.float64, device=taps.device)
-            for s in range(taps.shape[0]):
-                values += self.flat.index_select(1, taps[s, part]).to(torch.float64) * weights[s, part]
-            top, pick = values.max(0)
-            winner[part] = pick
-            score[part] = top
+            part_taps, part_weights = taps.index_select(1, part), weights.index_select(1, part)
+            full = torch.zeros((self.num_classes, part.numel()), dtype=torch.float64, device=taps.device)
+            for s in range(shape[0]):
+                full += self.flat.index_select(1, part_taps[s]).to(torch.float64) * part_weights[s]
+            top, pick = full.max(0)
+            winner.index_copy_(0, part, pick)
+            score.index_copy_(0, part, top)
         return winner, score
 
 
