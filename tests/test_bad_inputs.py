@@ -1,0 +1,211 @@
+"""Bad input at every public entry point: our own error (exact type, message naming the argument
+and the value) or a result, never a raw error from numpy/torch/MONAI/nibabel and never a silent
+wrong answer (DESIGN.md §6). The command line's cases are in tests/test_cli.py.
+
+One table: each row is a call, the exact exception type and a regex its message must match.
+Inputs that must *work* (they used to fail inside a library) are in the second table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from monai_spacetx import (
+    MetadataError,
+    PointsError,
+    ShapeMismatchError,
+    Space,
+    SpaceCrop,
+    SpaceCropd,
+    SpaceCropForeground,
+    SpaceCropForegroundd,
+    SpaceError,
+    SpaceInvert,
+    SpaceInvertd,
+    SpaceResample,
+    SpaceResampled,
+    SpaceTypeError,
+    get_native_space,
+    get_space,
+    map_points,
+    warp_image,
+)
+from monai_spacetx import ModeError, compare, interop
+from monai_spacetx.transforms import foreground_box
+
+SPACE = Space((6, 5, 4))
+BOX = {"roi_start": (0, 0, 0), "roi_end": (2, 2, 2)}
+
+
+def image() -> MetaTensor:
+    """A 2-channel 6x5x4 image on the identity grid."""
+    return MetaTensor(torch.arange(2 * 6 * 5 * 4, dtype=torch.float32).reshape(2, 6, 5, 4) % 7)
+
+
+def working() -> dict[str, Any]:
+    """``{"image": ...}`` after one Space transform: an 8x8x8 working grid that remembers its native grid."""
+    return SpaceResampled(keys="image", spatial_size=(8, 8, 8), mode="nearest")({"image": image()})
+
+
+CASES: list[tuple[str, Callable[[], Any], type, str]] = [
+    # -------------------------------------------------------------- images that are not images
+    ("SpaceCrop(None)", lambda: SpaceCrop(**BOX)(None), SpaceTypeError, r"^image must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceCrop(path)", lambda: SpaceCrop(**BOX)("scan.nii.gz"), SpaceTypeError,
+     r"^image must be a tensor or numpy array, got str 'scan\.nii\.gz' \(a file path\? load it first, e\.g\. with MONAI's LoadImage\(d\)\)$"),
+    ("SpaceCrop(object array)", lambda: SpaceCrop(**BOX)(np.empty((1, 2, 2, 2), object)), SpaceTypeError,
+     r"^image: image must have a numeric or bool dtype, got numpy dtype object$"),
+    ("SpaceCrop(text array)", lambda: SpaceCrop(**BOX)(np.full((1, 2, 2, 2), "a")), SpaceTypeError, r"numeric or bool dtype, got numpy dtype <U1"),
+    ("SpaceCrop(2-D list)", lambda: SpaceCrop(**BOX)([[1, 2], [3, 4]]), ShapeMismatchError,
+     r"^image must be channel-first \(C, H, W\) or \(C, H, W, D\), got shape \(2, 2\)$"),
+    ("SpaceCropd(None)", lambda: SpaceCropd(keys="image", **BOX)({"image": None}), SpaceTypeError,
+     r"^image \(key 'image'\) must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceCropd(path)", lambda: SpaceCropd(keys="image", **BOX)({"image": "scan.nii.gz"}), SpaceTypeError,
+     r"^image \(key 'image'\) must be a tensor or numpy array, got str 'scan\.nii\.gz' \(a file path\?"),
+    ("SpaceResample(None)", lambda: SpaceResample(spatial_size=(3, 3, 3))(None), SpaceTypeError, r"^image must be a tensor or numpy array, got NoneType"),
+    ("SpaceResample(path)", lambda: SpaceResample(spatial_size=(3, 3, 3))("x.nii"), SpaceTypeError, r"got str 'x\.nii' \(a file path\?"),
+    ("SpaceResampled(None)", lambda: SpaceResampled(keys="image", spatial_size=(3, 3, 3))({"image": None}), SpaceTypeError,
+     r"^image \(key 'image'\) must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceCropForeground(None)", lambda: SpaceCropForeground()(None), SpaceTypeError, r"^image must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceCropForegroundd(path)", lambda: SpaceCropForegroundd(keys="image", source_key="image")({"image": "x.png"}), SpaceTypeError,
+     r"^image \(key 'image'\) must be a tensor or numpy array, got str 'x\.png'"),
+    ("foreground_box(None)", lambda: foreground_box(None), SpaceTypeError, r"^image must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceInvert(pred None)", lambda: SpaceInvert()(None, ref=working()["image"]), SpaceTypeError,
+     r"^prediction must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceInvert(pred path)", lambda: SpaceInvert()("pred.nii.gz", ref=working()["image"]), SpaceTypeError, r"^prediction must be a tensor or numpy array, got str"),
+    ("SpaceInvertd(pred None)", lambda: SpaceInvertd(keys="pred", orig_keys="image")({**working(), "pred": None}), SpaceTypeError,
+     r"^key 'pred' \(geometry from 'image'\): prediction must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceInvertd(pred path)", lambda: SpaceInvertd(keys="pred", orig_keys="image")({**working(), "pred": "p.nii"}), SpaceTypeError,
+     r"^key 'pred' \(geometry from 'image'\): prediction must be a tensor or numpy array, got str 'p\.nii' \(a file path\?"),
+    # -------------------------------------------------------------- references without geometry (were silent)
+    ("SpaceInvert(ref=plain tensor)", lambda: SpaceInvert()(torch.zeros(1, 6, 5, 4), ref=torch.zeros(1, 6, 5, 4)), MetadataError,
+     r"^ref is a plain Tensor without geometry: pass ref= the transformed input image \(a MetaTensor"),
+    ("SpaceInvert(ref=numpy)", lambda: SpaceInvert()(torch.zeros(1, 6, 5, 4), ref=np.zeros((1, 6, 5, 4))), MetadataError,
+     r"^ref is a plain ndarray without geometry"),
+    ("SpaceInvert(plain pred, no ref)", lambda: SpaceInvert()(torch.zeros(1, 6, 5, 4)), MetadataError, r"^pred is a plain Tensor without geometry: pass ref="),
+    ("SpaceInvert(ref path)", lambda: SpaceInvert()(torch.zeros(1, 6, 5, 4), ref="abc"), SpaceTypeError, r"^ref must be a tensor or numpy array, got str 'abc'"),
+    ("SpaceResampled(ref_key numpy)", lambda: SpaceResampled(keys="image", ref_key="ref")({"image": image(), "ref": np.zeros((1, 3, 3, 3))}),
+     MetadataError, r"^ref_key 'ref' holds a plain ndarray without geometry: the grid to resample onto is read from a MetaTensor's affine"),
+    ("SpaceResampled(ref_key tensor)", lambda: SpaceResampled(keys="image", ref_key="ref")({"image": image(), "ref": torch.zeros((1, 3, 3, 3))}),
+     MetadataError, r"^ref_key 'ref' holds a plain Tensor without geometry"),
+    ("SpaceResampled(ref_key None)", lambda: SpaceResampled(keys="image", ref_key="ref")({"image": image(), "ref": None}), SpaceTypeError,
+     r"^ref_key \(key 'ref'\) must be a tensor or numpy array, got NoneType None$"),
+    ("SpaceInvertd(orig numpy)", lambda: SpaceInvertd(keys="pred", orig_keys="image")({"image": np.zeros((2, 8, 8, 8)), "pred": torch.zeros(2, 8, 8, 8)}),
+     MetadataError, r"^orig_keys: key 'pred' takes its geometry from 'image', which holds a plain ndarray without geometry"),
+    # -------------------------------------------------------------- CropForeground's arguments
+    ("channel_indices out of range", lambda: SpaceCropForeground(channel_indices=5)(image()), SpaceError,
+     r"^channel_indices 5 out of range for an image with 2 channels$"),
+    ("channel_indices negative out of range", lambda: SpaceCropForegroundd(keys="image", source_key="image", channel_indices=[0, -3])({"image": image()}),
+     SpaceError, r"^channel_indices \[0, -3\] out of range for an image with 2 channels$"),
+    ("channel_indices text", lambda: SpaceCropForeground(channel_indices="a")(image()), SpaceTypeError,
+     r"^channel_indices must be an int or a sequence of ints, got 'a'$"),
+    ("channel_indices bool", lambda: SpaceCropForeground(channel_indices=True)(image()), SpaceTypeError, r"^channel_indices must be an int or a sequence of ints, got True$"),
+    ("margin text", lambda: SpaceCropForeground(margin="a")(image()), SpaceError, r"^margin must have 3 entries \(one per spatial axis of a 3-D image\), got 'a'$"),
+    ("margin wrong length", lambda: SpaceCropForeground(margin=[1, 2])(image()), SpaceError, r"^margin must have 3 entries .*got \[1, 2\]$"),
+    ("margin negative", lambda: SpaceCropForeground(margin=-1)(image()), SpaceError, r"^margin must be >= 0, got -1$"),
+    ("k_divisible fractional", lambda: SpaceCropForeground(k_divisible=1.5)(image()), SpaceError, r"^k_divisible must be integers, got 1\.5$"),
+    ("select_fn None", lambda: SpaceCropForeground(select_fn=None)(image()), SpaceTypeError, r"^select_fn must be callable .*got None$"),
+    # -------------------------------------------------------------- crops
+    ("roi_slices text bound", lambda: SpaceCrop(roi_slices=(slice(0, 2), slice(0, "a"), slice(0, 2)))(image()), SpaceError,
+     r"^roi_slices' ends must have 3 entries .*got \[2, 'a', 2\]$"),
+    ("roi_slices fractional bound", lambda: SpaceCrop(roi_slices=(slice(0, 2), slice(0, 2.5), slice(0, 2)))(image()), SpaceError,
+     r"^roi_slices' ends must be integers, got \[2, 2\.5, 2\]$"),
+    ("roi_slices not slices", lambda: SpaceCrop(roi_slices=5)(image()), SpaceError, r"^roi_slices must be 3 slices, got 5$"),
+    ("roi_start NaN", lambda: SpaceCrop(roi_start=(0, 0, float("nan")), roi_end=(2, 2, 2))(image()), SpaceError, r"^roi_start must be integers, got \(0, 0, nan\)$"),
+    ("center_point text", lambda: SpaceCropd(keys="image", center_key="p", world_size=3, center_point="a"), SpaceTypeError,
+     r"^center_point must be the index of a landmark \(an int\), got 'a'$"),
+    ("landmarks NaN", lambda: SpaceCropd(keys="image", **BOX, point_keys="p")({"image": image(), "p": np.full((1, 3), np.nan)}), PointsError,
+     r"^point key 'p': points must be finite"),
+    # -------------------------------------------------------------- Invert(d)'s own arguments
+    ("SpaceInvertd device", lambda: SpaceInvertd(keys="pred", device="gpu7"), ModeError, r"^device must be a torch device such as 'cpu' or 'cuda:0', got 'gpu7'$"),
+    ("SpaceInvertd post_func", lambda: SpaceInvertd(keys="pred", post_func="argmax"), SpaceTypeError, r"^post_func must be callable \(or None\), got str 'argmax'$"),
+    ("SpaceInvert post_func", lambda: SpaceInvert(post_func=3), SpaceTypeError, r"^post_func must be callable \(or None\), got int 3$"),
+    # -------------------------------------------------------------- metadata
+    ("get_native_space(shape 'abc')", lambda: get_native_space({"spatial_shape": "abc"}), MetadataError,
+     r"^meta\['spatial_shape'\] must be numbers, got 'abc' \(corrupt metadata\?\)$"),
+    ("get_native_space(shape NaN)", lambda: get_native_space({"spatial_shape": [np.nan, 2, 2]}), MetadataError,
+     r"^meta\['spatial_shape'\] must be finite numbers, got \[nan, 2, 2\]"),
+    ("get_native_space(shape 2.5)", lambda: get_native_space({"spatial_shape": [2.5, 2, 2]}), MetadataError,
+     r"^meta\['spatial_shape'\] must be whole numbers of voxels, got \[2\.5, 2, 2\]"),
+    ("get_native_space(affine 'abc')", lambda: get_native_space({"spatial_shape": [2, 2, 2], "original_affine": "abc"}), MetadataError,
+     r"^meta\['original_affine'\] must be numbers, got 'abc'"),
+    ("get_native_space(None)", lambda: get_native_space(None), SpaceTypeError, r"^expected a MONAI MetaTensor or a metadata dict, got NoneType$"),
+    ("get_space(plain tensor)", lambda: get_space(torch.zeros(1, 2, 2, 2)), SpaceTypeError, r"^expected a MONAI MetaTensor or a metadata dict, got Tensor$"),
+    # -------------------------------------------------------------- interop
+    ("to_nifti(None)", lambda: interop.to_nifti(None, SPACE), SpaceTypeError, r"^data must be a numeric array, got NoneType of dtype object$"),
+    ("to_nifti(text)", lambda: interop.to_nifti("abc", SPACE), SpaceTypeError, r"^data must be a numeric array, got str of dtype <U3$"),
+    ("to_sitk(object array)", lambda: interop.to_sitk(np.empty((6, 5, 4), object), SPACE), SpaceTypeError, r"^data must be a numeric array, got ndarray of dtype object$"),
+    ("to_sitk(channels)", lambda: interop.to_sitk(np.zeros((1, 6, 5, 4)), SPACE), ShapeMismatchError,
+     r"^data of shape \(1, 6, 5, 4\) does not match the space's shape \(6, 5, 4\)$"),
+    ("lps_ras_flip(3.0)", lambda: interop.lps_ras_flip(3.0), SpaceError, r"^ndim must be 2 or 3, got 3\.0$"),
+    ("space_from_nifti(path)", lambda: interop.space_from_nifti("scan.nii"), SpaceTypeError, r"^expected a nibabel image with \.affine and \.shape, got str$"),
+    # -------------------------------------------------------------- engine, geometry, metrics
+    ("warp_image(plan text)", lambda: warp_image(np.zeros((6, 5, 4)), SPACE, SPACE, plan="abc"), SpaceTypeError,
+     r"^plan must be a WarpPlan \(plan_warp\(source, target\)\) or None, got str$"),
+    ("warp_image(options text)", lambda: warp_image(np.zeros((6, 5, 4)), SPACE, SPACE, options="abc"), SpaceTypeError,
+     r"^options must be a WarpOptions \(WarpOptions\.parse\(\.\.\.\)\) or None, got str$"),
+    ("warp_image(None)", lambda: warp_image(None, SPACE, SPACE), SpaceTypeError, r"^image must be a torch\.Tensor or a numpy\.ndarray, got NoneType$"),
+    ("Space.permute(None)", lambda: SPACE.permute(None), SpaceError, r"^order must be a permutation of \[0, 1, 2\], got None$"),
+    ("map_points(bool)", lambda: map_points(np.zeros((1, 3), bool), SPACE, SPACE), SpaceTypeError, r"^points must be numeric, got a bool array"),
+    ("working_grid_mask(None)", lambda: compare.working_grid_mask(None, SPACE), SpaceTypeError, r"^native must be a Space, got NoneType$"),
+    ("landmark_error_mm(None)", lambda: compare.landmark_error_mm(None, np.zeros((1, 3)), np.eye(4)), ShapeMismatchError,
+     r"^points must be \(N, D\) index coordinates, got None$"),
+    ("example_scan(None)", lambda: compare.example_scan(None), SpaceTypeError, r"^name must be the file name of an example scan, e\.g\. 'anatomical\.nii', got None$"),
+    ("compare_roundtrip({})", lambda: compare.compare_roundtrip({}, size=(3, 3, 3)), SpaceTypeError,
+     r"^data must be \{'image': MetaTensor, 'label': MetaTensor\}, each \(1, \*spatial\)"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_our_error_naming_it(call, error, message):
+    with pytest.raises(error) as caught:
+        call()
+    assert type(caught.value) is error, f"{type(caught.value).__name__}: {caught.value}"
+    assert re.search(message, str(caught.value)), str(caught.value)
+    assert isinstance(caught.value, (ValueError, TypeError))  # code guarding MONAI calls catches ours too
+
+
+def _big_endian(*shape: int) -> np.ndarray:
+    return (np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) % 7).astype(">f4")
+
+
+def test_big_endian_arrays_work_in_the_transforms_as_in_warp_image():
+    """nibabel's ``dataobj`` hands out big-endian arrays; torch refuses them, the transforms convert them."""
+    big = _big_endian(1, 6, 5, 4)
+    native = big.astype("<f4")
+    cropped = SpaceCropd(keys="image", roi_start=(1, 1, 1), roi_end=(5, 4, 3))({"image": big})["image"]
+    assert np.array_equal(cropped.numpy(), native[:, 1:5, 1:4, 1:3])
+    resized = SpaceResampled(keys="image", spatial_size=(3, 3, 3))({"image": big})["image"]
+    expected = SpaceResampled(keys="image", spatial_size=(3, 3, 3))({"image": native})["image"]
+    assert torch.equal(resized, expected)
+    box = SpaceCropForegroundd(keys="image", source_key="image")({"image": big})
+    assert tuple(box["image"].shape[1:]) == tuple(box["foreground_end_coord"] - box["foreground_start_coord"])
+    data = working()
+    pred = _big_endian(2, 8, 8, 8)
+    back = SpaceInvertd(keys="pred", orig_keys="image")({**data, "pred": pred})["pred"]
+    again = SpaceInvertd(keys="pred", orig_keys="image")({**data, "pred": pred.astype("<f4")})["pred"]
+    assert tuple(back.shape) == (2, 6, 5, 4) and torch.equal(back, again)
+    assert torch.equal(SpaceInvert()(pred, ref=data["image"]), again)
+    assert big.dtype.byteorder == ">"  # the input is never modified
+
+
+def test_a_metatensor_reference_gives_its_geometry():
+    """``ref_key`` holding a MetaTensor: its affine and shape are the grid (the one allowed form)."""
+    ref = MetaTensor(torch.zeros(1, 3, 4, 2), affine=torch.diag(torch.tensor([2.0, 1.25, 2.0, 1.0], dtype=torch.float64)))
+    out = SpaceResampled(keys="image", ref_key="ref", mode="nearest")({"image": image(), "ref": ref})["image"]
+    assert tuple(out.shape) == (2, 3, 4, 2) and np.allclose(out.affine.numpy(), ref.affine.numpy())
+
+
+def test_interop_writes_a_bool_mask_and_float16():
+    mask = np.zeros(SPACE.shape, bool)
+    mask[1:3, 2:4, 1] = True
+    stored = nib.Nifti1Image.from_bytes(interop.to_nifti(mask, SPACE).to_bytes())
+    assert stored.get_data_dtype() == np.uint8 and np.array_equal(np.asanyarray(stored.dataobj), mask)
+    half = np.linspace(0, 1, 120, dtype=np.float16).reshape(SPACE.shape)
+    assert np.array_equal(interop.to_nifti(half, SPACE).get_fdata(dtype=np.float32), half.astype(np.float32))
