@@ -15,7 +15,7 @@ with that key's options, as MONAI's do.
 
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping, Optional, Sequence
+from typing import Any, Callable, Hashable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -50,7 +50,23 @@ def _bool(value: Any, name: str, key: Optional[Hashable] = None) -> bool:
     return bool(value)
 
 
-class SpaceSpacing(InvertibleTransform, LazyTransform):
+class _Counterpart(InvertibleTransform, LazyTransform):
+    """Shared by the array counterparts: the call's ``dtype`` override, the one resample, ``inverse``."""
+
+    compute_dtype: Optional[torch.dtype]
+
+    def _dtype(self, dtype: Any) -> Optional[torch.dtype]:
+        return self.compute_dtype if dtype is None else as_torch_dtype(dtype)
+
+    def _resample(self, image: MetaTensor, target: Space, options: WarpOptions, dtype: Any, lazy: Optional[bool]) -> torch.Tensor:
+        info = self.get_transform_info()
+        return F.resample(image, target, options, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
+
+    def inverse(self, data: Any) -> torch.Tensor:
+        return F.invert(data, self.pop_transform(data))
+
+
+class SpaceSpacing(_Counterpart):
     """MONAI ``Spacing``: resample to the voxel spacing ``pixdim``, in one pass.
 
     Same arguments, order and defaults as ``monai.transforms.Spacing``:
@@ -128,14 +144,10 @@ class SpaceSpacing(InvertibleTransform, LazyTransform):
         image = F.as_image(data_array)
         target = self.plan(pending_space(image), scale_extent, output_spatial_shape, align_corners)
         options = self.options if mode is None and padding_mode is None else WarpOptions.parse(_or(mode, self.mode), _or(padding_mode, self.padding_mode))
-        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
-        return F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=runs_lazily(self, lazy))
-
-    def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        return self._resample(image, target, options, dtype, lazy)
 
 
-class SpaceResize(InvertibleTransform, LazyTransform):
+class SpaceResize(_Counterpart):
     """MONAI ``Resize``: resample the field of view to ``spatial_size`` voxels, in one pass.
 
     Same arguments, order and defaults as ``monai.transforms.Resize``:
@@ -201,14 +213,10 @@ class SpaceResize(InvertibleTransform, LazyTransform):
         options = self.options
         if mode is not None or anti_aliasing is not None or anti_aliasing_sigma is not None:
             options = self._options(_or(mode, self.mode), _or(anti_aliasing, self.anti_aliasing), _or(anti_aliasing_sigma, self.anti_aliasing_sigma))
-        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
-        return F.resample(image, target, options, self.get_transform_info(), dtype=compute, lazy=runs_lazily(self, lazy))
-
-    def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        return self._resample(image, target, options, dtype, lazy)
 
 
-class SpaceZoom(InvertibleTransform, LazyTransform):
+class SpaceZoom(_Counterpart):
     """MONAI ``Zoom``: scale by ``zoom`` (``floor(n * zoom)`` voxels), with ``keep_size`` the input's shape.
 
     Same arguments, order and defaults as ``monai.transforms.Zoom``:
@@ -275,12 +283,8 @@ class SpaceZoom(InvertibleTransform, LazyTransform):
         target, start, zoomed = self.plan(pending_space(image), align_corners)
         pad = self.pad if padding_mode is None else self._pad(padding_mode)
         options = self.options if mode is None and padding_mode is None else self._options(_or(mode, self.mode), pad)
-        compute = self.compute_dtype if dtype is None else as_torch_dtype(dtype)
         info = self.get_transform_info()
-        return resample_padded(image, target, options, pad, start, zoomed, info, dtype=compute, lazy=runs_lazily(self, lazy))
-
-    def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        return resample_padded(image, target, options, pad, start, zoomed, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
 
 
 class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
@@ -289,7 +293,17 @@ class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMix
     def _array(self) -> Any:
         raise NotImplementedError
 
-    def _finish(self, d: dict[Hashable, Any], moved: Optional[tuple[Space, Space]]) -> dict[Hashable, Any]:
+    def _apply(self, data: Mapping[Hashable, Any], per_key: Sequence[Sequence[Any]], call: Callable[..., Any]) -> dict[Hashable, Any]:
+        """``d[key] = call(key, image, *that key's entries of per_key)`` for every key; landmarks
+        move from the first key's grid to its output grid."""
+        d = dict(data)
+        moved = None
+        for key, *args in self.key_iterator(d, *per_key):
+            image = F.as_image(d[key], key)
+            grid = landmark_grid(image)
+            d[key] = out = call(key, image, *args)
+            if moved is None:
+                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
         if moved is not None:
             self._move_points(d, *moved)
         return d
@@ -349,31 +363,26 @@ class SpaceSpacingd(_Counterpartd):
         return self.spacing_transform
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
         lazy_ = runs_lazily(self, lazy)
-        first: Optional[tuple[tuple[int, ...], np.ndarray]] = None
-        shape: Optional[tuple[int, ...]] = None
-        moved = None
-        for key, mode, padding_mode, align_corners, dtype, scale_extent in self.key_iterator(
-            d, self.mode, self.padding_mode, self.align_corners, self.dtype, self.scale_extent
-        ):
-            image = F.as_image(d[key], key)
+        first: list[tuple[tuple[int, ...], np.ndarray]] = []  # the first MetaTensor key's pending shape and spacing
+        shape: list[tuple[int, ...]] = []  # the first key's output shape
+
+        def call(key: Hashable, image: MetaTensor, mode: Any, padding_mode: Any, align_corners: Any, dtype: Any, extent: Any) -> Any:
             should_match = False
-            if self.ensure_same_shape and isinstance(d[key], MetaTensor):
+            if self.ensure_same_shape and isinstance(data[key], MetaTensor):
                 mine = (pending_space(image).shape, Space.from_metatensor(image).spacing)
-                if first is None:
-                    first = mine
+                if not first:
+                    first.append(mine)
                 else:  # MONAI's rule: same pending shape, spacing within 1e-3
-                    should_match = first[0] == mine[0] and bool(np.allclose(first[1], mine[1], atol=1e-3))
-            grid = landmark_grid(image)
-            d[key] = out = self.spacing_transform(
-                image, mode, padding_mode, align_corners, dtype, scale_extent, shape if should_match else None, lazy_
+                    should_match = first[0][0] == mine[0] and bool(np.allclose(first[0][1], mine[1], atol=1e-3))
+            out = self.spacing_transform(
+                image, mode, padding_mode, align_corners, dtype, extent, shape[0] if should_match and shape else None, lazy_
             )
-            if shape is None:
-                shape = tuple(out.shape[1:])
-            if moved is None:
-                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
-        return self._finish(d, moved)
+            if not shape:
+                shape.append(tuple(out.shape[1:]))
+            return out
+
+        return self._apply(data, (self.mode, self.padding_mode, self.align_corners, self.dtype, self.scale_extent), call)
 
 
 class SpaceResized(_Counterpartd):
@@ -418,18 +427,9 @@ class SpaceResized(_Counterpartd):
         return self.resizer
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
         lazy_ = runs_lazily(self, lazy)
-        moved = None
-        for key, mode, align_corners, anti_aliasing, sigma, dtype in self.key_iterator(
-            d, self.mode, self.align_corners, self.anti_aliasing, self.anti_aliasing_sigma, self.dtype
-        ):
-            image = F.as_image(d[key], key)
-            grid = landmark_grid(image)
-            d[key] = out = self.resizer(image, mode, align_corners, anti_aliasing, sigma, dtype, lazy_)
-            if moved is None:
-                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
-        return self._finish(d, moved)
+        per_key = (self.mode, self.align_corners, self.anti_aliasing, self.anti_aliasing_sigma, self.dtype)
+        return self._apply(data, per_key, lambda key, image, mode, corners, aa, sigma, dtype: self.resizer(image, mode, corners, aa, sigma, dtype, lazy_))
 
 
 class SpaceZoomd(_Counterpartd):
@@ -471,15 +471,6 @@ class SpaceZoomd(_Counterpartd):
         return self.zoomer
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
         lazy_ = runs_lazily(self, lazy)
-        moved = None
-        for key, mode, padding_mode, align_corners, dtype in self.key_iterator(
-            d, self.mode, self.padding_mode, self.align_corners, self.dtype
-        ):
-            image = F.as_image(d[key], key)
-            grid = landmark_grid(image)
-            d[key] = out = self.zoomer(image, mode, padding_mode, align_corners, dtype, lazy_)
-            if moved is None:
-                moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
-        return self._finish(d, moved)
+        per_key = (self.mode, self.padding_mode, self.align_corners, self.dtype)
+        return self._apply(data, per_key, lambda key, image, mode, padding, corners, dtype: self.zoomer(image, mode, padding, corners, dtype, lazy_))
