@@ -68,6 +68,17 @@ def test_help_is_plain_text_with_examples(capsys):
     assert "--volume" in text or command == "demo"
 
 
+def test_check_help_names_the_voxel_budget_and_dicom(capsys):
+    from monai_spacetx.cli.check import DEFAULT_MAX_VOXELS
+
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--max-voxels N refuse a crop or working grid of more than N voxels before any work starts (default {DEFAULT_MAX_VOXELS}, 512^3)" in text
+    assert DEFAULT_MAX_VOXELS == 512**3
+    assert "a DICOM series (a folder; needs pydicom)" in text and "a colour image is converted to luminance" in text
+
+
 def test_prog_name_is_how_the_user_called_us(capsys):
     assert build_parser().prog == "monai-spacetx"
     assert build_parser("python -m monai_spacetx").prog == "python -m monai_spacetx"

@@ -22,7 +22,9 @@ a perfect model's output and map it back to the scan, twice: with monai-spacetx
 label changed, inside the working grid's field of view (what a model can get right) and
 outside it (what a crop throws away), Dice, and the landmark error in mm.
 
-Reads anything MONAI's LoadImage reads: NIfTI, DICOM series, NRRD, PNG/JPG (2-D).
+Reads anything MONAI's LoadImage reads: NIfTI, NRRD, a DICOM series (a folder; needs pydicom),
+PNG/JPG (2-D; a colour image is converted to luminance). Crop and working grid are planned
+first, without touching pixels: one over --max-voxels is refused before any work.
 --spacing keeps the corner voxel centres (MONAI Spacingd); --size keeps the field-of-view
 edges (MONAI Resized). Landmarks are world mm in the scan's affine frame (RAS for NIfTI);
 add --lps for points from ITK, 3D Slicer or DICOM."""
@@ -43,7 +45,7 @@ EXAMPLES = (
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``check`` arguments to ``parser``."""
     source = parser.add_argument_group("input")
-    source.add_argument("image", type=Path, nargs="?", help="the scan: NIfTI, DICOM, NRRD, PNG, ... (anything MONAI's LoadImage reads)")
+    source.add_argument("image", type=Path, nargs="?", help="the scan: NIfTI, NRRD, a DICOM series folder, PNG, ... (anything MONAI's LoadImage reads)")
     source.add_argument("--example", metavar="NAME", help="use a scan shipped with nibabel instead: anatomical.nii (MR) or example4d.nii.gz (EPI, 2 volumes)")
     source.add_argument("--volume", type=int, metavar="N", help="for a 4-D scan (e.g. fMRI, DWI): the volume to use, counting from 0")
     source.add_argument("--label", type=Path, help="label map on the scan's grid, values 0..255 (default: image > threshold)")
@@ -53,15 +55,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     crop.add_argument("--crop-foreground", type=float, metavar="T", help="crop to the bounding box of image > T, grown by --margin")
     crop.add_argument("--roi", type=int, nargs="+", metavar="I", help="crop to a voxel box: start indices then end indices (end exclusive)")
     parser.add_argument("--margin", type=int, default=0, metavar="M", help="voxels added around the foreground box (default 0)")
-    grid = parser.add_argument_group("working grid (one of)").add_mutually_exclusive_group()
+    grid_group = parser.add_argument_group("working grid (--spacing or --size)")
+    grid = grid_group.add_mutually_exclusive_group()
     grid.add_argument("--spacing", type=float, nargs="+", metavar="S", help="working voxel spacing in mm: one value, or one per axis")
     grid.add_argument("--size", type=int, nargs="+", metavar="N", help="working grid shape, one value per axis")
-    parser.add_argument(
+    grid_group.add_argument(
         "--max-voxels", type=int, default=DEFAULT_MAX_VOXELS, metavar="N",
         help=f"refuse a crop or working grid of more than N voxels before any work starts (default {DEFAULT_MAX_VOXELS}, 512^3)",
     )
     output = parser.add_argument_group("output")
-    output.add_argument("--figure", type=Path, metavar="PNG", help="write an overlay of the slice with the most wrong voxels (needs matplotlib)")
+    output.add_argument("--figure", type=Path, metavar="PNG", help="write an overlay of the slice with the most wrong voxels (the most label if none is wrong); .png, .pdf, .svg, ... (needs matplotlib)")
     output.add_argument("--no-monai", action="store_true", help="skip MONAI's pipeline (ours only)")
     output.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
