@@ -230,6 +230,14 @@ def test_spacingd_per_key_options_as_lists():
     assert ours["seg"].dtype == torch.uint8  # deliberate: MONAI returns float32, ours keeps the label's dtype
 
 
+def test_spacing_values_we_refuse_say_why():
+    """MONAI's scipy path (spline orders 2, 4, 5 and scipy's padding names) is refused with the reason."""
+    with pytest.raises(mst.ModeError, match=r"^mode for key 'img' .* got 4 \(spline orders 2, 4 and 5 are not supported"):
+        SpaceSpacingd("img", 1.0, mode=4)
+    with pytest.raises(mst.ModeError, match=r"^padding_mode for key 'img' .* got 'grid-wrap' \(scipy's names"):
+        SpaceSpacingd("img", 1.0, mode=3, padding_mode="grid-wrap")
+
+
 def test_recompute_affine_keeps_the_world_position():
     """Deliberate difference: MONAI 1.6.1 writes the bare index scaling as the affine (origin and
     direction lost); ours resamples the field of view onto the rounded shape, affine and data agreeing."""

@@ -69,6 +69,8 @@ _PADDING_ALIASES: dict[str, PaddingMode] = {
     "edge": "border",
     "reflection": "reflection",
 }
+#: scipy's ``map_coordinates`` modes, which MONAI's ``Spacing`` takes with an integer ``mode``.
+_SCIPY_PADDING = ("reflect", "grid-mirror", "grid-constant", "nearest", "mirror", "grid-wrap", "wrap")
 #: What we record for MONAI (``applied_operations``), so ``Invertd(nearest_interp=True)``
 #: and MONAI's own resampler read names they know.
 _MONAI_MODE: dict[Mode, str] = {"nearest": "nearest", "linear": "bilinear", "cubic": "bicubic", "label": "bilinear", "area": "area"}
@@ -125,7 +127,10 @@ def parse_mode(mode: Any, key: Optional[Hashable] = None) -> Mode:
     parsed = _MODE_ALIASES.get(lookup) if lookup is not None else None
     if parsed is None:
         known = ", ".join(repr(m) for m in _MODE_ALIASES)
-        raise ModeError(f"mode{_where(key)} must be one of {known}, got {mode!r}")
+        why = ""
+        if isinstance(lookup, int) and 0 <= lookup <= 5:  # MONAI's scipy spline orders
+            why = " (spline orders 2, 4 and 5 are not supported: the engine interpolates with orders 0, 1 and Keys cubic for 3)"
+        raise ModeError(f"mode{_where(key)} must be one of {known}, got {mode!r}{why}")
     return parsed
 
 
@@ -137,8 +142,14 @@ def parse_padding_mode(padding_mode: Any, key: Optional[Hashable] = None) -> Pad
     """
     parsed = _PADDING_ALIASES.get(padding_mode.lower()) if isinstance(padding_mode, str) else None
     if parsed is None:
+        why = ""
+        if isinstance(padding_mode, str) and padding_mode.lower() in _SCIPY_PADDING:
+            why = (
+                " (scipy's names, MONAI's spline-order path, are not taken: 'nearest' is 'border', "
+                "'reflect'/'grid-mirror' is 'reflection', 'grid-constant' is 'zeros'; 'mirror' and 'wrap' have no counterpart)"
+            )
         raise ModeError(
-            f"padding_mode{_where(key)} must be one of {', '.join(repr(p) for p in _PADDING_ALIASES)}, got {padding_mode!r}"
+            f"padding_mode{_where(key)} must be one of {', '.join(repr(p) for p in _PADDING_ALIASES)}, got {padding_mode!r}{why}"
         )
     return parsed
 
