@@ -65,9 +65,11 @@ from .warp import warp_image
 __all__ = ["warp_argmax", "label_dtype", "TILE_VOXELS", "SCORE_BLOCK"]
 
 #: Target voxels per tile (its int64 flat indices and gathered codes: about 10 bytes per voxel).
-TILE_VOXELS = 1 << 19
-#: Mixed voxels scored at once: ``(T, 2^D, M)`` float64 tap values, 4 MiB for 2 classes in 3-D.
-SCORE_BLOCK = 1 << 15
+TILE_VOXELS = 1 << 18
+#: Mixed voxels scored at once: ``(T, 2^D, M)`` float64 tap values, 2 MiB for 2 classes in 3-D.
+SCORE_BLOCK = 1 << 14
+#: Values (voxels x classes) scored at once where the certificate fails: 4 MiB of float64.
+_FULL_BLOCK = 1 << 19
 #: Bytes of one tile's resampled channels on the cubic (dense) path.
 _DENSE_BYTES = 64 << 20
 #: Source voxels per chunk of the first-maximum pass (times ``K`` values read per voxel).
@@ -398,13 +400,13 @@ class _Pruned:
         bound = torch.where(taken, self.third.index_select(0, flat_taps).view(shape), self.second.index_select(0, flat_taps).view(shape))
         bound = torch.where(weights > 0, bound.to(torch.float64), float("-inf")).amax(0)
         doubt = torch.nonzero(~(bound < score)).squeeze(1)
-        block = max(1, (4 << 20) // self.num_classes)
+        block = max(1, _FULL_BLOCK // self.num_classes)
         for b0 in range(0, doubt.numel(), block):
             part = doubt[b0 : b0 + block]
             part_taps, part_weights = taps.index_select(1, part), weights.index_select(1, part)
             full = torch.zeros((self.num_classes, part.numel()), dtype=torch.float64, device=taps.device)
             for s in range(shape[0]):
-                full += self.flat.index_select(1, part_taps[s]).to(torch.float64) * part_weights[s]
+                full.addcmul_(self.flat.index_select(1, part_taps[s]).to(torch.float64), part_weights[s])
             top, pick = full.max(0)
             winner.index_copy_(0, part, pick)
             score.index_copy_(0, part, top)

@@ -1,0 +1,220 @@
+"""Export in bounded memory: ``warp_argmax`` and ``SpaceInvert(d)(..., argmax=True)``.
+
+The oracle is independent of the package: the index map from the two affines (numpy), every
+channel resampled by ``scipy.ndimage.map_coordinates(order=1)``, then ``argmax``. Labels may
+differ from it only where the oracle's two best channels tie to round-off.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import map_coordinates
+
+from monai_spacetx import Space
+from monai_spacetx.engine import warp_image
+from monai_spacetx.engine.export import label_dtype, warp_argmax
+from monai_spacetx.engine.options import WarpOptions
+from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceTypeError
+
+#: Two channels whose oracle values differ by less than this are a tie (float64 round-off of float32 inputs).
+TIE = 1e-9
+#: Voxel centres this close to the source field of view's edge are left out (inside or outside is round-off).
+EDGE = 1e-6
+
+
+def oracle(x: np.ndarray, source: Space, target: Space, padding: str = "zeros", fill: int = 0):
+    """``(labels, best, gap, near_edge)`` by brute force: every channel by ``map_coordinates(order=1)``."""
+    ndim = source.ndim
+    m = np.linalg.inv(np.asarray(source.affine, dtype=np.float64)) @ np.asarray(target.affine, dtype=np.float64)
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in target.shape], indexing="ij")).reshape(ndim, -1)
+    coords = m[:ndim, :ndim] @ grid + m[:ndim, ndim:]
+    n = np.array(source.shape, dtype=np.float64)[:, None]
+    inside = np.all((coords >= -0.5) & (coords <= n - 0.5), axis=0)
+    near_edge = np.any((np.abs(coords + 0.5) < EDGE) | (np.abs(coords - (n - 0.5)) < EDGE), axis=0)
+    if padding == "reflection":
+        sample, scipy_mode = coords, "reflect"  # half-sample symmetric: reflection about -0.5 and n - 0.5
+    else:
+        sample, scipy_mode = np.clip(coords, 0.0, n - 1.0), "nearest"  # taps clamped to the edge voxel
+    values = np.stack([map_coordinates(c.astype(np.float64), sample, order=1, mode=scipy_mode) for c in x])
+    labels = values.argmax(0)
+    best = values.max(0)
+    ordered = np.sort(values, axis=0)
+    gap = ordered[-1] - ordered[-2] if len(x) > 1 else np.full(labels.shape, np.inf)
+    if padding == "zeros":
+        labels = np.where(inside, labels, fill)
+        best = np.where(inside, best, 0.0)
+        gap = np.where(inside, gap, np.inf)
+    shape = target.shape
+    return labels.reshape(shape), best.reshape(shape), gap.reshape(shape), near_edge.reshape(shape)
+
+
+def geometry(ndim: int, oblique: bool, seed: int = 0) -> tuple[Space, Space]:
+    """A coarse working grid and a finer native grid over about the same field of view."""
+    rng = np.random.default_rng(seed)
+    shape = (17, 14, 11)[:ndim]
+    working = Space(shape, spacing=(1.5, 1.6, 2.0)[:ndim], origin=rng.uniform(-20, 20, ndim))
+    native = working.resize(tuple(int(n * 1.7) for n in shape)).pad(2)  # a margin outside the working grid
+    if oblique:
+        native = native.rotate((0.31,) if ndim == 2 else (0.31, -0.2, 0.13))
+    return working, native
+
+
+def check_against_oracle(x: np.ndarray, working: Space, native: Space, padding: str, fill: int = 0, mode: str = "linear"):
+    labels, prob = warp_argmax(torch.from_numpy(x), working, native, WarpOptions.parse(mode, padding, fill), keep_prob=True)
+    assert labels.shape == (1, *native.shape) and prob is not None and prob.shape == labels.shape
+    expected, best, gap, near_edge = oracle(x, working, native, padding, fill)
+    differ = (labels[0].numpy() != expected) & ~near_edge
+    assert (gap[differ] < TIE).all(), f"{int(differ.sum())} voxels differ, gaps {gap[differ][:5]}"
+    close = ~near_edge
+    np.testing.assert_allclose(prob[0].numpy()[close], best[close], rtol=0, atol=1e-5)
+    return labels, expected
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_argmax_equals_resample_every_channel_then_argmax(ndim: int, oblique: bool, padding: str) -> None:
+    working, native = geometry(ndim, oblique)
+    x = np.random.default_rng(ndim + 2 * oblique).standard_normal((6, *working.shape)).astype(np.float32)
+    labels, expected = check_against_oracle(x, working, native, padding)
+    assert labels.dtype == torch.uint8
+    assert len(np.unique(expected)) == 6  # random logits: every class wins somewhere
+    if padding == "zeros":
+        assert (labels[0].numpy() == 0).any()
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
+def test_smooth_logits_and_fill_label(oblique: bool) -> None:
+    """Segmentation-like logits (large pure regions, few mixed cells) and a fill label that is no class."""
+    working, native = geometry(3, oblique, seed=3)
+    rng = np.random.default_rng(7)
+    coarse = torch.from_numpy(rng.standard_normal((9, 3, 3, 3)) * 4).float()
+    x = torch.nn.functional.interpolate(coarse[None], size=working.shape, mode="trilinear", align_corners=False)[0].numpy()
+    labels, expected = check_against_oracle(x, working, native, "zeros", fill=200)
+    assert (labels == 200).any() and labels.dtype == torch.uint8
+
+
+def test_certificate_falls_back_to_every_class() -> None:
+    """A class that is nobody's first maximum can still win between two corners: all classes are then scored."""
+    space = Space((2, 1))
+    target = space.resize((8, 1))  # many voxels between the two corners
+    x = np.array([[[1.0], [0.0]], [[0.0], [1.0]], [[0.7], [0.7]]], dtype=np.float32)  # class 2 wins in the middle
+    labels, prob = warp_argmax(torch.from_numpy(x), space, target, WarpOptions.parse("linear", "border"), keep_prob=True)
+    expected, best, _, _ = oracle(x, space, target, "border")
+    np.testing.assert_array_equal(labels[0].numpy(), expected)
+    assert set(np.unique(expected)) == {0, 1, 2}
+    assert prob is not None
+    np.testing.assert_allclose(prob[0].numpy(), best, atol=1e-6)
+
+
+def test_ties_go_to_the_smallest_class() -> None:
+    space = Space((5, 6))
+    base = torch.rand(5, 6, generator=torch.Generator().manual_seed(0))
+    for target in (space.resize((10, 12)), space.rotate(0.4)):
+        labels, _ = warp_argmax(torch.stack([base - 1, base, base, base]), space, target, WarpOptions.parse("linear", "border"))
+        assert int((labels != 1).sum()) == 0
+
+
+def test_cubic_equals_resampling_every_channel() -> None:
+    """Cubic (negative weights: no pruning) runs the tiles with a running maximum; same as all channels, then argmax."""
+    working, native = geometry(3, True, seed=5)
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((4, *working.shape)).astype(np.float32))
+    options = WarpOptions.parse("cubic", "zeros", 3)
+    labels, prob = warp_argmax(x, working, native, options, keep_prob=True)
+    channels = warp_image(x, working, native, options=WarpOptions.parse("cubic", "zeros", 0))
+    top = channels.topk(2, dim=0).values
+    expected = channels.argmax(0)
+    mask_inside = warp_image(torch.ones((1, *working.shape)), working, native, options=WarpOptions.parse("nearest"))[0] > 0
+    expected = torch.where(mask_inside, expected, torch.full_like(expected, 3))
+    differ = (labels[0].long() != expected) & ((top[0] - top[1]) > 1e-5)
+    assert int(differ.sum()) == 0
+    assert prob is not None
+    torch.testing.assert_close(prob[0][mask_inside], top[0][mask_inside])
+
+
+def test_tiles_and_blocks_do_not_change_the_answer(monkeypatch) -> None:
+    import monai_spacetx.engine.export as export
+
+    working, native = geometry(3, True, seed=2)
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((5, *working.shape)).astype(np.float32))
+    whole, whole_prob = warp_argmax(x, working, native, keep_prob=True)
+    monkeypatch.setattr(export, "TILE_VOXELS", 97)
+    monkeypatch.setattr(export, "SCORE_BLOCK", 13)
+    tiled, tiled_prob = warp_argmax(x, working, native, keep_prob=True)
+    assert torch.equal(whole, tiled)
+    assert whole_prob is not None and tiled_prob is not None
+    torch.testing.assert_close(whole_prob, tiled_prob)
+
+
+def test_label_dtype_holds_every_class_and_the_fill() -> None:
+    assert label_dtype(2) == torch.uint8 and label_dtype(256) == torch.uint8
+    assert label_dtype(257) == torch.int16 and label_dtype(3, fill=-1) == torch.int16
+    assert label_dtype(40000) == torch.int32
+    space = Space((3, 3))
+    labels, prob = warp_argmax(torch.zeros((300, 3, 3)), space, space.resize((5, 5)))
+    assert labels.dtype == torch.int16 and prob is None and int(labels.sum()) == 0
+
+
+def test_outside_the_working_grid_is_the_fill_label() -> None:
+    space = Space((4, 4))
+    far = Space((3, 3), origin=(100.0, 100.0))
+    labels, prob = warp_argmax(torch.rand(3, 4, 4), space, far, WarpOptions.parse("linear", "zeros", 2), keep_prob=True)
+    assert labels.tolist() == [[[2] * 3] * 3] and prob is not None and float(prob.abs().sum()) == 0.0
+
+
+def test_bad_input_is_refused_with_our_errors() -> None:
+    space = Space((4, 4))
+    with pytest.raises(ModeError, match="argmax"):
+        warp_argmax(torch.rand(3, 4, 4), space, space, WarpOptions.parse("nearest"))
+    with pytest.raises(ModeError, match="argmax"):
+        warp_argmax(torch.rand(3, 4, 4), space, space, WarpOptions.parse("label"))
+    with pytest.raises(ModeError, match="whole number"):
+        warp_argmax(torch.rand(3, 4, 4), space, space, WarpOptions.parse("linear", "zeros", 0.5))
+    with pytest.raises(ShapeMismatchError, match="K, \\*spatial"):
+        warp_argmax(torch.rand(4, 4), space, space)
+    with pytest.raises(SpaceTypeError):
+        warp_argmax(np.zeros((3, 4, 4)), space, space)  # type: ignore[arg-type]
+    with pytest.raises(SpaceTypeError):
+        warp_argmax(torch.zeros((3, 4, 4), dtype=torch.complex64), space, space)
+
+
+def test_peak_memory_is_tiles_not_channels_times_native(tmp_path) -> None:
+    """K = 64 channels onto a native grid of 144^3: ``K x native`` float32 would be 729 MiB; the export's
+    peak beyond its input and output (tile and scoring-block temporaries, a few bytes per working voxel)
+    stays under a tenth of that and under 64 MiB, whatever the native size (measured in a child process)."""
+    script = textwrap.dedent(
+        """
+        import torch
+        from pathlib import Path
+        from monai_spacetx import Space
+        from monai_spacetx.engine.export import warp_argmax
+        torch.set_num_threads(1)
+        working = Space((24, 24, 24), spacing=(2.0, 2.0, 2.0))
+        native = working.resize((144, 144, 144))
+        coarse = torch.randn((64, 4, 4, 4), generator=torch.Generator().manual_seed(0)) * 4
+        x = torch.nn.functional.interpolate(coarse[None], size=working.shape, mode="trilinear")[0].contiguous()
+        warp_argmax(x[:, :4, :4, :4], Space((4, 4, 4)), Space((6, 6, 6)))  # warm up torch's first-call allocations
+        def rss(field):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        before = rss("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")
+        labels, _ = warp_argmax(x, working, native)
+        print("EXTRA", rss("VmHWM") - before - labels.nbytes)
+        """
+    )
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc to reset the peak resident size")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    extra = int(out.stdout.split("EXTRA")[1])
+    dense = 64 * 144**3 * 4
+    assert extra < min(dense / 10, 64 * 2**20), (extra / 2**20, dense / 2**20)
