@@ -260,6 +260,7 @@ def bad_files(tmp_path_factory):
     (folder / "notes.txt").write_text("this is not an image\n")
     (folder / "data.xyz").write_bytes(b"\x00\x01\x02\x03" * 16)
     (folder / "a_file").write_text("x")
+    (folder / "binary.csv").write_bytes(bytes(range(256)))
     from PIL import Image
 
     rgb = np.zeros((30, 40, 3), np.uint8)
@@ -288,10 +289,12 @@ def bad_files(tmp_path_factory):
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}"], r"^--figure: matplotlib cannot write"),
         (["{bad}/photo.png", "--volume", "0", "--spacing", "1"], r"^--volume: '.*photo\.png' is an RGB image, whose 3 channels are colours, not volumes; leave out --volume"),
         (["{bad}/no_such_folder", "--size", "8", "8", "8"], r"^image: no such file: '.*no_such_folder'$"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--landmarks", "{bad}/binary.csv"], r"^--landmarks '.*binary\.csv': cannot be read as text \('utf-8' codec"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--landmarks", "{bad}"], r"^--landmarks: a folder, not a file: '.*bad"),
     ],
     ids=["empty", "corrupt", "unknown-format", "label-not-image", "label-empty", "spacing-1e-3", "spacing-1e-300",
          "size-1e5", "size-over-budget", "margin-over-budget", "max-voxels-0", "figure-txt", "figure-no-suffix",
-         "figure-under-a-file", "figure-folder", "rgb-volume", "missing-folder"],
+         "figure-under-a-file", "figure-folder", "rgb-volume", "missing-folder", "landmarks-binary", "landmarks-folder"],
 )
 def test_check_bad_input_is_one_line_exit_2_before_the_work(argv, message, case, bad_files, capsys, monkeypatch):
     folder, _ = case

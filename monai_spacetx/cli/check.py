@@ -88,7 +88,7 @@ def _validate(args: argparse.Namespace) -> None:
         if path is not None:
             check_path(name, path)
     if args.landmarks is not None and not args.landmarks.is_file():
-        raise CliError(f"--landmarks: no such file: {str(args.landmarks)!r}")
+        raise CliError(f"--landmarks: {'a folder, not a file' if args.landmarks.is_dir() else 'no such file'}: {str(args.landmarks)!r}")
     if args.figure is not None:
         _check_figure(args.figure)
 

@@ -21,7 +21,14 @@ def read_landmarks(path: Path, ndim: int) -> np.ndarray:
     JSON: a list of points, or an object with a ``"landmarks"`` or ``"points"`` list.
     """
     if not path.is_file():
-        raise CliError(f"--landmarks: no such file: {str(path)!r}")
+        raise CliError(f"--landmarks: {'a folder, not a file' if path.is_dir() else 'no such file'}: {str(path)!r}")
+    try:
+        return _read_landmarks(path, ndim)
+    except (UnicodeDecodeError, OSError) as err:
+        raise CliError(f"--landmarks {str(path)!r}: cannot be read as text ({err})") from None
+
+
+def _read_landmarks(path: Path, ndim: int) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
