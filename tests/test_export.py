@@ -218,3 +218,91 @@ def test_peak_memory_is_tiles_not_channels_times_native(tmp_path) -> None:
     extra = int(out.stdout.split("EXTRA")[1])
     dense = 64 * 144**3 * 4
     assert extra < min(dense / 10, 64 * 2**20), (extra / 2**20, dense / 2**20)
+
+
+# ----------------------------------------------------------------------------- the transforms
+def _pipeline_case(oblique: bool = False):
+    """A native image, its working grid by SpaceResampled, and 5-class logits on that grid."""
+    from monai.data import MetaTensor
+
+    from monai_spacetx import SpaceResampled
+
+    native = Space((30, 26, 20), spacing=(0.8, 0.8, 1.0), origin=(-10.0, 4.0, 7.0))
+    if oblique:
+        native = native.rotate((0.2, 0.1, -0.3))
+    image = MetaTensor(torch.rand((1, *native.shape)), affine=torch.as_tensor(native.to_monai_affine()))
+    data = SpaceResampled(keys="image", pixdim=(1.5, 1.5, 1.5), mode="bilinear")({"image": image})
+    working = Space.from_metatensor(data["image"])
+    coarse = torch.randn((5, 3, 3, 3), generator=torch.Generator().manual_seed(1)) * 4
+    data["pred"] = torch.nn.functional.interpolate(coarse[None], size=working.shape, mode="trilinear")[0]
+    return data, native, working
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
+def test_space_invertd_argmax_replaces_invertd_and_asdiscreted(oblique: bool) -> None:
+    from monai.data import MetaTensor
+
+    from monai_spacetx import SpaceInvertd
+
+    data, native, working = _pipeline_case(oblique)
+    out = SpaceInvertd(keys="pred", orig_keys="image", argmax=True, keep_prob=True)(dict(data))
+    labels, prob = out["pred"], out["pred_prob"]
+    assert isinstance(labels, MetaTensor) and labels.shape == (1, *native.shape) and labels.dtype == torch.uint8
+    assert isinstance(prob, MetaTensor) and prob.shape == labels.shape and prob.dtype == torch.float32
+    assert Space.from_metatensor(labels) == native and Space.from_metatensor(prob) == native
+    assert labels.applied_operations == []
+    expected, best, gap, near_edge = oracle(data["pred"].numpy(), working, native)
+    differ = (labels[0].numpy() != expected) & ~near_edge
+    assert (gap[differ] < TIE).all()
+    # what it replaces: all channels mapped back (linear), then the argmax
+    channels = SpaceInvertd(keys="pred", orig_keys="image", nearest_interp=False)(dict(data))["pred"]
+    assert torch.equal(labels.as_tensor().long(), channels.as_tensor().argmax(0, keepdim=True))
+
+
+def test_space_invertd_argmax_arguments() -> None:
+    from monai_spacetx import SpaceInvert, SpaceInvertd
+
+    data, native, _ = _pipeline_case()
+    # nearest_interp (MONAI's default True) does not apply to argmax: the channels are interpolated linearly
+    default = SpaceInvertd(keys="pred", orig_keys="image", argmax=True)(dict(data))["pred"]
+    linear = SpaceInvertd(keys="pred", orig_keys="image", argmax=True, nearest_interp=False, mode="bilinear")(dict(data))["pred"]
+    assert torch.equal(default, linear) and "pred_prob" not in SpaceInvertd(keys="pred", orig_keys="image", argmax=True)(dict(data))
+    cubic = SpaceInvertd(keys="pred", orig_keys="image", argmax=True, mode="bicubic")(dict(data))["pred"]
+    assert cubic.shape == default.shape and float((cubic == default).float().mean()) > 0.95
+    # the array form returns (labels, prob) with keep_prob
+    labels, prob = SpaceInvert(argmax=True, keep_prob=True)(data["pred"], data["image"])
+    assert torch.equal(labels, default) and prob.shape == labels.shape
+    for bad in (dict(mode="nearest"), dict(mode="label"), dict(mode=0)):
+        with pytest.raises(ModeError, match="argmax=True for key 'pred'"):
+            SpaceInvertd(keys="pred", argmax=True, **bad)
+    with pytest.raises(ModeError, match="keep_prob=True"):
+        SpaceInvertd(keys="pred", keep_prob=True)
+    with pytest.raises(ModeError, match="argmax"):
+        SpaceInvert(argmax=True, mode="nearest")
+    with pytest.raises(ModeError, match="argmax for key 'pred' must be True or False"):
+        SpaceInvertd(keys="pred", argmax="yes")
+
+
+def test_asdiscreted_argmax_after_the_export_makes_everything_class_0() -> None:
+    """The README's warning: the export already is the argmax (one channel); AsDiscreted(argmax=True) on it gives 0 everywhere."""
+    from monai.transforms import AsDiscreted
+
+    from monai_spacetx import SpaceInvertd
+
+    data, _, _ = _pipeline_case()
+    out = SpaceInvertd(keys="pred", orig_keys="image", argmax=True)(dict(data))
+    assert int(out["pred"].max()) > 0
+    again = AsDiscreted(keys="pred", argmax=True)(out)["pred"]
+    assert int(again.max()) == 0
+
+
+def test_bundle_config_uses_argmax() -> None:
+    from monai.bundle import ConfigParser
+
+    from monai_spacetx import SpaceInvertd
+
+    parser = ConfigParser({"post": {"_target_": "monai_spacetx.SpaceInvertd", "keys": "pred", "orig_keys": "image", "argmax": True}})
+    post = parser.get_parsed_content("post")
+    assert isinstance(post, SpaceInvertd)
+    data, native, _ = _pipeline_case()
+    assert post(dict(data))["pred"].shape == (1, *native.shape)
