@@ -296,7 +296,7 @@ class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMix
     def _apply(self, data: Mapping[Hashable, Any], per_key: Sequence[Sequence[Any]], call: Callable[..., Any]) -> dict[Hashable, Any]:
         """``d[key] = call(key, image, *that key's entries of per_key)`` for every key; landmarks
         move from the first key's grid to its output grid."""
-        d = dict(data)
+        d = self._as_dict(data)
         moved = None
         for key, *args in self.key_iterator(d, *per_key):
             image = F.as_image(d[key], key)
@@ -309,7 +309,7 @@ class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMix
         return d
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         for key in self.key_iterator(d):
             d[key] = self._array().inverse(d[key])
         return d

@@ -72,6 +72,14 @@ class _PointsMixin:
     point_coords: str
     allow_missing_keys: bool
 
+    def _as_dict(self, data: Any) -> dict[Hashable, Any]:
+        """The transform's input as a new dict (MONAI's data dictionary), or our error naming what came instead."""
+        if not isinstance(data, Mapping):
+            raise SpaceTypeError(
+                f"{type(self).__name__} takes a dict of images (MONAI's data dictionary), got {type(data).__name__} {data!r:.60}"
+            )
+        return dict(data)
+
     def _per_key(self, value: Any, name: str) -> tuple[Any, ...]:
         """One entry per key: a list/tuple has one per key (or one for all, as MONAI's ``ensure_tuple_rep``);
         anything else applies to every key."""
@@ -150,7 +158,7 @@ class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
         self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         for key in self.key_iterator(d):
             d[key] = self.cropper.inverse(d[key])
         return d
@@ -225,7 +233,7 @@ class SpaceCropd(_Cropd):
         return found
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         present = list(self.key_iterator(d))
         if not present:
             return d
@@ -278,7 +286,7 @@ class SpaceCropForegroundd(_Cropd):
         self.cropper = SpaceCropForeground(select_fn, channel_indices, margin, allow_smaller, k_divisible=k_divisible)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         source = F.as_image(_require(d, self.source_key, "source_key"), self.source_key)
         ref_space = pending_space(source)
         # the foreground is found on the pending grid with pixels from our engine (requires_current_data
@@ -376,7 +384,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         )
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         target_ref = None
         if self.ref_key is not None:
             ref = _require(d, self.ref_key, "ref_key")
@@ -401,7 +409,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         return d
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         for key in self.key_iterator(d):
             d[key] = self.resampler.inverse(d[key])
         return d
@@ -511,7 +519,7 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         return MetaTensor(F.as_image(ref, orig_key).as_tensor(), affine=meta["affine"], meta=dict(meta))
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
+        d = self._as_dict(data)
         spaces = None
         for key, orig_key, meta_key, orig_meta_key, options, device, post_func, argmax, keep_prob in self.key_iterator(
             d, self.orig_keys, self.meta_keys, self.orig_meta_keys, self.options, self.device, self.post_func, self.argmax, self.keep_prob

@@ -129,7 +129,7 @@ class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         """Each key with its pending operations executed; the first key's moves the landmarks."""
-        d = dict(data)
+        d = self._as_dict(data)
         moved: Optional[tuple[Space, Space]] = None
         for key, (options, override) in self.key_iterator(d, self.options):
             if moved is None and isinstance(d[key], MetaTensor) and d[key].pending_operations:
