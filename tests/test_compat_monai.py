@@ -435,7 +435,7 @@ def test_bundle_config_with_only_targets_swapped():
         parser.read_config(str(DATA / "bundle_inference.yaml"))
         if flavour == "ours":
             text = (DATA / "bundle_inference.yaml").read_text()
-            for theirs, ours in (("Spacingd", "monai_spacetx.SpaceResampled"), ("CropForegroundd", "monai_spacetx.SpaceCropForegroundd"), ("Invertd", "monai_spacetx.SpaceInvertd")):
+            for theirs, ours in (("Spacingd", "monai_spacetx.SpaceSpacingd"), ("CropForegroundd", "monai_spacetx.SpaceCropForegroundd"), ("Invertd", "monai_spacetx.SpaceInvertd")):
                 text = text.replace(f"_target_: {theirs}\n", f"_target_: {ours}\n")
             assert text.count("monai_spacetx.") == 3
             parser = ConfigParser()
