@@ -126,8 +126,8 @@ MUTATIONS = (
                 'return _shift([float(c) for c in list(extra["cropped"])[0::2]][:ndim][::-1], ndim)',
             ),
         ),
-        ("tests/test_transforms.py", "tests/test_compat_monai.py"),
-        select="undoes or invert or bundle or crop",
+        ("tests/test_records.py", "tests/test_compat_monai.py"),
+        select="reader or map_back or orientation_and_flip or invertd or crop",
     ),
     Mutation(
         "record-flip-axis",
@@ -139,8 +139,8 @@ MUTATIONS = (
                 "for axis in (ndim - 1 - int(a) % ndim for a in listed):",
             ),
         ),
-        ("tests/test_compat_monai.py", "tests/test_lazy.py"),
-        select="flip or Flip or sink or chain",
+        ("tests/test_records.py", "tests/test_compat_monai.py"),
+        select="reader or map_back or orientation_and_flip or invertd",
     ),
     Mutation(
         "argmax-tie",
@@ -223,7 +223,7 @@ def run_tests(copy_root: Path, tests: tuple[str, ...], select: str) -> tuple[set
     out = done.stdout + done.stderr
     if "mutation guard:" in out:
         raise SystemExit(out[-2000:])
-    failed = set(re.findall(r"^FAILED (\S+)", out, flags=re.M)) | set(re.findall(r"^ERROR (\S+)", out, flags=re.M))
+    failed = set(re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", out, flags=re.M))
     failed = {"tests/" + node.split("tests/", 1)[-1] if "tests/" in node else node for node in failed}
     passed = sum(int(n) for n in re.findall(r"(\d+) passed", out))
     if done.returncode not in (0, 1):  # 2: interrupted / collection error, 5: nothing collected
