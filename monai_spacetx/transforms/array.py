@@ -7,8 +7,10 @@ hands both to :mod:`.functional`, which executes one warp, records the step on M
 metadata (``spacetx_space`` / ``spacetx_native``, see :mod:`.meta`).
 
 Argument names, values, defaults and positional order follow the MONAI transform each one
-stands in for (``SpatialCrop``, ``CropForeground``, ``Spacing``/``Resize``/``Zoom``); our own
-additions are keyword-only. ``docs/monai_dialect.md`` lists every deliberate difference.
+stands in for (``SpatialCrop``, ``CropForeground``); our own additions are keyword-only.
+``SpaceResample`` is the general form, every argument by name; the counterparts of
+``Spacing``/``Resize``/``Zoom`` with their exact signatures are in :mod:`.counterparts`.
+``docs/monai_dialect.md`` lists every deliberate difference.
 
 ``SpaceCrop``, ``SpaceCropForeground`` and ``SpaceResample`` are MONAI lazy transforms: with
 ``lazy=True`` (or in ``Compose(lazy=True)``) MONAI's pending spatial operations reach them and

@@ -2,8 +2,9 @@
 ``SpaceResampled``, ``SpaceInvertd``.
 
 Each takes the arguments of the MONAI transform it stands in for (``SpatialCropd``,
-``CropForegroundd``, ``Spacingd``/``Resized``/``Zoomd``, ``Invertd``), in MONAI's order, with
-per-key ``mode``/``padding_mode`` as MONAI; our additions are keyword-only. Options are
+``CropForegroundd``, ``Invertd``), in MONAI's order, with per-key ``mode``/``padding_mode`` as
+MONAI; our additions are keyword-only. ``SpaceResampled`` is the general form (every argument by
+name); ``Spacingd``/``Resized``/``Zoomd``'s counterparts are in :mod:`.counterparts`. Options are
 parsed once per key at construction and zipped with the keys through ``key_iterator``;
 the child array transform is built once and never modified (it plans, and owns the records
 its ``inverse`` pops).
