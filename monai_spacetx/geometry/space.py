@@ -200,6 +200,8 @@ class Space:
         direction_given: FloatArray | None = None,
     ) -> None:
         ndim = len(shape)
+        if math.prod(shape) >= 2**63:  # planned, e.g. by a tiny spacing: no array can index it, refuse before allocating
+            raise SpaceError(f"shape {shape} has {math.prod(shape):.3g} voxels, more than any array can index (2**63)")
         if through_plane is not None:
             thickness, position = through_plane
             if not (math.isfinite(thickness) and math.isfinite(position) and thickness != 0.0):
