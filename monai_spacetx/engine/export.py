@@ -311,7 +311,6 @@ class _Pruned:
         assert plan.axes is not None
         device = self.code.device
         lows, highs, fracs = [], [], []
-        code = self.code.permute(*plan.axes)
         for k, axis in enumerate(plan.axes):
             n = self.source_shape[axis]
             x = torch.from_numpy(plan.axis_coords(k, tile[k].start, tile[k].stop)).to(device)
@@ -320,7 +319,22 @@ class _Pruned:
             fracs.append(xw - low)
             lows.append(low.long())
             highs.append((low.long() + 1).clamp(max=n - 1))
-            code = code.index_select(k, lows[-1])
+        # the codes by one gather per axis, innermost first: the element-wise gather runs on the
+        # smallest array, the outer axes then copy whole rows
+        code = self.code.permute(*plan.axes)
+        rows = []
+        for k in range(self.ndim):  # the tile's source window first (views)
+            lo, hi = int(lows[k].min()), int(lows[k].max())
+            code = code.narrow(k, lo, hi - lo + 1)
+            rows.append(lows[k] - lo)
+        for k in reversed(range(self.ndim)):
+            if rows[k].numel() == code.shape[k] and bool((rows[k].diff() == 1).all()):
+                continue  # one ascending run: already the window
+            if k == self.ndim - 1:
+                code = code.contiguous()
+                code = code.view(-1, code.shape[-1]).index_select(1, rows[k]).view(*code.shape[:-1], -1)
+            else:
+                code = code.index_select(k, rows[k])
         strides = [self.strides[a] for a in plan.axes]
         shape = tuple(s.stop - s.start for s in tile)
 
@@ -380,7 +394,10 @@ class _Pruned:
         shape = taps.shape
         flat_taps = taps.reshape(-1)
         corner_classes = self.first.index_select(0, flat_taps).view(shape).long()
-        low, high = corner_classes.amin(0), corner_classes.amax(0)
+        low, high = corner_classes[0].clone(), corner_classes[0].clone()
+        for row in corner_classes[1:]:  # elementwise: a reduction over the short leading dim is slower
+            torch.minimum(low, row, out=low)
+            torch.maximum(high, row, out=high)
         # every voxel scored as two-class (low, high): exact ties go to the smaller class
         values = self._values(torch.stack([low, high]), taps, weights)
         winner = torch.where(values[1] > values[0], high, low)
