@@ -164,6 +164,11 @@ CASES: list[tuple[str, Callable[[], Any], type, str]] = [
      r"^shape \(5000000001, 4000000001, 3000000001\) has 6e\+28 voxels, more than any array can index \(2\*\*63\)$"),
     ("SpaceCrop(10^12 box)", lambda: SpaceCrop(roi_start=(0, 0, 0), roi_end=(10**12,) * 3)(image()), SpaceError, r"has 1e\+36 voxels, more than any array can index"),
     ("Space.resize(10^7 cube)", lambda: SPACE.resize((10**7,) * 3), SpaceError, r"^shape \(10000000, 10000000, 10000000\) has 1e\+21 voxels"),
+    ("Space.respace(1e-300)", lambda: SPACE.respace(1e-300), SpaceError,
+     r"^the planned shape \[6e\+300, .*\] is no array's shape \(a tiny spacing or factor, or a huge size\?\)$"),
+    ("Space.crop_world(size 1e19)", lambda: SPACE.crop_world((0, 0, 0), 1e19), SpaceError,  # was a Space of negative shape
+     r"^the planned shape \[1e\+19, 1e\+19, 1e\+19\] is no array's shape"),
+    ("Space.zoom(1e300)", lambda: SPACE.zoom(1e300), SpaceError, r"^the planned shape \[6e\+300, 5e\+300, 4e\+300\] is no array's shape"),
     ("Space.permute(None)", lambda: SPACE.permute(None), SpaceError, r"^order must be a permutation of \[0, 1, 2\], got None$"),
     ("map_points(bool)", lambda: map_points(np.zeros((1, 3), bool), SPACE, SPACE), SpaceTypeError, r"^points must be numeric, got a bool array"),
     ("working_grid_mask(None)", lambda: compare.working_grid_mask(None, SPACE), SpaceTypeError, r"^native must be a Space, got NoneType$"),

@@ -112,7 +112,14 @@ def _check_align(align: str) -> None:
 
 def _round_shape(extent: FloatArray) -> IntArray:
     """The documented rounding rule for a new shape: nearest integer, ties to even, at least 1."""
-    return np.maximum(np.round(snap(extent)), 1).astype(np.int64)
+    return _planned_shape(np.maximum(np.round(snap(extent)), 1))
+
+
+def _planned_shape(values: FloatArray) -> IntArray:
+    """A planned shape (whole floats) as int64, refusing what no array can have instead of a wrapped cast."""
+    if not np.all(np.isfinite(values)) or np.any(np.abs(values) >= 2.0**62):
+        raise SpaceError(f"the planned shape {values.tolist()} is no array's shape (a tiny spacing or factor, or a huge size?)")
+    return values.astype(np.int64)
 
 
 def _rotation(ndim: int, angles: Any) -> FloatArray:
@@ -601,7 +608,7 @@ class Space:
         """
         _check_align(align)
         factor_v = _vector(factor, self.ndim, "factor", positive=True)
-        new = np.floor(np.array(self._shape, dtype=np.float64) * factor_v).astype(np.int64)
+        new = _planned_shape(np.floor(np.array(self._shape, dtype=np.float64) * factor_v))
         if np.any(new < 1):
             raise SpaceError(f"zoom factor {factor_v.tolist()} leaves no voxel along some axis of shape {self._shape}")
         return self._scaled(new, align)
@@ -651,7 +658,7 @@ class Space:
             matrix[: self.ndim, self.ndim] = 0.5 * ratio - 0.5 + 0.5 * (old - new * ratio)
         else:
             # MONAI's compute_shape_offset rounds the centre span plus one, in this order
-            new = np.round(snap((old - 1) / ratio + 1.0)).astype(np.int64)
+            new = _planned_shape(np.round(snap((old - 1) / ratio + 1.0)))
         return self._derive(matrix, new)
 
     def _respace_sheared(self, new_spacing: FloatArray, align: Align) -> Space:
@@ -669,7 +676,7 @@ class Space:
         matrix = np.eye(ndim + 1)
         matrix[:ndim, :ndim] = new_to_old
         if align == "centers":
-            new = np.round(snap(span + 1.0)).astype(np.int64)
+            new = _planned_shape(np.round(snap(span + 1.0)))
             out = old_to_new @ corners
             lowest = [i for i in range(out.shape[1]) if np.all(out - out[:, i : i + 1] >= -SNAP_TOL)]
             # voxel 0 on the lowest corner, or MONAI's fallback: the shape / 2 points coincide
