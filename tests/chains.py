@@ -1,0 +1,248 @@
+"""Random chains of MONAI's lazy spatial transforms and ours, checked against eager MONAI and brute force.
+
+Each chain starts from an oblique, anisotropic (sometimes sheared) 2-D or 3-D sample (a smooth
+image, a multi-class uint8 label, landmarks), takes 1-5 random steps from MONAI's transforms that
+support lazy execution and from ours, and ends with our sink. It runs eagerly (each step's output
+grid kept) and under ``Compose(lazy=True)`` with the same random draws, and :func:`check_chain`
+asks:
+
+1. the lazy chain runs (no refusal: sheared grids included);
+2. its grid is the eager chain's (shape, affine);
+3. the label equals the brute-force nearest sample of the input label on that grid
+   (``oracles.py``), zero beyond every intermediate grid (what the eager chain's zeros padding
+   left there): one resample, centre-consistent, a crop never reading what an earlier one removed;
+4. the image is that oracle's sample with the mode the chain asked for: nearest when any
+   interpolating step asked for nearest (or none interpolates), else multilinear (compared where
+   every tap lies inside the input, to float32 round-off);
+5. the landmarks sit at the same world points, to 1e-9 voxel.
+
+(MONAI's ``CropForegroundd`` needs the current data, so MONAI's ``Compose`` executes what is pending
+before it with its own resampler: it is left out, as are the dtypes, which MONAI's random
+transforms change when they do not fire. ``tests/test_records.py`` checks both one step at a time.)
+
+Not collected by pytest; ``tests/test_chains.py`` runs a few hundred seeded chains, and
+
+    python tests/chains.py --n 5000
+
+runs as many as you ask and prints the failures by kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import (
+    Affined,
+    BorderPadd,
+    CenterSpatialCropd,
+    Compose,
+    DivisiblePadd,
+    Flipd,
+    Orientationd,
+    RandAffined,
+    RandAxisFlipd,
+    RandFlipd,
+    RandRotate90d,
+    RandRotated,
+    RandSpatialCropd,
+    RandZoomd,
+    Resized,
+    ResizeWithPadOrCropd,
+    Rotate90d,
+    Rotated,
+    Spacingd,
+    SpatialCropd,
+    SpatialPadd,
+    Zoomd,
+)
+from monai.transforms.transform import apply_transform
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the checkout this file sits in, not another installed copy
+import oracles  # noqa: E402
+
+from monai_spacetx import SpaceApplyPendingd, SpaceCropd, SpaceResampled  # noqa: E402
+
+KEYS = ["image", "label"]
+POINTS = "points"
+
+
+def random_sample(rng: np.random.Generator, ndim: int) -> dict[str, Any]:
+    """An oblique, anisotropic grid (a third of them sheared), a smooth image, a 4-class label, 5 landmarks."""
+    shape = tuple(int(n) for n in rng.integers(8, 19, ndim))
+    q, _ = np.linalg.qr(rng.normal(size=(ndim, ndim)))
+    linear = q @ np.diag(rng.uniform(0.5, 2.5, ndim))
+    if rng.random() < 0.33:
+        linear = linear @ (np.eye(ndim) + np.triu(rng.uniform(-0.4, 0.4, (ndim, ndim)), 1))
+    affine = np.eye(4)
+    rows = list(range(ndim)) + [3]
+    affine[np.ix_(rows, rows)] = np.block([[linear, rng.uniform(-200, 200, (ndim, 1))], [np.zeros((1, ndim)), np.ones((1, 1))]])
+    grid = np.indices(shape).astype(np.float64)
+    image = sum(np.sin(rng.uniform(0.2, 0.7) * g + rng.uniform(0, 3)) for g in grid)
+    label = ((grid[0] // 3 + 2 * (grid[1] > shape[1] / 2) + (rng.random(shape) < 0.05)) % 4).astype(np.uint8)
+    meta = {"original_affine": torch.as_tensor(affine), "spatial_shape": np.array(shape)}
+    return {
+        "image": MetaTensor(torch.as_tensor(image[None], dtype=torch.float32), affine=torch.as_tensor(affine), meta=dict(meta)),
+        "label": MetaTensor(torch.as_tensor(label[None]), affine=torch.as_tensor(affine), meta=dict(meta)),
+        POINTS: rng.uniform(0, np.array(shape) - 1, (5, ndim)),
+    }
+
+
+def _modes(rng: np.random.Generator, choices: list[Any]) -> tuple[Any, str]:
+    return (choices[int(rng.integers(len(choices)))], "nearest")
+
+
+def random_step(rng: np.random.Generator, ndim: int) -> Any:
+    """One step: a MONAI transform that executes lazily (zeros/constant padding), or one of ours."""
+    linear = "bilinear" if ndim == 2 else "trilinear"
+    size = lambda lo, hi: [int(n) for n in rng.integers(lo, hi, ndim)]  # noqa: E731
+    angle = lambda r: float(rng.uniform(-r, r)) if ndim == 2 else [float(a) for a in rng.uniform(-r, r, 3)]  # noqa: E731
+    axes = [int(a) for a in rng.choice(ndim, 2, replace=False)]
+    makers: list[Callable[[], Any]] = [
+        lambda: Spacingd(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=_modes(rng, ["bilinear", "nearest", 1, 0]), padding_mode="zeros"),
+        lambda: Orientationd(KEYS, axcodes="".join(rng.permutation(list("RAS"))[:ndim]) if ndim == 3 else str(rng.choice(["RA", "LP", "AR", "PL"]))),
+        lambda: Flipd(KEYS, spatial_axis=[None, 0, 1, [0, 1]][int(rng.integers(4))]),
+        lambda: RandFlipd(KEYS, prob=0.5, spatial_axis=int(rng.integers(ndim))),
+        lambda: RandAxisFlipd(KEYS, prob=0.7),
+        lambda: Rotate90d(KEYS, k=int(rng.integers(1, 4)), spatial_axes=axes),
+        lambda: RandRotate90d(KEYS, prob=0.7, max_k=3, spatial_axes=axes),
+        lambda: Resized(KEYS, spatial_size=size(6, 24), mode=_modes(rng, [linear, "area", "nearest-exact"])),
+        lambda: Zoomd(KEYS, zoom=float(rng.uniform(0.6, 1.6)), mode=_modes(rng, [linear, "area", "nearest"]), keep_size=bool(rng.random() < 0.5), padding_mode="constant"),
+        lambda: RandZoomd(KEYS, prob=0.8, min_zoom=0.7, max_zoom=1.4, mode=_modes(rng, [linear, "nearest"]), keep_size=False),
+        lambda: Rotated(KEYS, angle=angle(0.6), keep_size=bool(rng.random() < 0.5), mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: RandRotated(KEYS, range_x=0.5, range_y=0.3, range_z=0.3, prob=0.8, mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: Affined(KEYS, rotate_params=angle(0.4), scale_params=rng.uniform(0.7, 1.3, ndim).tolist(), shear_params=rng.uniform(-0.2, 0.2, 2 if ndim == 2 else 6).tolist(), mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: RandAffined(KEYS, prob=0.8, rotate_range=0.4, scale_range=0.2, shear_range=0.1, translate_range=2.0, mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: SpatialCropd(KEYS, roi_start=size(0, 3), roi_end=size(6, 16)),
+        lambda: CenterSpatialCropd(KEYS, roi_size=size(5, 14)),
+        lambda: RandSpatialCropd(KEYS, roi_size=size(5, 12), random_size=False),
+        lambda: SpatialPadd(KEYS, spatial_size=size(10, 22)),
+        lambda: BorderPadd(KEYS, spatial_border=int(rng.integers(1, 3))),
+        lambda: DivisiblePadd(KEYS, k=int(rng.integers(2, 8))),
+        lambda: ResizeWithPadOrCropd(KEYS, spatial_size=size(6, 20)),
+        lambda: SpaceResampled(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS),
+        lambda: SpaceCropd(KEYS, roi_start=size(-1, 3), roi_end=size(6, 16), point_keys=POINTS),
+    ]
+    return makers[int(rng.integers(len(makers)))]()
+
+
+def random_chain(seed: int) -> tuple[dict[str, Any], list[Any]]:
+    """The sample and the steps of chain ``seed`` (the sink is added by :func:`check_chain`)."""
+    rng = np.random.default_rng(seed)
+    ndim = 2 + int(rng.integers(2))
+    return random_sample(rng, ndim), [random_step(rng, ndim) for _ in range(int(rng.integers(1, 6)))]
+
+
+def _affine(x: Any, ndim: int) -> np.ndarray:
+    return oracles.affine_of(x, ndim)
+
+
+def _copies(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether the index map between two grids is an integer shift with flips/permutations (no interpolation)."""
+    ndim = before.shape[0] - 1
+    m = np.linalg.solve(before, after)
+    rounded = np.round(m)
+    axes = np.abs(rounded[:ndim, :ndim])
+    return bool(np.abs(m - rounded).max() < 1e-6 and (axes.sum(0) == 1).all() and (axes.sum(1) == 1).all())
+
+
+def _asked_nearest(step: Any) -> bool | None:
+    """Whether a step asked for nearest on the image (``None``: it names no image mode)."""
+    if isinstance(step, SpaceResampled):
+        return False  # asked for bilinear on the image
+    mode = getattr(step, "mode", None)  # MONAI's dictionary transforms keep one mode per key, images first here
+    if mode is None:
+        return None
+    first = mode[0] if isinstance(mode, (list, tuple)) else mode
+    return str(first).startswith("nearest") or (not isinstance(first, str) and first == 0)
+
+
+def check_chain(seed: int) -> list[str]:
+    """The failures of chain ``seed`` (empty: it passed); see the module docstring."""
+    sample, steps = random_chain(seed)
+    ndim = len(sample["image"].shape) - 1
+    chain_steps = [*steps, SpaceApplyPendingd(KEYS, point_keys=POINTS)]
+    eager_chain, lazy_chain = Compose(chain_steps), Compose(chain_steps, lazy=True)
+    eager_chain.set_random_state(seed)  # the same steps in both: seeded again before each run
+    names = " -> ".join(type(s).__name__ for s in steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, grids, asked = random_chain(seed)[0], [_affine(sample["image"], ndim)], []
+        shapes = [tuple(sample["image"].shape[1:])]
+        try:
+            for step in eager_chain.transforms:
+                data = apply_transform(step, data)
+                before, after = grids[-1], _affine(data["image"], ndim)
+                if not _copies(before, after):  # a step that interpolates votes (a copy has no say)
+                    asked.append(_asked_nearest(step))
+                grids.append(after)
+                shapes.append(tuple(data["image"].shape[1:]))
+        except Exception:  # MONAI's own eager chain refuses it (e.g. a crop to nothing): nothing to hold us to
+            return []
+        lazy_chain.set_random_state(seed)
+        try:
+            out = lazy_chain(random_chain(seed)[0])
+        except Exception:
+            return [f"refused: {names}: {traceback.format_exc(limit=-2).strip().splitlines()[-1]}"]
+    failures = []
+    final = _affine(out["image"], ndim)
+    if tuple(out["image"].shape[1:]) != shapes[-1] or not np.allclose(final, grids[-1], atol=1e-6 * max(1, np.abs(final).max())):
+        return [f"grid: {names}: lazy {tuple(out['image'].shape[1:])} vs eager {shapes[-1]}"]
+    target = tuple(out["image"].shape[1:])
+    beyond = np.zeros(target, dtype=bool)
+    for affine, shape in zip(grids[1:-1], shapes[1:-1]):
+        beyond |= oracles.nearest(np.ones(shape, np.uint8), affine, final, target) == 0
+    label = oracles.nearest(sample["label"][0].numpy(), sample["label"].affine, final, target)
+    label[beyond] = 0
+    if (wrong := oracles.wrong(out["label"][0], label)) != 0:
+        failures.append(f"label {wrong} wrong: {names}")
+    votes = [a for a in asked if a is not None]
+    image = sample["image"][0].numpy()
+    ours = out["image"][0].numpy()
+    if not votes or any(votes):
+        expected = oracles.nearest(image, sample["image"].affine, final, target)
+        expected[beyond] = 0
+        if (wrong := int((ours != expected).sum())) != 0:
+            failures.append(f"image (nearest) {wrong} differ: {names}")
+    else:
+        expected = oracles.interpolate(image, sample["image"].affine, final, target, order=1)
+        x = oracles.source_coordinates(sample["image"].affine, final, target)
+        interior = np.all((x >= 0) & (x <= np.array(image.shape)[:, None] - 1), axis=0).reshape(target) & ~beyond
+        if interior.any() and (err := float(np.abs(ours[interior] - expected[interior]).max())) > 5e-5:
+            failures.append(f"image (linear) off by {err:.3g}: {names}")
+    world_in = oracles.affine_of(sample["image"], ndim) @ np.c_[sample[POINTS], np.ones(len(sample[POINTS]))].T
+    points = np.asarray(out[POINTS], dtype=np.float64)
+    world_out = final @ np.c_[points, np.ones(len(points))].T
+    voxel = np.abs(np.linalg.solve(final, world_out - world_in)[:ndim]).max()
+    if not voxel <= 1e-9:
+        failures.append(f"landmarks off by {voxel:.3g} voxel: {names}")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=500, help="how many chains (default 500)")
+    parser.add_argument("--seed", type=int, default=0, help="first chain's seed")
+    args = parser.parse_args(argv)
+    start, failures, kinds = time.perf_counter(), 0, {}
+    for seed in range(args.seed, args.seed + args.n):
+        for failure in check_chain(seed):
+            failures += 1
+            kind = failure.split(":")[0].split(" ")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+            print(f"seed {seed}: {failure}")
+    print(f"{args.n} chains, {failures} failures {kinds or ''} in {time.perf_counter() - start:.0f} s")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
