@@ -200,7 +200,8 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         return fail(str(err))
     except MemoryError:
         progress.abort()
-        return fail("out of memory: use a coarser --spacing or a smaller --size (or a lower --max-voxels)")
+        return fail("out of memory (the scan or the working grid is too large for this machine): "
+                    "use a coarser --spacing or a smaller --size (or a lower --max-voxels)")
     finally:
         progress.close()
     shown = f"{args.example} (an example scan shipped with nibabel)" if args.example is not None else str(image)

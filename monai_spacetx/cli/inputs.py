@@ -160,6 +160,8 @@ def read_image(name: str, path: Path) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return LoadImage(reader=reader, ensure_channel_first=True, image_only=True)(str(path))
+    except MemoryError:
+        raise
     except Exception as err:  # the readers raise many types (nibabel, PIL, pydicom, ITK, RuntimeError, ...)
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         reason = lines[0][:200] if lines else type(err).__name__
