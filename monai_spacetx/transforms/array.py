@@ -447,7 +447,8 @@ class SpaceInvert:
     ``__call__(pred, ref=None)``: ``pred`` is ``(C, *working)``; its geometry comes from
     ``ref`` (the transformed input image, a MetaTensor) or, if ``ref`` is ``None``, from
     ``pred`` itself. The output is ``(C, *native)`` with the native affine and ``ref``'s
-    metadata (file name etc.), and an empty ``applied_operations``.
+    metadata (file name etc.), and an empty ``applied_operations``. A plain tensor or array
+    as ``ref`` (or as ``pred`` without ``ref``) has no geometry: :class:`MetadataError`.
     """
 
     def __init__(

@@ -318,7 +318,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         anti_aliasing, anti_aliasing_sigma, thick_axis_mode, anisotropy_threshold: for every
             key, see :class:`~.array.SpaceResample`.
         ref_key: a MetaTensor key whose Space every key is resampled onto (instead of
-            ``pixdim``/``spatial_size``/``zoom``).
+            ``pixdim``/``spatial_size``/``zoom``); a plain tensor or array there has no
+            geometry and raises :class:`MetadataError`.
         point_keys: landmarks (indices of the first key) moved along.
         lazy: MONAI's flag. ``True`` (or ``Compose(lazy=True)``): MONAI's operations pending
             on a key reach this transform, which plans from their grid and executes them with
