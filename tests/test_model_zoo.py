@@ -1,7 +1,7 @@
 """Model Zoo inference configs with only ``_target_`` swapped: parsed, run eager and lazy, saved.
 
 ``tests/data/model_zoo/*.yaml`` hold the network, preprocessing, inferer and postprocessing sections
-of five Model Zoo bundles (transcribed from their ``configs/inference.json``; each file's header
+of six Model Zoo bundles (transcribed from their ``configs/inference.json``; each file's header
 names the commit). Each is parsed by ``monai.bundle.ConfigParser`` with MONAI's spatial transforms
 renamed to ours (nothing else changed but the output folder, and ``ITKReader`` read as
 ``NibabelReader`` where the ``itk`` package is not installed), run on a synthetic scan written to
