@@ -356,7 +356,7 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
     grid is not replayed: the fused warp reads the data beyond it instead.
     """
     out = warp_as(step.data, step.source, target, step.options, dtype)
-    for grid, fill in reversed(step.limits):  # the earliest grid's padding is what the eager chain kept
+    for grid, fill in step.limits:  # oldest first: beyond a later grid, the later step's padding is what is left
         mask = outside_grid(target, grid)
         if mask is not None:
             out[:, torch.as_tensor(mask, device=out.device)] = torch.as_tensor(fill, dtype=out.dtype)
