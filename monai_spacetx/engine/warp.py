@@ -266,6 +266,8 @@ def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.
 
 def _check_integral_labels(img: torch.Tensor) -> None:
     """``"label"`` mode treats every distinct value as a class: refuse a float image that is not a label map."""
+    if img.dtype.is_floating_point and not bool(torch.isfinite(img).all()):
+        raise ModeError(f"mode 'label' needs integer class values, got NaN or infinite values in a {img.dtype} image")
     if img.dtype.is_floating_point and not bool((img == img.round()).all()):
         count = int(torch.unique(img).numel())
         raise ModeError(
