@@ -587,7 +587,7 @@ def _kernel(name: str, threads: int) -> Any:
     return parallel
 
 
-def _run(name: str, out_shape: Sequence[int], *args: Any) -> None:
+def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
     """Run kernel ``name`` over the rows of a ``(N, A, B, L)`` output on the call's thread count
     (numba's count is per calling thread: set, then restored)."""
     rows_a, rows_b = int(out_shape[1]), int(out_shape[2])
