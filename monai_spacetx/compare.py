@@ -209,6 +209,7 @@ class PipelineResult:
     back: Optional[np.ndarray]
     seconds: float
     label_mode: Optional[LabelScore] = None
+    probabilities: Optional[LabelScore] = None
     landmark_mm: Optional[np.ndarray] = None
     landmarks_outside: Optional[int] = None
     note: str = ""
@@ -309,6 +310,28 @@ def _ours_label_mode(out: Any, progress: Progress) -> np.ndarray:
     return back
 
 
+def _ours_probabilities(out: Any, label: np.ndarray, native: Space, working: Space, progress: Progress) -> np.ndarray:
+    """A soft stand-in prediction mapped back as probabilities.
+
+    The prediction is what an ideal model would output on the working grid: each class's
+    share of the working voxel (the native one-hot resampled linearly with anti-aliasing, i.e.
+    partial volume). It goes back with ``SpaceInvertd(argmax=True)``: linear, then argmax.
+    """
+    import torch
+
+    from .engine import warp_image
+    from .engine.options import WarpOptions
+    from .transforms import SpaceInvertd
+
+    progress("monai-spacetx: map soft probabilities back (argmax=True)")
+    classes = np.unique(label)
+    onehot = torch.from_numpy(label[None] == classes.reshape(-1, *[1] * label.ndim)).to(torch.float32)
+    soft = warp_image(onehot, native, working, options=WarpOptions.parse("linear", "border", anti_aliasing=True))
+    index = SpaceInvertd(keys="pred", orig_keys="label", argmax=True)({"label": out["label"], "pred": soft})["pred"]
+    back: np.ndarray = classes[to_numpy(index)[0].astype(np.int64)]
+    return back
+
+
 def _monai(data: dict[str, Any], crop: Optional[dict[str, Any]], grid: dict[str, Any], world: Optional[np.ndarray], progress: Progress) -> PipelineResult:
     from monai.data import MetaTensor
     from monai.transforms import Compose, CropForegroundd, Invertd, Resized, Spacingd, SpatialCropd
@@ -365,6 +388,7 @@ def compare_roundtrip(
     landmarks_world: Optional[np.ndarray] = None,
     with_monai: bool = True,
     progress: Progress = _quiet,
+    probabilities: bool = False,
 ) -> RoundTrip:
     """Carry ``data["label"]`` into a working grid and back, ours and MONAI's, and score both.
 
@@ -378,6 +402,9 @@ def compare_roundtrip(
         landmarks_world: ``(N, D)`` world points in the frame of ``data["image"].affine``.
         with_monai: also run MONAI's pipeline.
         progress: called with a short text before each long step.
+        probabilities: also map back a soft stand-in prediction (each class's share of every
+            working voxel: the native one-hot resampled with anti-aliasing) as probabilities with
+            ``SpaceInvertd(argmax=True)``, scored in ``results[0].probabilities``.
 
     Returns:
         A :class:`RoundTrip`; each result is scored inside and outside the working grid of
@@ -400,6 +427,8 @@ def compare_roundtrip(
     inside = working_grid_mask(native, working)
     ours.score = score_labels(ours.back, label, inside)
     ours.label_mode = score_labels(_ours_label_mode(out, progress), label, inside)
+    if probabilities:
+        ours.probabilities = score_labels(_ours_probabilities(out, label, native, working, progress), label, inside)
     del out
     gc.collect()  # free the working-grid tensors before MONAI allocates its own
     result = RoundTrip(native=native, working=working, inside=inside, label=label, results=[ours])

@@ -306,3 +306,29 @@ def test_bundle_config_uses_argmax() -> None:
     assert isinstance(post, SpaceInvertd)
     data, native, _ = _pipeline_case()
     assert post(dict(data))["pred"].shape == (1, *native.shape)
+
+
+def test_check_command_reports_the_round_trip_through_probabilities(capsys) -> None:
+    from monai_spacetx.cli import main
+
+    status = main(["check", "--quiet", "--no-monai", "--probabilities", "--example", "anatomical.nii", "--roi", "4", "4", "4", "28", "36", "20", "--spacing", "1.5"])
+    out = capsys.readouterr().out
+    assert status == 0
+    line = next(ln for ln in out.splitlines() if "back as probabilities" in ln)
+    label_line = next(ln for ln in out.splitlines() if "back with mode='label'" in ln)
+    wrong = int(line.split()[3])
+    assert wrong < int(label_line.split()[3])  # probabilities keep what the argmax taken first loses
+    assert "SpaceInvertd(argmax=True)" in out
+
+
+def test_compare_roundtrip_probabilities_are_optional() -> None:
+    from monai_spacetx.compare import compare_roundtrip, example_scan
+    from monai.transforms import LoadImaged
+
+    data = LoadImaged(keys="image", ensure_channel_first=True, image_only=True)({"image": str(example_scan("anatomical.nii"))})
+    data["label"] = (data["image"] > 8000).to(torch.uint8)
+    plain = compare_roundtrip(dict(data), size=(20, 24, 16), with_monai=False)
+    soft = compare_roundtrip(dict(data), size=(20, 24, 16), with_monai=False, probabilities=True)
+    assert plain.results[0].probabilities is None
+    score = soft.results[0].probabilities
+    assert score is not None and score.dice_inside > 0.9 and score.wrong_outside == soft.results[0].score.wrong_outside

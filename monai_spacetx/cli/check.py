@@ -66,6 +66,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     output = parser.add_argument_group("output")
     output.add_argument("--figure", type=Path, metavar="PNG", help="write an overlay of the slice with the most wrong voxels (the most label if none is wrong); .png, .pdf, .svg, ... (needs matplotlib)")
     output.add_argument("--no-monai", action="store_true", help="skip MONAI's pipeline (ours only)")
+    output.add_argument(
+        "--probabilities", action="store_true",
+        help="also map back a soft prediction (each class's share of every working voxel) as probabilities: SpaceInvertd(argmax=True)",
+    )
     output.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
 
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         image = example_scan(args.example) if args.example is not None else args.image
     except FileNotFoundError as err:
         raise CliError(f"--example: {err}") from None
-    progress = Progress(0 if args.quiet else (5 if args.no_monai else 7))
+    progress = Progress(0 if args.quiet else (5 if args.no_monai else 7) + int(args.probabilities))
     try:
         progress("load the scan")
         data, label_source, image_note = load_case(Path(image), args.label, args.crop_foreground, args.volume)
@@ -194,7 +198,9 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
             world = read_landmarks(args.landmarks, ndim)
             if args.lps:
                 world = world * np.array([-1.0, -1.0, 1.0][:ndim])  # LPS -> RAS: negate x and y
-        report = compare_roundtrip(data, crop=crop, landmarks_world=world, with_monai=not args.no_monai, progress=progress, **grid)
+        report = compare_roundtrip(
+            data, crop=crop, landmarks_world=world, with_monai=not args.no_monai, progress=progress, probabilities=args.probabilities, **grid
+        )
     except (CliError, SpaceTxError, FileNotFoundError) as err:
         progress.abort()
         return fail(str(err))
@@ -276,6 +282,8 @@ def format_report(report: Any, *, image: str, label_source: str, crop: Optional[
     row("Dice inside grid", lambda r: _fmt(r.score and r.score.dice_inside, ".4f"))
     row("wrong voxels outside grid", lambda r: _fmt(r.score and r.score.wrong_outside))
     row("  back with mode='label'", lambda r: "n/a" if r.label_mode is None else f"{r.label_mode.wrong_inside} wrong inside, Dice {r.label_mode.dice_inside:.4f}")
+    if report.results[0].probabilities is not None:
+        row("  back as probabilities", lambda r: "n/a" if r.probabilities is None else f"{r.probabilities.wrong_inside} wrong inside, Dice {r.probabilities.dice_inside:.4f}")
     if report.results[0].landmark_mm is not None:
         row("landmark error max (mm)", lambda r: f"{r.landmark_mm.max():.2e}" + (" (affines by hand)" if r.name == "MONAI" else ""))
         row("landmarks outside grid", lambda r: _fmt(r.landmarks_outside))
@@ -287,6 +295,11 @@ def format_report(report: Any, *, image: str, label_source: str, crop: Optional[
         "  (wrong voxel: a native voxel whose label differs from the original after the round trip;",
         "   outside the working grid no model can predict anything, so those are counted apart)",
     ]
+    if report.results[0].probabilities is not None:
+        lines += [
+            "  (probabilities: each class's share of every working voxel, as an ideal model's softmax would give,",
+            "   mapped back linearly and argmaxed by SpaceInvertd(argmax=True): what exporting probabilities gives)",
+        ]
     return "\n".join(lines)
 
 
