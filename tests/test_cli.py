@@ -261,6 +261,7 @@ def bad_files(tmp_path_factory):
     (folder / "data.xyz").write_bytes(b"\x00\x01\x02\x03" * 16)
     (folder / "a_file").write_text("x")
     (folder / "binary.csv").write_bytes(bytes(range(256)))
+    nib.save(nib.Nifti1Image(np.full((4, 4, 4), np.nan, np.float32), np.eye(4)), str(folder / "all_nan.nii.gz"))
     from PIL import Image
 
     rgb = np.zeros((30, 40, 3), np.uint8)
@@ -291,10 +292,11 @@ def bad_files(tmp_path_factory):
         (["{bad}/no_such_folder", "--size", "8", "8", "8"], r"^image: no such file: '.*no_such_folder'$"),
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--landmarks", "{bad}/binary.csv"], r"^--landmarks '.*binary\.csv': cannot be read as text \('utf-8' codec"),
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--landmarks", "{bad}"], r"^--landmarks: a folder, not a file: '.*bad"),
+        (["{bad}/all_nan.nii.gz", "--size", "8", "8", "8"], r"^image '.*all_nan\.nii\.gz': no finite intensity to threshold \(all NaN or infinite\); give --label$"),
     ],
     ids=["empty", "corrupt", "unknown-format", "label-not-image", "label-empty", "spacing-1e-3", "spacing-1e-300",
          "size-1e5", "size-over-budget", "margin-over-budget", "max-voxels-0", "figure-txt", "figure-no-suffix",
-         "figure-under-a-file", "figure-folder", "rgb-volume", "missing-folder", "landmarks-binary", "landmarks-folder"],
+         "figure-under-a-file", "figure-folder", "rgb-volume", "missing-folder", "landmarks-binary", "landmarks-folder", "all-nan"],
 )
 def test_check_bad_input_is_one_line_exit_2_before_the_work(argv, message, case, bad_files, capsys, monkeypatch):
     folder, _ = case
@@ -350,6 +352,16 @@ def test_an_unexpected_error_is_one_line_exit_1_with_the_traceback_on_request(ca
     monkeypatch.setenv("MONAI_SPACETX_TRACEBACK", "1")
     with pytest.raises(RuntimeError, match="something nobody planned for"):
         main(["check", "--quiet", str(folder / "image.nii.gz"), "--size", "8", "8", "8"])
+
+
+def test_check_stand_in_threshold_ignores_a_nan_background(tmp_path, capsys):
+    scan = np.full((12, 10, 6), np.nan, np.float32)
+    scan[2:10, 2:8, 1:5] = 10.0
+    scan[4:8, 4:6, 2:4] = 100.0
+    nib.save(nib.Nifti1Image(scan, np.eye(4)), str(tmp_path / "nan_background.nii.gz"))
+    status, out, err = _check([str(tmp_path / "nan_background.nii.gz"), "--spacing", "0.5", "--no-monai"], capsys)
+    mean = float(np.nanmean(scan))
+    assert status == 0 and err == "" and f"stand-in: image > {mean:g}" in out  # was 'image > nan': an empty label
 
 
 def test_check_rgb_png_is_converted_to_luminance(bad_files, capsys):

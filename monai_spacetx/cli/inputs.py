@@ -193,7 +193,9 @@ def load_case(
     if img.ndim not in (3, 4):
         raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image, got spatial shape {tuple(img.shape[1:])}")
     if label is None:
-        cut = float(threshold) if threshold is not None else float(img.float().mean())
+        cut = float(threshold) if threshold is not None else float(torch.nanmean(img.float()))  # NaN background (MR) ignored
+        if not np.isfinite(cut):
+            raise CliError(f"image {str(image)!r}: no finite intensity to threshold (all NaN or infinite); give --label")
         lab = MetaTensor((img.as_tensor() > cut).to(torch.uint8), meta=dict(img.meta))
         return {"image": img, "label": lab}, f"stand-in: image > {cut:g}", note
     lab = read_image("--label", label)
