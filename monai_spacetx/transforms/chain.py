@@ -16,7 +16,10 @@ instead, and the prediction is read with **one gather**: no interpolation, one o
   not arrive at the native grid, raises :class:`~monai_spacetx.errors.MetadataError`: falling
   back to one resample would silently give a different answer.
 - :func:`compose_nearest` composes the centre-consistent nearest maps native → … → current
-  (tie rule and snapping as the engine's, see :mod:`monai_spacetx.engine.options`).
+  (tie rule and snapping as the engine's, see :mod:`monai_spacetx.engine.options`) in numpy: the
+  reference that the engine's :func:`~monai_spacetx.engine.compose_nearest_gather` (one pass, no
+  per-voxel index arrays, compiled on CPU) is tested against, and which the map-back uses for
+  rotated or sheared steps; axis-aligned chains compose one axis at a time instead.
 - :func:`map_back_nearest` is the whole job for :class:`~monai_spacetx.transforms.SpaceInvertd`.
 """
 
@@ -29,6 +32,7 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import LazyAttr
 
+from ..engine import compose_nearest_gather
 from ..errors import MetadataError
 from ..geometry.points import index_map, snap
 from ..geometry.space import Space
@@ -173,11 +177,10 @@ def map_back_nearest(data: torch.Tensor, ref: MetaTensor, native: Space, fill: f
         )
     chain = [native, *grids[1:]]
     separable = _separable_flat_index(chain)
-    if separable is not None:
-        flat, valid = separable
-    else:
-        index, valid = compose_nearest(chain)
-        flat = np.ravel_multi_index(tuple(np.where(valid[:, None], index, 0).T), grids[-1].shape)
+    if separable is None:  # rotated or sheared steps: compose per voxel, no (N, D) index arrays (compiled on CPU)
+        maps = [index_map(a, b) for a, b in zip(chain[:-1], chain[1:])]
+        return compose_nearest_gather(data, maps, [grid.shape for grid in chain[1:]], native.shape, fill)
+    flat, valid = separable
     gather = torch.as_tensor(flat, device=data.device)
     out = data.reshape(data.shape[0], -1)[:, gather]
     out[:, torch.as_tensor(~valid, device=data.device)] = torch.as_tensor(fill, dtype=data.dtype, device=data.device)
