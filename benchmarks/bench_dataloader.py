@@ -8,12 +8,22 @@ label, NIfTI on disk, read by ``LoadImaged`` in every sample):
 - MONAI: ``LoadImaged -> SpatialCropd(roi) -> Spacingd(pixdim 1.5 mm, bilinear/nearest)
   -> RandSpatialCropd(96^3)``
 
+The augmentation case: ``LoadImaged -> RandAffined(rotate_range 0.3 rad (about 17 deg) per axis,
+scale_range 0.1, bilinear/nearest)`` in ``Compose(lazy=True)`` on the same anisotropic volume and
+its label (a rotation of an anisotropic grid is a sheared grid):
+
+- ours:   ... ``-> SpaceApplyPendingd`` (the pending affine executed once by our engine: the
+  general path, compiled kernels on CPU, each key with its own mode)
+- MONAI:  the same ``Compose(lazy=True)`` without it (MONAI's resampler executes the pending
+  affine; issue #6850: it drops the per-key mode, so the label is interpolated)
+- TorchIO: ``tio.RandomAffine(scales=0.1, degrees=17)`` on a ``Subject(ScalarImage, LabelMap)``
+
 Each is iterated through ``DataLoader(num_workers=2)`` (PyTorch runs each worker on one torch
 thread: the 2 workers and the main process share the 2 cores), and in the main process
 (``num_workers=0``) at 1 and 2 torch threads. Samples per second are medians over
 ``--repeats`` epochs after a warm-up epoch; "ratio" is ours / MONAI (higher is better for ours).
 
-Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N]``
+Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N] [--only crop|augment]``
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import statistics
 import time
 from typing import Any
 
+import numpy as np
 from _common import load_average, machine_lines, md_table, setup_torch, write_case
 
 ROI_START, ROI_END = (32, 32, 10), (224, 224, 110)  # the body's box on the full grid
@@ -56,28 +67,95 @@ def pipelines(quick: bool) -> dict[str, Any]:
     }
 
 
-def samples_per_second(dataset: Any, workers: int, repeats: int) -> float:
+ROTATE, SCALE = 0.3, 0.1  # radians per axis, relative scale: the augmentation case
+
+
+def augmentations() -> dict[str, Any]:
+    """The augmentation case's three pipelines (see the module docstring); a peer that is not installed is left out."""
+    from monai.transforms import Compose, LoadImaged, RandAffined
+
+    from monai_spacetx import SpaceApplyPendingd
+
+    keys = ["image", "label"]
+
+    def rand_affine() -> Any:
+        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
+
+    load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
+    chains: dict[str, Any] = {
+        "monai-spacetx": Compose([load, rand_affine(), SpaceApplyPendingd(keys)], lazy=True),
+        "MONAI": Compose([load, rand_affine()], lazy=True),
+    }
+    try:
+        import torchio as tio
+
+        chains["TorchIO"] = tio.RandomAffine(scales=SCALE, degrees=float(np.degrees(ROTATE)), image_interpolation="linear")
+    except ImportError:
+        pass
+    return chains
+
+
+def _as_list(batch: Any) -> Any:
+    """A collate function that keeps the samples as they are (TorchIO subjects)."""
+    return batch
+
+
+def samples_per_second(dataset: Any, workers: int, repeats: int, collate: Any = None) -> float:
     from monai.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=1, num_workers=workers, persistent_workers=workers > 0)
+    extra = {} if collate is None else {"collate_fn": collate}
+    loader = DataLoader(dataset, batch_size=1, num_workers=workers, persistent_workers=workers > 0, **extra)
     for _ in loader:  # warm-up: worker start, imports, allocator
         pass
     rates = []
     for _ in range(repeats):
         started = time.perf_counter()
-        count = sum(batch["image"].shape[0] for batch in loader)
+        count = sum(len(batch) if collate is not None else batch["image"].shape[0] for batch in loader)
         rates.append(count / (time.perf_counter() - started))
     return statistics.median(rates)
 
 
-def main(quick: bool = False, repeats: int = 3) -> list[list[str]]:
+def augmentation_rows(case: dict[str, Any], repeats: int, samples: int = 8) -> list[list[str]]:
+    """Samples per second of the augmentation case, per pipeline and place (workers, main process)."""
+    import torch
+    from monai.data import Dataset
+
+    files = [{"image": case["image"], "label": case["label"]} for _ in range(samples)]
+    rows = []
+    for workers, threads in ((2, 1), (0, 1)):
+        torch.set_num_threads(threads)
+        rates = {}
+        for name, chain in augmentations().items():
+            if name == "TorchIO":
+                import torchio as tio
+
+                subjects = [tio.Subject(image=tio.ScalarImage(f["image"]), label=tio.LabelMap(f["label"])) for f in files]
+                rates[name] = samples_per_second(tio.SubjectsDataset(subjects, transform=chain), workers, repeats, collate=_as_list)
+            else:
+                rates[name] = samples_per_second(Dataset(files, chain), workers, repeats)
+        where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
+        ours = rates["monai-spacetx"]
+        rows.append([where, load_average().split(" / ")[0], f"{ours:.2f}", f"{rates['MONAI']:.2f} ({ours / rates['MONAI']:.2f}x)",
+                     f"{rates['TorchIO']:.2f} ({ours / rates['TorchIO']:.2f}x)" if "TorchIO" in rates else "n/a"])
+    return rows
+
+
+def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list[list[str]]:
     torch = setup_torch()
     from monai.data import Dataset
 
     case = write_case(quick)
     files = [{"image": case["image"], "label": case["label"]} for _ in range(8)]
     print("\n".join(machine_lines()))
-    print(f"- case: {case['shape']} int16 + uint8 label, 8 samples per epoch, median of {repeats} epochs\n")
+    print(f"- case: {case['shape']} int16 + uint8 label, spacing {tuple(round(s, 3) for s in case['spacing'])} mm, "
+          f"8 samples per epoch, median of {repeats} epochs\n")
+    if only != "crop":
+        print(f"### augmentation: Compose(lazy=True) with RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}), samples/s (ratio: ours / peer)\n")
+        print(md_table(["where", "load", "monai-spacetx", "MONAI", "TorchIO RandomAffine"], augmentation_rows(case, repeats)))
+        print()
+    if only == "augment":
+        return []
+    print("### crop + respace + random crop, samples/s\n")
     rows = []
     for workers, threads in ((2, 1), (0, 1), (0, 2)):
         torch.set_num_threads(threads)
@@ -93,5 +171,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 4x coarser grid per axis")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["crop", "augment"], default=None, help="run one of the two cases")
     args = parser.parse_args()
-    main(args.quick, args.repeats)
+    main(args.quick, args.repeats, args.only)

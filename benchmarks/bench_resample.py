@@ -10,7 +10,9 @@ Cases (``--quick``: every grid about 2x coarser per axis, K and channels unchang
   (linear, zero fill). Floor: allocate and fill the output. Peers: SimpleITK (vector image).
 - ``oblique``: 256^3 -> 200^3 rotated 15 deg about two axes (the general path), linear,
   nearest and cubic. Floors: ``F.grid_sample`` with a precomputed grid (bilinear, nearest).
-  Peers: SimpleITK linear / nearest / B-spline.
+  Peers: SimpleITK linear / nearest / B-spline. On CPU the general path runs the compiled
+  (numba) kernels; "torch path" entries are the same call with them switched off.
+- ``oblique 192``: the same at 192^3 -> 150^3 (ours and SimpleITK only).
 - ``label K=117``: a 117-class Voronoi label map on the working grid mapped back to the native
   grid. Ours ``label`` vs ours ``nearest``; SimpleITK ``sitkLabelLinear``; nnU-Net-style
   per-class one-hot -> ``F.interpolate`` -> running argmax (one class in memory at a time).
@@ -22,7 +24,9 @@ Times are medians of ``--repeat`` calls after a warm-up, timed round-robin acros
 of a case (load from other processes hits all alike); "ratio" is time / ours. Peak MiB is the
 resident-set high-water mark during one call above the resident size before it (output
 included). The load average is printed with each thread count: on a shared machine compare
-ratios, not times.
+ratios, not times. Before the cases the compiled kernels' first-call cost is printed: compiled
+from scratch (a subprocess with an empty ``NUMBA_CACHE_DIR``) and in this process (normally
+loaded from the on-disk cache).
 
 ``--busy N`` starts N processes that keep a core busy each for the whole run (MONAI's
 DataLoader workers, another job): the case the engine's thread rule
@@ -46,7 +50,7 @@ import torch.nn.functional as F
 
 from _common import load_average, machine_lines, md_table
 from monai_spacetx import Space
-from monai_spacetx.engine import warp_image
+from monai_spacetx.engine import compiled, warp_image
 from monai_spacetx.geometry.points import index_map
 
 Entry = tuple[str, Callable[[], Any]]
@@ -217,23 +221,28 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
         entries.append(("SimpleITK Resample (vector)", run))
     cases["map back"] = (f"3 x {working.shape} -> {native.shape} linear", entries)
 
-    n, m = 256 // q, 200 // q
-    cube = Space((n,) * 3)
-    rotated = centred(Space((m,) * 3, spacing=(n / m,) * 3).rotate((np.radians(15), np.radians(15), 0.0)), cube)
-    volume = torch.rand(cube.shape, generator=gen)
-    grid = precomputed_grid(cube, rotated)
-    entries = [
-        ("monai_spacetx linear", lambda: warp_image(volume, cube, rotated, "linear")),
-        ("grid_sample bilinear, precomputed grid (floor)", lambda: F.grid_sample(volume[None, None], grid, align_corners=False)),
-        ("monai_spacetx nearest", lambda: warp_image(volume, cube, rotated, "nearest")),
-        ("grid_sample nearest, precomputed grid", lambda: F.grid_sample(volume[None, None], grid, mode="nearest", align_corners=False)),
-        ("monai_spacetx cubic", lambda: warp_image(volume, cube, rotated, "cubic")),
-    ]
-    for name, method in (("linear", "sitkLinear"), ("nearest", "sitkNearestNeighbor"), ("B-spline", "sitkBSpline")):
-        run = sitk_resample(volume.numpy(), cube, rotated, method)
-        if run:
-            entries.append((f"SimpleITK {name}", run))
-    cases["oblique"] = (f"{cube.shape} -> {rotated.shape} rotated 15 deg about two axes", entries)
+    for case, (n, m) in (("oblique", (256 // q, 200 // q)), ("oblique 192", (192 // q, 150 // q))):
+        cube = Space((n,) * 3)
+        rotated = centred(Space((m,) * 3, spacing=(n / m,) * 3).rotate((np.radians(15), np.radians(15), 0.0)), cube)
+        volume = torch.rand(cube.shape, generator=gen)
+        entries = [
+            ("monai_spacetx linear", lambda cube=cube, rotated=rotated, volume=volume: warp_image(volume, cube, rotated, "linear")),
+            ("monai_spacetx nearest", lambda cube=cube, rotated=rotated, volume=volume: warp_image(volume, cube, rotated, "nearest")),
+            ("monai_spacetx cubic", lambda cube=cube, rotated=rotated, volume=volume: warp_image(volume, cube, rotated, "cubic")),
+        ]
+        if case == "oblique":
+            grid = precomputed_grid(cube, rotated)
+            entries += [
+                ("grid_sample bilinear, precomputed grid (floor)", lambda grid=grid, volume=volume: F.grid_sample(volume[None, None], grid, align_corners=False)),
+                ("grid_sample nearest, precomputed grid", lambda grid=grid, volume=volume: F.grid_sample(volume[None, None], grid, mode="nearest", align_corners=False)),
+            ]
+            for mode in ("linear", "nearest", "cubic"):
+                entries.append((f"monai_spacetx {mode}, torch path", lambda mode=mode, cube=cube, rotated=rotated, volume=volume: _torch_path(volume, cube, rotated, mode)))
+        for name, method in (("linear", "sitkLinear"), ("nearest", "sitkNearestNeighbor"), ("B-spline", "sitkBSpline")):
+            run = sitk_resample(volume.numpy(), cube, rotated, method)
+            if run:
+                entries.append((f"SimpleITK {name}", run))
+        cases[case] = (f"{cube.shape} -> {rotated.shape} rotated 15 deg about two axes", entries)
 
     labels = voronoi_labels(working.shape, 117)
     entries = [
@@ -284,6 +293,37 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     return cases
 
 
+def _torch_path(image: torch.Tensor, source: Space, target: Space, mode: str) -> torch.Tensor:
+    """``warp_image`` with the compiled kernels switched off (the path CUDA tensors take)."""
+    with compiled.disabled():
+        return warp_image(image, source, target, mode)
+
+
+def compile_lines(cold: bool = True) -> list[str]:
+    """The compiled kernels' first-call cost: from scratch (a subprocess, empty cache) and in this process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    if not compiled.available():
+        return ["- compiled kernels: not available (numba missing or MONAI_SPACETX_KERNELS=0): torch path"]
+    here = compiled.warm_up()
+    line = f"- compiled kernels, first call in this process: {here:.2f} s (from numba's on-disk cache when it is warm)"
+    if not cold:
+        return [line]
+    with tempfile.TemporaryDirectory() as empty:
+        code = "from monai_spacetx.engine import compiled; print(compiled.warm_up())"
+        env = {**os.environ, "NUMBA_CACHE_DIR": empty}
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+        seconds = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else "failed"
+    return [
+        line,
+        f"- compiled kernels, first call compiling from scratch: {float(seconds):.1f} s (empty cache, every kernel's serial and parallel build)"
+        if seconds != "failed" else "- compiled kernels: compiling from scratch failed",
+    ]
+
+
 def _spin(stop: Any) -> None:
     """Keep one core busy until ``stop`` is set (a stand-in for another process's work)."""
     while not stop.is_set():
@@ -297,6 +337,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--cases", nargs="+", default=None, help="run only these cases (names as printed)")
     parser.add_argument("--busy", type=int, default=0, help="processes keeping a core busy each during the run")
+    parser.add_argument("--no-cold", action="store_true", help="skip timing the kernels' compile from scratch (about a minute)")
     args = parser.parse_args()
     import multiprocessing
 
@@ -315,6 +356,7 @@ def main() -> None:
 def run(args: argparse.Namespace) -> None:
     """Every selected case at every thread count, one markdown table per case."""
     print("\n".join(machine_lines()))
+    print("\n".join(compile_lines(cold=not args.no_cold)))
     if args.busy:
         print(f"- {args.busy} other process(es) keep a core busy each during the run")
     cases = build_cases(args.quick)
