@@ -36,8 +36,6 @@ from monai.transforms import (
 )
 from monai.transforms.lazy import functional as monai_lazy
 
-import monai_spacetx.transforms.functional as F
-from monai_spacetx import warp_image
 from monai_spacetx.compare import wrong_voxels
 from monai_spacetx.engine.options import WarpOptions
 from monai_spacetx.errors import ModeError, SpaceError

@@ -22,7 +22,7 @@ from monai.transforms import (
 )
 
 import monai_spacetx as mst
-from monai_spacetx import Space, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled, get_native_space, get_space, warp_image
+from monai_spacetx import Space, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled, get_native_space, get_space
 from monai_spacetx.compare import dice, wrong_voxels
 
 import oracles
