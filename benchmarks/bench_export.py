@@ -30,8 +30,13 @@ float32 channels would not fit in the available memory is not run and is reporte
 memory it would need. Each child's label map is compared with ``ours argmax``'s (voxels that
 differ).
 
-Usage: python benchmarks/bench_export.py [--quick] [--classes 14 117] [--methods ...] [--repeats N]
-       [--threads 2] [--markdown PATH]
+Usage: python benchmarks/bench_export.py [--quick | --native N N N] [--classes 14 117] [--methods ...]
+       [--repeats N] [--threads 2] [--markdown PATH]
+
+nnU-Net's peer needs ``nnunetv2`` (not in the ``bench`` extra: with the registry's torchvision build,
+which does not load with torch 2.13.0+cpu, nnU-Net's import fails; ``pip install nnunetv2`` then
+``pip uninstall torchvision`` works, its resampling does not need torchvision). Without it the row
+says why it did not run.
 """
 
 from __future__ import annotations
@@ -69,10 +74,10 @@ DENSE = ("ours all, then argmax", "MONAI Invertd+AsDiscreted", "nnU-Net resample
 SLOW = ("ours all, then argmax", "MONAI Invertd+AsDiscreted", "nnU-Net resample+argmax")
 
 
-def spaces(quick: bool) -> tuple[Any, Any]:
+def spaces(quick: bool, shape: Optional[tuple[int, ...]] = None) -> tuple[Any, Any]:
     from monai_spacetx import Space
 
-    native = Space(QUICK_NATIVE if quick else FULL_NATIVE, spacing=NATIVE_SPACING)
+    native = Space(shape or (QUICK_NATIVE if quick else FULL_NATIVE), spacing=NATIVE_SPACING)
     # the field of view kept exactly (spacing within 0.3% of 1.5 mm), so that the peers' plain
     # shape-to-shape resizes describe the same geometry as ours
     shape = tuple(max(1, round(n * s / WORKING_SPACING)) for n, s in zip(native.shape, NATIVE_SPACING))
@@ -121,7 +126,7 @@ def _trim() -> None:
         pass
 
 
-def build(method: str, num_classes: int, quick: bool) -> tuple[Callable[[], Any], Optional[Callable[[], Any]]]:
+def build(method: str, num_classes: int, quick: bool, shape: Optional[tuple[int, ...]] = None) -> tuple[Callable[[], Any], Optional[Callable[[], Any]]]:
     """The method's timed call (returns the label map as numpy) and, for label-first, the map-back alone."""
     import torch
 
@@ -129,7 +134,7 @@ def build(method: str, num_classes: int, quick: bool) -> tuple[Callable[[], Any]
     from monai_spacetx.engine.export import warp_argmax
     from monai_spacetx.engine.options import WarpOptions
 
-    native, working = spaces(quick)
+    native, working = spaces(quick, shape)
     logits = make_logits(num_classes, working.shape)
     linear = WarpOptions.parse("linear")
     if method == "ours argmax":
@@ -178,10 +183,10 @@ def build(method: str, num_classes: int, quick: bool) -> tuple[Callable[[], Any]
     raise SystemExit(f"unknown method {method!r}")
 
 
-def child(method: str, num_classes: int, quick: bool, repeats: int, out_path: str) -> None:
+def child(method: str, num_classes: int, quick: bool, repeats: int, out_path: str, shape: Optional[tuple[int, ...]]) -> None:
     torch = setup_torch()
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    call, alone = build(method, num_classes, quick)
+    call, alone = build(method, num_classes, quick, shape)
     _trim()
     before = _status_bytes("VmRSS")
     try:
@@ -223,11 +228,14 @@ def available_bytes() -> int:
     return 1 << 62
 
 
-def run_child(method: str, num_classes: int, quick: bool, repeats: int, threads: int, folder: str) -> dict[str, Any]:
+def run_child(
+    method: str, num_classes: int, quick: bool, repeats: int, threads: int, folder: str, shape: Optional[tuple[int, ...]]
+) -> dict[str, Any]:
     out_path = os.path.join(folder, f"{method.replace(' ', '_').replace(',', '')}_{num_classes}.npy")
     env = dict(os.environ, BENCH_THREADS=str(threads))
     args = [sys.executable, __file__, "--child", method, "--classes", str(num_classes), "--repeats", str(repeats)]
-    proc = subprocess.run(args + (["--quick"] if quick else []) + ["--out", out_path], capture_output=True, text=True, env=env)
+    args += (["--quick"] if quick else []) + (["--native", *map(str, shape)] if shape else [])
+    proc = subprocess.run(args + ["--out", out_path], capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -240,6 +248,7 @@ def run_child(method: str, num_classes: int, quick: bool, repeats: int, threads:
 def main(argv: Optional[list[str]] = None) -> dict[int, dict[str, dict[str, Any]]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help=f"native grid {QUICK_NATIVE} instead of {FULL_NATIVE}")
+    parser.add_argument("--native", type=int, nargs=3, default=None, metavar="N", help="another native grid shape (spacings unchanged)")
     parser.add_argument("--classes", type=int, nargs="+", default=[14, 117])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--repeats", type=int, default=3)
@@ -248,10 +257,11 @@ def main(argv: Optional[list[str]] = None) -> dict[int, dict[str, dict[str, Any]
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    shape = tuple(args.native) if args.native else None
     if args.child:
-        child(args.child, args.classes[0], args.quick, args.repeats, args.out)
+        child(args.child, args.classes[0], args.quick, args.repeats, args.out, shape)
         return {}
-    native, working = spaces(args.quick)
+    native, working = spaces(args.quick, shape)
     lines = [f"# Export: K-class logits {working.shape} at {WORKING_SPACING} mm -> labels on {native.shape} at {NATIVE_SPACING} mm"]
     setup_torch()
     lines += machine_lines() + [f"- threads per child: {args.threads}; date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
@@ -270,7 +280,7 @@ def main(argv: Optional[list[str]] = None) -> dict[int, dict[str, dict[str, Any]
                     rows[method] = {"status": f"not run: needs about {need / 2**30:.0f} GiB, {available_bytes() / 2**30:.0f} GiB available"}
                 else:
                     repeats = 1 if (method in SLOW and not args.quick) else args.repeats
-                    rows[method] = run_child(method, num_classes, args.quick, repeats, args.threads, folder)
+                    rows[method] = run_child(method, num_classes, args.quick, repeats, args.threads, folder, shape)
                 print(f"  K={num_classes} {method}: {rows[method].get('status')} load {load_average()}", flush=True)
             results[num_classes] = rows
             reference = rows.get("ours argmax", {})

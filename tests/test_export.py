@@ -332,3 +332,23 @@ def test_compare_roundtrip_probabilities_are_optional() -> None:
     assert plain.results[0].probabilities is None
     score = soft.results[0].probabilities
     assert score is not None and score.dice_inside > 0.9 and score.wrong_outside == soft.results[0].score.wrong_outside
+
+
+def test_export_benchmark_smoke(monkeypatch) -> None:
+    """``benchmarks/bench_export.py`` on a tiny grid: every child runs, ours and "all channels, then argmax" agree."""
+    import runpy
+    from pathlib import Path
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))
+    threads = torch.get_num_threads()
+    try:
+        bench = runpy.run_path(str(benchmarks / "bench_export.py"))
+        methods = ["ours argmax", "ours all, then argmax", "MONAI Invertd+AsDiscreted", "label on argmax first"]
+        results = bench["main"](["--native", "40", "36", "30", "--classes", "6", "--repeats", "1", "--threads", "1", "--methods", *methods])
+    finally:
+        torch.set_num_threads(threads)
+    rows = results[6]
+    assert all(rows[m]["status"] == "ok" for m in methods), {m: rows[m]["status"] for m in methods}
+    assert rows["ours all, then argmax"]["differ"] == 0 and rows["MONAI Invertd+AsDiscreted"]["differ"] == 0
+    assert rows["label on argmax first"]["alone"] and rows["ours argmax"]["maxrss"] > 0
