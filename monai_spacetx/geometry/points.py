@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - torch is needed for type checking only, 
     from .space import Space
 
 __all__ = [
+    "nearest_voxel",
     "FloatArray",
     "NumpyPoints",
     "snap",
@@ -60,6 +61,20 @@ def snap(values: npt.ArrayLike, tol: float = SNAP_TOL) -> FloatArray:
     close = np.abs(snapped - nearest) <= tol
     snapped[close] = nearest[close]
     return snapped
+
+
+def nearest_voxel(continuous: npt.ArrayLike) -> FloatArray:
+    """The voxel whose box ``[i - 0.5, i + 0.5)`` holds each continuous index: ``floor(snap(x + 0.5))``.
+
+    The tie rule of the conventions (a centre on a boundary goes to the higher index), with the
+    half added before snapping, so an index a hair below a boundary by round-off is on it, as in
+    the engine's ``nearest`` (``floor(x + 0.5 + SNAP_TOL)``).
+
+    Example:
+        >>> nearest_voxel([1.5, 1.4999999999999, 1.49, -0.5])
+        array([ 2.,  2.,  1., -0.])
+    """
+    return np.floor(snap(np.asarray(continuous, dtype=np.float64) + 0.5))
 
 
 def _is_torch(x: Any) -> bool:

@@ -34,7 +34,7 @@ from monai.utils import LazyAttr
 
 from ..engine import compose_nearest_gather
 from ..errors import MetadataError
-from ..geometry.points import index_map, snap
+from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
 from ..geometry.tolerances import AFFINE_MATCH_ATOL
 from .lazy import DATA_SOURCE_KEY, FUSED_KEY, copies
@@ -91,12 +91,6 @@ def interpolating_steps(grids: Sequence[Space]) -> int:
     return sum(not copies(a, b) for a, b in zip(grids[:-1], grids[1:]))
 
 
-def _nearest_voxel(continuous: np.ndarray) -> np.ndarray:
-    """The voxel whose box holds each continuous index, as the engine's ``nearest``: ``floor(x + 0.5)``
-    of the snapped index (float)."""
-    return np.floor(snap(continuous) + 0.5)
-
-
 def compose_nearest(grids: Sequence[Space], chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     """For every voxel of ``grids[0]``, the voxel of ``grids[-1]`` reached by nearest steps through each grid.
 
@@ -118,7 +112,7 @@ def compose_nearest(grids: Sequence[Space], chunk: int = 1 << 20) -> tuple[np.nd
         points = np.stack(np.unravel_index(flat, first.shape), axis=1)
         ok = np.ones(len(flat), dtype=bool)
         for matrix, grid in zip(maps, grids[1:]):
-            points = _nearest_voxel(points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]).astype(np.int64)
+            points = nearest_voxel(points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]).astype(np.int64)
             ok &= np.all((points >= 0) & (points < np.array(grid.shape)), axis=1)
         index[flat], valid[flat] = points, ok
     return index, valid
@@ -140,7 +134,7 @@ def _separable_flat_index(grids: Sequence[Space]) -> Optional[tuple[np.ndarray, 
         ok, current = np.ones(grids[0].shape[axis], dtype=bool), axis
         for matrix, grid in zip(maps, grids[1:]):
             row = int(np.flatnonzero(matrix[:ndim, current])[0])
-            index = _nearest_voxel(index * matrix[row, current] + matrix[row, ndim])
+            index = nearest_voxel(index * matrix[row, current] + matrix[row, ndim])
             ok &= (index >= 0) & (index < grid.shape[row])
             current = row
         per_axis.append((current, index.astype(np.int64), ok))

@@ -53,7 +53,7 @@ from ..engine import warp_image
 from ..engine.options import Mode, WarpOptions
 from ..engine.plan import plan_warp
 from ..errors import MetadataError, SpaceError
-from ..geometry.points import index_map, snap
+from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
 from ..geometry.tolerances import PLAN_TOL
 from .meta import SPACE_KEY, get_native_space, space_from_meta
@@ -329,7 +329,7 @@ def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:
     matrix = index_map(target, grid)
 
     def inside(coords: np.ndarray, axis: int) -> np.ndarray:
-        voxel = np.floor(snap(coords) + 0.5)  # the engine's nearest rule: [i - 0.5, i + 0.5)
+        voxel = nearest_voxel(coords)  # the engine's nearest rule: [i - 0.5, i + 0.5)
         return np.asarray((voxel >= 0) & (voxel < grid.shape[axis]))
 
     corners = np.array(np.meshgrid(*[(0.0, n - 1.0) for n in target.shape], indexing="ij")).reshape(ndim, -1)
