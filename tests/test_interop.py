@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-nib = pytest.importorskip("nibabel")
-sitk = pytest.importorskip("SimpleITK")
+import nibabel as nib
+import SimpleITK as sitk  # in the test extra: its absence fails the suite
 
 from conftest import random_direction, random_space  # noqa: E402
 
