@@ -224,7 +224,7 @@ class _Pruned:
         count = self.flat.shape[1]
         self.strides = [int(np.prod(self.source_shape[k + 1 :])) for k in range(self.ndim)]
         # first-maximum class per source voxel (torch.max returns the first maximal index)
-        first = torch.empty(count, dtype=torch.int64 if self.num_classes > 32767 else torch.int16, device=x.device)
+        first = torch.empty(count, dtype=torch.int64 if self.num_classes > 32766 else torch.int16, device=x.device)
         for c0 in range(0, count, _SOURCE_CHUNK):
             first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
         self.first = first
@@ -235,9 +235,9 @@ class _Pruned:
                 low = tuple(slice(0, n - s) for n, s in zip(self.source_shape, corner))
                 high = tuple(slice(s, n) for n, s in zip(self.source_shape, corner))
                 mixed[low] |= grid[low] != grid[high]
-        # the code a tile gathers: the cell's class, or K for a mixed cell
-        code_dtype = torch.uint8 if self.num_classes <= 255 else first.dtype
-        self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes), grid).to(code_dtype)
+        # the code a tile gathers: the cell's class, or K + 1 for a mixed cell (K once certified below)
+        code_dtype = torch.uint8 if self.num_classes <= 254 else first.dtype
+        self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes + 1), grid).to(code_dtype)
         # the runners-up at every corner of a mixed cell, for the certificate: second value and
         # class, third value (+inf elsewhere: never read)
         corners = mixed.clone()
@@ -259,6 +259,48 @@ class _Pruned:
             self.second[idx] = top.values[1].to(torch.float32)
             self.second_class[idx] = top.indices[1].to(first.dtype)
             self.third[idx] = top.values[2].to(torch.float32) if ranks == 3 else float("-inf")
+        self._certify_cells()
+
+    def _certify_cells(self) -> None:
+        """Per mixed cell whose corners hold two classes ``lo < hi``: when every other class stays
+        below both candidates everywhere in the cell (the largest corner bound of the others is
+        below ``max(min x_lo, min x_hi)`` over the corners), its voxels only compare ``lo`` with
+        ``hi``. Such cells get code K and their pair in ``cell_low``/``cell_high``."""
+        code = self.code.view(-1)
+        cells = torch.nonzero(code == self.num_classes + 1).squeeze(1)
+        pair_dtype = torch.uint8 if self.num_classes <= 256 else self.first.dtype
+        self.cell_low = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
+        self.cell_high = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
+        for b0 in range(0, cells.numel(), SCORE_BLOCK):
+            cell = cells[b0 : b0 + SCORE_BLOCK]
+            parts, rest = [], cell
+            for n in reversed(self.source_shape):
+                parts.append(rest % n)
+                rest = rest // n
+            parts.reverse()
+            highs = [(p + 1).clamp(max=n - 1) for p, n in zip(parts, self.source_shape)]
+            taps, _ = _corners(parts, highs, [torch.zeros(cell.shape, dtype=torch.float64, device=cell.device)] * self.ndim, self.strides)
+            flat_taps = taps.reshape(-1)
+            corner_classes = self.first.index_select(0, flat_taps).view(taps.shape).long()
+            low, high = corner_classes[0].clone(), corner_classes[0].clone()
+            for row in corner_classes[1:]:
+                torch.minimum(low, row, out=low)
+                torch.maximum(high, row, out=high)
+            two = ((corner_classes == low) | (corner_classes == high)).all(0)
+            count = self.flat.shape[1]
+            source = self.flat.view(-1)
+            least = torch.maximum(
+                source.index_select(0, (low.unsqueeze(0) * count + taps).view(-1)).view(taps.shape).amin(0),
+                source.index_select(0, (high.unsqueeze(0) * count + taps).view(-1)).view(taps.shape).amin(0),
+            ).to(torch.float64)
+            runner_up = self.second_class.index_select(0, flat_taps).view(taps.shape).long()
+            taken = (runner_up == low) | (runner_up == high)
+            bound = torch.where(taken, self.third.index_select(0, flat_taps).view(taps.shape), self.second.index_select(0, flat_taps).view(taps.shape))
+            sure = two & (bound.to(torch.float64).amax(0) < least)
+            done = cell[sure]
+            code.index_fill_(0, done, self.num_classes)
+            self.cell_low.index_copy_(0, done, low[sure].to(self.cell_low.dtype))
+            self.cell_high.index_copy_(0, done, high[sure].to(self.cell_high.dtype))
 
     # -- per tile -------------------------------------------------------------------------------
 
@@ -272,24 +314,25 @@ class _Pruned:
                 geometry = self._separable_geometry(tile)
             code, inside, corner_of = geometry
             fill = int(self.options.fill)
-            out = code.to(labels.dtype)  # mixed voxels hold K here, overwritten below
-            todo = code == self.num_classes
+            out = code.to(labels.dtype)  # mixed voxels hold K or K + 1 here, overwritten below
+            todo = code >= self.num_classes
             pure = ~todo
             if inside is not None:
                 todo &= inside
                 pure &= inside
-            mixed = torch.nonzero(todo.view(-1)).squeeze(1)
             flat_out = out.view(-1)
             best_all: Optional[torch.Tensor] = None
             if prob is not None:
                 best_all = torch.zeros(shape, dtype=prob.dtype, device=labels.device).view(-1)
-            for b0 in range(0, mixed.numel(), SCORE_BLOCK):
-                idx = mixed[b0 : b0 + SCORE_BLOCK]
-                taps, weights = corner_of(idx)
-                winner, score = self._score(taps, weights)
-                flat_out.index_copy_(0, idx, winner.to(labels.dtype))
-                if best_all is not None:
-                    best_all[idx] = score.to(best_all.dtype)
+            for kind, score_fn in ((self.num_classes, self._score_pair), (self.num_classes + 1, self._score)):
+                mixed = torch.nonzero((todo & (code == kind)).view(-1)).squeeze(1)
+                for b0 in range(0, mixed.numel(), SCORE_BLOCK):
+                    idx = mixed[b0 : b0 + SCORE_BLOCK]
+                    taps, weights = corner_of(idx)
+                    winner, score = score_fn(taps, weights)
+                    flat_out.index_copy_(0, idx, winner.to(labels.dtype))
+                    if best_all is not None:
+                        best_all[idx] = score.to(best_all.dtype)
             if best_all is not None:  # the pure voxels' winning value: their class at their taps
                 where = torch.nonzero(pure.view(-1)).squeeze(1)
                 for b0 in range(0, where.numel(), SCORE_BLOCK * 4):
@@ -388,6 +431,14 @@ class _Pruned:
         index = classes.unsqueeze(1) * count + taps.unsqueeze(0)  # (T, S, M)
         values = source.index_select(0, index.view(-1)).view(index.shape).to(torch.float64)
         return (values * weights.unsqueeze(0)).sum(1)
+
+    def _score_pair(self, taps: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Voxels of certified two-class cells (:meth:`_certify_cells`): ``lo`` against ``hi``, ties to ``lo``."""
+        cell = taps[0]  # the lower corner is the cell's index
+        low = self.cell_low.index_select(0, cell).long()
+        high = self.cell_high.index_select(0, cell).long()
+        values = self._values(torch.stack([low, high]), taps, weights)
+        return torch.where(values[1] > values[0], high, low), torch.maximum(values[0], values[1])
 
     def _score(self, taps: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Winner and its value for mixed voxels with ``taps``/``weights`` ``(S, M)``."""
