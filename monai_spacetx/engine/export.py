@@ -17,12 +17,15 @@ per-class work, because linear weights are non-negative:
    the first maximum at every corner). Most cells of a segmentation are pure.
 2. Per tile of the target box, every voxel takes its cell's class by index gathers (as
    ``nearest`` does); only voxels in mixed cells are scored.
-3. A mixed voxel scores the classes of its cell's corners (two when the corners hold two
-   classes, the usual boundary case), in float64, each by its ``2^D`` weighted taps. No other
-   class can beat the best of those when the best is larger than every corner's second-largest
-   value (a class that is nobody's first maximum is at most that at each corner, and so at any
-   convex combination of them); the voxels where this certificate fails (noise, near-ties) are
-   scored over all ``K`` channels.
+3. A mixed cell whose corners hold two classes ``lo < hi`` is certified once for all its voxels
+   (:meth:`_Pruned._certify_cells`): a class that is nobody's first maximum is at most, at each
+   corner, that corner's runner-up value (its third when the runner-up is ``lo`` or ``hi``), so
+   at most the largest of those anywhere in the cell, while the better of ``lo`` and ``hi`` is at
+   least ``max(min x_lo, min x_hi)`` over the corners. When the first is below the second, the
+   cell's voxels compare only ``lo`` and ``hi``, in float64, each by its ``2^D`` weighted taps.
+4. The voxels of the other mixed cells score their corners' classes and check the same bound
+   against their own best value; where it fails (noise, near-ties) they are scored over all
+   ``K`` channels.
 
 **Cubic** (negative weights) and anti-aliased or thick-axis sampling have no such bound: they
 resample the channels tile by tile with :func:`~monai_spacetx.engine.warp_image` and keep a
@@ -37,10 +40,10 @@ in that sense, and may differ from another implementation's rounding.
 (``options.fill``, a whole number) and its probability is 0; with ``"border"``/``"reflection"``
 every voxel is computed.
 
-Memory beyond the input and the outputs: the per-voxel class of the source (1 byte per source voxel
-for ``K <= 255``), one bit per source cell, and a float32 second-largest value on the corners of
-mixed cells (4 bytes per source voxel), plus per-tile temporaries bounded by the tile
-(``TILE_VOXELS``) and the scoring block (``SCORE_BLOCK``), whatever the target's size.
+Memory beyond the input and the outputs: about 15 bytes per source voxel (its first-maximum
+class, its cell's code and certified pair, the runner-up class and values for the corners of
+mixed cells), plus per-tile temporaries bounded by the tile (``TILE_VOXELS``) and the scoring
+block (``SCORE_BLOCK``), whatever the target's size.
 Imports torch and the geometry core, never MONAI.
 """
 
