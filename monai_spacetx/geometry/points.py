@@ -72,7 +72,7 @@ def nearest_voxel(continuous: npt.ArrayLike) -> FloatArray:
 
     Example:
         >>> nearest_voxel([1.5, 1.4999999999999, 1.49, -0.5])
-        array([ 2.,  2.,  1., -0.])
+        array([2., 2., 1., 0.])
     """
     return np.floor(snap(np.asarray(continuous, dtype=np.float64) + 0.5))
 
