@@ -62,3 +62,26 @@ def oblique_space(request) -> Space:
     """An oblique, anisotropic space with a reflected direction and a large origin."""
     rng = np.random.default_rng(1234 + request.param)
     return random_space(rng, request.param, reflect=True, origin_scale=1e4)
+
+
+@pytest.fixture
+def warp_calls(monkeypatch):
+    """Counts our engine's warps (every Space step and the sink execute through transforms/lazy.py) and MONAI's lazy resampler calls."""
+    import monai.transforms.lazy.functional as monai_lazy
+
+    import monai_spacetx.transforms.lazy as lazy_module
+
+    calls = {"ours": 0, "monai": 0}
+    ours, monai_resample = lazy_module.warp_image, monai_lazy.resample
+
+    def counted_ours(*args, **kwargs):
+        calls["ours"] += 1
+        return ours(*args, **kwargs)
+
+    def counted_monai(*args, **kwargs):
+        calls["monai"] += 1
+        return monai_resample(*args, **kwargs)
+
+    monkeypatch.setattr(lazy_module, "warp_image", counted_ours)
+    monkeypatch.setattr(monai_lazy, "resample", counted_monai)
+    return calls

@@ -34,7 +34,6 @@ from monai.transforms import (
     SpatialPadd,
     Zoomd,
 )
-from monai.transforms.lazy import functional as monai_lazy
 
 from monai_spacetx.compare import wrong_voxels
 from monai_spacetx.engine.options import WarpOptions
@@ -80,25 +79,6 @@ def _label_chain(lazy: bool) -> Compose:
     )
 
 
-@pytest.fixture
-def warp_calls(monkeypatch):
-    """Counts our engine's warps (every Space step and the sink execute through transforms/lazy.py) and MONAI's lazy resampler calls."""
-    import monai_spacetx.transforms.lazy as lazy_module
-
-    calls = {"ours": 0, "monai": 0}
-    ours, monai_resample = lazy_module.warp_image, monai_lazy.resample
-
-    def counted_ours(*args, **kwargs):
-        calls["ours"] += 1
-        return ours(*args, **kwargs)
-
-    def counted_monai(*args, **kwargs):
-        calls["monai"] += 1
-        return monai_resample(*args, **kwargs)
-
-    monkeypatch.setattr(lazy_module, "warp_image", counted_ours)
-    monkeypatch.setattr(monai_lazy, "resample", counted_monai)
-    return calls
 
 
 # ----------------------------------------------------------------------------- the pending grid and one warp

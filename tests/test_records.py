@@ -50,7 +50,6 @@ from monai.transforms import (
     Zoomd,
 )
 
-import monai_spacetx.transforms.lazy as lazy_module
 import oracles
 from monai_spacetx import MetadataError, Space, SpaceApplyPendingd, SpaceCropd, SpaceInvertd, SpaceResampled
 from monai_spacetx.transforms.records import index_map, input_grid, read_record
@@ -181,34 +180,13 @@ def _our_step(kind: str, grid: Space):
     return SpaceApplyPendingd(KEYS)
 
 
-@pytest.fixture
-def warps(monkeypatch):
-    """Counts our engine's warps (fused steps and the sink) and MONAI's own lazy resampler calls."""
-    import monai.transforms.lazy.functional as monai_lazy
-
-    calls = {"ours": 0, "monai": 0}
-    ours, theirs = lazy_module.warp_as, monai_lazy.resample
-
-    def counted_ours(*args, **kwargs):
-        calls["ours"] += 1
-        return ours(*args, **kwargs)
-
-    def counted_monai(*args, **kwargs):
-        calls["monai"] += 1
-        return theirs(*args, **kwargs)
-
-    monkeypatch.setattr(lazy_module, "warp_as", counted_ours)
-    monkeypatch.setattr(monai_lazy, "resample", counted_monai)
-    return calls
-
-
 TABLE = [(name, mode) for name in INTERPOLATING for mode in IMAGE_MODES[name]] + [(name, None) for name in COPYING]
 
 
 @pytest.mark.parametrize("kind", ["copy", "resample", "sink"])
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("name, mode", TABLE, ids=[f"{n}-{m}" for n, m in TABLE])
-def test_lazy_chain_is_one_resample_with_the_asked_mode(name, mode, ndim, kind, warps):
+def test_lazy_chain_is_one_resample_with_the_asked_mode(name, mode, ndim, kind, warp_calls):
     image_mode = "bilinear" if mode is None else mode
 
     def chain(*steps, lazy: bool = False) -> Compose:  # Compose re-seeds its transforms: the same draw in each
@@ -220,9 +198,9 @@ def test_lazy_chain_is_one_resample_with_the_asked_mode(name, mode, ndim, kind, 
     ours = _our_step(kind, grid)
     eager_chain, lazy_chain = chain(ours), chain(ours, lazy=True)
     eager = eager_chain(_sample(ndim))
-    warps["ours"] = warps["monai"] = 0
+    warp_calls["ours"] = warp_calls["monai"] = 0
     out = lazy_chain(_sample(ndim))
-    assert warps == {"ours": 2, "monai": 0}, warps  # one warp per key, none by MONAI
+    assert warp_calls == {"ours": 2, "monai": 0}, warp_calls  # one warp per key, none by MONAI
     source = _sample(ndim)
     for key in KEYS:
         assert tuple(out[key].shape) == tuple(eager[key].shape)
