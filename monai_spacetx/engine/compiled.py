@@ -362,21 +362,21 @@ def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
         p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
         p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
         p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
-        # taps in the torch path's order: (c0, c1, c2) with c2 fastest
-        offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
-        offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
         for c in range(oshape[0]):
             s = c * sst[0]
-            first = src[s + offsets[0]]
-            same = True
-            for t in range(8):
-                labels[t] = src[s + offsets[t]]
-                if labels[t] != first:
-                    same = False
             at = base + c * ost[0] + l * ost[3]
-            if same:
+            first = src[s + p0 + p1 + p2]
+            # most voxels lie inside a region: their 8 taps agree (checked with early exits, no stores)
+            if (src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
+                    and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
+                    and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first):
                 out[at] = first
                 continue
+            # taps in the torch path's order: (c0, c1, c2) with c2 fastest
+            offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
+            offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
+            for t in range(8):
+                labels[t] = src[s + offsets[t]]
             for t in range(8):  # ((1 * w_0) * w_1) * w_2, as label._label_tile's weights_at
                 wa = u0 if t >= 4 else 1.0 - u0
                 wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
