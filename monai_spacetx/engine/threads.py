@@ -7,8 +7,8 @@ engine call issues tens of ops, so on a 2-core machine with one other busy proce
 up to 30x slower at 2 threads than at 1 (``benchmarks/bench_resample.py --busy 1``).
 
 The engine therefore counts the tasks running right now besides the caller (Linux:
-``/proc/loadavg``'s running count, which excludes our own idle pool threads; elsewhere the
-1-minute load average) and runs the call on ``min(torch threads, usable CPUs - others)``
+``/proc/loadavg``'s running count less this process's own running threads, which includes pool
+threads still spinning after a parallel region; elsewhere the 1-minute load average) and runs the call on ``min(torch threads, usable CPUs - others)``
 threads, at least one. An idle machine keeps torch's thread count.
 
 One policy, decided per call and visible only to the calling thread:
@@ -50,12 +50,32 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _own_running_threads() -> int:
+    """How many of this process's threads are running now (the caller included; at least 1).
+
+    A parallel region's worker threads (numba's, torch's OpenMP pool) spin for a while after it
+    ends: seen as running in ``/proc/loadavg``, they would make the next call think the machine busy.
+    """
+    count = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat") as fh:
+                    state = fh.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            count += state == "R"
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return max(1, count)
+
+
 def other_running_tasks() -> float:
-    """How many tasks besides the caller are running (or waiting for a CPU) now."""
+    """How many tasks besides this process's own threads are running (or waiting for a CPU) now."""
     try:
         with open("/proc/loadavg") as fh:
             running = int(fh.read().split()[3].split("/")[0])
-        return float(max(0, running - 1))  # the caller itself is running while it reads
+        return float(max(0, running - _own_running_threads()))  # the caller (and its spinning pool) runs while it reads
     except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
         pass
     try:  # pragma: no cover - not Linux
