@@ -215,6 +215,25 @@ def test_compose_nearest_gather_axis_aligned_ties() -> None:
     assert torch.equal(compose_nearest_gather(data, maps, [g.shape for g in grids[1:]], native.shape, -1.0), expected)
 
 
+@pytest.mark.parametrize("shift, up", [(0.5 - 1e-12, 1), (0.5, 1), (0.5 + 1e-12, 1), (0.49, 0), (-0.5 - 1e-12, 0), (-0.5, 0), (-0.51, -1)])
+def test_compose_nearest_gather_tie_rule_by_hand(shift: float, up: int) -> None:
+    """A centre on (or within round-off of) a box boundary goes to the higher voxel, in the
+    compiled kernel and the torch fallback alike: a shift of +-1/2 along axis 0, decided by hand."""
+    data = torch.arange(6 * 4 * 3, dtype=torch.int16).reshape(1, 6, 4, 3)
+    step = np.eye(4)
+    step[0, 3] = shift
+    expected = torch.full_like(data, -7)
+    rows = [i for i in range(6) if 0 <= i + up < 6]
+    expected[:, rows] = data[:, [i + up for i in rows]]
+    for disable in (False, True):
+        if disable:
+            with compiled.disabled():
+                ours = compose_nearest_gather(data, [step], [(6, 4, 3)], (6, 4, 3), -7.0)
+        else:
+            ours = compose_nearest_gather(data, [step], [(6, 4, 3)], (6, 4, 3), -7.0)
+        assert torch.equal(ours, expected), (shift, disable)
+
+
 def test_compose_nearest_gather_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="one shape per map"):
         compose_nearest_gather(torch.zeros(1, 3, 3), [np.eye(3)], [], (3, 3), 0.0)

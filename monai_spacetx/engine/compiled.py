@@ -53,6 +53,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from ..geometry.points import nearest_voxel
 from ..geometry.tolerances import SNAP_TOL, WEIGHT_TOL
 from .box import Box, inside_runs
 from .options import WarpOptions
@@ -413,7 +414,7 @@ def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
 
 
 def _compose_row(r: int, src: Any, sst: Any, out: Any, oshape: Any, maps: Any, shapes: Any, fill: Any) -> None:
-    """Composed nearest map-back: each voxel through every map, ``floor(snap(x) + 0.5)``, inside every grid."""
+    """Composed nearest map-back: each voxel through every map, ``floor(snap(x + 0.5))``, inside every grid."""
     steps = maps.shape[0]
     a = r // oshape[2]
     b = r - a * oshape[2]
@@ -426,11 +427,13 @@ def _compose_row(r: int, src: Any, sst: Any, out: Any, oshape: Any, maps: Any, s
             y0 = p0 * m[0, 0] + p1 * m[0, 1] + p2 * m[0, 2] + m[0, 3]
             y1 = p0 * m[1, 0] + p1 * m[1, 1] + p2 * m[1, 2] + m[1, 3]
             y2 = p0 * m[2, 0] + p1 * m[2, 1] + p2 * m[2, 2] + m[2, 3]
+            # the tie rule of geometry.points.nearest_voxel: the half added, then snapped
+            y0, y1, y2 = y0 + 0.5, y1 + 0.5, y2 + 0.5
             r0, r1, r2 = np.rint(y0), np.rint(y1), np.rint(y2)
             y0 = r0 if abs(y0 - r0) <= SNAP_TOL else y0
             y1 = r1 if abs(y1 - r1) <= SNAP_TOL else y1
             y2 = r2 if abs(y2 - r2) <= SNAP_TOL else y2
-            p0, p1, p2 = math.floor(y0 + 0.5), math.floor(y1 + 0.5), math.floor(y2 + 0.5)
+            p0, p1, p2 = math.floor(y0), math.floor(y1), math.floor(y2)
             if not (0.0 <= p0 < shapes[s, 0] and 0.0 <= p1 < shapes[s, 1] and 0.0 <= p2 < shapes[s, 2]):
                 ok = False
                 break
@@ -746,8 +749,8 @@ def compose_nearest_gather(
 
     Returns:
         ``(C, *out_shape)``, ``data``'s dtype and device. Each step takes the voxel whose box holds
-        the mapped centre, ``floor(snap(x) + 0.5)`` (``snap``: within ``SNAP_TOL`` of an integer
-        is that integer), exactly as :func:`monai_spacetx.transforms.chain.compose_nearest`; a
+        the mapped centre, ``floor(snap(x + 0.5))`` (``snap``: within ``SNAP_TOL`` of an integer
+        is that integer; :func:`~monai_spacetx.geometry.points.nearest_voxel`), exactly as :func:`monai_spacetx.transforms.chain.compose_nearest`; a
         voxel is ``fill`` when any step's voxel lies outside that step's grid. Values are copied
         bit for bit.
 
@@ -789,10 +792,7 @@ def _compose_torch(data: torch.Tensor, maps: Sequence[np.ndarray], shapes: Seque
         points = np.stack(np.unravel_index(voxels, tuple(out.shape[1:])), axis=1)
         ok = np.ones(len(voxels), dtype=bool)
         for matrix, shape in zip(maps, shapes):
-            continuous = points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
-            nearest = np.round(continuous)
-            continuous = np.where(np.abs(continuous - nearest) <= SNAP_TOL, nearest, continuous)
-            points = np.floor(continuous + 0.5).astype(np.int64)
+            points = nearest_voxel(points @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]).astype(np.int64)
             ok &= np.all((points >= 0) & (points < np.asarray(shape)), axis=1)
         flat = (np.where(ok[:, None], points, 0) * strides).sum(axis=1)
         chunk = flat_data.index_select(1, torch.as_tensor(flat, device=data.device))

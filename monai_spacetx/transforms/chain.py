@@ -94,8 +94,9 @@ def interpolating_steps(grids: Sequence[Space]) -> int:
 def compose_nearest(grids: Sequence[Space], chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     """For every voxel of ``grids[0]``, the voxel of ``grids[-1]`` reached by nearest steps through each grid.
 
-    Each step takes the voxel whose box holds the current voxel's centre (``floor(x + 0.5)``
-    of the snapped continuous index, as the engine's ``nearest``).
+    Each step takes the voxel whose box holds the current voxel's centre
+    (:func:`~monai_spacetx.geometry.points.nearest_voxel`, ``floor(snap(x + 0.5))``, the engine's
+    ``nearest``).
 
     Returns:
         ``(index, valid)``: ``index`` ``(N, D)`` int64 voxel indices in ``grids[-1]`` for the
