@@ -335,10 +335,105 @@ def _cubic_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
             out[base + c * ost[0] + l * ost[3]] = total
 
 
+def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, u0: float, u1: float, u2: float,
+                labels: Any, weights: Any, offsets: Any) -> Any:
+    """The vote of :mod:`.label` among a voxel's 8 linear taps whose labels differ (storage offsets ``p``/``q``
+    per axis, weights ``u`` of the upper taps)."""
+    # taps in the torch path's order: (c0, c1, c2) with c2 fastest
+    offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
+    offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
+    for t in range(8):
+        labels[t] = src[s + offsets[t]]
+    for t in range(8):  # ((1 * w_0) * w_1) * w_2, as label._label_tile's weights_at
+        wa = u0 if t >= 4 else 1.0 - u0
+        wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
+        wc = u2 if t % 2 == 1 else 1.0 - u2
+        weights[t] = (wa * wb) * wc
+    low, high = labels[0], labels[0]
+    for t in range(1, 8):
+        low = min(low, labels[t])
+        high = max(high, labels[t])
+    more = False
+    for t in range(8):
+        if labels[t] > low and labels[t] < high:
+            more = True
+    if not more:  # label._of_two
+        score = 0.0
+        for t in range(8):
+            if labels[t] == high:
+                score += weights[t]
+        return high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+    best = -1.0  # label._winner_of_many then label._best
+    winner = high
+    for t in range(8):
+        score = 0.0
+        for u in range(8):
+            if labels[u] == labels[t]:
+                score += weights[u]
+        rounded = np.rint(score / WEIGHT_TOL)
+        if rounded > best:
+            best, winner = rounded, labels[t]
+        elif rounded == best and labels[t] < winner:
+            winner = labels[t]
+    return winner
+
+
+def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, first: Any) -> bool:
+    """Whether the 8 taps all hold ``first`` (the tap at ``p0 + p1 + p2``), with early exits."""
+    return (src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
+            and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
+            and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first)
+
+
+def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any) -> None:
+    """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
+    axis: no padding rule, both taps on the grid. Consecutive voxels often share a cell (the usual
+    upsampling back to the scan): a cell found uniform answers its next voxels without reading it again."""
+    t0, t1, t2 = sst[1], sst[2], sst[3]
+    last = -1
+    last_label = src[s]
+    for l in range(l0, l1):
+        y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
+        i0, i1, i2 = int(y0), int(y1), int(y2)
+        p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
+        cell = p0 + p1 + p2
+        if cell == last:
+            out[at + l * step] = last_label
+            continue
+        first = src[s + cell]
+        if _uniform(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, first):
+            last, last_label = cell, first
+            out[at + l * step] = first
+            continue
+        last = -1
+        out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
+                                         labels, weights, offsets)
+
+
+def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
+                l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any, reflect: bool) -> None:
+    """Label over the voxels ``[l0, l1)`` of a row, some of whose taps need the padding rule."""
+    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
+    for l in range(l0, l1):
+        y0 = _linear_coord(_snap_half(x0 + l * lin[0, 2]), n0, reflect)
+        y1 = _linear_coord(_snap_half(x1 + l * lin[1, 2]), n1, reflect)
+        y2 = _linear_coord(_snap_half(x2 + l * lin[2, 2]), n2, reflect)
+        f0, f1, f2 = math.floor(y0), math.floor(y1), math.floor(y2)
+        i0, i1, i2 = int(f0), int(f1), int(f2)
+        p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
+        p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
+        p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
+        first = src[s + p0 + p1 + p2]
+        if _uniform(src, s, p0, q0, p1, q1, p2, q2, first):
+            out[at + l * step] = first
+        else:
+            out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights, offsets)
+
+
 def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label`."""
-    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
     a = r // oshape[2]
     b = r - a * oshape[2]
     base = ost[1] * a + ost[2] * b
@@ -348,69 +443,20 @@ def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
     labels = np.empty(8, dtype=src.dtype)  # per row, not per voxel
     weights = np.empty(8, dtype=np.float64)
     offsets = np.empty(8, dtype=np.int64)
+    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+    # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
+    # with reflection, whose arithmetic moves even an inside coordinate by round-off (and so the vote)
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0 - 1e-6, lo[r], hi[r])
+    fast1 = fast0 if reflect else fast1
+    inner = fast1 > fast0
     for c in range(oshape[0]):
-        for l in range(0, lo[r]):
-            out[base + c * ost[0] + l * ost[3]] = fill
-        for l in range(hi[r], oshape[3]):
-            out[base + c * ost[0] + l * ost[3]] = fill
-    for l in range(lo[r], hi[r]):
-        y0 = _linear_coord(_snap_half(x0 + l * lin[0, 2]), n0, reflect)
-        y1 = _linear_coord(_snap_half(x1 + l * lin[1, 2]), n1, reflect)
-        y2 = _linear_coord(_snap_half(x2 + l * lin[2, 2]), n2, reflect)
-        f0, f1, f2 = math.floor(y0), math.floor(y1), math.floor(y2)
-        u0, u1, u2 = y0 - f0, y1 - f1, y2 - f2
-        i0, i1, i2 = int(f0), int(f1), int(f2)
-        p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
-        p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
-        p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
-        for c in range(oshape[0]):
-            s = c * sst[0]
-            at = base + c * ost[0] + l * ost[3]
-            first = src[s + p0 + p1 + p2]
-            # most voxels lie inside a region: their 8 taps agree (checked with early exits, no stores)
-            if (src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
-                    and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
-                    and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first):
-                out[at] = first
-                continue
-            # taps in the torch path's order: (c0, c1, c2) with c2 fastest
-            offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
-            offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
-            for t in range(8):
-                labels[t] = src[s + offsets[t]]
-            for t in range(8):  # ((1 * w_0) * w_1) * w_2, as label._label_tile's weights_at
-                wa = u0 if t >= 4 else 1.0 - u0
-                wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
-                wc = u2 if t % 2 == 1 else 1.0 - u2
-                weights[t] = (wa * wb) * wc
-            low, high = labels[0], labels[0]
-            for t in range(1, 8):
-                low = min(low, labels[t])
-                high = max(high, labels[t])
-            more = False
-            for t in range(8):
-                if labels[t] > low and labels[t] < high:
-                    more = True
-            if not more:  # label._of_two
-                score = 0.0
-                for t in range(8):
-                    if labels[t] == high:
-                        score += weights[t]
-                out[at] = high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
-                continue
-            best = -1.0  # label._winner_of_many then label._best
-            winner = high
-            for t in range(8):
-                score = 0.0
-                for u in range(8):
-                    if labels[u] == labels[t]:
-                        score += weights[u]
-                rounded = np.rint(score / WEIGHT_TOL)
-                if rounded > best:
-                    best, winner = rounded, labels[t]
-                elif rounded == best and labels[t] < winner:
-                    winner = labels[t]
-            out[at] = winner
+        s, at = c * sst[0], base + c * ost[0]
+        _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
+                        labels, weights, offsets)
+        _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
+                    labels, weights, offsets, reflect)
+        if inner:
+            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, labels, weights, offsets, reflect)
 
 
 def _compose_row(r: int, src: Any, sst: Any, out: Any, oshape: Any, maps: Any, shapes: Any, fill: Any) -> None:
@@ -566,7 +612,7 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
         return numba.njit(cache=False, **flags)(fn)
 
 
-_HELPERS = ("_tile_rows", "_wrap", "_reflect_coord", "_snap_half", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge")
+_HELPERS = ("_tile_rows", "_wrap", "_reflect_coord", "_snap_half", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge")
 _MODES = ("nearest", "linear", "cubic", "label", "compose")
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
