@@ -386,11 +386,14 @@ def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: 
 
 
 def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
-                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any) -> None:
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any, cells: Any,
+                    cst: Any, c: int) -> None:
     """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
-    axis: no padding rule, both taps on the grid. Consecutive voxels often share a cell (the usual
-    upsampling back to the scan): a cell found uniform answers its next voxels without reading it again."""
+    axis: no padding rule, both taps on the grid. With a map of uniform cells (``cst[0] >= 0``: one byte a
+    source voxel, 1 where the cell's 8 corners agree) a voxel reads one byte; without it, a cell found
+    uniform answers the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
     t0, t1, t2 = sst[1], sst[2], sst[3]
+    mapped = cst[0] >= 0
     last = -1
     last_label = src[s]
     for l in range(l0, l1):
@@ -398,15 +401,19 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
         i0, i1, i2 = int(y0), int(y1), int(y2)
         p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
         cell = p0 + p1 + p2
-        if cell == last:
+        if mapped:
+            if cells[c * cst[0] + i0 * cst[1] + i1 * cst[2] + i2 * cst[3]]:
+                out[at + l * step] = src[s + cell]
+                continue
+        elif cell == last:
             out[at + l * step] = last_label
             continue
-        first = src[s + cell]
-        if _uniform(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, first):
-            last, last_label = cell, first
-            out[at + l * step] = first
-            continue
-        last = -1
+        else:
+            first = src[s + cell]
+            if _uniform(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, first):
+                last, last_label = cell, first
+                out[at + l * step] = first
+                continue
         out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
                                          labels, weights, offsets)
 
@@ -432,7 +439,7 @@ def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: f
 
 
 def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
-                lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+                lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, cst: Any) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label`."""
     a = r // oshape[2]
     b = r - a * oshape[2]
@@ -452,7 +459,7 @@ def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
         _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
-                        labels, weights, offsets)
+                        labels, weights, offsets, cells, cst, c)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
                     labels, weights, offsets, reflect)
         if inner:
@@ -766,9 +773,29 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     origin, lin = _geometry(matrix, [b.start for b in box], plan.ndim, False)
     lo, hi = _runs(plan, box, options)
     oshape = _padded_out(plan.ndim, dest.shape)
+    reflect = options.padding_mode == "reflection"
+    # the map costs 8 reads and one byte per source voxel: worth it where the output has as many voxels
+    cells, cst = _uniform_cells(src) if plan.ndim == 3 and not reflect and dest[0].numel() >= src[0].numel() else _no_cell_map()
     _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
-         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), options.padding_mode == "reflection")
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, cst)
     return True
+
+
+def _uniform_cells(src: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, D, H, W)`` labels -> a uint8 map of their cells, 1 where the 8 corners of the cell whose
+    lowest corner is that voxel hold one label (0 on each axis' last voxel), and its strides."""
+    corner = src[:, :-1, :-1, :-1]
+    same = torch.ones_like(corner, dtype=torch.bool)
+    for shift in range(1, 8):
+        a, b, c = shift >> 2, (shift >> 1) & 1, shift & 1
+        same &= src[:, a : a + corner.shape[1], b : b + corner.shape[2], c : c + corner.shape[3]] == corner
+    cells = torch.zeros(src.shape, dtype=torch.uint8)
+    cells[:, :-1, :-1, :-1] = same
+    return cells.view(-1).numpy(), np.asarray(cells.stride(), dtype=np.int64)
+
+
+def _no_cell_map() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(1, dtype=np.uint8), np.full(4, -1, dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- composed nearest map-back
@@ -865,6 +892,7 @@ def warm_up() -> float:
         _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
-        _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False))
+        for cells, cst in _no_cell_map(), (labels.copy(), strides):
+            _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, cells, cst))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
     return time.perf_counter() - started
