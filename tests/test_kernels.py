@@ -88,6 +88,14 @@ def test_label_kernel_on_regions_upsampled(ndim: int) -> None:
         assert len(torch.unique(ours)) >= 4
 
 
+@pytest.mark.parametrize("x, floor", [(3.0, 3), (3.0 - 1e-12, 3), (3.0 - 5e-10, 3), (3.0 - 1e-8, 2), (2.5 - 1e-12, 2),
+                                      (2.5 + 1e-12, 2), (2.999999, 2), (0.0, 0), (1e-12, 0), (7.0 + 1e-12, 7)])
+def test_label_interior_cell_index(x: float, floor: int) -> None:
+    """The label kernel's cell index skips the snap where it cannot matter: still the floor of the
+    snapped coordinate (within SNAP_TOL = 1e-9 below an integer is that integer), decided by hand."""
+    assert compiled._snapped_floor(x) == floor
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.int16, torch.uint8, torch.bool, torch.int64, torch.float16, torch.complex64])
 def test_nearest_moves_bits_of_any_dtype(dtype: torch.dtype) -> None:
     rng = np.random.default_rng(3)

@@ -129,6 +129,14 @@ def _snap_half(x: float) -> float:
     return nearest if abs(x - nearest) <= SNAP_TOL else x
 
 
+def _snapped_floor(x: float) -> int:
+    """``floor(snap_half(x))`` for ``x >= 0``, snapping only where it can change the floor: snapping to a
+    half-integer never does, to an integer only from within ``SNAP_TOL`` below it (the margin of twice
+    that keeps round-off on the safe side)."""
+    i = int(x)
+    return i if x - i < 1.0 - 2.0 * SNAP_TOL else int(_snap_half(x))
+
+
 def _linear_coord(x: float, n: int, reflect: bool) -> float:
     """:func:`~.taps.wrap_coord` (clamped) of one value (reflected even inside, as torch's arithmetic does)."""
     if reflect:
@@ -397,8 +405,8 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
     last = -1
     last_label = src[s]
     for l in range(l0, l1):
-        y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
-        i0, i1, i2 = int(y0), int(y1), int(y2)
+        y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
+        i0, i1, i2 = _snapped_floor(y0), _snapped_floor(y1), _snapped_floor(y2)
         p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
         cell = p0 + p1 + p2
         if mapped:
@@ -414,6 +422,7 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
                 last, last_label = cell, first
                 out[at + l * step] = first
                 continue
+        y0, y1, y2 = _snap_half(y0), _snap_half(y1), _snap_half(y2)
         out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
                                          labels, weights, offsets)
 
@@ -438,18 +447,16 @@ def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: f
             out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights, offsets)
 
 
-def _label_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
-                lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, cst: Any) -> None:
-    """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label`."""
+def _label_row(r: int, labels: Any, weights: Any, offsets: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
+               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, cst: Any) -> None:
+    """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
+    ``weights``, ``offsets``: the vote's scratch, 8 each, one set per tile)."""
     a = r // oshape[2]
     b = r - a * oshape[2]
     base = ost[1] * a + ost[2] * b
     x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
     x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
     x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
-    labels = np.empty(8, dtype=src.dtype)  # per row, not per voxel
-    weights = np.empty(8, dtype=np.float64)
-    offsets = np.empty(8, dtype=np.int64)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
     # with reflection, whose arithmetic moves even an inside coordinate by round-off (and so the vote)
@@ -577,18 +584,22 @@ def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
     tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
     for t in range(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # allocated per tile: per row, the threads would contend in the allocator
+        labels, weights, offsets = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64), np.empty(8, dtype=np.int64)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, *args)
+                _label_row(a * rows_b + b, labels, weights, offsets, *args)
 
 
 def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
     tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
     for t in numba.prange(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # allocated per tile: per row, the threads would contend in the allocator
+        labels, weights, offsets = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64), np.empty(8, dtype=np.int64)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, *args)
+                _label_row(a * rows_b + b, labels, weights, offsets, *args)
 
 
 def _compose_serial(rows_a: int, rows_b: int, args: Any) -> None:
@@ -619,7 +630,7 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
         return numba.njit(cache=False, **flags)(fn)
 
 
-_HELPERS = ("_tile_rows", "_wrap", "_reflect_coord", "_snap_half", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge")
+_HELPERS = ("_tile_rows", "_wrap", "_reflect_coord", "_snap_half", "_snapped_floor", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge")
 _MODES = ("nearest", "linear", "cubic", "label", "compose")
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
