@@ -344,33 +344,33 @@ def _cubic_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape
 
 
 def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, u0: float, u1: float, u2: float,
-                labels: Any, weights: Any, offsets: Any) -> Any:
+                labels: Any, weights: Any) -> Any:
     """The vote of :mod:`.label` among a voxel's 8 linear taps whose labels differ (storage offsets ``p``/``q``
-    per axis, weights ``u`` of the upper taps)."""
-    # taps in the torch path's order: (c0, c1, c2) with c2 fastest
-    offsets[0], offsets[1], offsets[2], offsets[3] = p0 + p1 + p2, p0 + p1 + q2, p0 + q1 + p2, p0 + q1 + q2
-    offsets[4], offsets[5], offsets[6], offsets[7] = q0 + p1 + p2, q0 + p1 + q2, q0 + q1 + p2, q0 + q1 + q2
-    for t in range(8):
-        labels[t] = src[s + offsets[t]]
-    for t in range(8):  # ((1 * w_0) * w_1) * w_2, as label._label_tile's weights_at
-        wa = u0 if t >= 4 else 1.0 - u0
-        wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
-        wc = u2 if t % 2 == 1 else 1.0 - u2
-        weights[t] = (wa * wb) * wc
-    low, high = labels[0], labels[0]
-    for t in range(1, 8):
-        low = min(low, labels[t])
-        high = max(high, labels[t])
-    more = False
-    for t in range(8):
-        if labels[t] > low and labels[t] < high:
-            more = True
-    if not more:  # label._of_two
+    per axis, weights ``u`` of the upper taps). Taps in the torch path's order: ``(c0, c1, c2)``, ``c2``
+    fastest; weights ``((1 * w_0) * w_1) * w_2`` as label._label_tile's ``weights_at``; scores summed in
+    tap order. Two classes (most mixed cells) in registers; more in the scratch arrays."""
+    a0, a1, a2, a3 = src[s + p0 + p1 + p2], src[s + p0 + p1 + q2], src[s + p0 + q1 + p2], src[s + p0 + q1 + q2]
+    a4, a5, a6, a7 = src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2]
+    v0, v1, v2 = 1.0 - u0, 1.0 - u1, 1.0 - u2
+    w0, w1, w2, w3 = (v0 * v1) * v2, (v0 * v1) * u2, (v0 * u1) * v2, (v0 * u1) * u2
+    w4, w5, w6, w7 = (u0 * v1) * v2, (u0 * v1) * u2, (u0 * u1) * v2, (u0 * u1) * u2
+    low = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+    high = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+    if ((a0 == low or a0 == high) and (a1 == low or a1 == high) and (a2 == low or a2 == high) and (a3 == low or a3 == high)
+            and (a4 == low or a4 == high) and (a5 == low or a5 == high) and (a6 == low or a6 == high)
+            and (a7 == low or a7 == high)):  # label._of_two
         score = 0.0
-        for t in range(8):
-            if labels[t] == high:
-                score += weights[t]
+        score += w0 if a0 == high else 0.0
+        score += w1 if a1 == high else 0.0
+        score += w2 if a2 == high else 0.0
+        score += w3 if a3 == high else 0.0
+        score += w4 if a4 == high else 0.0
+        score += w5 if a5 == high else 0.0
+        score += w6 if a6 == high else 0.0
+        score += w7 if a7 == high else 0.0
         return high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+    labels[0], labels[1], labels[2], labels[3], labels[4], labels[5], labels[6], labels[7] = a0, a1, a2, a3, a4, a5, a6, a7
+    weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6], weights[7] = w0, w1, w2, w3, w4, w5, w6, w7
     best = -1.0  # label._winner_of_many then label._best
     winner = high
     for t in range(8):
@@ -394,14 +394,13 @@ def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: 
 
 
 def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
-                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any, cells: Any,
-                    cst: Any, c: int) -> None:
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
+                    mapped: bool) -> None:
     """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
-    axis: no padding rule, both taps on the grid. With a map of uniform cells (``cst[0] >= 0``: one byte a
+    axis: no padding rule, both taps on the grid. With a map of uniform cells (``mapped``: one byte a
     source voxel, 1 where the cell's 8 corners agree) a voxel reads one byte; without it, a cell found
     uniform answers the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
     t0, t1, t2 = sst[1], sst[2], sst[3]
-    mapped = cst[0] >= 0
     last = -1
     last_label = src[s]
     for l in range(l0, l1):
@@ -410,7 +409,7 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
         p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
         cell = p0 + p1 + p2
         if mapped:
-            if cells[c * cst[0] + i0 * cst[1] + i1 * cst[2] + i2 * cst[3]]:
+            if cells[s + cell]:
                 out[at + l * step] = src[s + cell]
                 continue
         elif cell == last:
@@ -424,11 +423,11 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
                 continue
         y0, y1, y2 = _snap_half(y0), _snap_half(y1), _snap_half(y2)
         out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
-                                         labels, weights, offsets)
+                                         labels, weights)
 
 
 def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
-                l0: int, l1: int, sst: Any, labels: Any, weights: Any, offsets: Any, reflect: bool) -> None:
+                l0: int, l1: int, sst: Any, labels: Any, weights: Any, reflect: bool) -> None:
     """Label over the voxels ``[l0, l1)`` of a row, some of whose taps need the padding rule."""
     n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
     for l in range(l0, l1):
@@ -444,13 +443,13 @@ def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: f
         if _uniform(src, s, p0, q0, p1, q1, p2, q2, first):
             out[at + l * step] = first
         else:
-            out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights, offsets)
+            out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights)
 
 
-def _label_row(r: int, labels: Any, weights: Any, offsets: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
-               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, cst: Any) -> None:
+def _label_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
+               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
-    ``weights``, ``offsets``: the vote's scratch, 8 each, one set per tile)."""
+    ``weights``: the vote's scratch, 8 each, one set per tile)."""
     a = r // oshape[2]
     b = r - a * oshape[2]
     base = ost[1] * a + ost[2] * b
@@ -466,11 +465,11 @@ def _label_row(r: int, labels: Any, weights: Any, offsets: Any, src: Any, sst: A
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
         _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
-                        labels, weights, offsets, cells, cst, c)
+                        labels, weights, cells, mapped)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
-                    labels, weights, offsets, reflect)
+                    labels, weights, reflect)
         if inner:
-            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, labels, weights, offsets, reflect)
+            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, labels, weights, reflect)
 
 
 def _compose_row(r: int, src: Any, sst: Any, out: Any, oshape: Any, maps: Any, shapes: Any, fill: Any) -> None:
@@ -585,10 +584,10 @@ def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
     for t in range(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         # allocated per tile: per row, the threads would contend in the allocator
-        labels, weights, offsets = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64), np.empty(8, dtype=np.int64)
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, offsets, *args)
+                _label_row(a * rows_b + b, labels, weights, *args)
 
 
 def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
@@ -596,10 +595,10 @@ def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
     for t in numba.prange(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         # allocated per tile: per row, the threads would contend in the allocator
-        labels, weights, offsets = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64), np.empty(8, dtype=np.int64)
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, offsets, *args)
+                _label_row(a * rows_b + b, labels, weights, *args)
 
 
 def _compose_serial(rows_a: int, rows_b: int, args: Any) -> None:
@@ -786,15 +785,16 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     oshape = _padded_out(plan.ndim, dest.shape)
     reflect = options.padding_mode == "reflection"
     # the map costs 8 reads and one byte per source voxel: worth it where the output has as many voxels
-    cells, cst = _uniform_cells(src) if plan.ndim == 3 and not reflect and dest[0].numel() >= src[0].numel() else _no_cell_map()
+    mapped = plan.ndim == 3 and not reflect and src.is_contiguous() and dest[0].numel() >= src[0].numel()
+    cells = _uniform_cells(src) if mapped else np.zeros(1, dtype=np.uint8)
     _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
-         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, cst)
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, mapped)
     return True
 
 
-def _uniform_cells(src: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """``(C, D, H, W)`` labels -> a uint8 map of their cells, 1 where the 8 corners of the cell whose
-    lowest corner is that voxel hold one label (0 on each axis' last voxel), and its strides."""
+def _uniform_cells(src: torch.Tensor) -> np.ndarray:
+    """Contiguous ``(C, D, H, W)`` labels -> a uint8 map of their cells in the same layout (a cell's
+    storage offset is its lowest corner's): 1 where the 8 corners hold one label, 0 on each axis' last voxel."""
     corner = src[:, :-1, :-1, :-1]
     same = torch.ones_like(corner, dtype=torch.bool)
     for shift in range(1, 8):
@@ -802,11 +802,7 @@ def _uniform_cells(src: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         same &= src[:, a : a + corner.shape[1], b : b + corner.shape[2], c : c + corner.shape[3]] == corner
     cells = torch.zeros(src.shape, dtype=torch.uint8)
     cells[:, :-1, :-1, :-1] = same
-    return cells.view(-1).numpy(), np.asarray(cells.stride(), dtype=np.int64)
-
-
-def _no_cell_map() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros(1, dtype=np.uint8), np.full(4, -1, dtype=np.int64)
+    return cells.view(-1).numpy()
 
 
 # ----------------------------------------------------------------------------- composed nearest map-back
@@ -903,7 +899,7 @@ def warm_up() -> float:
         _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
-        for cells, cst in _no_cell_map(), (labels.copy(), strides):
-            _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, cells, cst))
+        for mapped in (False, True):
+            _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), mapped))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
     return time.perf_counter() - started

@@ -81,17 +81,13 @@ MUTATIONS = (
         (
             Edit("engine/taps.py", "torch.floor(x + 0.5).long()", "torch.ceil(x - 0.5).long()"),
             Edit("engine/general.py", "matrix[:ndim, ndim] += 0.5 + SNAP_TOL", "matrix[:ndim, ndim] += 0.5 - SNAP_TOL"),
-            Edit("transforms/chain.py", "np.floor(snap(continuous) + 0.5)", "np.ceil(snap(continuous) - 0.5)"),
-            Edit("transforms/lazy.py", "np.floor(snap(coords) + 0.5)", "np.ceil(snap(coords) - 0.5)"),
+            # the chain's, the lazy sink's and the compiled fallback's rule: geometry.points.nearest_voxel
+            Edit("geometry/points.py", "np.floor(snap(np.asarray(continuous, dtype=np.float64) + 0.5))",
+                 "np.ceil(snap(np.asarray(continuous, dtype=np.float64) - 0.5))"),
             Edit("engine/compiled.py", "m[:ndim, ndim] += 0.5 + SNAP_TOL", "m[:ndim, ndim] += 0.5 - SNAP_TOL", optional=True),
             Edit("engine/compiled.py", "origin3[0] = 0.5 + SNAP_TOL", "origin3[0] = 0.5 - SNAP_TOL", optional=True),
-            Edit(
-                "engine/compiled.py",
-                "math.floor(y0 + 0.5), math.floor(y1 + 0.5), math.floor(y2 + 0.5)",
-                "math.ceil(y0 - 0.5), math.ceil(y1 - 0.5), math.ceil(y2 - 0.5)",
-                optional=True,
-            ),
-            Edit("engine/compiled.py", "np.floor(continuous + 0.5)", "np.ceil(continuous - 0.5)", optional=True),
+            Edit("engine/compiled.py", "y0, y1, y2 = y0 + 0.5, y1 + 0.5, y2 + 0.5", "y0, y1, y2 = y0 - 0.5, y1 - 0.5, y2 - 0.5", optional=True),
+            Edit("engine/compiled.py", "math.floor(y0), math.floor(y1), math.floor(y2)", "math.ceil(y0), math.ceil(y1), math.ceil(y2)", optional=True),
         ),
         ("tests/test_engine.py", "tests/test_engine_exactness.py", "tests/test_compat_monai.py"),
         select="nearest or tie or centre or seed or index",
