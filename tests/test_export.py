@@ -7,6 +7,7 @@ differ from it only where the oracle's two best channels tie to round-off.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import torch
 from scipy.ndimage import map_coordinates
 
 from monai_spacetx import Space
-from monai_spacetx.engine import warp_image
+from monai_spacetx.engine import compiled, warp_image
 from monai_spacetx.engine.export import label_dtype, warp_argmax
 from monai_spacetx.engine.options import WarpOptions
 from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceTypeError
@@ -77,13 +78,16 @@ def check_against_oracle(x: np.ndarray, working: Space, native: Space, padding: 
     return labels, expected
 
 
+@pytest.mark.parametrize("path", ["compiled", "torch"])
 @pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
 @pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_argmax_equals_resample_every_channel_then_argmax(ndim: int, oblique: bool, padding: str) -> None:
+def test_argmax_equals_resample_every_channel_then_argmax(ndim: int, oblique: bool, padding: str, path: str) -> None:
+    """Both CPU paths: the compiled kernels, and the torch path (what CUDA tensors run)."""
     working, native = geometry(ndim, oblique)
     x = np.random.default_rng(ndim + 2 * oblique).standard_normal((6, *working.shape)).astype(np.float32)
-    labels, expected = check_against_oracle(x, working, native, padding)
+    with compiled.disabled() if path == "torch" else contextlib.nullcontext():
+        labels, expected = check_against_oracle(x, working, native, padding)
     assert labels.dtype == torch.uint8
     assert len(np.unique(expected)) == 6  # random logits: every class wins somewhere
     if padding == "zeros":
@@ -112,6 +116,30 @@ def test_certificate_falls_back_to_every_class() -> None:
     assert set(np.unique(expected)) == {0, 1, 2}
     assert prob is not None
     np.testing.assert_allclose(prob[0].numpy(), best, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+def test_ties_between_corner_classes_go_to_the_smallest_class(path: str) -> None:
+    """Exact ties halfway between corners, decided by hand: a certified two-class cell (either
+    class order), a four-class cell, and a class that is nobody's first maximum tying with them."""
+    halfway = Space((2, 1)).resize((3, 1))  # target voxel 1's centre is source index 0.5: weights 1/2, 1/2
+    centre = Space((2, 2)).resize((3, 3))  # target voxel (1, 1) is the cell's centre: weights 1/4 each
+    one_hot = np.eye(4, dtype=np.float32).reshape(4, 2, 2)  # class k is 1 at corner k only
+    quarter = np.full((1, 2, 2), 0.25, dtype=np.float32)
+    low = np.full((1, 2, 1), -5.0, dtype=np.float32)
+    cases = [  # (target, channels, voxel, winner, its value)
+        (halfway, np.concatenate([np.array([[[1.0], [0.0]], [[0.0], [1.0]]], dtype=np.float32), low]), (1, 0), 0, 0.5),
+        (halfway, np.concatenate([np.array([[[0.0], [1.0]], [[1.0], [0.0]]], dtype=np.float32), low]), (1, 0), 0, 0.5),
+        (centre, one_hot, (1, 1), 0, 0.25),
+        (centre, np.concatenate([quarter, one_hot]), (1, 1), 0, 0.25),  # class 0 is never a first maximum
+        (centre, np.concatenate([one_hot, quarter]), (1, 1), 0, 0.25),
+    ]
+    with compiled.disabled() if path == "torch" else contextlib.nullcontext():
+        for target, x, voxel, winner, value in cases:
+            source = Space(x.shape[1:])
+            labels, prob = warp_argmax(torch.from_numpy(x), source, target, WarpOptions.parse("linear", "border"), keep_prob=True)
+            assert int(labels[0][voxel]) == winner, (x.shape, labels[0])
+            assert prob is not None and float(prob[0][voxel]) == pytest.approx(value, abs=1e-7)
 
 
 def test_ties_go_to_the_smallest_class() -> None:

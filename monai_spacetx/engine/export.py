@@ -57,6 +57,7 @@ import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
+from . import compiled
 from .box import Box, inside_runs, target_box
 from .general import chunk_coords, general_tiles
 from .options import WarpOptions
@@ -226,10 +227,17 @@ class _Pruned:
         self.flat = x.view(self.num_classes, -1)
         count = self.flat.shape[1]
         self.strides = [int(np.prod(self.source_shape[k + 1 :])) for k in range(self.ndim)]
-        # first-maximum class per source voxel (torch.max returns the first maximal index)
+        # first-maximum class per source voxel (torch.max returns the first maximal index); on CPU one
+        # compiled pass also keeps every voxel's runner-up and third value for the certificate
         first = torch.empty(count, dtype=torch.int64 if self.num_classes > 32766 else torch.int16, device=x.device)
-        for c0 in range(0, count, _SOURCE_CHUNK):
-            first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
+        self.second = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
+        self.second_class = torch.full((count,), -1, dtype=first.dtype, device=x.device)
+        self.third = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
+        compiled_pass = compiled.export_first_pass(x, first, self.second, self.second_class, self.third)
+        self.compiled = compiled_pass  # (not with NaN: torch's NaN rules are the reference)
+        if not compiled_pass:
+            for c0 in range(0, count, _SOURCE_CHUNK):
+                first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
         self.first = first
         grid = first.view(self.source_shape)
         mixed = torch.zeros(self.source_shape, dtype=torch.bool, device=x.device)
@@ -241,8 +249,14 @@ class _Pruned:
         # the code a tile gathers: the cell's class, or K + 1 for a mixed cell (K once certified below)
         code_dtype = torch.uint8 if self.num_classes <= 254 else first.dtype
         self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes + 1), grid).to(code_dtype)
-        # the runners-up at every corner of a mixed cell, for the certificate: second value and
-        # class, third value (+inf elsewhere: never read)
+        if not compiled_pass:
+            self._runners_up(mixed)
+        self._certify_cells()
+
+    def _runners_up(self, mixed: torch.Tensor) -> None:
+        """The runners-up at every corner of a mixed cell, for the certificate: second value and
+        class, third value (+inf elsewhere: never read)."""
+        count = self.flat.shape[1]
         corners = mixed.clone()
         for corner in itertools.product((0, 1), repeat=self.ndim):
             if any(corner):
@@ -250,19 +264,15 @@ class _Pruned:
                 high = tuple(slice(s, n) for n, s in zip(self.source_shape, corner))
                 corners[high] |= mixed[low]
         where = torch.nonzero(corners.view(-1)).squeeze(1)
-        del corners, mixed
-        self.second = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
-        self.second_class = torch.full((count,), -1, dtype=first.dtype, device=x.device)
-        self.third = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
+        del corners
         ranks = min(3, self.num_classes)
         block = max(1, (_SOURCE_CHUNK * 16) // self.num_classes)
         for b0 in range(0, where.numel() if self.num_classes > 1 else 0, block):
             idx = where[b0 : b0 + block]
             top = self.flat.index_select(1, idx).topk(ranks, dim=0)
             self.second[idx] = top.values[1].to(torch.float32)
-            self.second_class[idx] = top.indices[1].to(first.dtype)
+            self.second_class[idx] = top.indices[1].to(self.first.dtype)
             self.third[idx] = top.values[2].to(torch.float32) if ranks == 3 else float("-inf")
-        self._certify_cells()
 
     def _certify_cells(self) -> None:
         """Per mixed cell whose corners hold two classes ``lo < hi``: when every other class stays
@@ -270,10 +280,13 @@ class _Pruned:
         below ``max(min x_lo, min x_hi)`` over the corners), its voxels only compare ``lo`` with
         ``hi``. Such cells get code K and their pair in ``cell_low``/``cell_high``."""
         code = self.code.view(-1)
-        cells = torch.nonzero(code == self.num_classes + 1).squeeze(1)
         pair_dtype = torch.uint8 if self.num_classes <= 256 else self.first.dtype
         self.cell_low = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
         self.cell_high = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
+        x = self.flat.view(self.num_classes, *self.source_shape)
+        if compiled.export_certify(x, code, self.first, self.second, self.second_class, self.third, self.cell_low, self.cell_high):
+            return
+        cells = torch.nonzero(code == self.num_classes + 1).squeeze(1)
         for b0 in range(0, cells.numel(), SCORE_BLOCK):
             cell = cells[b0 : b0 + SCORE_BLOCK]
             parts, rest = [], cell
@@ -308,6 +321,12 @@ class _Pruned:
     # -- per tile -------------------------------------------------------------------------------
 
     def run(self, box: Box, labels: torch.Tensor, prob: Optional[torch.Tensor]) -> None:
+        x = self.flat.view(self.num_classes, *self.source_shape)
+        if self.compiled and compiled.export_argmax(
+            x, self.code, self.first, self.second, self.second_class, self.third, self.cell_low, self.cell_high,
+            self.plan, box, self.options, labels[box], None if prob is None else prob[box],
+        ):
+            return
         for tile in general_tiles(box, TILE_VOXELS):
             shape = tuple(s.stop - s.start for s in tile)
             starts = tuple(s.start for s in tile)

@@ -151,9 +151,13 @@ MUTATIONS = (
                  "cand = corner_classes.index_select(1, many).sort(0, descending=True).values", text_optional=True),
             Edit("engine/export.py", "cand = torch.stack([low[part], high[part]])", "cand = torch.stack([high[part], low[part]])", text_optional=True),
             Edit("engine/export.py", "cand = corner_classes[:, part].sort(0).values", "cand = corner_classes[:, part].sort(0, descending=True).values", text_optional=True),
+            # the compiled export (CPU): a certified pair's tie, the corner classes' tie, the full-K tie
+            Edit("engine/compiled.py", "            if other > best:", "            if other >= best:"),
+            Edit("engine/compiled.py", "if score > best or (score == best and candidates[m] < winner):", "if score >= best:"),
+            Edit("engine/compiled.py", "                    if score > best:\n", "                    if score >= best:\n"),
         ),
-        ("tests/test_engine.py",),
-        select="argmax",
+        ("tests/test_engine.py", "tests/test_export.py"),
+        select="argmax or ties",
         needs=("engine/export.py",),
     ),
 )
