@@ -87,7 +87,7 @@ MUTATIONS = (
             Edit("engine/compiled.py", "m[:ndim, ndim] += 0.5 + SNAP_TOL", "m[:ndim, ndim] += 0.5 - SNAP_TOL", optional=True),
             Edit("engine/compiled.py", "origin3[0] = 0.5 + SNAP_TOL", "origin3[0] = 0.5 - SNAP_TOL", optional=True),
             Edit("engine/compiled.py", "y0, y1, y2 = y0 + 0.5, y1 + 0.5, y2 + 0.5", "y0, y1, y2 = y0 - 0.5, y1 - 0.5, y2 - 0.5", optional=True),
-            Edit("engine/compiled.py", "math.floor(y0), math.floor(y1), math.floor(y2)", "math.ceil(y0), math.ceil(y1), math.ceil(y2)", optional=True),
+            Edit("engine/compiled.py", "p0, p1, p2 = math.floor(y0), math.floor(y1), math.floor(y2)", "p0, p1, p2 = math.ceil(y0), math.ceil(y1), math.ceil(y2)", optional=True),
         ),
         ("tests/test_engine.py", "tests/test_engine_exactness.py", "tests/test_compat_monai.py"),
         select="nearest or tie or centre or seed or index",
@@ -146,7 +146,7 @@ MUTATIONS = (
             Edit("engine/export.py", "better = top > best", "better = top >= best"),
             # the linear path's candidates are scored in ascending class order (first maximum = smallest class);
             # that code is being rewritten, so each of its two forms is mutated where present
-            Edit("engine/export.py", "torch.where(values[1] > values[0], high, low)", "torch.where(values[1] >= values[0], high, low)", text_optional=True),
+            Edit("engine/export.py", "torch.where(values[1] > values[0], high, low)", "torch.where(values[1] >= values[0], high, low)", count=2, text_optional=True),
             Edit("engine/export.py", "cand = corner_classes.index_select(1, many).sort(0).values",
                  "cand = corner_classes.index_select(1, many).sort(0, descending=True).values", text_optional=True),
             Edit("engine/export.py", "cand = torch.stack([low[part], high[part]])", "cand = torch.stack([high[part], low[part]])", text_optional=True),
