@@ -388,9 +388,9 @@ def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q
 
 def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, first: Any) -> bool:
     """Whether the 8 taps all hold ``first`` (the tap at ``p0 + p1 + p2``), with early exits."""
-    return (src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
-            and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
-            and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first)
+    return bool(src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
+                and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
+                and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first)
 
 
 def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
@@ -536,21 +536,25 @@ def _top3_row(r0: int, r1: int, x: Any, count: int, classes: int, length: int, f
 
 def _certify_row(r: int, code: Any, first: Any, x: Any, count: int, classes: int, n0: int, n1: int, n2: int,
                  second: Any, second_class: Any, third: Any, cell_low: Any, cell_high: Any) -> None:
-    """Export's certificate for the mixed cells (code ``K + 1``) whose lowest corner is in row ``r``
-    (the cell's upper corners clamped onto the grid; a 2-D grid has ``n0 = 1``): two corner classes
-    ``lo < hi`` and every other class below ``max(min x_lo, min x_hi)`` over the corners -> code ``K``."""
+    """Export's cell codes for the cells whose lowest corner is in row ``r`` (the cell's upper corners
+    clamped onto the grid; a 2-D grid has ``n0 = 1``), as export._Pruned's torch path builds them:
+    the corners' common first-maximum class (a pure cell); ``K`` for two corner classes ``lo < hi``
+    with every other class below ``max(min x_lo, min x_hi)`` over the corners (the pair in
+    ``cell_low``/``cell_high``); else ``K + 1``."""
     a, b = r // n1, r % n1
     a0, a1 = a * n1 * n2, min(a + 1, n0 - 1) * n1 * n2
     b0, b1 = b * n2, min(b + 1, n1 - 1) * n2
     for c in range(n2):
         v = a0 + b0 + c
-        if code[v] != classes + 1:
-            continue
         c1 = min(c + 1, n2 - 1)
         low, high = first[v], first[v]
         for t in range(8):
             tap = (a1 if t >= 4 else a0) + (b1 if (t // 2) % 2 == 1 else b0) + (c1 if t % 2 == 1 else c)
             low, high = min(low, first[tap]), max(high, first[tap])
+        if low == high:
+            code[v] = low
+            continue
+        code[v] = classes + 1
         two = True
         least_low, least_high, bound = np.inf, np.inf, -np.inf
         for t in range(8):
@@ -1025,9 +1029,10 @@ def export_first_pass(x: torch.Tensor, first: torch.Tensor, second: torch.Tensor
 
 def export_certify(x: torch.Tensor, code: torch.Tensor, first: torch.Tensor, second: torch.Tensor,
                    second_class: torch.Tensor, third: torch.Tensor, cell_low: torch.Tensor, cell_high: torch.Tensor) -> bool:
-    """Export's certificate for every mixed cell (``code == K + 1`` at its lowest corner, flat over the
-    source), in place: a certified cell gets code ``K`` and its pair in ``cell_low``/``cell_high``.
-    Same inputs as :func:`export_first_pass` filled; False where the kernel does not apply."""
+    """Export's code of every cell (flat over the source, at its lowest corner): its class when its
+    corners share their first-maximum class, ``K`` for a certified pair (written to ``cell_low``/
+    ``cell_high``), else ``K + 1``. From the arrays :func:`export_first_pass` filled; False where
+    the kernel does not apply."""
     if not available() or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not x.is_contiguous():
         return False
     n0, n1, n2 = _grid3(x.shape[1:])

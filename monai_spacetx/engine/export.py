@@ -239,18 +239,31 @@ class _Pruned:
             for c0 in range(0, count, _SOURCE_CHUNK):
                 first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
         self.first = first
+        code_dtype = torch.uint8 if self.num_classes <= 254 else first.dtype
+        pair_dtype = torch.uint8 if self.num_classes <= 256 else first.dtype
+        self.cell_low = torch.zeros(count, dtype=pair_dtype, device=x.device)
+        self.cell_high = torch.zeros(count, dtype=pair_dtype, device=x.device)
+        if compiled_pass:  # codes and certificate in one compiled pass, no full-size temporaries
+            self.code = torch.empty(self.source_shape, dtype=code_dtype, device=x.device)
+            compiled_pass = compiled.export_certify(x, self.code, first, self.second, self.second_class, self.third,
+                                                   self.cell_low, self.cell_high)
+            self.compiled = compiled_pass
+        if not compiled_pass:
+            self._torch_codes(code_dtype)
+
+    def _torch_codes(self, code_dtype: torch.dtype) -> None:
+        """The cell codes, the runners-up at mixed cells' corners and the certificate, by torch ops."""
+        first = self.first
         grid = first.view(self.source_shape)
-        mixed = torch.zeros(self.source_shape, dtype=torch.bool, device=x.device)
+        mixed = torch.zeros(self.source_shape, dtype=torch.bool, device=first.device)
         for corner in itertools.product((0, 1), repeat=self.ndim):
             if any(corner):  # cell at its lowest corner c; corners past the upper edge are clamped onto c's
                 low = tuple(slice(0, n - s) for n, s in zip(self.source_shape, corner))
                 high = tuple(slice(s, n) for n, s in zip(self.source_shape, corner))
                 mixed[low] |= grid[low] != grid[high]
         # the code a tile gathers: the cell's class, or K + 1 for a mixed cell (K once certified below)
-        code_dtype = torch.uint8 if self.num_classes <= 254 else first.dtype
-        self.code = torch.where(mixed, torch.full_like(first.view(self.source_shape), self.num_classes + 1), grid).to(code_dtype)
-        if not compiled_pass:
-            self._runners_up(mixed)
+        self.code = torch.where(mixed, torch.full_like(grid, self.num_classes + 1), grid).to(code_dtype)
+        self._runners_up(mixed)
         self._certify_cells()
 
     def _runners_up(self, mixed: torch.Tensor) -> None:
@@ -280,12 +293,6 @@ class _Pruned:
         below ``max(min x_lo, min x_hi)`` over the corners), its voxels only compare ``lo`` with
         ``hi``. Such cells get code K and their pair in ``cell_low``/``cell_high``."""
         code = self.code.view(-1)
-        pair_dtype = torch.uint8 if self.num_classes <= 256 else self.first.dtype
-        self.cell_low = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
-        self.cell_high = torch.zeros(code.shape, dtype=pair_dtype, device=code.device)
-        x = self.flat.view(self.num_classes, *self.source_shape)
-        if compiled.export_certify(x, code, self.first, self.second, self.second_class, self.third, self.cell_low, self.cell_high):
-            return
         cells = torch.nonzero(code == self.num_classes + 1).squeeze(1)
         for b0 in range(0, cells.numel(), SCORE_BLOCK):
             cell = cells[b0 : b0 + SCORE_BLOCK]
