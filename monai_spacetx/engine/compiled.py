@@ -189,6 +189,15 @@ def _row_interior(x0: float, x1: float, x2: float, lin: Any, nsrc: Any, low: flo
     return start, max(start, min(e0, min(e1, e2)))
 
 
+def _row_start(r: int, ost: Any, oshape: Any, origin: Any, lin: Any) -> tuple[int, float, float, float]:
+    """Output row ``r`` (flat over the output's first two padded axes): its storage offset and the source
+    coordinates of its first voxel."""
+    a = r // oshape[2]
+    b = r - a * oshape[2]
+    return (ost[1] * a + ost[2] * b, (origin[0] + a * lin[0, 0]) + b * lin[0, 1],
+            (origin[1] + a * lin[1, 0]) + b * lin[1, 1], (origin[2] + a * lin[2, 0]) + b * lin[2, 1])
+
+
 def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, length: int, fill: Any) -> None:
     """``fill`` outside the row's inside run ``[lo, hi)``, every channel."""
     for c in range(channels):
@@ -220,12 +229,7 @@ def _nearest_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, 
 def _nearest_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                  lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Nearest (``x`` already holds ``+ 0.5 + SNAP_TOL``); the output's last axis is contiguous."""
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
-    x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
-    x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, lo[r], hi[r])
     inner = fast1 > fast0
@@ -294,12 +298,7 @@ def _linear_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshap
                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Linear: 8 taps per voxel, 7 lerps in the image's dtype; the output's last axis is contiguous."""
     weights = np.empty(3, dtype=src.dtype)
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
-    x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
-    x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     # inside [0, n - 1) on every axis the coordinate needs no padding rule and both taps are on the grid
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, lo[r], hi[r])
@@ -316,12 +315,7 @@ def _linear_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshap
 def _cubic_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Keys cubic: 64 taps per voxel, accumulated in float64 along the last axis first."""
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
-    x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
-    x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     for l in range(lo[r], hi[r]):
         o0, v0 = _cubic_axis(x0 + l * lin[0, 2], nsrc[0], sst[1], reflect)
@@ -450,12 +444,7 @@ def _label_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
                oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
     ``weights``: the vote's scratch, 8 each, one set per tile)."""
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
-    x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
-    x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
     # with reflection, whose arithmetic moves even an inside coordinate by round-off (and so the vote)
@@ -588,12 +577,7 @@ def _argmax_row(r: int, taps: Any, weights: Any, candidates: Any, x: Any, count:
     the first maximum (smallest class) wins ties. ``taps``/``weights``/``candidates``: scratch of 8."""
     n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
     s1, s2 = n1 * n2, n2
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    x0 = (origin[0] + a * lin[0, 0]) + b * lin[0, 1]
-    x1 = (origin[1] + a * lin[1, 0]) + b * lin[1, 1]
-    x2 = (origin[2] + a * lin[2, 0]) + b * lin[2, 1]
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     for l in range(oshape[3]):
         at = base + l * ost[3]
         if l < lo[r] or l >= hi[r]:
@@ -826,7 +810,7 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
         return numba.njit(cache=False, **flags)(fn)
 
 
-_HELPERS = ("_tile_rows", "_wrap", "_reflect_coord", "_snap_half", "_snapped_floor", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge", "_argmax_score")
+_HELPERS = ("_tile_rows", "_row_start", "_wrap", "_reflect_coord", "_snap_half", "_snapped_floor", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge", "_argmax_score")
 _MODES = ("nearest", "linear", "cubic", "label", "compose", "top3", "certify", "argmax")
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
