@@ -142,6 +142,22 @@ def test_ties_between_corner_classes_go_to_the_smallest_class(path: str) -> None
             assert prob is not None and float(prob[0][voxel]) == pytest.approx(value, abs=1e-7)
 
 
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+def test_nan_in_a_channel_wins_where_it_reaches(path: str) -> None:
+    """A NaN logit propagates to the voxels that interpolate it, and there its class wins (numpy's
+    and torch's argmax treat NaN as the maximum); elsewhere nothing changes."""
+    working, native = geometry(3, False)
+    x = np.random.default_rng(1).standard_normal((6, *working.shape)).astype(np.float32)
+    x[3, 5, 5, 5] = np.nan
+    with compiled.disabled() if path == "torch" else contextlib.nullcontext():
+        labels, _ = warp_argmax(torch.from_numpy(x), working, native, WarpOptions.parse("linear", "border"))
+    expected, best, _, _ = oracle(x, working, native, "border")
+    reached = np.isnan(best)
+    assert reached.sum() == 64  # the 4 x 4 x 4 native voxels whose cells have the NaN as a corner
+    np.testing.assert_array_equal(labels[0].numpy(), expected)
+    assert (labels[0].numpy()[reached] == 3).all()
+
+
 def test_ties_go_to_the_smallest_class() -> None:
     space = Space((5, 6))
     base = torch.rand(5, 6, generator=torch.Generator().manual_seed(0))
