@@ -1128,7 +1128,8 @@ def _compose_torch(data: torch.Tensor, maps: Sequence[np.ndarray], shapes: Seque
 
 def warm_up() -> float:
     """Compile (or load from the disk cache) the serial and the parallel build of every kernel for
-    float32 images and uint8 labels (what a benchmark or a training run uses first); seconds taken."""
+    float32 images and uint8 labels (what a benchmark or a training run uses first), and the argmax
+    export's for float32 channels; seconds taken."""
     import time
 
     if not available():
@@ -1148,4 +1149,11 @@ def warm_up() -> float:
         for mapped in (False, True):
             _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), mapped))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
+        # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
+        first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)
+        third, code, pair = np.zeros(64, np.float32), np.zeros(64, np.uint8), np.zeros(64, np.uint8)
+        _BUILT["top3"][build](4, 4, (floats, 64, 1, 4, first, second, rank, third, np.zeros(1, np.uint8)))
+        _BUILT["certify"][build](4, 4, (code, first, floats, 64, 1, 4, 4, 4, second, rank, third, pair, pair.copy()))
+        _BUILT["argmax"][build](4, 4, (floats, 64, 1, n, code, first, second, rank, third, pair, pair.copy(), labels.copy(),
+                                       strides, np.zeros(64, np.float32), True, shape, origin, lin, lo, hi, np.uint8(0), False))
     return time.perf_counter() - started
