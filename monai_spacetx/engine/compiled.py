@@ -1,5 +1,7 @@
 """CPU kernels compiled with numba for the general path (any affine): nearest, linear, cubic, label,
-and the composed nearest map-back (:func:`compose_nearest_gather`).
+the composed nearest map-back (:func:`compose_nearest_gather`), and the linear argmax export's
+three passes (:func:`export_first_pass`, :func:`export_certify`, :func:`export_argmax`, for
+:mod:`.export`).
 
 Why: torch's own 3-D ``grid_sample`` CPU kernel is slower than SimpleITK, and a gather per tap
 (cubic: 64 of them) walks memory 64 times. One compiled loop per target row reads each voxel's
@@ -21,7 +23,9 @@ with, and the path for CUDA tensors and when numba is missing):
   ``[-1, n]``, Keys weights (``A = -0.75``), each of the 4 taps per axis through the tap rule;
 - label: the linear taps of the snapped coordinate, then the vote of :mod:`.label` (the class
   with the largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label),
-  with the same summation order, so the result is bit for bit the torch path's;
+  with the same summation order, so the result is bit for bit the torch path's; a voxel whose
+  cell's 8 taps hold one label takes it without a vote (for targets at least as large as the
+  source, from a one-byte map of the uniform source cells);
 - ``"zeros"`` padding: the voxels outside the source field of view get ``fill``, per row from
   :func:`~.box.inside_runs` (the same float64 test).
 

@@ -27,6 +27,11 @@ per-class work, because linear weights are non-negative:
    against their own best value; where it fails (noise, near-ties) they are scored over all
    ``K`` channels.
 
+On CPU (float32/float64 channels without NaN) steps 1 to 4 run in compiled kernels
+(:func:`~.compiled.export_first_pass`, :func:`~.compiled.export_certify`,
+:func:`~.compiled.export_argmax`), which keep every source voxel's runner-up and third value and
+walk the target row by row; the torch tiles below are the reference and run elsewhere (CUDA).
+
 **Cubic** (negative weights) and anti-aliased or thick-axis sampling have no such bound: they
 resample the channels tile by tile with :func:`~monai_spacetx.engine.warp_image` and keep a
 running maximum and its index (``K`` times the work of one channel, still bounded memory).
@@ -269,7 +274,6 @@ class _Pruned:
     def _runners_up(self, mixed: torch.Tensor) -> None:
         """The runners-up at every corner of a mixed cell, for the certificate: second value and
         class, third value (+inf elsewhere: never read)."""
-        count = self.flat.shape[1]
         corners = mixed.clone()
         for corner in itertools.product((0, 1), repeat=self.ndim):
             if any(corner):
