@@ -206,6 +206,22 @@ def test_label_dtype_holds_every_class_and_the_fill() -> None:
     assert labels.dtype == torch.int16 and prob is None and int(labels.sum()) == 0
 
 
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+@pytest.mark.parametrize("classes, fill", [(255, 0), (300, 7), (300, -1)])
+def test_wide_codes_and_labels(classes: int, fill: int, path: str) -> None:
+    """Past 254 classes the cell codes (class, K, K + 1) and the certified pairs no longer fit in a
+    byte, past 256 neither do the labels; a negative fill label needs a signed dtype. Smooth logits
+    (pure, certified and mixed cells) against the oracle, float64 channels."""
+    working, native = geometry(3, True, seed=5)
+    rng = np.random.default_rng(classes + fill)
+    coarse = torch.from_numpy(rng.standard_normal((classes, 4, 4, 3)) * 3)
+    x = torch.nn.functional.interpolate(coarse[None], size=working.shape, mode="trilinear", align_corners=False)[0].numpy()
+    with compiled.disabled() if path == "torch" else contextlib.nullcontext():
+        labels, expected = check_against_oracle(x, working, native, "zeros", fill=fill)
+    assert labels.dtype == label_dtype(classes, fill)
+    assert (labels == fill).any() and len(np.unique(expected)) > 3
+
+
 def test_outside_the_working_grid_is_the_fill_label() -> None:
     space = Space((4, 4))
     far = Space((3, 3), origin=(100.0, 100.0))
