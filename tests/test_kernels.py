@@ -8,6 +8,7 @@ child after the parent ran a parallel kernel, and a process where numba cannot c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import subprocess
@@ -249,10 +250,7 @@ def test_compose_nearest_gather_tie_rule_by_hand(shift: float, up: int) -> None:
     rows = [i for i in range(6) if 0 <= i + up < 6]
     expected[:, rows] = data[:, [i + up for i in rows]]
     for disable in (False, True):
-        if disable:
-            with compiled.disabled():
-                ours = compose_nearest_gather(data, [step], [(6, 4, 3)], (6, 4, 3), -7.0)
-        else:
+        with compiled.disabled() if disable else contextlib.nullcontext():
             ours = compose_nearest_gather(data, [step], [(6, 4, 3)], (6, 4, 3), -7.0)
         assert torch.equal(ours, expected), (shift, disable)
 

@@ -542,7 +542,7 @@ def _certify_row(r: int, code: Any, first: Any, x: Any, count: int, classes: int
         c1 = min(c + 1, n2 - 1)
         low, high = first[v], first[v]
         for t in range(8):
-            tap = (a1 if t >= 4 else a0) + (b1 if (t // 2) % 2 == 1 else b0) + (c1 if t % 2 == 1 else c)
+            tap = _corner(t, a0, a1, b0, b1, c, c1)
             low, high = min(low, first[tap]), max(high, first[tap])
         if low == high:
             code[v] = low
@@ -551,7 +551,7 @@ def _certify_row(r: int, code: Any, first: Any, x: Any, count: int, classes: int
         two = True
         least_low, least_high, bound = np.inf, np.inf, -np.inf
         for t in range(8):
-            tap = (a1 if t >= 4 else a0) + (b1 if (t // 2) % 2 == 1 else b0) + (c1 if t % 2 == 1 else c)
+            tap = _corner(t, a0, a1, b0, b1, c, c1)
             if first[tap] != low and first[tap] != high:
                 two = False
             least_low = min(least_low, x[low * count + tap])
@@ -560,6 +560,11 @@ def _certify_row(r: int, code: Any, first: Any, x: Any, count: int, classes: int
             bound = max(bound, float(third[tap]) if taken else float(second[tap]))
         if two and bound < max(float(least_low), float(least_high)):
             code[v], cell_low[v], cell_high[v] = classes, low, high
+
+
+def _corner(t: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int) -> int:
+    """Storage offset of a cell's corner ``t`` (0..7, last axis fastest): lower (``p``) or upper (``q``) per axis."""
+    return (q0 if t >= 4 else p0) + (q1 if (t // 2) % 2 == 1 else p1) + (q2 if t % 2 == 1 else p2)
 
 
 def _argmax_score(x: Any, count: int, k: int, taps: Any, weights: Any) -> float:
@@ -603,7 +608,7 @@ def _argmax_row(r: int, taps: Any, weights: Any, candidates: Any, x: Any, count:
             out[at] = cell
             continue
         for t in range(8):
-            taps[t] = (q0 if t >= 4 else p0) + (q1 if (t // 2) % 2 == 1 else p1) + (q2 if t % 2 == 1 else p2)
+            taps[t] = _corner(t, p0, q0, p1, q1, p2, q2)
             wa = u0 if t >= 4 else 1.0 - u0
             wb = u1 if (t // 2) % 2 == 1 else 1.0 - u1
             wc = u2 if t % 2 == 1 else 1.0 - u2
@@ -814,7 +819,7 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
         return numba.njit(cache=False, **flags)(fn)
 
 
-_HELPERS = ("_tile_rows", "_row_start", "_wrap", "_reflect_coord", "_snap_half", "_snapped_floor", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge", "_argmax_score")
+_HELPERS = ("_tile_rows", "_row_start", "_wrap", "_reflect_coord", "_snap_half", "_snapped_floor", "_linear_coord", "_keys_near", "_keys_far", "_cubic_axis", "_interior", "_row_interior", "_fill_row", "_linear_interior", "_linear_edge", "_nearest_interior", "_nearest_edge", "_label_vote", "_uniform", "_label_interior", "_label_edge", "_corner", "_argmax_score")
 _MODES = ("nearest", "linear", "cubic", "label", "compose", "top3", "certify", "argmax")
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
@@ -996,6 +1001,11 @@ def _grid3(shape: Sequence[int]) -> tuple[int, int, int]:
     return (1, int(shape[0]), int(shape[1])) if len(shape) == 2 else (int(shape[0]), int(shape[1]), int(shape[2]))
 
 
+def _export_applies(x: torch.Tensor) -> bool:
+    """Whether the export kernels take ``x`` ``(K, *source)``: contiguous float32/float64 on CPU, 2-D or 3-D."""
+    return available() and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.is_contiguous() and x.dim() in (3, 4)
+
+
 def export_first_pass(x: torch.Tensor, first: torch.Tensor, second: torch.Tensor, second_class: torch.Tensor,
                       third: torch.Tensor) -> bool:
     """Fill, for every source voxel of ``x`` ``(K, *source)`` (contiguous, float32/float64, 2-D or 3-D),
@@ -1004,9 +1014,7 @@ def export_first_pass(x: torch.Tensor, first: torch.Tensor, second: torch.Tensor
     over the source. Ties: the first maximum is the smallest class; among equal runners-up any
     (the certificate only needs a bound). False, with nothing promised, where the kernel does not
     apply (CUDA, another dtype, numba off) or ``x`` holds NaN (torch's NaN rule is the reference)."""
-    if not available() or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not x.is_contiguous():
-        return False
-    if x.dim() not in (3, 4):
+    if not _export_applies(x):
         return False
     n0, n1, n2 = _grid3(x.shape[1:])
     nan_seen = np.zeros(1, dtype=np.uint8)
@@ -1021,7 +1029,7 @@ def export_certify(x: torch.Tensor, code: torch.Tensor, first: torch.Tensor, sec
     corners share their first-maximum class, ``K`` for a certified pair (written to ``cell_low``/
     ``cell_high``), else ``K + 1``. From the arrays :func:`export_first_pass` filled; False where
     the kernel does not apply."""
-    if not available() or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not x.is_contiguous():
+    if not _export_applies(x):
         return False
     n0, n1, n2 = _grid3(x.shape[1:])
     _run("certify", np.asarray([1, n0, n1, n2]), code.view(-1).numpy(), first.numpy(), x.view(-1).numpy(),
@@ -1037,17 +1045,17 @@ def export_argmax(x: torch.Tensor, code: torch.Tensor, first: torch.Tensor, seco
     views, from the per-source-voxel arrays of :func:`export_first_pass` and :func:`export_certify`
     (and the cell codes ``code``: class, ``K`` certified pair, ``K + 1`` mixed). False where the
     kernel does not apply (as :func:`export_first_pass`)."""
-    if not available() or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or not x.is_contiguous():
+    if not _export_applies(x):
         return False
     ndim = plan.ndim
     n = _grid3(x.shape[1:])
     origin, lin = _geometry(plan.matrix, [b.start for b in box], ndim, False)
     lo, hi = _runs(plan, box, options)
+    if prob is not None and prob.stride() != labels.stride():  # the kernel writes both at the labels' offsets
+        return False
     out, ost = _storage(labels[None])
     oshape = _padded_out(ndim, (1, *labels.shape))
-    probe, _ = _storage(prob[None]) if prob is not None else (np.zeros(1, dtype=np.float32), None)
-    if prob is not None and prob.stride() != labels.stride():
-        return False
+    probe = _storage(prob[None])[0] if prob is not None else np.zeros(1, dtype=np.float32)
     _run("argmax", oshape, x.view(-1).numpy(), int(n[0] * n[1] * n[2]), int(x.shape[0]), np.asarray(n, dtype=np.int64),
          code.view(-1).numpy(), first.numpy(), second.numpy(), second_class.numpy(), third.numpy(), cell_low.numpy(),
          cell_high.numpy(), out, ost, probe, prob is not None, oshape, origin, lin, lo, hi,
@@ -1150,8 +1158,7 @@ def warm_up() -> float:
         _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
-        for mapped in (False, True):
-            _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), mapped))
+        _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), True))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
         # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
         first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)

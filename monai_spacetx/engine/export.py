@@ -238,9 +238,9 @@ class _Pruned:
         self.second = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
         self.second_class = torch.full((count,), -1, dtype=first.dtype, device=x.device)
         self.third = torch.full((count,), float("inf"), dtype=torch.float32, device=x.device)
-        compiled_pass = compiled.export_first_pass(x, first, self.second, self.second_class, self.third)
-        self.compiled = compiled_pass  # (not with NaN: torch's NaN rules are the reference)
-        if not compiled_pass:
+        # (not with NaN: torch's NaN rules are the reference)
+        self.compiled = compiled.export_first_pass(x, first, self.second, self.second_class, self.third)
+        if not self.compiled:
             for c0 in range(0, count, _SOURCE_CHUNK):
                 first[c0 : c0 + _SOURCE_CHUNK] = self.flat[:, c0 : c0 + _SOURCE_CHUNK].max(0).indices
         self.first = first
@@ -248,12 +248,11 @@ class _Pruned:
         pair_dtype = torch.uint8 if self.num_classes <= 256 else first.dtype
         self.cell_low = torch.zeros(count, dtype=pair_dtype, device=x.device)
         self.cell_high = torch.zeros(count, dtype=pair_dtype, device=x.device)
-        if compiled_pass:  # codes and certificate in one compiled pass, no full-size temporaries
+        if self.compiled:  # codes and certificate in one compiled pass, no full-size temporaries
             self.code = torch.empty(self.source_shape, dtype=code_dtype, device=x.device)
-            compiled_pass = compiled.export_certify(x, self.code, first, self.second, self.second_class, self.third,
-                                                   self.cell_low, self.cell_high)
-            self.compiled = compiled_pass
-        if not compiled_pass:
+            self.compiled = compiled.export_certify(x, self.code, first, self.second, self.second_class, self.third,
+                                                    self.cell_low, self.cell_high)
+        if not self.compiled:
             self._torch_codes(code_dtype)
 
     def _torch_codes(self, code_dtype: torch.dtype) -> None:
