@@ -1,0 +1,183 @@
+"""Run mutmut over the package, one module at a time, each mutant against that module's own tests.
+
+``run_mutations.py`` plants seven bugs chosen by hand; this script lets mutmut
+(https://github.com/boxed/mutmut, 3.x) generate every single-point mutant of a module (operators,
+constants, comparisons, dropped arguments, ...) and runs, for each mutant, only the tests of that
+module's selection that reach the mutated function (mutmut records which tests call which function
+in a first pass over the selection). The full suite takes minutes; a module's selection seconds.
+
+For each module the script copies the repository (the working tree, or ``--ref`` as committed)
+into ``<workdir>/<module>/``, writes the module and its test selection into the copy's
+``[tool.mutmut]`` table (the repository's table holds the settings every module shares), and runs
+``nice -n 15 mutmut run --max-children N`` there. The repository itself is never touched.
+
+    python tests/mutation/run_mutmut.py geometry/points.py          # one module
+    python tests/mutation/run_mutmut.py --list                      # the modules and their tests
+    python tests/mutation/run_mutmut.py                              # every module, in order
+    python tests/mutation/run_mutmut.py compare.py --show            # and print each survivor's diff
+
+Each module prints one line: mutants, killed, survived (plus timeouts and "no tests"), and the
+survivors' names; ``<workdir>/<module>/survivors.txt`` holds their diffs. A mutant's verdict is
+cached by mutmut in the copy: rerunning a module reruns only mutants whose code or tests changed,
+unless ``--fresh``. Not run in CI: every module takes from minutes to an hour on 2 shared cores.
+Not collected by pytest (its name does not start with ``test_``).
+
+The compiled kernels (``engine/compiled.py``) are not mutated here: mutmut's trampolines cannot
+run inside numba's nopython code. They are covered by their comparisons with the torch path and the
+oracles in ``tests/test_kernels.py`` and ``tests/test_export.py`` (and ``run_mutations.py`` edits them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = "monai_spacetx"
+
+# module (relative to the package) -> the tests that guard it (pytest arguments). Ordered: the small,
+# high-value modules first. A selection is what a mutant of that module runs (only the selected tests
+# that call the mutated function): keep it to the files that check the module against an oracle.
+MODULES: dict[str, tuple[str, ...]] = {
+    "geometry/points.py": ("tests/test_points.py",),
+    "transforms/padding.py": ("tests/test_compat_monai.py", "tests/test_engine.py", "tests/test_transforms.py"),
+    "transforms/meta.py": ("tests/test_space_monai.py", "tests/test_bad_inputs.py", "tests/test_interop.py"),
+    "engine/options.py": ("tests/test_engine.py", "tests/test_bad_inputs.py"),
+    "transforms/records.py": ("tests/test_records.py",),
+    "compare.py": ("tests/test_compare.py", "tests/test_bad_inputs.py"),
+    "cli/inputs.py": ("tests/test_cli.py", "tests/test_bad_inputs.py"),
+    "cli/check.py": ("tests/test_cli.py", "tests/test_bad_inputs.py"),
+    "engine/box.py": ("tests/test_engine.py", "tests/test_space.py"),
+    "engine/taps.py": ("tests/test_engine.py",),
+    "engine/plan.py": ("tests/test_engine.py", "tests/test_space.py"),
+    "geometry/space.py": ("tests/test_space.py", "tests/test_space_properties.py", "tests/test_space_monai.py"),
+    "transforms/sink.py": ("tests/test_lazy.py",),
+    "transforms/chain.py": ("tests/test_lazy.py", "tests/test_chains.py"),
+    "transforms/planning.py": ("tests/test_space.py", "tests/test_space_properties.py", "tests/test_transforms.py"),
+    "transforms/functional.py": ("tests/test_engine.py", "tests/test_export.py", "tests/test_transforms.py"),
+    "transforms/counterparts.py": ("tests/test_counterparts.py",),
+    "transforms/lazy.py": ("tests/test_lazy.py", "tests/test_records.py"),
+    "engine/warp.py": ("tests/test_engine.py", "tests/test_bad_inputs.py"),
+    "engine/label.py": ("tests/test_engine.py", "tests/test_engine_exactness.py"),
+    "engine/export.py": ("tests/test_export.py",),
+}
+
+IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".hypothesis", ".pytest_cache", ".mypy_cache", "mutants",
+                                "*.egg-info", ".coverage", "outputs")
+
+
+def slug(module: str) -> str:
+    return module.replace("/", ".").removesuffix(".py")
+
+
+def copy_repository(dest: Path, ref: str | None) -> None:
+    """The working tree (``ref`` None) or a commit's tree, without caches, into ``dest``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    if ref is None:
+        shutil.copytree(ROOT, dest, ignore=IGNORE)
+        return
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest)
+
+
+def write_module_config(copy: Path, module: str, tests: tuple[str, ...]) -> None:
+    """Put the module and its selection into the copy's ``[tool.mutmut]`` table (replacing those two keys)."""
+    pyproject = copy / "pyproject.toml"
+    text = pyproject.read_text()
+    header = "[tool.mutmut]\n"
+    if header not in text:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] table: the shared settings live there")
+    lines = [f'only_mutate = ["{PACKAGE}/{module}"]',
+             "pytest_add_cli_args_test_selection = [" + ", ".join(json.dumps(t) for t in tests) + "]"]
+    text = re.sub(r"^(only_mutate|pytest_add_cli_args_test_selection)\s*=.*$\n?", "", text, flags=re.M)
+    text = text.replace(header, header + "\n".join(lines) + "\n", 1)
+    pyproject.write_text(text)
+
+
+def mutmut(copy: Path, *args: str, nice: int = 0, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mutmut", *args]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run(command, cwd=copy, env=env, text=True, capture_output=capture)
+
+
+def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
+    tests = MODULES[module]
+    copy = args.workdir / slug(module)
+    if args.fresh or not (copy / "mutants").exists():
+        copy_repository(copy, args.ref)
+    else:  # keep mutmut's cache; refresh the sources and tests it compares against
+        fresh = args.workdir / (slug(module) + ".new")
+        copy_repository(fresh, args.ref)
+        for name in (PACKAGE, "tests", "pyproject.toml"):
+            target = copy / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+            shutil.move(str(fresh / name), str(target))
+        shutil.rmtree(fresh)
+    write_module_config(copy, module, tests)
+    print(f"== {module}: mutmut over {' '.join(tests)} in {copy}", flush=True)
+    run = mutmut(copy, "run", "--max-children", str(args.max_children), nice=args.nice, capture=False)
+    if run.returncode not in (0, 1):
+        print(f"   mutmut run exited with {run.returncode}", flush=True)
+    mutmut(copy, "export-cicd-stats")
+    stats = json.loads((copy / "mutants" / "mutmut-cicd-stats.json").read_text())
+    listing = mutmut(copy, "results").stdout
+    survivors = [line.split(":")[0].strip() for line in listing.splitlines() if line.strip().endswith(": survived")]
+    others = [line.strip() for line in listing.splitlines()
+              if line.strip() and not line.strip().endswith((": survived", ": killed"))]
+    diffs = [mutmut(copy, "show", name).stdout for name in survivors]
+    (copy / "survivors.txt").write_text("\n".join(diffs))
+    summary = {"module": module, **stats, "survivors": survivors, "other": others}
+    (copy / "summary.json").write_text(json.dumps(summary, indent=2))
+    total = int(stats["total"])
+    killed = int(stats["killed"])
+    score = 100.0 * killed / total if total else 100.0
+    print(f"   {module}: {total} mutants, {killed} killed ({score:.1f}%), {stats['survived']} survived, "
+          f"{stats['timeout']} timeout, {stats['no_tests']} no tests, {stats['suspicious']} suspicious", flush=True)
+    if args.show:
+        print("\n".join(diffs), flush=True)
+    else:
+        for name in survivors:
+            print(f"     survived: {name}", flush=True)
+    for line in others:
+        print(f"     {line}", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help="modules relative to the package (default: all, in order)")
+    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "spacetx-mutmut")
+    parser.add_argument("--ref", default=None, help="mutate the package as committed at REF (default: working tree)")
+    parser.add_argument("--max-children", type=int, default=1, help="mutants run in parallel (default 1)")
+    parser.add_argument("--nice", type=int, default=15, help="niceness of the run (default 15)")
+    parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached verdicts")
+    parser.add_argument("--show", action="store_true", help="print every survivor's diff")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests, run nothing")
+    args = parser.parse_args(argv)
+    if args.list:
+        for module, tests in MODULES.items():
+            print(f"{module}: {' '.join(tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {unknown}; --list gives the known ones")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    summaries = [run_module(module, args) for module in (args.modules or list(MODULES))]
+    return 1 if any(s["survivors"] for s in summaries) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
