@@ -382,7 +382,7 @@ def test_check_rgb_png_is_converted_to_luminance(bad_files, capsys):
 @pytest.fixture(scope="module")
 def dicom_series(tmp_path_factory):
     """A 5-slice CT series (8 x 6 pixels of 0.7 x 0.8 mm, 2.5 mm apart) written with pydicom."""
-    pydicom = pytest.importorskip("pydicom")
+    import pydicom  # a test dependency (pyproject's test extra): never skipped
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
