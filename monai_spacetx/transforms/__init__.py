@@ -4,6 +4,14 @@ from .array import MODES, SpaceCrop, SpaceCropForeground, SpaceInvert, SpaceResa
 from .counterparts import SpaceResize, SpaceResized, SpaceSpacing, SpaceSpacingd, SpaceZoom, SpaceZoomd
 from .dictionary import IN_GRID_SUFFIX, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled
 from .meta import NATIVE_KEY, SPACE_KEY, get_native_space, get_space
+from .sampling import (
+    SpaceRandCropByLabelClasses,
+    SpaceRandCropByLabelClassesd,
+    SpaceRandCropByPosNegLabel,
+    SpaceRandCropByPosNegLabeld,
+    SpaceRandWeightedCrop,
+    SpaceRandWeightedCropd,
+)
 from .sink import SpaceApplyPending, SpaceApplyPendingd
 
 __all__ = [
@@ -25,6 +33,12 @@ __all__ = [
     "SpaceResized",
     "SpaceZoom",
     "SpaceZoomd",
+    "SpaceRandCropByPosNegLabel",
+    "SpaceRandCropByPosNegLabeld",
+    "SpaceRandCropByLabelClasses",
+    "SpaceRandCropByLabelClassesd",
+    "SpaceRandWeightedCrop",
+    "SpaceRandWeightedCropd",
     "IN_GRID_SUFFIX",
     "SPACE_KEY",
     "NATIVE_KEY",
