@@ -4,7 +4,8 @@
 Each takes the MONAI transform's arguments by the same names, in the same positional order, with
 the same defaults (``Spacing``'s ``dtype=float64``, ``Resize``'s ``mode="area"``, ``Zoom``'s
 ``padding_mode="edge"``, ...), so that renaming ``_target_`` in a bundle config is the whole
-migration; ours (``point_keys``, ``point_coords``) are keyword-only, after MONAI's. Each is a
+migration; ours (``point_keys``, ``point_coords``, ``box_keys``, ``box_mode``, ``box_coords``,
+``box_format``: see :mod:`.dictionary`) are keyword-only, after MONAI's. Each is a
 thin shell: it plans MONAI's output grid on a :class:`Space` (:mod:`.planning`) and hands it to
 the one functional layer (:func:`.functional.resample`: one warp, one record on
 ``applied_operations``, the metadata). The dictionary forms call their array form once per key
@@ -306,6 +307,8 @@ class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMix
                 moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
         if moved is not None:
             self._move_points(d, *moved)
+        else:
+            self._no_grid(d)
         return d
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -344,10 +347,14 @@ class SpaceSpacingd(_Counterpartd):
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         self.spacing_transform = SpaceSpacing(
             pixdim, diagonal=diagonal, recompute_affine=recompute_affine, min_pixdim=min_pixdim, max_pixdim=max_pixdim
         )
@@ -409,10 +416,14 @@ class SpaceResized(_Counterpartd):
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         self.mode, self.align_corners = self._per_key(mode, "mode"), self._per_key(align_corners, "align_corners")
         self.anti_aliasing = self._per_key(anti_aliasing, "anti_aliasing")
         self.anti_aliasing_sigma = self._per_key(anti_aliasing_sigma, "anti_aliasing_sigma")
@@ -454,11 +465,15 @@ class SpaceZoomd(_Counterpartd):
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
         **kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         self.mode, self.padding_mode = self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode")
         self.align_corners, self.dtype = self._per_key(align_corners, "align_corners"), self._per_key(dtype, "dtype")
         self.zoomer = SpaceZoom(zoom=zoom, keep_size=keep_size, **kwargs)

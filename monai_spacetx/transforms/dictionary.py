@@ -14,6 +14,15 @@ Landmarks travel with the images through ``point_keys``: arrays of ``(N, D)`` or
 (``point_coords="index"``) or in world units (``"world"``, unchanged by any transform).
 Each transform writes ``data[f"{point_key}_in_grid"]``, a boolean array telling which
 points lie inside the new grid; points outside are kept, never dropped.
+
+Boxes travel the same way through ``box_keys`` (keyword-only, with ``box_mode``, ``box_coords``,
+``box_format``): ``(N, 2D)`` boxes in MONAI's ``box_mode`` (default its standard mode,
+``xyzxyz``/``xyxy``) whose voxel ``i`` spans ``[i, i + 1)``, on the landmarks' grid, mapped as
+regions (every corner, the half voxel right; :mod:`monai_spacetx.geometry.boxes`), or
+``(N, 2^D, D)`` corners. ``box_format="corners"`` writes the oriented corners instead of the
+axis-aligned bounding box; ``box_coords="world"``: world boxes (RAS, mm), unchanged by any
+transform. ``data[f"{box_key}_in_grid"]`` flags the boxes wholly inside the new grid; boxes
+outside are kept, never dropped or clipped (``docs/boxes.md``).
 """
 
 from __future__ import annotations
@@ -46,7 +55,9 @@ from .array import (
     refuse_positional,
     roi_box,
 )
-from .lazy import execute, landmark_grid, pending_space, runs_lazily
+from .boxes import BoxOptions, move_boxes
+from .functional import execute_pending
+from .lazy import landmark_grid, pending_space, runs_lazily
 from .meta import native_space
 from .padding import PadMode, crop_padding, parse_pad_mode, resample_padded
 
@@ -71,6 +82,8 @@ class _PointsMixin:
     keys: tuple[Hashable, ...]
     point_keys: tuple[Hashable, ...]
     point_coords: str
+    box_keys: tuple[Hashable, ...]
+    box_options: BoxOptions
     allow_missing_keys: bool
 
     def _as_dict(self, data: Any) -> dict[Hashable, Any]:
@@ -97,11 +110,33 @@ class _PointsMixin:
         triples = zip(self._per_key(mode, "mode"), self._per_key(padding_mode, "padding_mode"), self._per_key(fill, "fill"))
         return tuple(WarpOptions.parse(m, p, f, key=k, **shared) for (m, p, f), k in zip(triples, self.keys))
 
-    def _init_points(self, point_keys: KeysCollection | None, point_coords: str) -> None:
+    def _init_points(
+        self,
+        point_keys: KeysCollection | None,
+        point_coords: str,
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
+        box_coords_in: Optional[str] = None,
+    ) -> None:
+        """Landmark and box keys (``box_coords_in``: the boxes' input coordinates when they differ
+        from ``box_coords``, the output's: ``SpaceInvertd`` takes index boxes and may write world ones)."""
         if point_coords not in ("index", "world"):
             raise ModeError(f"point_coords must be 'index' or 'world', got {point_coords!r}")
         self.point_keys = ensure_tuple(point_keys) if point_keys is not None else ()
         self.point_coords = point_coords
+        self.box_keys = ensure_tuple(box_keys) if box_keys is not None else ()
+        self.box_options = BoxOptions.parse(box_mode, box_coords, box_format, box_coords_in)
+
+    def _no_grid(self, data: Mapping[Hashable, Any]) -> None:
+        """No image key gave a grid to move the boxes with: refuse boxes that would stay where they were."""
+        present = [k for k in self.box_keys if k in data]
+        if present:
+            raise MetadataError(
+                f"box key {present[0]!r} ({data[present[0]]!r:.80}) needs an image key to move with, and none of "
+                f"{list(self.keys)} is in the data (keys: {list(data)})"
+            )
 
     def _move_points(self, data: dict[Hashable, Any], source: Space, target: Space) -> None:
         for key in self.point_keys:
@@ -117,6 +152,12 @@ class _PointsMixin:
             except PointsError as err:
                 raise PointsError(f"point key {key!r}: {err}") from err
             data[key] = moved
+        for key in self.box_keys:
+            if key not in data:
+                if self.allow_missing_keys:
+                    continue
+                raise MetadataError(f"box key {key!r} is not in the data (keys: {list(data)})")
+            data[key], data[f"{key}{IN_GRID_SUFFIX}"] = move_boxes(data[key], source, target, self.box_options, key)
 
 
 def _copy(points: Any, space: Space) -> Any:
@@ -147,9 +188,12 @@ class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
         self.pads = tuple(parse_pad_mode(m, pad_kwargs, name=name, key=k) for m, k in zip(self._per_key(modes, name), self.keys))
         self.options = tuple(p.options() for p in self.pads)
 
-    def _crop_all(self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray, lazy: bool) -> None:
+    def _crop_all(
+        self, d: dict[Hashable, Any], ref_space: Space, start: np.ndarray, end: np.ndarray, lazy: bool, points_from: Optional[Space] = None
+    ) -> None:
+        """Crop every key to ``[start, end)`` of its pending grid; landmarks move from ``points_from``
+        (default: where the first key's landmarks lie, :func:`~.lazy.landmark_grid`) to the cropped grid."""
         info = self.cropper.get_transform_info()
-        points_from = None
         for key, options, pad in self.key_iterator(d, self.options, self.pads):
             image = F.as_image(d[key], key)
             points_from = landmark_grid(image) if points_from is None else points_from
@@ -200,10 +244,14 @@ class SpaceCropd(_Cropd):
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         if (center_key is None) != (world_size is None):
             raise SpaceError(f"center_key and world_size go together, got center_key={center_key!r}, world_size={world_size!r}")
         self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
@@ -237,6 +285,7 @@ class SpaceCropd(_Cropd):
         d = self._as_dict(data)
         present = list(self.key_iterator(d))
         if not present:
+            self._no_grid(d)
             return d
         ref_space = _space_of(d, present[0], "key")
         start, end = self._box(d, ref_space, present[0])
@@ -276,11 +325,15 @@ class SpaceCropForegroundd(_Cropd):
         *,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
         **pad_kwargs: Any,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         self._init_pads(mode, "mode", pad_kwargs)
         self.source_key = source_key
         self.start_coord_key, self.end_coord_key = start_coord_key, end_coord_key
@@ -290,14 +343,18 @@ class SpaceCropForegroundd(_Cropd):
         d = self._as_dict(data)
         source = F.as_image(_require(d, self.source_key, "source_key"), self.source_key)
         ref_space = pending_space(source)
-        # the foreground is found on the pending grid with pixels from our engine (requires_current_data
-        # would have MONAI's resampler execute them first); the crop then fuses as any other
-        start, end = self.cropper.compute_bounding_box(execute(source))
+        present = list(self.key_iterator(d))
+        points_from = landmark_grid(F.as_image(d[present[0]], present[0])) if present else None
+        # the foreground is read on the pending grid with pixels from our engine, in the source key's own
+        # mode (requires_current_data would have MONAI's resampler execute them first); the source key
+        # keeps them, so its crop is a copy; the other keys' crops fuse with what is pending on them
+        d[self.source_key] = execute_pending(source, key=self.source_key)
+        start, end = self.cropper.compute_bounding_box(d[self.source_key])
         if self.start_coord_key is not None:
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
             d[self.end_coord_key] = end
-        self._crop_all(d, ref_space, start, end, runs_lazily(self, lazy))
+        self._crop_all(d, ref_space, start, end, runs_lazily(self, lazy), points_from)
         return d
 
 
@@ -350,13 +407,17 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
         allow_missing_keys: bool = False,
         lazy: bool = False,
     ) -> None:
         refuse_positional(type(self).__name__, positional)
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format)
         given = {"pixdim": pixdim, "spatial_size": spatial_size, "zoom": zoom, "ref_key": ref_key}
         if sum(v is not None for v in given.values()) != 1:
             raise SpaceError(f"give exactly one of pixdim, spatial_size, zoom, ref_key; got {given!r}")
@@ -408,6 +469,8 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
                 moved = (landmark_grid(image), target)
         if moved is not None:
             self._move_points(d, *moved)
+        else:
+            self._no_grid(d)
         return d
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -447,6 +510,15 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         padding_mode, fill: per key, for native voxels outside the working grid.
         point_keys: landmarks in the working grid (``point_coords`` units) mapped to the
             native grid; ``{point_key}_in_grid`` flags those inside it.
+        box_keys: predicted boxes in the working grid (MONAI's ``box_mode``, voxel ``i``
+            spanning ``[i, i + 1)``) mapped to the native grid as regions, in one step;
+            ``{box_key}_in_grid`` flags those wholly inside it (none is dropped or clipped).
+        box_mode: MONAI's box mode of the boxes in and out (default: standard, ``xyzxyz``).
+        box_coords: the coordinates the boxes are **written** in: ``"index"`` (native box
+            coordinates) or ``"world"`` (world units in the affine's frame, RAS for MONAI's
+            readers, the half voxel right); they always come in as working-grid boxes.
+        box_format: ``"boxes"`` (the axis-aligned bounding box of the mapped box, MONAI's choice)
+            or ``"corners"`` (``(N, 2^D, D)``: the mapped box itself, oriented).
         argmax: per key, ours (MONAI ``AsDiscreted``'s name): the key holds ``K`` channels of
             probabilities or logits; they are interpolated (``"linear"`` unless ``mode`` says
             ``"cubic"``; ``nearest_interp`` is ignored for these keys) and the output is their
@@ -484,11 +556,15 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         fill: Any = 0.0,
         point_keys: KeysCollection | None = None,
         point_coords: str = "index",
+        box_keys: KeysCollection | None = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
         argmax: bool | Sequence[bool] = False,
         keep_prob: bool | Sequence[bool] = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        self._init_points(point_keys, point_coords)
+        self._init_points(point_keys, point_coords, box_keys, box_mode, box_coords, box_format, box_coords_in="index")
         self.transform = transform
         self.orig_keys = self._per_key(ensure_tuple(orig_keys) if orig_keys is not None else self.keys, "orig_keys")
         self.meta_keys = self._per_key(ensure_tuple(meta_keys) if meta_keys is not None else None, "meta_keys")
@@ -543,9 +619,11 @@ class SpaceInvertd(MapTransform, _PointsMixin):
                 d[meta_dict_key] = dict(out.meta)
             if spaces is None:
                 spaces = (current, native)
-        if spaces is None and self.point_keys and self.orig_keys[0] in d:
+        if spaces is None and (self.point_keys or self.box_keys) and self.orig_keys[0] in d:
             ref = self._reference(d, self.keys[0], self.orig_keys[0], self.orig_meta_keys[0])
             spaces = (Space.from_metatensor(ref), native_space(ref))
         if spaces is not None:
             self._move_points(d, *spaces)
+        else:
+            self._no_grid(d)
         return d

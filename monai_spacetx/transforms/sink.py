@@ -25,49 +25,11 @@ from monai.utils import ensure_tuple_rep
 
 from ..engine.options import WarpOptions
 from ..geometry.space import Space
-from . import functional as F
 from .dictionary import _PointsMixin
-from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, landmark_grid, pending_space, with_applied
-from .meta import get_native_space
+from .functional import execute_pending
+from .lazy import landmark_grid, pending_space
 
 __all__ = ["execute_pending", "SpaceApplyPending", "SpaceApplyPendingd"]
-
-
-def execute_pending(
-    img: Any, options: Optional[WarpOptions] = None, key: Optional[Hashable] = None, override: Optional[bool] = None
-) -> Any:
-    """Execute the operations pending on ``img`` as one resample by our engine.
-
-    When ``img`` is the untouched output of a lazy Space step (the README's
-    ``SpaceResampled → RandAffined → SpaceApplyPendingd``), the warp reads that step's input:
-    one resample for the Space step and the MONAI operations after it.
-
-    Args:
-        img: a ``(C, *spatial)`` MetaTensor. Anything else, or one with nothing pending, is
-            returned as it is.
-        options: the options for this key: their padding applies; their mode is used as it is
-            when ``override`` (like MONAI's ``overrides``), else the recorded modes decide
-            (:func:`~.lazy.fuse_options`; ``nearest`` when no interpolating operation records one).
-        key: the data key, named in errors.
-        override: the user named a mode (default: whether ``options`` are given).
-
-    Returns:
-        ``(C, *pending shape)`` MetaTensor on the pending grid, with the operations moved onto
-        ``applied_operations`` and ``spacetx_space`` / ``spacetx_native`` written. Discrete
-        modes keep the dtype (a ``uint8`` label stays ``uint8``).
-    """
-    if not isinstance(img, MetaTensor) or not img.pending_operations:
-        return img
-    image = F.as_image(img, key)
-    grid, native = pending_space(image), get_native_space(image)
-    assert isinstance(native, Space)  # one sample, not a collated batch
-    pixels, covered, step = execute_fused(image, options, options is not None if override is None else override)
-    applied = with_applied(image)
-    if covered:  # the warp also covered an earlier lazy Space step: say so on the newest record (.chain reads it)
-        newest = dict(applied.applied_operations[-1])
-        newest.update({FUSED_KEY: covered, DATA_SOURCE_KEY: step.source.to_json()})
-        applied.applied_operations[-1] = newest
-    return F.write_geometry(pixels, applied, grid, native)
 
 
 class SpaceApplyPending(LazyTransform):
@@ -102,6 +64,9 @@ class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
         point_keys: landmarks in voxel indices (of the grid the last Space transform left the
             first key on, see :func:`~.lazy.landmark_grid`), moved to its pending grid (``{point_key}_in_grid`` flags those inside it).
         allow_missing_keys: skip absent keys.
+        box_keys, box_mode, box_format: ours, keyword-only: boxes (MONAI's ``box_mode``, voxel ``i``
+            spanning ``[i, i + 1)``) on the same grid as the landmarks, moved with them as regions
+            (``{box_key}_in_grid``; see :mod:`monai_spacetx.geometry.boxes`).
     """
 
     def __init__(
@@ -112,6 +77,10 @@ class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
         fill: Any = 0.0,
         point_keys: Optional[KeysCollection] = None,
         allow_missing_keys: bool = False,
+        *,
+        box_keys: Optional[KeysCollection] = None,
+        box_mode: Any = None,
+        box_format: str = "boxes",
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy=True)
@@ -125,7 +94,7 @@ class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
             (WarpOptions.parse("nearest" if m is None else m, p, f, key=k), m is not None)
             for m, p, f, k in zip(*per_key, self.keys)
         )
-        self._init_points(point_keys, "index")
+        self._init_points(point_keys, "index", box_keys, box_mode, "index", box_format)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         """Each key with its pending operations executed; the first key's moves the landmarks."""
