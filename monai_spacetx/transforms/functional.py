@@ -36,10 +36,10 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import plan_step, remember, run_step, warp_as, with_applied
-from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, pending_space, plan_step, remember, run_step, warp_as, with_applied
+from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
-__all__ = ["as_image", "source_of", "resample", "invert", "map_back", "write_geometry", "record_options"]
+__all__ = ["as_image", "source_of", "resample", "execute_pending", "invert", "map_back", "write_geometry", "record_options"]
 
 
 def as_image(img: Any, key: Optional[Hashable] = None, name: str = "image") -> MetaTensor:
@@ -265,7 +265,8 @@ def map_back(
     warped = None
     if options.mode == "nearest" and options.constant:
         # a chain that resampled more than once is undone exactly only step by step: one gather
-        # through the recorded steps' composed nearest maps (None: it resampled once, or unknown records)
+        # through the recorded steps' composed nearest maps (None: it resampled at most once; a record
+        # it does not understand, or a chain that does not lead back to native, raises MetadataError)
         warped = map_back_nearest(data, ref, native, options.fill)
     if warped is None:
         warped = warp_as(data, current, native, options)
@@ -274,3 +275,40 @@ def map_back(
     out = write_geometry(warped, ref, native, native)
     out.applied_operations = []
     return out
+
+
+def execute_pending(
+    img: Any, options: Optional[WarpOptions] = None, key: Optional[Hashable] = None, override: Optional[bool] = None
+) -> Any:
+    """Execute the operations pending on ``img`` as one resample by our engine.
+
+    When ``img`` is the untouched output of a lazy Space step (the README's
+    ``SpaceResampled → RandAffined → SpaceApplyPendingd``), the warp reads that step's input:
+    one resample for the Space step and the MONAI operations after it.
+
+    Args:
+        img: a ``(C, *spatial)`` MetaTensor. Anything else, or one with nothing pending, is
+            returned as it is.
+        options: the options for this key: their padding applies; their mode is used as it is
+            when ``override`` (like MONAI's ``overrides``), else the recorded modes decide
+            (:func:`~.lazy.fuse_options`; ``nearest`` when no interpolating operation records one).
+        key: the data key, named in errors.
+        override: the user named a mode (default: whether ``options`` are given).
+
+    Returns:
+        ``(C, *pending shape)`` MetaTensor on the pending grid, with the operations moved onto
+        ``applied_operations`` and ``spacetx_space`` / ``spacetx_native`` written. Discrete
+        modes keep the dtype (a ``uint8`` label stays ``uint8``).
+    """
+    if not isinstance(img, MetaTensor) or not img.pending_operations:
+        return img
+    image = as_image(img, key)
+    grid, native = pending_space(image), get_native_space(image)
+    assert isinstance(native, Space)  # one sample, not a collated batch
+    pixels, covered, step = execute_fused(image, options, options is not None if override is None else override)
+    applied = with_applied(image)
+    if covered:  # the warp also covered an earlier lazy Space step: say so on the newest record (.chain reads it)
+        newest = dict(applied.applied_operations[-1])
+        newest.update({FUSED_KEY: covered, DATA_SOURCE_KEY: step.source.to_json()})
+        applied.applied_operations[-1] = newest
+    return write_geometry(pixels, applied, grid, native)

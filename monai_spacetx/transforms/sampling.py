@@ -40,8 +40,8 @@ from ..engine.options import WarpOptions
 from ..geometry.space import Space
 from . import functional as F
 from .dictionary import _PointsMixin, _require
+from .functional import execute_pending
 from .lazy import landmark_grid, pending_space, runs_lazily
-from .sink import execute_pending
 
 __all__ = [
     "sample_box",
