@@ -1,10 +1,10 @@
-"""DESIGN.md section 7, re-measured: label round trips through MONAI pipelines + ``Invertd``,
+"""The baseline of docs/design.md §7, re-measured: label round trips through MONAI pipelines + ``Invertd``,
 next to ``SpaceInvertd`` after the same MONAI pipeline and to our own equivalent pipeline.
 
 For each pipeline (on an oblique, anisotropic 3-D volume read from NIfTI with ``LoadImaged``):
 
 - **fwd label**: the label is mapped forward by the MONAI pipeline itself (``nearest``), then
-  back by MONAI's ``Invertd(nearest_interp=True)`` - DESIGN's main column - and, on the very
+  back by MONAI's ``Invertd(nearest_interp=True)`` - the baseline's main column - and, on the very
   same forwarded label, by ``SpaceInvertd``;
 - **ideal prediction**: the native label sampled at the working grid's voxel centres through
   the affine (what a perfect model would return on MONAI's working grid), mapped back by
@@ -17,9 +17,9 @@ Coarse grids: hard labels go back with MONAI ``nearest`` vs our ``mode="label"``
 linear, then argmax; forward too in our own pipeline); probabilities (the one-hot label)
 with MONAI ``Invertd(nearest_interp=False)`` (bilinear) vs our ``mode="linear"``, argmax after.
 
-Two cases: the DESIGN/test geometry (40x36x22 voxels of 0.9x1.1x2.5 mm, the numbers DESIGN
-section 7 quotes) and a realistic 256x256x120 CT-like volume with the same pipelines scaled
-to it (``--quick``: the DESIGN geometry only). Cells are "wrong native voxels / mean Dice".
+Two cases: the baseline/test geometry (40x36x22 voxels of 0.9x1.1x2.5 mm, the numbers
+docs/design.md §7 quotes) and a realistic 256x256x120 CT-like volume with the same pipelines scaled
+to it (``--quick``: the baseline geometry only). Cells are "wrong native voxels / mean Dice".
 
 Run: ``python benchmarks/bench_accuracy.py [--quick] [--markdown PATH]``
 """
@@ -52,8 +52,8 @@ from monai.transforms import (  # noqa: E402
 
 from monai_spacetx import Space, SpaceCropd, SpaceCropForegroundd, SpaceInvertd, SpaceResampled  # noqa: E402
 
-# DESIGN.md section 7 as written (MONAI 1.6.1): pipeline-forwarded label, and Invertd on the ideal prediction
-DESIGN_FWD = {
+# docs/design.md §7 as written (MONAI 1.6.1): pipeline-forwarded label, and Invertd on the ideal prediction
+BASELINE_FWD = {
     "Spacingd finer": "0 / 1.000",
     "Spacingd coarser": "697 / 0.951",
     "Resized larger": "1982 / 0.859",
@@ -61,10 +61,10 @@ DESIGN_FWD = {
     "Zoomd x1.7": "1982 / 0.859",
     "Orientationd + Spacingd": "0 / 1.000",
 }
-DESIGN_IDEAL = {"Resized larger": "1139", "CropForegroundd + Resized": "1032", "Zoomd x1.7": "1228"}
-DESIGN_MONAI_VS_IDEAL = {"Resized larger": "6797", "CropForegroundd + Resized": "11024", "Zoomd x1.7": "3627"}
+BASELINE_IDEAL = {"Resized larger": "1139", "CropForegroundd + Resized": "1032", "Zoomd x1.7": "1228"}
+BASELINE_MONAI_VS_IDEAL = {"Resized larger": "6797", "CropForegroundd + Resized": "11024", "Zoomd x1.7": "3627"}
 
-# The DESIGN / test geometry (tests/test_transforms.py)
+# The baseline / test geometry (tests/test_transforms.py)
 SMALL_SHAPE = (40, 36, 22)
 SMALL_SPACING = (0.9, 1.1, 2.5)
 SMALL_FINE, SMALL_COARSE = (0.7, 0.8, 1.6), (1.6, 1.9, 3.6)
@@ -84,7 +84,7 @@ def small_case(folder: str) -> dict[str, Any]:
     nib.save(nib.Nifti1Image(image, native.affine), paths["image"])
     nib.save(nib.Nifti1Image(label, native.affine), paths["label"])
     return {
-        "title": f"DESIGN/test geometry: {SMALL_SHAPE} voxels of {SMALL_SPACING} mm, oblique, 2 classes",
+        "title": f"baseline/test geometry: {SMALL_SHAPE} voxels of {SMALL_SPACING} mm, oblique, 2 classes",
         **paths,
         "lab": label,
         "classes": (1, 2),
@@ -104,7 +104,7 @@ def _foreground_box_size(mask: np.ndarray, margin: int) -> np.ndarray:
 
 
 def large_case(folder: str) -> dict[str, Any]:
-    """The realistic CT-like volume, with DESIGN's pipelines scaled to keep their ratios to the native grid."""
+    """The realistic CT-like volume, with the baseline's pipelines scaled to keep their ratios to the native grid."""
     case = C.write_case(False, folder)
     shape, spacing = np.array(case["shape"]), np.array(case["spacing"])
     small_box = _foreground_box_size(small_case(folder)["lab"] > 0, 2)
@@ -112,7 +112,7 @@ def large_case(folder: str) -> dict[str, Any]:
     return {
         "title": (
             f"realistic: {tuple(case['shape'])} voxels of {tuple(round(s, 4) for s in case['spacing'])} mm CT-like, "
-            "oblique, 3 classes; DESIGN's pipelines scaled by the same ratios"
+            "oblique, 3 classes; the baseline's pipelines scaled by the same ratios"
         ),
         "image": case["image"],
         "label": case["label"],
@@ -291,8 +291,8 @@ def measure(case: dict[str, Any], spec: dict[str, Any], loaded: dict[str, Any], 
     ]
     if case["design"]:
         row += [
-            DESIGN_FWD.get(spec["name"], "") if not prob else "-",
-            (DESIGN_IDEAL.get(spec["name"], "") + " / " + DESIGN_MONAI_VS_IDEAL.get(spec["name"], "")).strip(" /") if not prob else "-",
+            BASELINE_FWD.get(spec["name"], "") if not prob else "-",
+            (BASELINE_IDEAL.get(spec["name"], "") + " / " + BASELINE_MONAI_VS_IDEAL.get(spec["name"], "")).strip(" /") if not prob else "-",
         ]
     return row
 
@@ -313,7 +313,7 @@ def run_case(case: dict[str, Any], report: C.Report) -> None:
         "MONAI fwd label vs ideal (working voxels)",
     ]
     if case["design"]:
-        headers += ["DESIGN §7: MONAI fwd label", "DESIGN §7: ideal Invertd wrong / fwd vs ideal"]
+        headers += ["design §7: MONAI fwd label", "design §7: ideal Invertd wrong / fwd vs ideal"]
     rows = []
     for spec in pipelines(case):
         t0 = time.perf_counter()
@@ -331,7 +331,7 @@ def main() -> None:
     args = C.parse_args(__doc__.splitlines()[0])
     t_start = time.perf_counter()
     report = C.Report()
-    report.add("## Label round trips through MONAI pipelines (DESIGN.md section 7), MONAI Invertd vs ours")
+    report.add("## Label round trips through MONAI pipelines (docs/design.md §7), MONAI Invertd vs ours")
     report.add("")
     for line in C.machine_lines():
         report.add(line)
