@@ -1,6 +1,6 @@
 """Bad input at every public entry point: our own error (exact type, message naming the argument
 and the value) or a result, never a raw error from numpy/torch/MONAI/nibabel and never a silent
-wrong answer (DESIGN.md §6). The command line's cases are in tests/test_cli.py.
+wrong answer (docs/design.md §6). The command line's cases are in tests/test_cli.py.
 
 One table: each row is a call, the exact exception type and a regex its message must match.
 Inputs that must *work* (they used to fail inside a library) are in the second table.
