@@ -19,6 +19,7 @@ from .errors import (
     SpaceError,
     SpaceTxError,
     SpaceTypeError,
+    SpaceTxWarning,
 )
 from .geometry.points import index_map, index_to_world, map_points, world_to_index
 from .geometry.space import Space
@@ -114,6 +115,7 @@ __all__ = [
     "ModeError",
     "MetadataError",
     "SpaceTypeError",
+    "SpaceTxWarning",
     "warp_image",
     *_TRANSFORMS,
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "ModeError",
     "MetadataError",
     "SpaceTypeError",
+    "SpaceTxWarning",
 ]
 
 
@@ -49,3 +50,8 @@ class MetadataError(SpaceTxError, ValueError):
 
 class SpaceTypeError(SpaceTxError, TypeError):
     """An argument has a type the entry point cannot handle."""
+
+
+class SpaceTxWarning(UserWarning):
+    """A result rests on an assumption the caller should know about (MONAI's documented default,
+    e.g. the identity affine of an image loaded without one); given once per process and cause."""

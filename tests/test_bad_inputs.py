@@ -231,3 +231,71 @@ def test_interop_writes_a_bool_mask_and_float16():
     assert stored.get_data_dtype() == np.uint8 and np.array_equal(np.asanyarray(stored.dataobj), mask)
     half = np.linspace(0, 1, 120, dtype=np.float16).reshape(SPACE.shape)
     assert np.array_equal(interop.to_nifti(half, SPACE).get_fdata(dtype=np.float32), half.astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- no fallback without a word
+def _on_grid(meta: dict[str, Any]) -> MetaTensor:
+    """A 6x5x4 image whose current affine is a 2 mm grid shifted by (7, 8, 9) mm, with ``meta`` added."""
+    affine = torch.diag(torch.tensor([2.0, 2.0, 2.0, 1.0], dtype=torch.float64))
+    affine[:3, 3] = torch.tensor([7.0, 8.0, 9.0], dtype=torch.float64)
+    img = MetaTensor(torch.zeros(1, 6, 5, 4), affine=affine)
+    img.meta.update(meta)
+    return img
+
+
+@pytest.mark.parametrize(
+    "meta, error, message",
+    [
+        ({"spacetx_space": '{"shape": [6, 5'}, MetadataError, r"^meta\['spacetx_space'\] is not a valid Space \(corrupt metadata\?\)"),
+        ({"spacetx_native": "not json"}, MetadataError, r"^meta\['spacetx_native'\] is not a valid Space \(corrupt metadata\?\)"),
+        ({"spatial_shape": [6, 5, 4], "original_affine": "abc"}, MetadataError, r"^meta\['original_affine'\] must be numbers, got 'abc'"),
+        ({"spacetx_space": [Space((6, 5, 4)).to_json(), Space((6, 5, 4)).to_json()]}, SpaceTypeError,
+         r"^the landmarks' grid of a collated batch \(2 samples\) is one grid per sample; decollate the batch first"),
+        ({"spacetx_native": [Space((6, 5, 4)).to_json()] * 3}, SpaceTypeError, r"collated batch \(3 samples\)"),
+    ],
+    ids=["corrupt space", "corrupt native", "corrupt original_affine", "collated space", "collated native"],
+)
+def test_landmark_grid_never_replaces_a_bad_record_by_the_current_grid(meta, error, message):
+    """Was: the image's current (2 mm, shifted) grid, and landmarks moved by wrong numbers without a word."""
+    from monai_spacetx.transforms.lazy import landmark_grid
+
+    with pytest.raises(error, match=message):
+        landmark_grid(_on_grid(meta))
+    # the same through a transform that moves landmarks
+    with pytest.raises(error, match=message):
+        SpaceCropd(keys="image", **BOX, point_keys="p")({"image": _on_grid(meta), "p": np.ones((1, 3))})
+
+
+def test_landmark_grid_reads_each_record_in_its_order():
+    """Hand-made records: the Space record wins, then the native one, then MONAI's; none: the data grid."""
+    from monai_spacetx.transforms.lazy import landmark_grid
+
+    recorded, native = Space((3, 3, 3), spacing=(0.5, 1.0, 1.5)), Space((9, 8, 7), origin=(1.0, 2.0, 3.0))
+    monai = np.diag([3.0, 3.0, 3.0, 1.0])
+    assert landmark_grid(_on_grid({"spacetx_space": recorded.to_json(), "spacetx_native": native.to_json()})) == recorded
+    assert landmark_grid(_on_grid({"spacetx_native": native.to_json(), "original_affine": monai, "spatial_shape": [2, 2, 2]})) == native
+    got = landmark_grid(_on_grid({"original_affine": monai, "spatial_shape": [2, 3, 4]}))
+    assert got.shape == (2, 3, 4) and np.array_equal(got.affine, monai)
+    own = landmark_grid(_on_grid({}))
+    assert own.shape == (6, 5, 4) and np.array_equal(own.affine[:3, 3], [7.0, 8.0, 9.0]) and np.allclose(own.spacing, 2.0)
+
+
+def test_a_missing_original_affine_is_assumed_identity_with_a_warning_once(monkeypatch):
+    """MONAI gives an image loaded without an affine the identity; only PILReader's header says that is so."""
+    import warnings
+
+    from monai_spacetx import SpaceTxWarning
+    from monai_spacetx.transforms import meta as meta_module
+
+    monkeypatch.setattr(meta_module, "_WARNED", set())
+    with pytest.warns(SpaceTxWarning, match=r"spatial_shape \[6, 5, 4\] but no 'original_affine' \(keys present: \['filename_or_obj', 'spatial_shape'\]\)"):
+        native = get_native_space({"spatial_shape": [6, 5, 4], "filename_or_obj": "scan.npy"})
+    assert native.shape == (6, 5, 4) and np.array_equal(native.affine, np.eye(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the second sample says nothing
+        get_native_space({"spatial_shape": [6, 5, 4], "filename_or_obj": "scan2.npy"})
+    monkeypatch.setattr(meta_module, "_WARNED", set())
+    pil = {"spatial_shape": [40, 30], "format": "PNG", "mode": "L", "width": 40, "height": 30}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PILReader's images: the identity is what MONAI gave them, no word needed
+        assert np.array_equal(get_native_space(pil).affine, np.eye(3))

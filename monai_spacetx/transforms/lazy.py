@@ -17,7 +17,7 @@ This module takes those operations instead:
 - :func:`fuse_options` decides the one mode a key is resampled with (rule below);
 - :func:`with_applied` moves the operations onto ``applied_operations`` in order, exactly
   as MONAI's ``apply_pending`` does, so ``Invertd`` / ``Compose.inverse`` still undo them;
-- :func:`~.sink.execute_pending` (in :mod:`.sink`) is the whole job for a MetaTensor whose
+- :func:`~.functional.execute_pending` is the whole job for a MetaTensor whose
   chain ends with MONAI transforms: the sink :class:`~.sink.SpaceApplyPendingd` keeps the
   final execution ours.
 
@@ -32,6 +32,10 @@ mode wins (MONAI's own rule for compatible operations): ``bilinear``/``trilinear
 fill) is that of our step, unless some fused step fills with a constant (MONAI's
 ``padding_mode="zeros"``, a ``constant`` pad, our ``zeros`` padding): the fused resample has
 one boundary, the data grid's, and what lies beyond it was that constant (0) in the eager chain.
+When the warp re-reads the input of an earlier lazy Space step (:func:`plan_step`), the data grid
+is that step's input, and beyond it the earlier step's padding filled its output: the fused warp
+pads with it (a ``border`` resample followed by a flip keeps its border values); a later step that
+pads its own grid with a constant is applied beyond that grid (:attr:`FusedStep.limits`).
 
 The pending grid may be sheared (MONAI's rotation of an anisotropic grid in index space, its
 ``shear_range``): a :class:`Space` holds any invertible affine. Only a singular pending affine
@@ -52,11 +56,11 @@ from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
 from ..engine import warp_image
 from ..engine.options import Mode, WarpOptions
 from ..engine.plan import plan_warp
-from ..errors import MetadataError, SpaceError
+from ..errors import SpaceError, SpaceTypeError
 from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
 from ..geometry.tolerances import PLAN_TOL
-from .meta import SPACE_KEY, get_native_space, space_from_meta
+from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, space_from_meta
 from .records import read_record, square
 
 __all__ = [
@@ -246,6 +250,7 @@ class _Base:
     record: Mapping[str, Any]  # the step's record (``extra_info``), checked by identity
     layout: tuple[Any, ...]  # (version, shape, stride, offset, dtype, device) of the output
     limits: tuple[tuple[Space, float], ...]  # FusedStep.limits of the step
+    padding: tuple[str, float]  # (padding_mode, fill) its warp read beyond ``source`` with
 
 
 # untyped storage of a lazy Space step's output -> its input; an entry lives as long as some
@@ -308,14 +313,17 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         fused, constant = base.records + len(run.ops), constant or base.constant
         limits = base.limits + limits
     if not override:
-        options = _decide(votes, options, own, constant)
+        options = _decide(votes, options, own, constant and base is None)
+    if base is not None:  # beyond the data the earlier step read, its padding filled the grid the chain went on from
+        options = replace(options, padding_mode=base.padding[0], fill=base.padding[1])  # type: ignore[arg-type]
     return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits)
 
 
 def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
     """Keep ``step``'s input for a following lazy Space step (see :func:`plan_step`); ``out`` is its output."""
     _BASES[out.untyped_storage()] = _Base(
-        step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits
+        step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits,
+        (step.options.padding_mode, step.options.fill),
     )
 
 
@@ -433,17 +441,23 @@ def landmark_grid(img: MetaTensor) -> Space:
 
     MONAI's own transforms do not move landmarks, so they stay on the grid of the last Space
     transform (``meta["spacetx_space"]``), or, before any, on the native grid; an in-memory
-    image without that record is its own data grid.
+    image with no record of either is its own data grid.
+
+    Raises:
+        MetadataError: a recorded grid is corrupt (never replaced by the image's current grid).
+        SpaceTypeError: the metadata is a collated batch's (one grid per sample): decollate first.
     """
     if SPACE_KEY in img.meta:
-        recorded = space_from_meta(img.meta[SPACE_KEY])
-        if isinstance(recorded, Space):
-            return recorded
-    try:
-        native = get_native_space(img)
-    except MetadataError:
+        recorded: Space | list[Space] | None = space_from_meta(img.meta[SPACE_KEY])
+    else:
+        recorded = get_native_space(img) if NATIVE_KEY in img.meta else find_native_space(img)
+    if recorded is None:
         return Space.from_metatensor(img)
-    return native if isinstance(native, Space) else Space.from_metatensor(img)
+    if isinstance(recorded, list):
+        raise SpaceTypeError(
+            f"the landmarks' grid of a collated batch ({len(recorded)} samples) is one grid per sample; "
+            "decollate the batch first (monai.data.decollate_batch)")
+    return recorded
 
 
 def runs_lazily(transform: Any, lazy: Optional[bool]) -> bool:

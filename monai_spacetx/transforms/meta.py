@@ -14,11 +14,12 @@ workers, and keeps every float64 bit.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import MetadataError, SpaceTypeError
+from ..errors import MetadataError, SpaceTxWarning, SpaceTypeError
 from ..geometry.space import Space
 
 __all__ = [
@@ -118,8 +119,9 @@ def find_native_space(x: Any) -> Space | None:
 
     - ``original_affine`` + ``spatial_shape`` (NIfTI, ITK, DICOM loaders; a 2-D slice keeps
       the 4x4 affine, its slice position included);
-    - ``spatial_shape`` without ``original_affine`` (PIL/PNG/JPG loaders): MONAI gave the
-      image its default identity affine;
+    - ``spatial_shape`` without ``original_affine``: MONAI gave the image its default identity
+      affine. Exact for MONAI's ``PILReader`` (PNG/JPG: its header ``format``, ``mode``, ``width``,
+      ``height``); for any other metadata a :class:`~monai_spacetx.errors.SpaceTxWarning` says so, once;
     - a MetaTensor to which no transform was applied yet is its own native Space.
     """
     meta = _meta_of(x)
@@ -127,8 +129,7 @@ def find_native_space(x: Any) -> Space | None:
     if shape_value is not None:
         shape = _spatial_shape(shape_value)
         if len(shape) in (2, 3):
-            original = meta.get("original_affine")
-            affine = _numbers(original, "original_affine") if original is not None else np.eye(4)
+            affine = _original_affine(meta, shape)
             try:
                 return Space.from_affine(affine, shape)
             except (ValueError, TypeError) as err:
@@ -136,6 +137,29 @@ def find_native_space(x: Any) -> Space | None:
     if not isinstance(x, Mapping) and hasattr(x, "affine") and not getattr(x, "applied_operations", None):
         return Space.from_metatensor(x)
     return None
+
+
+#: MONAI's ``PILReader`` header: its images have no affine of their own; MONAI gives them the identity.
+_PIL_HEADER = ("format", "mode", "width", "height")
+#: The causes already warned about in this process (:class:`SpaceTxWarning` is given once each).
+_WARNED: set[str] = set()
+
+
+def _original_affine(meta: Mapping[str, Any], shape: list[int]) -> np.ndarray:
+    """``meta['original_affine']``, or MONAI's identity default, with a word when that is a guess."""
+    original = meta.get("original_affine")
+    if original is not None:
+        return _numbers(original, "original_affine")
+    if not all(key in meta for key in _PIL_HEADER) and "original_affine" not in _WARNED:
+        _WARNED.add("original_affine")
+        warnings.warn(
+            f"metadata has spatial_shape {shape} but no 'original_affine' (keys present: {sorted(map(str, meta))[:12]}): "
+            "the native grid is taken as MONAI's default identity affine (1 mm voxels at the origin); "
+            "load with a reader that records the affine, or set meta['original_affine']",
+            SpaceTxWarning,
+            stacklevel=3,
+        )
+    return np.eye(4)
 
 
 def _as_numpy(value: Any) -> Any:
