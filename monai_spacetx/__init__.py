@@ -87,15 +87,23 @@ if TYPE_CHECKING:  # the lazily loaded names, for type checkers (kept in step wi
 
 
 def __getattr__(name: str) -> Any:
-    if name in _TRANSFORMS:
+    if name not in _TRANSFORMS and name != "warp_image":
+        raise AttributeError(f"module 'monai_spacetx' has no attribute {name!r}")
+    # An AttributeError raised while loading torch or MONAI code (e.g. ``torch.uint16`` on a torch
+    # older than the declared floor) would leave this hook as "cannot import name ..."; it surfaces
+    # as the ImportError it really is, naming the cause.
+    try:
+        if name == "warp_image":
+            from .engine import warp_image
+
+            return warp_image
         from . import transforms
-
-        return getattr(transforms, name)
-    if name == "warp_image":
-        from .engine import warp_image
-
-        return warp_image
-    raise AttributeError(f"module 'monai_spacetx' has no attribute {name!r}")
+    except AttributeError as err:
+        raise ImportError(
+            f"monai_spacetx.{name} could not be loaded: {type(err).__name__}: {err} (check the installed torch and "
+            "MONAI against the versions pyproject.toml declares)"
+        ) from err
+    return getattr(transforms, name)
 
 
 def __dir__() -> list[str]:
