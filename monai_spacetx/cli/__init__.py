@@ -17,13 +17,13 @@ import sys
 from types import ModuleType
 from typing import NoReturn, Optional, Sequence
 
-from . import check, demo
+from . import check, demo, migrate
 from .text import CliError
 
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 
 #: The registered commands, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (check, demo)
+COMMANDS: tuple[ModuleType, ...] = (check, demo, migrate)
 
 SCRIPT = "monai-spacetx"
 
@@ -36,6 +36,7 @@ examples:
   {prog} check scan.nii.gz --label seg.nii.gz --crop-foreground 100 --spacing 0.7
   {prog} check --example anatomical.nii --roi 4 4 4 28 36 20 --spacing 1.5
   {prog} demo
+  {prog} migrate configs/inference.json -o configs/inference_spacetx.json
 
 Run '{prog} <command> --help' for a command's options."""
 
