@@ -99,7 +99,7 @@ def as_float64_boxes(boxes: Any, ndim: int, name: str = "boxes") -> FloatArray:
             f"standard mode) or (N, {corners}, {ndim}) corners for {ndim}-D images, got shape {tuple(arr.shape)}"
             + (" (no boxes? MONAI's StandardizeEmptyBoxd makes them (0, 2D))" if arr.size == 0 else "")
         )
-    bad = ~np.all(np.isfinite(arr.reshape(len(arr), -1)), axis=1)
+    bad = ~np.all(np.isfinite(arr), axis=tuple(range(1, arr.ndim)))
     if bad.any():
         rows = np.flatnonzero(bad)
         raise PointsError(f"{name} must be finite, got non-finite values in rows {rows.tolist()}: {arr[rows].tolist()!r}")
