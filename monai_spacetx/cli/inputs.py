@@ -142,6 +142,12 @@ def _dicom_reader() -> Optional[str]:
     return None
 
 
+#: What MONAI's LoadImage readers take by name (nibabel, NRRD, PIL, pydicom, ITK, numpy); a file named otherwise
+#: that no reader read is "not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM", whichever reader answered last.
+_LOADIMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm",
+                       ".mha", ".mhd", ".npy", ".npz")
+
+
 def read_image(name: str, path: Path) -> Any:
     """``LoadImage(ensure_channel_first=True)`` of ``path``; anything its readers raise becomes one line.
 
@@ -165,8 +171,9 @@ def read_image(name: str, path: Path) -> Any:
     except Exception as err:  # the readers raise many types (nibabel, PIL, pydicom, ITK, RuntimeError, ...)
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         reason = lines[0][:200] if lines else type(err).__name__
-        if type(err).__module__.startswith("pydicom") and not path.is_dir():  # the last reader tried takes any file
-            reason = f"not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM; pydicom says: {reason}"
+        if not path.is_dir() and not path.name.lower().endswith(_LOADIMAGE_SUFFIXES):
+            # decided by the name, not by which reader tried last (pydicom, or ITK where installed: each takes any file)
+            reason = f"not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM; the last reader tried says: {reason}"
         what = "a DICOM series" if path.is_dir() else "an image"
         raise CliError(f"{name} {str(path)!r}: cannot be read as {what} by MONAI's LoadImage ({reason})") from None
     finally:
