@@ -173,7 +173,7 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
         for k, sigma in enumerate(sigmas):
             if sigma > 0:
                 src = smooth(src, 1 + k, sigma, options)
-    if compiled.available() and dest.device.type == "cpu":  # the compiled kernels (same conventions, see compiled.py)
+    if compiled.available() and dest.device.type == "cpu":  # the compiled kernels (same conventions, see the compiled package)
         if options.mode == "nearest" and compiled.general_kernel(img, plan.matrix, plan, box, options, dest):
             return
         if options.mode != "nearest" and compiled.general_kernel(src.to(dest.dtype), local, plan, box, options, dest):

@@ -1,0 +1,77 @@
+"""Tensors -> kernel arguments: a tensor as the flat storage it spans plus its element strides (any
+layout is read and written in place, without a contiguous copy and without one compiled variant per
+layout), 2-D shapes padded to 3-D (a leading axis of one voxel, whose coordinate is exactly 0 and whose
+taps all read voxel 0), the index map as the box's origin and linear part, each row's inside run, and
+the fill value in the kernel's dtype."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ...geometry.tolerances import SNAP_TOL
+from ..box import Box, inside_runs
+from ..options import WarpOptions
+from ..plan import WarpPlan
+
+#: Same-size unsigned integers that carry any dtype's bits (a copy moves bits, never values).
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` ``(N, *spatial)`` as a 1-D numpy view of the storage it spans (optionally reinterpreted as
+    ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one."""
+    strides = list(t.stride())
+    if t.dim() == 3:
+        strides.insert(1, 0)
+    span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    flat = t.detach().as_strided((span,), (1,))
+    if dtype is not None and dtype != flat.dtype:
+        flat = flat.view(dtype)
+    return flat.numpy(), np.asarray(strides, dtype=np.int64)
+
+
+def _padded(ndim: int, sizes: Sequence[int]) -> np.ndarray:
+    """A 2-D or 3-D spatial shape as 3-D (a leading axis of one voxel)."""
+    return np.asarray([1] * (3 - ndim) + list(sizes), dtype=np.int64)
+
+
+def _padded_out(ndim: int, shape: Sequence[int]) -> np.ndarray:
+    """A ``(N, *spatial)`` shape as ``(N, 3-D spatial)``."""
+    return np.asarray([shape[0], *_padded(ndim, shape[1:])], dtype=np.int64)
+
+
+def _geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(origin (3,), lin (3, 3))`` of the box's coordinates from a ``(D+1, D+1)`` index map, padded to 3-D."""
+    m = matrix.copy()
+    if nearest:  # the tie rule folded into the constant, as general.nearest_index does
+        m[:ndim, ndim] += 0.5 + SNAP_TOL
+    linear = m[:ndim, :ndim]
+    origin = m[:ndim, ndim] + linear @ np.asarray(starts, dtype=np.float64)
+    lin3 = np.zeros((3, 3), dtype=np.float64)
+    lin3[3 - ndim :, 3 - ndim :] = linear
+    origin3 = np.zeros(3, dtype=np.float64)
+    origin3[3 - ndim :] = origin
+    if nearest and ndim == 2:
+        origin3[0] = 0.5 + SNAP_TOL
+    return origin3, lin3
+
+
+def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Per output row (flat over the box's first two padded axes), the inside run ``[lo, hi)``."""
+    starts, shape = tuple(b.start for b in box), tuple(b.stop - b.start for b in box)
+    rows = int(np.prod(shape[:-1]))
+    if not options.constant:
+        return np.zeros(rows, dtype=np.int64), np.full(rows, shape[-1], dtype=np.int64)
+    lo, hi = inside_runs(plan, starts, shape)
+    return np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
+
+
+def _fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype]) -> Any:
+    """``fill`` cast to ``dtype`` (as torch casts it), then reinterpreted as ``bits`` if given; a numpy scalar."""
+    value = torch.tensor(fill, dtype=torch.float64).to(dtype)
+    if bits is not None:
+        value = value.view(bits)
+    return value.numpy()[()]

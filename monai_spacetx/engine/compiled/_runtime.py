@@ -1,0 +1,111 @@
+"""The compiled kernels' runtime: whether they are used (:func:`available`, :func:`disabled`), how a
+family module compiles its plain Python functions (:func:`compile_module`), the serial and parallel
+builds of every kernel (``_BUILT``), and :func:`_run`, which runs one over an output's rows on the
+call's thread count.
+
+A kernel is a row function run over all rows by a serial or a parallel driver: numba's parallel
+pass analyses only the driver's loop (its array analysis fails on some row bodies), the row code is
+compiled once for both, and the two builds have names of their own (numba's disk cache keys its
+files by module, function name and line, not by the ``parallel`` flag). One thread runs the serial
+build: no parallel runtime is touched, which is also what a forked process must do after its
+parent used numba's OpenMP layer (GNU OpenMP aborts a forked child that starts a parallel region).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from ..threads import call_threads
+
+numba: Any
+try:  # numba is a dependency, but the engine stays usable (torch path) where it cannot be imported
+    numba = importlib.import_module("numba")
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
+#: ``MONAI_SPACETX_KERNELS=0`` turns the compiled kernels off (the torch path everywhere).
+_ENV_OFF = os.environ.get("MONAI_SPACETX_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
+_state = threading.local()
+#: The process that first ran a parallel kernel: a forked child (another pid) runs serial builds only.
+_parallel_pid: Optional[int] = None
+
+#: Rows per tile side of the drivers' traversal (the tile is the parallel work unit too: 13 x 13 tiles
+#: for a 200^3 target); see :mod:`._rows`.
+TILE = 16
+
+
+def available() -> bool:
+    """Whether the compiled kernels are used on CPU tensors (numba importable, not switched off)."""
+    return numba is not None and not _ENV_OFF and not getattr(_state, "off", False)
+
+
+class disabled:
+    """Context manager: the torch path for CPU tensors too, in the calling thread (tests compare both)."""
+
+    def __enter__(self) -> None:
+        self._before = getattr(_state, "off", False)
+        _state.off = True
+
+    def __exit__(self, *exc: object) -> None:
+        _state.off = self._before
+
+
+def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
+    """``numba.njit(cache=True, **flags)(fn)``; without a writable cache location anywhere (a read-only
+    install and no writable ``NUMBA_CACHE_DIR`` or home) numba refuses ``cache=True``: compile in memory."""
+    try:
+        return numba.njit(cache=True, **flags)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(cache=False, **flags)(fn)
+
+
+#: Kernel name -> (serial build, parallel build); each family module adds its own.
+_BUILT: dict[str, tuple[Any, Any]] = {}
+
+
+def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Sequence[str]) -> None:
+    """Compile a family module's plain functions in its own namespace (``globals()``): the ``helpers``
+    inlined into the rows, then for each mode ``_<mode>_row`` and its ``_<mode>_serial`` /
+    ``_<mode>_parallel`` drivers, registered in ``_BUILT``. The compiled versions replace the plain
+    ones, and the functions compiled after them find them there by global name. Nothing without numba."""
+    if numba is None:
+        return
+    for name in helpers:
+        namespace[name] = _jit(namespace[name], inline="always")
+    for mode in modes:
+        namespace[f"_{mode}_row"] = _jit(namespace[f"_{mode}_row"], nogil=True)
+        _BUILT[mode] = (_jit(namespace[f"_{mode}_serial"], nogil=True),
+                        _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True))
+
+
+def _kernel(name: str, threads: int) -> Any:
+    """The serial or parallel build of kernel ``name`` for ``threads`` threads (see the module docstring)."""
+    global _parallel_pid
+    serial, parallel = _BUILT[name]
+    if threads <= 1 or (_parallel_pid is not None and _parallel_pid != os.getpid()):
+        return serial
+    _parallel_pid = os.getpid() if _parallel_pid is None else _parallel_pid
+    return parallel
+
+
+def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
+    """Run kernel ``name`` over the rows of a ``(N, A, B, L)`` output on the call's thread count
+    (numba's count is per calling thread: set, then restored)."""
+    rows_a, rows_b = int(out_shape[1]), int(out_shape[2])
+    tiles = -(-rows_a // TILE) * -(-rows_b // TILE)
+    threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS, max(1, tiles))
+    kernel = _kernel(name, threads)
+    if threads <= 1:
+        kernel(rows_a, rows_b, args)
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        kernel(rows_a, rows_b, args)
+    finally:
+        numba.set_num_threads(before)

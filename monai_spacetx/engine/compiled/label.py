@@ -1,0 +1,208 @@
+"""Label: the linear taps of the snapped coordinate, then the vote of :mod:`..label` (the class with the
+largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label), with the same
+summation order, so that the result is bit for bit the torch path's. A voxel whose cell's 8 taps hold
+one label takes it without a vote; for targets at least as large as the source, from a one-byte map
+of the uniform source cells (:func:`_uniform_cells`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...geometry.tolerances import WEIGHT_TOL
+from ..box import Box
+from ..options import WarpOptions
+from ..plan import WarpPlan
+from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
+from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _snapped_floor, _tile_rows
+from ._runtime import TILE, _run, available, compile_module, numba
+
+
+#: Label dtypes the vote kernel compares directly (bool is moved as uint8: False < True holds).
+_LABEL_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float32, torch.float64}
+
+
+def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, u0: float, u1: float, u2: float,
+                labels: Any, weights: Any) -> Any:
+    """The vote of :mod:`.label` among a voxel's 8 linear taps whose labels differ (storage offsets ``p``/``q``
+    per axis, weights ``u`` of the upper taps). Taps in the torch path's order: ``(c0, c1, c2)``, ``c2``
+    fastest; weights ``((1 * w_0) * w_1) * w_2`` as label._label_tile's ``weights_at``; scores summed in
+    tap order. Two classes (most mixed cells) in registers; more in the scratch arrays."""
+    a0, a1, a2, a3 = src[s + p0 + p1 + p2], src[s + p0 + p1 + q2], src[s + p0 + q1 + p2], src[s + p0 + q1 + q2]
+    a4, a5, a6, a7 = src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2]
+    v0, v1, v2 = 1.0 - u0, 1.0 - u1, 1.0 - u2
+    w0, w1, w2, w3 = (v0 * v1) * v2, (v0 * v1) * u2, (v0 * u1) * v2, (v0 * u1) * u2
+    w4, w5, w6, w7 = (u0 * v1) * v2, (u0 * v1) * u2, (u0 * u1) * v2, (u0 * u1) * u2
+    low = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+    high = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+    if ((a0 == low or a0 == high) and (a1 == low or a1 == high) and (a2 == low or a2 == high) and (a3 == low or a3 == high)
+            and (a4 == low or a4 == high) and (a5 == low or a5 == high) and (a6 == low or a6 == high)
+            and (a7 == low or a7 == high)):  # label._of_two
+        score = 0.0
+        score += w0 if a0 == high else 0.0
+        score += w1 if a1 == high else 0.0
+        score += w2 if a2 == high else 0.0
+        score += w3 if a3 == high else 0.0
+        score += w4 if a4 == high else 0.0
+        score += w5 if a5 == high else 0.0
+        score += w6 if a6 == high else 0.0
+        score += w7 if a7 == high else 0.0
+        return high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+    labels[0], labels[1], labels[2], labels[3], labels[4], labels[5], labels[6], labels[7] = a0, a1, a2, a3, a4, a5, a6, a7
+    weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6], weights[7] = w0, w1, w2, w3, w4, w5, w6, w7
+    best = -1.0  # label._winner_of_many then label._best
+    winner = high
+    for t in range(8):
+        score = 0.0
+        for u in range(8):
+            if labels[u] == labels[t]:
+                score += weights[u]
+        rounded = np.rint(score / WEIGHT_TOL)
+        if rounded > best:
+            best, winner = rounded, labels[t]
+        elif rounded == best and labels[t] < winner:
+            winner = labels[t]
+    return winner
+
+
+def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, first: Any) -> bool:
+    """Whether the 8 taps all hold ``first`` (the tap at ``p0 + p1 + p2``), with early exits."""
+    return bool(src[s + p0 + p1 + q2] == first and src[s + p0 + q1 + p2] == first and src[s + p0 + q1 + q2] == first
+                and src[s + q0 + p1 + p2] == first and src[s + q0 + p1 + q2] == first
+                and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first)
+
+
+def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
+                    mapped: bool) -> None:
+    """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
+    axis: no padding rule, both taps on the grid. With a map of uniform cells (``mapped``: one byte a
+    source voxel, 1 where the cell's 8 corners agree) a voxel reads one byte; without it, a cell found
+    uniform answers the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
+    t0, t1, t2 = sst[1], sst[2], sst[3]
+    last = -1
+    last_label = src[s]
+    for l in range(l0, l1):
+        y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
+        i0, i1, i2 = _snapped_floor(y0), _snapped_floor(y1), _snapped_floor(y2)
+        p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
+        cell = p0 + p1 + p2
+        if mapped:
+            if cells[s + cell]:
+                out[at + l * step] = src[s + cell]
+                continue
+        elif cell == last:
+            out[at + l * step] = last_label
+            continue
+        else:
+            first = src[s + cell]
+            if _uniform(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, first):
+                last, last_label = cell, first
+                out[at + l * step] = first
+                continue
+        y0, y1, y2 = _snap_half(y0), _snap_half(y1), _snap_half(y2)
+        out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
+                                         labels, weights)
+
+
+def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
+                l0: int, l1: int, sst: Any, labels: Any, weights: Any, reflect: bool) -> None:
+    """Label over the voxels ``[l0, l1)`` of a row, some of whose taps need the padding rule."""
+    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
+    for l in range(l0, l1):
+        y0 = _linear_coord(_snap_half(x0 + l * lin[0, 2]), n0, reflect)
+        y1 = _linear_coord(_snap_half(x1 + l * lin[1, 2]), n1, reflect)
+        y2 = _linear_coord(_snap_half(x2 + l * lin[2, 2]), n2, reflect)
+        f0, f1, f2 = math.floor(y0), math.floor(y1), math.floor(y2)
+        i0, i1, i2 = int(f0), int(f1), int(f2)
+        p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
+        p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
+        p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
+        first = src[s + p0 + p1 + p2]
+        if _uniform(src, s, p0, q0, p1, q1, p2, q2, first):
+            out[at + l * step] = first
+        else:
+            out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights)
+
+
+def _label_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
+               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
+    """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
+    ``weights``: the vote's scratch, 8 each, one set per tile)."""
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
+    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+    # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
+    # with reflection, whose arithmetic moves even an inside coordinate by round-off (and so the vote)
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0 - 1e-6, lo[r], hi[r])
+    fast1 = fast0 if reflect else fast1
+    inner = fast1 > fast0
+    for c in range(oshape[0]):
+        s, at = c * sst[0], base + c * ost[0]
+        _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
+                        labels, weights, cells, mapped)
+        _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
+                    labels, weights, reflect)
+        if inner:
+            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, labels, weights, reflect)
+
+
+def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in range(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # allocated per tile: per row, the threads would contend in the allocator
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_row(a * rows_b + b, labels, weights, *args)
+
+
+def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in numba.prange(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # allocated per tile: per row, the threads would contend in the allocator
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_row(a * rows_b + b, labels, weights, *args)
+
+
+compile_module(globals(), helpers=('_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label',))
+
+
+def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
+    """The general path's label mode with a compiled kernel (same arguments and refusals as :func:`general_kernel`)."""
+    if not available() or src.device.type != "cpu" or dest.device.type != "cpu" or src.dtype != dest.dtype:
+        return False
+    view = torch.uint8 if src.dtype == torch.bool else None
+    if (view or src.dtype) not in _LABEL_DTYPES:
+        return False
+    source, sst = _storage(src, view)
+    out, ost = _storage(dest, view)
+    origin, lin = _geometry(matrix, [b.start for b in box], plan.ndim, False)
+    lo, hi = _runs(plan, box, options)
+    oshape = _padded_out(plan.ndim, dest.shape)
+    reflect = options.padding_mode == "reflection"
+    # the map costs 8 reads and one byte per source voxel: worth it where the output has as many voxels
+    mapped = plan.ndim == 3 and not reflect and src.is_contiguous() and dest[0].numel() >= src[0].numel()
+    cells = _uniform_cells(src) if mapped else np.zeros(1, dtype=np.uint8)
+    _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, mapped)
+    return True
+
+
+def _uniform_cells(src: torch.Tensor) -> np.ndarray:
+    """Contiguous ``(C, D, H, W)`` labels -> a uint8 map of their cells in the same layout (a cell's
+    storage offset is its lowest corner's): 1 where the 8 corners hold one label, 0 on each axis' last voxel."""
+    corner = src[:, :-1, :-1, :-1]
+    same = torch.ones_like(corner, dtype=torch.bool)
+    for shift in range(1, 8):
+        a, b, c = shift >> 2, (shift >> 1) & 1, shift & 1
+        same &= src[:, a : a + corner.shape[1], b : b + corner.shape[2], c : c + corner.shape[3]] == corner
+    cells = torch.zeros(src.shape, dtype=torch.uint8)
+    cells[:, :-1, :-1, :-1] = same
+    return cells.view(-1).numpy()

@@ -1,0 +1,67 @@
+"""Nearest: ``floor(x + 0.5 + SNAP_TOL)`` (the tie rule, half and tolerance folded into the origin by
+:func:`._args._geometry`), indices clamped or reflected by :func:`~..taps.wrap_index`'s rule; values
+copied bit for bit (any dtype is moved as an unsigned integer of its size: :func:`general_kernel`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._rows import _fill_row, _row_interior, _row_start, _tile_rows, _wrap
+from ._runtime import TILE, compile_module, numba
+
+
+def _nearest_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float, d2: float,
+                      l0: int, l1: int, sst: Any) -> None:
+    """Nearest over the voxels ``[l0, l1)`` of a row inside ``[0, n)`` on every axis: ``floor`` is
+    truncation there and no index needs the tap rule (a tight loop into the contiguous row ``orow``)."""
+    t0, t1, t2 = sst[1], sst[2], sst[3]
+    for l in range(l0, l1):
+        orow[l] = src[s + int(x0 + l * d0) * t0 + int(x1 + l * d1) * t1 + int(x2 + l * d2) * t2]
+
+
+def _nearest_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
+                  l0: int, l1: int, sst: Any, reflect: bool) -> None:
+    """Nearest over the voxels ``[l0, l1)`` of a row, some of whose indices need the tap rule."""
+    for l in range(l0, l1):
+        i0 = _wrap(int(math.floor(x0 + l * lin[0, 2])), nsrc[0], reflect)
+        i1 = _wrap(int(math.floor(x1 + l * lin[1, 2])), nsrc[1], reflect)
+        i2 = _wrap(int(math.floor(x2 + l * lin[2, 2])), nsrc[2], reflect)
+        orow[l] = src[s + i0 * sst[1] + i1 * sst[2] + i2 * sst[3]]
+
+
+def _nearest_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Nearest (``x`` already holds ``+ 0.5 + SNAP_TOL``); the output's last axis is contiguous."""
+    base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
+    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, lo[r], hi[r])
+    inner = fast1 > fast0
+    for c in range(oshape[0]):
+        s = c * sst[0]
+        orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
+        _nearest_interior(src, orow, s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst)
+        _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst, reflect)
+        if inner:
+            _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, reflect)
+
+
+def _nearest_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in range(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _nearest_row(a * rows_b + b, *args)
+
+
+def _nearest_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in numba.prange(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _nearest_row(a * rows_b + b, *args)
+
+
+compile_module(globals(), helpers=('_nearest_interior', '_nearest_edge'), modes=('nearest',))
