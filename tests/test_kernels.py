@@ -389,3 +389,41 @@ def test_without_a_writable_cache_kernels_compile_in_memory() -> None:
     space = Space((6, 5, 4))
     expected = warp_image(torch.arange(120.0).reshape(6, 5, 4), space, space.rotate((0.2, 0.0, 0.0)), "nearest")
     assert float(result.stdout.strip()) == float(expected.sum())
+
+
+# ---------------------------------------------------------------------------- argmax export of tied float16 channels
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+@pytest.mark.parametrize("oblique", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32])
+def test_argmax_export_when_a_voxels_best_classes_tie(path: str, oblique: bool, dtype: torch.dtype) -> None:
+    """``warp_argmax`` (``SpaceInvertd(argmax=True)``) on channels where a source voxel's best classes
+    are exactly equal (float16 probabilities round many to the same value) against a brute-force
+    oracle: every channel interpolated in float64 by ``scipy.ndimage.map_coordinates(order=1)`` at the
+    coordinates of the two affines, then argmax. A class tied for first at a corner must still count
+    in the bound that decides whether a cell's other classes can win (it did not on the torch path)."""
+    from scipy.ndimage import map_coordinates
+
+    from monai_spacetx.engine.export import warp_argmax
+
+    gen = torch.Generator().manual_seed(7)
+    source = Space((9, 8, 7), spacing=(1.5, 1.2, 2.0), origin=(3.0, -2.0, 1.0))
+    target = source.resize((21, 17, 15))
+    if oblique:
+        target = target.rotate((0.2, -0.1, 0.15))
+    # 40 classes of values on a coarse float16 grid (multiples of 1/16): many exact ties at every voxel
+    x = (torch.randint(0, 17, (40, *source.shape), generator=gen).to(torch.float64) / 16).to(dtype)
+    with compiled.disabled() if path == "torch" else contextlib.nullcontext():
+        labels, _ = warp_argmax(x, source, target)
+    m = np.linalg.inv(source.affine) @ target.affine
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in target.shape], indexing="ij")).reshape(3, -1)
+    coords = m[:3, :3] @ grid + m[:3, 3:]
+    n = np.array(source.shape, dtype=np.float64)[:, None]
+    inside = np.all((coords >= -0.5 + 1e-6) & (coords <= n - 0.5 - 1e-6), axis=0)
+    clamped = np.clip(coords, 0.0, n - 1.0)
+    values = np.stack([map_coordinates(c, clamped, order=1, mode="nearest") for c in x.double().numpy()])
+    ordered = np.sort(values, axis=0)
+    clear = inside & (ordered[-1] - ordered[-2] > 1e-9)  # the oracle's two best differ: one right answer
+    assert clear.sum() > 1000
+    got = labels.reshape(-1).numpy().astype(np.int64)
+    wrong = clear & (got != values.argmax(0))
+    assert not wrong.any(), f"{int(wrong.sum())} of {int(clear.sum())} voxels differ from the oracle"

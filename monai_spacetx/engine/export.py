@@ -281,14 +281,18 @@ class _Pruned:
                 corners[high] |= mixed[low]
         where = torch.nonzero(corners.view(-1)).squeeze(1)
         del corners
-        ranks = min(3, self.num_classes)
+        ranks = min(2, self.num_classes - 1)
         block = max(1, (_SOURCE_CHUNK * 16) // self.num_classes)
         for b0 in range(0, where.numel() if self.num_classes > 1 else 0, block):
             idx = where[b0 : b0 + block]
-            top = self.flat.index_select(1, idx).topk(ranks, dim=0)
-            self.second[idx] = top.values[1].to(torch.float32)
-            self.second_class[idx] = top.indices[1].to(self.first.dtype)
-            self.third[idx] = top.values[2].to(torch.float32) if ranks == 3 else float("-inf")
+            # the runner-up is the best class other than the voxel's first maximum: topk's order among
+            # tied values is not the first maximum's, so that class is masked out, not topk's first
+            values = self.flat.index_select(1, idx).to(torch.float64)
+            values.scatter_(0, self.first.index_select(0, idx).long().unsqueeze(0), float("-inf"))
+            top = values.topk(ranks, dim=0)
+            self.second[idx] = top.values[0].to(torch.float32)
+            self.second_class[idx] = top.indices[0].to(self.first.dtype)
+            self.third[idx] = top.values[1].to(torch.float32) if ranks == 2 else float("-inf")
 
     def _certify_cells(self) -> None:
         """Per mixed cell whose corners hold two classes ``lo < hi``: when every other class stays
