@@ -22,11 +22,16 @@ time (README, known limits): they fire here. MONAI's ``CropForegroundd`` needs t
 before it with its own resampler: it is left out, as are the dtypes, which MONAI's random
 transforms change when they do not fire. ``tests/test_records.py`` checks both one step at a time.)
 
+The box family (:func:`check_box_chain`, ``--boxes``): the same kinds of chains, our steps carrying
+three boxes as oriented corners, eager and lazy; their corners keep their world points (1e-9 voxel),
+the in-grid flags hold, and lazily the boxes hold the voxels of their mask carried by one nearest
+resample (``tests/test_boxes.py`` runs a few dozen).
+
 Not collected by pytest; ``tests/test_chains.py`` runs a few hundred seeded chains, and
 
     python tests/chains.py --n 5000
 
-runs as many as you ask and prints the failures by kind.
+runs as many as you ask and prints the failures by kind (``--boxes``: the box family).
 """
 
 from __future__ import annotations
@@ -231,14 +236,113 @@ def check_chain(seed: int) -> list[str]:
     return failures
 
 
+BOXES = "boxes"
+_OURS_BOXES = {"box_keys": BOXES, "box_format": "corners"}
+
+
+def _box_step(rng: np.random.Generator, ndim: int) -> Any:
+    """A step of :func:`random_step`; ours rebuilt with box keys (oriented corners, so rotations stay exact)."""
+    step = random_step(rng, ndim)
+    size = lambda lo, hi: [int(n) for n in rng.integers(lo, hi, ndim)]  # noqa: E731
+    if isinstance(step, SpaceResampled):
+        return SpaceResampled(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS, **_OURS_BOXES)
+    if isinstance(step, SpaceCropd):
+        return SpaceCropd(KEYS, roi_start=size(-1, 3), roi_end=size(6, 16), point_keys=POINTS, **_OURS_BOXES)
+    return step
+
+
+def random_box_chain(seed: int) -> tuple[dict[str, Any], list[Any]]:
+    """Chain ``seed`` of the box family: :func:`random_chain`'s sample with 3 boxes (integer edges,
+    MONAI's standard mode, voxel ``i`` spanning ``[i, i + 1)``), and steps whose Space steps carry them."""
+    rng = np.random.default_rng(10_000_000 + seed)
+    ndim = 2 + int(rng.integers(2))
+    sample = random_sample(rng, ndim)
+    shape = np.array(sample["image"].shape[1:])
+    low = np.stack([rng.integers(0, n - 2, 3) for n in shape], axis=1)
+    high = low + np.stack([rng.integers(1, np.minimum(n - lo, 7) + 1) for n, lo in zip(shape, low.T)], axis=1)
+    sample[BOXES] = np.concatenate([low, high], axis=1).astype(np.float64)
+    return sample, [_box_step(rng, ndim) for _ in range(int(rng.integers(1, 6)))]
+
+
+def _box_world_corners(boxes: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """``(N, 2^D, D)`` world corners of boxes (or corners) in box coordinates, by the raw affine (the half voxel)."""
+    ndim = affine.shape[0] - 1
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.ndim == 2:
+        bits = np.array(np.meshgrid(*[[0, 1]] * ndim, indexing="ij")).reshape(ndim, -1).T.astype(bool)
+        arr = np.where(bits[None], arr[:, None, ndim:], arr[:, None, :ndim])
+    return (arr - 0.5) @ affine[:ndim, :ndim].T + affine[:ndim, ndim]
+
+
+def _centres_in_corners(corners: np.ndarray, shape: tuple[int, ...], closed: bool) -> np.ndarray:
+    """Voxels whose centres (box coordinates ``i + 0.5``) lie in any of the parallelepipeds, with or without the boundary."""
+    ndim = len(shape)
+    centres = np.indices(shape).reshape(ndim, -1).T + 0.5
+    inside = np.zeros(len(centres), dtype=bool)
+    for c in corners:
+        u = np.linalg.solve(np.stack([c[2 ** (ndim - 1 - k)] - c[0] for k in range(ndim)], axis=1), (centres - c[0]).T).T
+        inside |= np.all((u >= -1e-9) & (u <= 1 + 1e-9), axis=1) if closed else np.all((u > 1e-9) & (u < 1 - 1e-9), axis=1)
+    return inside.reshape(shape)
+
+
+def check_box_chain(seed: int) -> list[str]:
+    """The failures of box chain ``seed``: eager and lazy, the boxes' corners sit at the same world points (1e-9
+    voxel) on the grid they are said to be on, the in-grid flags say whether they lie in it, and (lazy, on the
+    final grid) the boxes hold exactly the voxels of their mask carried there by one nearest resample."""
+    sample, steps = random_box_chain(seed)
+    ndim = len(sample["image"].shape) - 1
+    sink = SpaceApplyPendingd(KEYS, point_keys=POINTS, box_keys=BOXES, box_format="corners")
+    names = " -> ".join(type(s).__name__ for s in steps)
+    world_in = _box_world_corners(sample[BOXES], _affine(sample["image"], ndim))
+    failures = []
+    for lazy in (False, True):
+        chain = Compose([*steps, sink], lazy=lazy)
+        chain.set_random_state(seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = random_box_chain(seed)[0]
+            grid = (_affine(data["image"], ndim), tuple(data["image"].shape[1:]))  # eager: where our last step left them
+            try:
+                for step in chain.transforms if not lazy else [chain]:
+                    data = apply_transform(step, data)
+                    if not lazy and isinstance(step, (SpaceResampled, SpaceCropd)):  # eager: boxes stay where our last step left them
+                        grid = (_affine(data["image"], ndim), tuple(data["image"].shape[1:]))
+            except Exception:
+                if not lazy:
+                    return []  # MONAI's own eager chain refuses it: nothing to hold us to
+                return [f"refused: {names}: {traceback.format_exc(limit=-2).strip().splitlines()[-1]}"]
+        if lazy:
+            grid = (_affine(data["image"], ndim), tuple(data["image"].shape[1:]))
+        affine, shape = grid
+        corners = _box_world_corners(np.asarray(data[BOXES], dtype=np.float64), np.eye(ndim + 1)) + 0.5  # boxes unmoved stay boxes
+        world_out = _box_world_corners(corners, affine)
+        voxel = np.abs(np.linalg.solve(affine[:ndim, :ndim], (world_out - world_in).reshape(-1, ndim).T)).max()
+        if not voxel <= 1e-9:
+            failures.append(f"boxes off by {voxel:.3g} voxel ({'lazy' if lazy else 'eager'}): {names}")
+            continue
+        inside = np.all((corners >= -1e-9) & (corners <= np.array(shape) + 1e-9), axis=(1, 2))
+        if BOXES + "_in_grid" in data and not np.array_equal(np.asarray(data[BOXES + "_in_grid"]), inside):
+            failures.append(f"boxes in-grid flags wrong ({'lazy' if lazy else 'eager'}): {names}")
+        if lazy:
+            in_box_coordinates = _box_world_corners(sample[BOXES], np.eye(ndim + 1)) + 0.5  # the corners themselves
+            mask = _centres_in_corners(in_box_coordinates, tuple(sample["image"].shape[1:]), False)  # the boxes' voxels
+            carried = oracles.nearest(mask.astype(np.uint8), sample["image"].affine, affine, shape).astype(bool)
+            strict, closed = _centres_in_corners(corners, shape, False), _centres_in_corners(corners, shape, True)
+            if (strict & ~carried).any() or (carried & ~closed).any():
+                failures.append(f"boxes vs carried mask {int((strict & ~carried).sum() + (carried & ~closed).sum())} voxels: {names}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=500, help="how many chains (default 500)")
     parser.add_argument("--seed", type=int, default=0, help="first chain's seed")
+    parser.add_argument("--boxes", action="store_true", help="the box family (check_box_chain) instead")
     args = parser.parse_args(argv)
     start, failures, kinds = time.perf_counter(), 0, {}
+    check = check_box_chain if args.boxes else check_chain
     for seed in range(args.seed, args.seed + args.n):
-        for failure in check_chain(seed):
+        for failure in check(seed):
             failures += 1
             kind = failure.split(":")[0].split(" ")[0]
             kinds[kind] = kinds.get(kind, 0) + 1

@@ -531,3 +531,15 @@ def test_detection_bundle_pre_and_post_processing(tmp_path):
     box_centre = (np.asarray(back["box"])[0, :3] + np.asarray(back["box"])[0, 3:]) / 2
     distance_mm = np.linalg.norm(native.affine[:3, :3] @ (box_centre - nodule_centre))
     assert distance_mm <= working.spacing.max(), distance_mm
+
+
+# ----------------------------------------------------------------------------- the random box family (tests/chains.py)
+@pytest.mark.parametrize("block", range(3))
+def test_random_box_chains(block):
+    """36 seeded chains of MONAI's lazy transforms and ours, 2-D and 3-D, oblique and sheared, eager and lazy:
+    the boxes' corners keep their world points, the flags say whether they lie in the grid, and (lazy) they hold
+    the voxels of their mask carried by one nearest resample (``python tests/chains.py --boxes --n N`` for more)."""
+    from chains import check_box_chain
+
+    failures = [f"seed {seed}: {f}" for seed in range(block * 12, (block + 1) * 12) for f in check_box_chain(seed)]
+    assert not failures, "\n".join(failures)

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModeError, PointsError, SpaceTypeError
-from .points import FloatArray, _is_torch, _like, as_float64_array, index_map
+from .points import FloatArray, _is_torch, _like, as_float64_array, index_map, snap
 
 __all__ = [
     "BoxFormat",
@@ -244,7 +244,8 @@ def world_to_boxes(boxes: Any, space: Any, box_format: BoxFormat = "boxes", name
 
 
 def boxes_in_grid(boxes: Any, space: Any, coords: str = "index", name: str = "boxes") -> npt.NDArray[np.bool_]:
-    """Whether each box lies wholly inside the field of view of ``space`` (edges included, to ``SNAP_TOL``).
+    """Whether each box lies wholly inside the field of view of ``space``: ``[0, n]`` in box coordinates
+    (edges included; a corner within ``SNAP_TOL`` of an edge is on it).
 
     Args:
         boxes: ``(N, 2D)`` boxes or ``(N, 2^D, D)`` corners, in box coordinates of ``space``
@@ -258,17 +259,17 @@ def boxes_in_grid(boxes: Any, space: Any, coords: str = "index", name: str = "bo
 
     Example:
         >>> from monai_spacetx import Space
-        >>> boxes_in_grid([[0.0, 0.0, 10.0, 4.0], [0.0, 0.0, 10.5, 4.0]], Space((10, 4)))
-        array([ True, False])
+        >>> boxes_in_grid([[0.0, 0.0, 10.0, 4.0], [0.0, 0.0, 10.5, 4.0], [-1e-15, 0.0, 1.0, 1.0]], Space((10, 4)))
+        array([ True, False,  True])
     """
     ndim = space.ndim
     if coords == "index":
-        corners = _corners_of(boxes, ndim, name) - EDGE_OFFSET
+        corners = _corners_of(boxes, ndim, name)
     elif coords == "world":
-        corners = np.asarray(world_to_boxes(np.asarray(_corners_of(boxes, ndim, name)), space, "corners", name)) - EDGE_OFFSET
+        corners = np.asarray(world_to_boxes(np.asarray(_corners_of(boxes, ndim, name)), space, "corners", name))
     else:
         raise ModeError(f"coords must be 'index' or 'world', got {coords!r}")
-    if len(corners) == 0:
-        return np.zeros(0, dtype=bool)
-    inside: npt.NDArray[np.bool_] = np.all(space.contains(corners, coords="index"), axis=1)
+    # the field of view is [0, n] in box coordinates: its edges are integers, where snap() absorbs round-off
+    corners = snap(corners)
+    inside: npt.NDArray[np.bool_] = np.all((corners >= 0) & (corners <= np.array(space.shape, dtype=np.float64)), axis=(1, 2))
     return inside
