@@ -21,6 +21,7 @@ from .errors import (
     SpaceTypeError,
     SpaceTxWarning,
 )
+from .geometry.boxes import boxes_to_world, map_boxes, world_to_boxes
 from .geometry.points import index_map, index_to_world, map_points, world_to_index
 from .geometry.space import Space
 
@@ -115,6 +116,9 @@ __all__ = [
     "index_to_world",
     "world_to_index",
     "map_points",
+    "map_boxes",
+    "boxes_to_world",
+    "world_to_boxes",
     "SpaceTxError",
     "SpaceError",
     "EmptyBoxError",
