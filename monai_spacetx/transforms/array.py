@@ -23,18 +23,19 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 
 import numpy as np
 import torch
+from monai.data.meta_obj import get_track_meta
 from monai.data.meta_tensor import MetaTensor
-from monai.transforms.inverse import InvertibleTransform
+from monai.transforms.inverse import InvertibleTransform, TraceableTransform
 from monai.transforms.transform import LazyTransform
 from monai.transforms.utils import compute_divisible_spatial_size, generate_spatial_bounding_box, is_positive
-from monai.utils import convert_to_tensor, get_equivalent_dtype
+from monai.utils import TraceKeys, convert_to_tensor, get_equivalent_dtype
 
 from ..engine.options import MODES, WarpOptions
 from ..errors import EmptyBoxError, MetadataError, ModeError, SpaceError, SpaceTypeError
 from ..geometry.space import Align, Space
 from . import functional as F
-from .lazy import execute, pending_space, runs_lazily
-from .meta import native_space
+from .lazy import pending_space, runs_lazily
+from .meta import NATIVE_KEY, SPACE_KEY, native_space
 from .padding import crop_padding, parse_pad_mode, resample_padded
 from .planning import int_entries as _int_entries
 from .planning import monai_spacing, pixdim_values, resize_shape, spacing_target, zoom_target
@@ -47,6 +48,10 @@ __all__ = [
     "SpaceInvert",
     "foreground_box",
     "roi_box",
+    "lift_1d",
+    "lower_1d",
+    "flat_box",
+    "empty_crop",
     "resolve_align",
     "as_torch_dtype",
     "refuse_positional",
@@ -74,8 +79,34 @@ def _where(key: Optional[Hashable]) -> str:
     return f" for key {key!r}" if key is not None else ""
 
 
+def _roi_entries(value: Any, name: str, key: Optional[Hashable]) -> np.ndarray:
+    """One of MONAI ``SpatialCrop``'s ROI arguments as a 1-D int64 vector of any length (a scalar is one entry)."""
+    try:
+        host = convert_to_tensor(value, track_meta=False).cpu().numpy() if isinstance(value, torch.Tensor) else value
+        arr = np.atleast_1d(np.asarray(host))
+    except Exception as err:  # ragged lists and the like
+        raise SpaceTypeError(f"{name}{_where(key)} must be integers, got {value!r}") from err
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise SpaceError(f"{name}{_where(key)} must be an integer or a sequence of integers, got {value!r}")
+    if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
+        raise SpaceError(f"{name}{_where(key)} must be integers, got {value!r}")
+    return arr.astype(np.int64)
+
+
+def _roi_pair(a: Any, b: Any, names: tuple[str, str], key: Optional[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+    """Two ROI arguments broadcast against each other as MONAI does: equal lengths, or one of them a single entry."""
+    first, second = _roi_entries(a, names[0], key), _roi_entries(b, names[1], key)
+    n = max(first.size, second.size)
+    if first.size not in (1, n) or second.size not in (1, n):
+        raise SpaceError(
+            f"{names[0]} and {names[1]}{_where(key)} must have the same number of entries (or one of them a single "
+            f"entry), got {a!r} and {b!r}"
+        )
+    return np.broadcast_to(first, (n,)).copy(), np.broadcast_to(second, (n,)).copy()
+
+
 def roi_box(
-    ndim: int,
+    shape: Sequence[int],
     roi_center: Any = None,
     roi_size: Any = None,
     roi_start: Any = None,
@@ -83,39 +114,152 @@ def roi_box(
     roi_slices: Optional[Sequence[slice]] = None,
     key: Optional[Hashable] = None,
 ) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """Index box ``[start, end)`` from MONAI ``SpatialCrop``'s arguments, or ``None`` when none is given.
+    """Index box ``[start, end)`` in a grid of spatial ``shape`` from MONAI ``SpatialCrop``'s arguments,
+    or ``None`` when none is given. ``end >= start`` on every axis; ``end == start`` is an empty crop.
 
-    ``roi_slices`` (one ``slice`` per spatial axis, step 1) wins; then ``roi_center`` +
-    ``roi_size`` (``start = center - size // 2``, as MONAI); then ``roi_start`` + ``roi_end``.
-    Unlike MONAI the box is not clipped to the image: where it leaves the image, it pads.
+    As MONAI's ``Crop.compute_slices`` reads them:
+
+    - ``roi_slices`` (wins): Python slices, step 1 or ``None``, read with ``slice.indices`` as
+      numpy reads them: ``None`` is open, a negative start or end counts from the axis' end,
+      everything is clipped to the image (``slice(-3, 4)`` on 10 voxels is empty, as MONAI's);
+    - ``roi_center`` + ``roi_size``: ``start = center - size // 2``, ``end = start + size``;
+    - ``roi_start`` + ``roi_end``; an ``end`` below its ``start`` gives an empty axis.
+
+    Each argument may be a scalar or have any number of entries: two arguments of a pair are
+    broadcast against each other (equal lengths, or one a single entry), then the box covers
+    the leading axes; axes beyond it are kept whole and entries beyond the image's axes are
+    ignored (MONAI's rule: a scalar pair crops axis 0 only).
+
+    Deliberate difference: the centre and start/end forms are not clipped to the image; where
+    the box leaves the image the crop pads (MONAI shifts a centre box's negative start to 0
+    and clips both forms to the image).
 
     Raises:
-        SpaceError: wrong number of entries (naming the argument, ``key`` and the value), a
-            mix of the two forms, or a slice with a step or an open end.
+        SpaceError: a slice with a step other than 1, non-integer entries, pairs whose lengths do
+            not broadcast, or a mix of the two forms (each naming the argument, ``key`` and the value).
     """
+    size_v = np.asarray(shape, dtype=np.int64)
+    ndim = size_v.size
+    start, end = np.zeros(ndim, np.int64), size_v.copy()
     if roi_slices is not None:
-        slices = list(roi_slices) if isinstance(roi_slices, (list, tuple)) else []
-        if len(slices) != ndim or not all(isinstance(s, slice) for s in slices):
-            raise SpaceError(f"roi_slices{_where(key)} must be {ndim} slices, got {roi_slices!r}")
-        if any(s.step not in (None, 1) or s.stop is None for s in slices):
-            raise SpaceError(f"roi_slices{_where(key)} must have step 1 and an end, got {roi_slices!r}")
-        start = _int_entries([0 if s.start is None else s.start for s in slices], ndim, "roi_slices' starts", key)
-        return start, _int_entries([s.stop for s in slices], ndim, "roi_slices' ends", key)
+        slices = list(roi_slices) if isinstance(roi_slices, (list, tuple)) else [roi_slices]
+        if not slices or not all(isinstance(s, slice) for s in slices):
+            raise SpaceError(f"roi_slices{_where(key)} must be one slice per leading spatial axis, got {roi_slices!r}")
+        if any(s.step not in (None, 1) for s in slices):
+            raise SpaceError(f"roi_slices{_where(key)} must have step 1 (or None), got {roi_slices!r}")
+        for axis, s in enumerate(slices[:ndim]):
+            for name, bound in (("start", s.start), ("stop", s.stop)):
+                if bound is not None and not (isinstance(bound, (int, np.integer)) and not isinstance(bound, bool)):
+                    raise SpaceError(f"roi_slices{_where(key)}: a slice's {name} must be an integer or None, got {s!r}")
+            first, stop, _ = s.indices(int(size_v[axis]))
+            start[axis], end[axis] = first, max(stop, first)
+        return start, end
     if roi_center is not None or roi_size is not None:
         if roi_center is None or roi_size is None or roi_start is not None or roi_end is not None:
             raise SpaceError(
                 f"give roi_center and roi_size together, or roi_start and roi_end, not a mix{_where(key)}; got "
                 f"roi_center={roi_center!r}, roi_size={roi_size!r}, roi_start={roi_start!r}, roi_end={roi_end!r}"
             )
-        center = _int_entries(roi_center, ndim, "roi_center", key)
-        size = _int_entries(roi_size, ndim, "roi_size", key)
-        start = center - np.floor_divide(size, 2)
-        return start, start + size
-    if roi_start is None and roi_end is None:
+        center, size = _roi_pair(roi_center, roi_size, ("roi_center", "roi_size"), key)
+        first = center - np.floor_divide(size, 2)
+        last = first + np.maximum(size, 0)
+    elif roi_start is None and roi_end is None:
         return None
-    if roi_start is None or roi_end is None:
+    elif roi_start is None or roi_end is None:
         raise SpaceError(f"give both roi_start and roi_end{_where(key)}, got roi_start={roi_start!r}, roi_end={roi_end!r}")
-    return _int_entries(roi_start, ndim, "roi_start", key), _int_entries(roi_end, ndim, "roi_end", key)
+    else:
+        first, last = _roi_pair(roi_start, roi_end, ("roi_start", "roi_end"), key)
+    k = min(ndim, first.size)
+    start[:k], end[:k] = first[:k], np.maximum(last[:k], first[:k])
+    return start, end
+
+
+def lift_1d(img: Any, key: Optional[Hashable] = None, name: str = "image") -> tuple[MetaTensor, bool]:
+    """``img`` as a channel-first MetaTensor (:func:`~.functional.as_image`), a 1-D image ``(C, W)``
+    lifted to ``(C, W, 1, 1)`` with the same 4x4 affine (MONAI's form for every rank): a 3-D grid
+    whose two extra axes are single voxels that no planning op touches. Returns ``(image, lifted)``;
+    :func:`lower_1d` takes the result back to ``(C, W')``.
+
+    Raises:
+        SpaceError: a 1-D image with MONAI operations pending (they are not fused into our resample).
+    """
+    if isinstance(img, (torch.Tensor, np.ndarray)) and img.ndim == 2:
+        if isinstance(img, MetaTensor):
+            if img.pending_operations:
+                raise SpaceError(
+                    f"{name}{_where(key)} is a 1-D image (C, W) with MONAI operations pending; 1-D images are not "
+                    "fused lazily: run the MONAI transforms before it eagerly"
+                )
+            lifted = MetaTensor(img.as_tensor()[..., None, None])
+            lifted.copy_meta_from(img)
+            lifted.affine = img.affine  # MONAI's 4x4 affine of the 1-D image (copy_meta_from keeps it; said here)
+            return F.as_image(lifted, key, name), True
+        data = torch.as_tensor(img) if isinstance(img, np.ndarray) else img
+        return F.as_image(data[..., None, None], key, name), True
+    return F.as_image(img, key, name), False
+
+
+def lower_1d(out: Any, lifted: bool) -> Any:
+    """The output of a transform run on a :func:`lift_1d` image, back to ``(C, W')`` (unchanged if not lifted)."""
+    if not lifted:
+        return out
+    if isinstance(out, MetaTensor):
+        flat = MetaTensor(out.as_tensor()[..., 0, 0])
+        flat.copy_meta_from(out)
+        flat.meta.pop(SPACE_KEY, None)  # the lifted 3-D grid; a 1-D image has no Space of its own
+        flat.meta.pop(NATIVE_KEY, None)
+        return flat
+    return out[..., 0, 0]
+
+
+def flat_box(box: tuple[np.ndarray, np.ndarray], lifted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A 1-D image's box ``[start, end)`` extended to its :func:`lift_1d` grid (the two extra axes whole)."""
+    if not lifted:
+        return box
+    return np.concatenate([box[0][:1], [0, 0]]).astype(np.int64), np.concatenate([box[1][:1], [1, 1]]).astype(np.int64)
+
+
+def empty_crop(
+    image: MetaTensor, source: Space, start: np.ndarray, end: np.ndarray, transform_info: Any, lazy: bool, key: Optional[Hashable] = None
+) -> torch.Tensor:
+    """An empty crop (``end <= start`` on some axis), as MONAI returns it: a ``(C, *sizes)`` image with
+    no voxels, its affine moved to ``start``, the step recorded (its ``inverse`` gives zeros on ``source``).
+
+    No :class:`Space` has an empty axis, so this is the one crop that is not planned on one.
+
+    Raises:
+        EmptyBoxError: under lazy execution, or with MONAI operations pending (MONAI's lazy
+            crop raises ``ValueError`` for an empty box too).
+    """
+    sizes = np.maximum(end - start, 0)
+    if lazy or image.pending_operations:
+        raise EmptyBoxError(
+            f"the crop box{_where(key)} is empty (start={start.tolist()}, end={end.tolist()}); an empty crop is not "
+            "executed lazily (MONAI's lazy crop raises for it too)"
+        )
+    translate = np.eye(source.ndim + 1)
+    translate[: source.ndim, source.ndim] = start
+    record = {"empty_crop": True, "source": source.to_json(), "start": start.tolist(), "end": end.tolist()}
+    meta_info = TraceableTransform.track_transform_meta(
+        image, sp_size=sizes.tolist(), affine=translate, extra_info=record, orig_size=source.shape, transform_info=transform_info
+    )
+    data = torch.zeros((image.shape[0], *sizes.tolist()), dtype=image.dtype, device=image.device)
+    if not get_track_meta():
+        return data
+    out = MetaTensor(data)
+    out.copy_meta_from(meta_info)
+    out.meta.pop(SPACE_KEY, None)  # an empty grid is no Space
+    return out
+
+
+def _undo_empty_crop(image: MetaTensor, record: Any) -> torch.Tensor:
+    """MONAI's inverse of an empty crop: zeros on the grid it was taken from."""
+    source = Space.from_json(record[TraceKeys.EXTRA_INFO]["source"])
+    zeros = torch.zeros((image.shape[0], *source.shape), dtype=image.dtype, device=image.device)
+    if not get_track_meta():
+        return zeros
+    native = native_space(image) if NATIVE_KEY in image.meta else source
+    return F.write_geometry(zeros, image, source, native)
 
 
 def foreground_box(
@@ -131,13 +275,15 @@ def foreground_box(
     MONAI's ``generate_spatial_bounding_box`` (``select_fn`` on ``channel_indices``, grown
     by ``margin``, clipped to the image only when ``allow_smaller``), then grown to a
     multiple of ``k_divisible`` around its centre. The box may reach outside the grid: that
-    part is padding. With no foreground voxel the box is the whole grid (MONAI crops to nothing).
+    part is padding. With no foreground voxel the box is empty (``start == end == 0``): the
+    crop is an empty image, as MONAI's.
 
     Args:
-        image: ``(C, *spatial)`` array or tensor.
+        image: ``(C, *spatial)`` array or tensor, 1, 2 or 3 spatial axes.
     """
-    image = F.as_image(image)
-    ndim, channels = image.ndim - 1, int(image.shape[0])
+    lifted, flat = lift_1d(image)
+    data = lifted.as_tensor()[..., 0, 0] if flat else lifted
+    ndim, channels = data.ndim - 1, int(data.shape[0])
     if not callable(select_fn):
         raise SpaceTypeError(f"select_fn must be callable (voxel values -> foreground mask), got {select_fn!r:.60}")
     if channel_indices is not None:
@@ -150,11 +296,9 @@ def foreground_box(
     if np.any(margins < 0):
         raise SpaceError(f"margin must be >= 0, got {margin!r}")
     _int_entries(k_divisible, ndim, "k_divisible", None)  # <= 0 keeps the size along that axis, as MONAI
-    start, end = generate_spatial_bounding_box(image, select_fn, channel_indices, margin, allow_smaller)
+    start, end = generate_spatial_bounding_box(data, select_fn, channel_indices, margin, allow_smaller)
     start_v, end_v = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
-    if np.any(end_v <= start_v):  # no foreground
-        return np.zeros(len(start_v), np.int64), np.asarray(image.shape[1:], np.int64)
-    size = end_v - start_v
+    size = np.maximum(end_v - start_v, 0)  # no foreground: [0, 0) on every axis, an empty box
     divisible = np.asarray(compute_divisible_spatial_size(size.tolist(), k=k_divisible), dtype=np.int64)
     start_v = start_v - np.floor_divide(divisible - size, 2)
     return start_v, start_v + divisible
@@ -224,34 +368,50 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
     ) -> None:
         LazyTransform.__init__(self, lazy=lazy)
         self.roi = (roi_center, roi_size, roi_start, roi_end, roi_slices)
+        roi_box((1, 1, 1), *self.roi)  # the arguments' errors at construction (step, types, lengths), as MONAI's
         self.pad = crop_padding(padding_mode, fill)
         self.options = self.pad.options()
 
-    def _box(self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None) -> tuple[Any, Any]:
-        found = box if box is not None else roi_box(source.ndim, *self.roi, key=key)
+    def _box(
+        self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None, lifted: bool = False
+    ) -> tuple[Any, Any]:
+        """The box in ``source``'s voxels: ``box``, else the constructor's, read on the image's own axes
+        (a :func:`lift_1d` image's one axis), then extended to ``source``."""
+        if box is not None:
+            return box
+        found = roi_box(source.shape[:1] if lifted else source.shape, *self.roi, key=key)
         if found is None:
             raise EmptyBoxError("SpaceCrop needs a box: roi_center/roi_size, roi_start/roi_end or roi_slices")
-        return found
+        return flat_box(found, lifted)
 
     def plan(self, source: Space, box: tuple[Any, Any] | None = None, key: Optional[Hashable] = None) -> Space:
-        """The cropped Space for ``source`` (``box`` overrides the constructor's box)."""
+        """The cropped Space for ``source`` (``box`` overrides the constructor's box; an empty box raises
+        :class:`EmptyBoxError`: no Space is empty)."""
         return source.crop(*self._box(source, box, key))
 
     def __call__(
         self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
     ) -> torch.Tensor:
-        """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``); ``options`` overrides the padding."""
-        image = F.as_image(img)
+        """Crop ``img`` ``(C, *spatial)`` to the constructor's box (or ``box``, in voxels of the image as
+        given); ``options`` overrides the padding. An empty box gives an empty image (:func:`empty_crop`)."""
+        image, lifted = lift_1d(img)
         source = pending_space(image)
-        start, end = self._box(source, box)
-        target = source.crop(start, end)
+        start, end = (np.asarray(b, dtype=np.int64) for b in self._box(source, None if box is None else flat_box(box, lifted), lifted=lifted))
         info, lazy_ = self.get_transform_info(), runs_lazily(self, lazy)
+        if np.any(end <= start):
+            return lower_1d(empty_crop(image, source, start, end, info, lazy_), lifted)  # type: ignore[no-any-return]
+        target = source.crop(start, end)
         if options is not None:
-            return F.resample(image, target, options, info, lazy=lazy_)
-        return resample_padded(image, target, self.options, self.pad, start, source.shape, info, lazy=lazy_)
+            return lower_1d(F.resample(image, target, options, info, lazy=lazy_), lifted)  # type: ignore[no-any-return]
+        out = resample_padded(image, target, self.options, self.pad, start, source.shape, info, lazy=lazy_)
+        return lower_1d(out, lifted)  # type: ignore[no-any-return]
 
     def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        image, lifted = lift_1d(data)
+        record = self.pop_transform(image)
+        if record[TraceKeys.EXTRA_INFO].get("empty_crop"):
+            return lower_1d(_undo_empty_crop(image, record), lifted)  # type: ignore[no-any-return]
+        return lower_1d(F.invert(image, record), lifted)  # type: ignore[no-any-return]
 
 
 class SpaceCropForeground(SpaceCrop):
@@ -295,11 +455,14 @@ class SpaceCropForeground(SpaceCrop):
     def __call__(
         self, img: Any, box: tuple[Any, Any] | None = None, options: WarpOptions | None = None, lazy: Optional[bool] = None
     ) -> torch.Tensor:
-        image = F.as_image(img)
-        # the foreground is found on the pending grid, its pixels computed by our engine (not by
-        # MONAI's resampler, as requires_current_data would have it); the crop then fuses as usual
-        box = box if box is not None else self.compute_bounding_box(execute(image))
-        out = super().__call__(image, box, options, lazy)
+        image, lifted = lift_1d(img)
+        # the foreground is found on the pending grid, its pixels computed by our engine in the image's own
+        # recorded mode (not by MONAI's resampler, as requires_current_data would have it): reading the data
+        # ends the segment, and the crop of what was read is a copy
+        if box is None:
+            image = F.execute_pending(image, end_segment=True)
+            box = self.compute_bounding_box(lower_1d(image, lifted))
+        out = super().__call__(lower_1d(image, lifted), box, options, lazy)
         return (out, *box) if self.return_coords else out  # type: ignore[return-value]
 
 

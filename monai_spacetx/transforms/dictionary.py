@@ -39,7 +39,7 @@ from monai.transforms.utils import is_positive
 from monai.utils import ensure_tuple
 
 from ..engine.options import WarpOptions
-from ..errors import MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError, SpaceTypeError
+from ..errors import EmptyBoxError, MetadataError, ModeError, PointsError, ShapeMismatchError, SpaceError, SpaceTypeError
 from ..geometry.points import apply_affine, map_points
 from ..geometry.space import Space
 from . import functional as F
@@ -53,6 +53,10 @@ from .array import (
     default_mode,
     finish_inverted,
     refuse_positional,
+    empty_crop,
+    flat_box,
+    lift_1d,
+    lower_1d,
     roi_box,
 )
 from .boxes import BoxOptions, move_boxes
@@ -166,7 +170,12 @@ def _copy(points: Any, space: Space) -> Any:
 
 
 def _space_of(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Space:
-    return pending_space(F.as_image(_require(data, key, what), key))
+    return pending_space(lift_1d(_require(data, key, what), key)[0])
+
+
+def _is_1d(value: Any) -> bool:
+    """A 1-D image ``(C, W)``: planned on its :func:`~.array.lift_1d` grid."""
+    return isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 2
 
 
 class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
@@ -194,13 +203,20 @@ class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
         """Crop every key to ``[start, end)`` of its pending grid; landmarks move from ``points_from``
         (default: where the first key's landmarks lie, :func:`~.lazy.landmark_grid`) to the cropped grid."""
         info = self.cropper.get_transform_info()
+        empty = bool(np.any(end <= start))  # MONAI's empty crop: an empty image (no Space has an empty axis)
+        if empty and (self.point_keys or getattr(self, "box_keys", ())):
+            raise EmptyBoxError(f"the crop box is empty (start={start.tolist()}, end={end.tolist()}): no grid to move landmarks or boxes to")
         for key, options, pad in self.key_iterator(d, self.options, self.pads):
-            image = F.as_image(d[key], key)
+            image, lifted = lift_1d(d[key], key)
             points_from = landmark_grid(image) if points_from is None else points_from
             source = pending_space(image)
+            if empty:
+                d[key] = lower_1d(empty_crop(image, source, start, end, info, lazy, key), lifted)
+                continue
             target = self.cropper.plan(source, (start, end), key)
-            d[key] = resample_padded(image, target, options, pad, start, source.shape, info, key=key, lazy=lazy)
-        self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
+            d[key] = lower_1d(resample_padded(image, target, options, pad, start, source.shape, info, key=key, lazy=lazy), lifted)
+        if not empty:
+            self._move_points(d, ref_space if points_from is None else points_from, ref_space.crop(start, end))
 
     def inverse(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = self._as_dict(data)
@@ -277,9 +293,10 @@ class SpaceCropd(_Cropd):
             box = ref.crop_world(center, self.world_size)  # type: ignore[arg-type]
             start = np.round(np.asarray(map_points(np.zeros(ref.ndim), box, ref))).astype(np.int64)
             return start, start + np.array(box.shape)
-        found = roi_box(ref.ndim, *self.roi, key=ref_key)
+        lifted = _is_1d(data[ref_key])
+        found = roi_box(ref.shape[:1] if lifted else ref.shape, *self.roi, key=ref_key)
         assert found is not None  # __init__ demands a box
-        return found
+        return flat_box(found, lifted)
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = self._as_dict(data)
@@ -302,7 +319,7 @@ class SpaceCropForegroundd(_Cropd):
     with ``constant_values`` in ``pad_kwargs``, ``"edge"``, ``"symmetric"``; or ours
     ``"zeros"``/``"border"``/``"reflection"``), ``start_coord_key``/``end_coord_key``
     (where the box is written into the data, ``None`` to skip). The box is computed exactly
-    as MONAI's (see :func:`~.array.foreground_box`); no foreground keeps the whole grid.
+    as MONAI's (see :func:`~.array.foreground_box`); no foreground gives an empty image, as MONAI's.
     Landmarks in ``point_keys`` (ours, keyword-only) move to the cropped grid.
     """
 
@@ -341,20 +358,20 @@ class SpaceCropForegroundd(_Cropd):
 
     def __call__(self, data: Mapping[Hashable, Any], lazy: Optional[bool] = None) -> dict[Hashable, Any]:
         d = self._as_dict(data)
-        source = F.as_image(_require(d, self.source_key, "source_key"), self.source_key)
+        source, lifted = lift_1d(_require(d, self.source_key, "source_key"), self.source_key)
         ref_space = pending_space(source)
         present = list(self.key_iterator(d))
-        points_from = landmark_grid(F.as_image(d[present[0]], present[0])) if present else None
+        points_from = landmark_grid(lift_1d(d[present[0]], present[0])[0]) if present else None
         # the foreground is read on the pending grid with pixels from our engine, in the source key's own
         # mode (requires_current_data would have MONAI's resampler execute them first); the source key
         # keeps them, so its crop is a copy; the other keys' crops fuse with what is pending on them
-        d[self.source_key] = execute_pending(source, key=self.source_key)
+        d[self.source_key] = lower_1d(execute_pending(source, key=self.source_key), lifted)
         start, end = self.cropper.compute_bounding_box(d[self.source_key])
         if self.start_coord_key is not None:
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
             d[self.end_coord_key] = end
-        self._crop_all(d, ref_space, start, end, runs_lazily(self, lazy), points_from)
+        self._crop_all(d, ref_space, *flat_box((start, end), lifted), runs_lazily(self, lazy), points_from)
         return d
 
 

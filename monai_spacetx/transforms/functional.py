@@ -36,7 +36,7 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, pending_space, plan_step, remember, run_step, warp_as, with_applied
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "execute_pending", "invert", "map_back", "write_geometry", "record_options"]
@@ -278,7 +278,11 @@ def map_back(
 
 
 def execute_pending(
-    img: Any, options: Optional[WarpOptions] = None, key: Optional[Hashable] = None, override: Optional[bool] = None
+    img: Any,
+    options: Optional[WarpOptions] = None,
+    key: Optional[Hashable] = None,
+    override: Optional[bool] = None,
+    end_segment: bool = False,
 ) -> Any:
     """Execute the operations pending on ``img`` as one resample by our engine.
 
@@ -294,6 +298,8 @@ def execute_pending(
             (:func:`~.lazy.fuse_options`; ``nearest`` when no interpolating operation records one).
         key: the data key, named in errors.
         override: the user named a mode (default: whether ``options`` are given).
+        end_segment: a step reads the result: a following Space step goes on from these pixels
+            (:func:`~.lazy.forget`), not from an earlier step's input.
 
     Returns:
         ``(C, *pending shape)`` MetaTensor on the pending grid, with the operations moved onto
@@ -301,6 +307,8 @@ def execute_pending(
         modes keep the dtype (a ``uint8`` label stays ``uint8``).
     """
     if not isinstance(img, MetaTensor) or not img.pending_operations:
+        if end_segment:
+            forget(img)
         return img
     image = as_image(img, key)
     grid, native = pending_space(image), get_native_space(image)

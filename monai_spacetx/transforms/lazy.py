@@ -74,6 +74,7 @@ __all__ = [
     "FusedStep",
     "plan_step",
     "remember",
+    "forget",
     "runs_lazily",
     "copies",
     "with_applied",
@@ -325,6 +326,16 @@ def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> N
         step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits,
         (step.options.padding_mode, step.options.fill),
     )
+
+
+def forget(img: Any) -> None:
+    """End the lazy run at ``img``: a following Space step reads ``img``'s own pixels, not the input it was computed from.
+
+    A step that reads the data (a foreground or a sampling crop) ends a segment: what it read is
+    what the chain goes on from, for every key it handles (one resample per key per segment).
+    """
+    if isinstance(img, torch.Tensor):
+        _BASES.pop(img.untyped_storage(), None)
 
 
 def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:

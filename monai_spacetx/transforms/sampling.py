@@ -7,13 +7,13 @@ every pending operation with its own resampler before them (one mode for all key
 back float32 and interpolated, MONAI issue #6850). Ours declare they do not need it, so MONAI
 hands them the pending operations, and they execute what they *read* with our engine:
 
-- the keys that are read (``label_key``, ``image_key``, ``w_key``) are executed onto the pending
-  grid by :func:`~.sink.execute_pending`, each with its own recorded mode (a label read by nearest
-  or label mode, never interpolated), and kept so executed: the segment ends there;
+- the keys that are read (``label_key``, ``image_key``, ``w_key``) and the keys that are cropped
+  are executed onto the pending grid by :func:`~.functional.execute_pending`, each with its own
+  recorded mode (a label read by nearest or label mode, never interpolated): the segment ends
+  there (one resample per key per segment, as in the eager chain);
 - the boxes are then drawn by MONAI's own array transform (:meth:`randomize`, MONAI's code and
   random state: the same data and seed give MONAI's centres);
-- each key of each sample is cropped by one step of our engine: a copy for the keys already
-  executed, the pending operations fused with the crop (one resample) for the others.
+- each key of each sample is cropped by a copy of those pixels.
 
 Each sample carries its own geometry and record (``patch_index``, ``crop_center`` in its meta
 as MONAI writes them), so :class:`~.dictionary.SpaceInvertd`, MONAI's ``Invertd`` and
@@ -71,8 +71,12 @@ def sample_box(center: Sequence[int], size: Sequence[int], shape: Sequence[int])
 
 
 def _executed(img: Any, key: Optional[Hashable] = None) -> Any:
-    """``img`` with its pending operations executed by our engine (each key's recorded mode); ``None`` stays ``None``."""
-    return None if img is None else execute_pending(img, key=key)
+    """``img`` with its pending operations executed by our engine (its recorded modes), the segment ended there.
+
+    ``None`` stays ``None``. A key whose pixels a step reads, and every key it crops, go on from
+    these pixels: the crop is a copy of them (one resample per key per segment).
+    """
+    return None if img is None else execute_pending(img, key=key, end_segment=True)
 
 
 class _Samples(InvertibleTransform):
@@ -128,7 +132,7 @@ class SpaceRandCropByPosNegLabel(_Samples, RandCropByPosNegLabel):
             label = _executed(self.label if label is None else label)
             image = _executed(self.image if image is None else image)
             self.randomize(label, fg_indices, bg_indices, image)
-        return self.crop_samples(img, lazy)
+        return self.crop_samples(_executed(img), lazy)
 
 
 class SpaceRandCropByLabelClasses(_Samples, RandCropByLabelClasses):
@@ -147,7 +151,7 @@ class SpaceRandCropByLabelClasses(_Samples, RandCropByLabelClasses):
             label = _executed(self.label if label is None else label)
             image = _executed(self.image if image is None else image)
             self.randomize(label, indices, image)
-        return self.crop_samples(img, lazy)
+        return self.crop_samples(_executed(img), lazy)
 
 
 class SpaceRandWeightedCrop(_Samples, RandWeightedCrop):
@@ -158,7 +162,7 @@ class SpaceRandWeightedCrop(_Samples, RandWeightedCrop):
     ) -> list[torch.Tensor]:
         if randomize:
             self.randomize(_executed(self.weight_map if weight_map is None else weight_map))
-        return self.crop_samples(img, lazy)
+        return self.crop_samples(_executed(img), lazy)
 
 
 class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, MultiSampleTrait, _PointsMixin):
@@ -202,7 +206,7 @@ class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, 
         first = present[0] if present else next((k for k in self.read_keys if k is not None and k in d), None)
         grid = pending_space(F.as_image(d[first], first)) if first is not None else None
         points_from = landmark_grid(F.as_image(d[first], first)) if first is not None else None
-        for key in dict.fromkeys(self.read_keys):  # what the draw reads, executed once by our engine
+        for key in dict.fromkeys([*self.read_keys, *present]):  # executed once by our engine: the segment ends here
             if key is not None and key in d:
                 d[key] = _executed(d[key], key)
         self._draw(d)
