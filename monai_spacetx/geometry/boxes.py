@@ -29,13 +29,16 @@ Other MONAI box modes (``cccwhd``, ``xxyyzz``, ...) are converted by MONAI's
 from __future__ import annotations
 
 import itertools
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import ModeError, PointsError, SpaceTypeError
 from .points import FloatArray, _is_torch, _like, as_float64_array, index_map, snap
+
+if TYPE_CHECKING:  # pragma: no cover - space.py imports points.py; only the annotations need it here
+    from .space import Space
 
 __all__ = [
     "BoxFormat",
@@ -194,7 +197,7 @@ def transform_boxes(boxes: Any, matrix: npt.ArrayLike, box_format: BoxFormat = "
     return _finish(mapped, boxes, box_format)
 
 
-def map_boxes(boxes: Any, source: Any, target: Any, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
+def map_boxes(boxes: Any, source: Space, target: Space, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
     """Boxes in box coordinates of ``source`` mapped to box coordinates of ``target`` (same world region).
 
     The corners go through the index map (:func:`~.points.index_map`: snapped where it is an
@@ -214,7 +217,7 @@ def map_boxes(boxes: Any, source: Any, target: Any, box_format: BoxFormat = "box
     return transform_boxes(boxes, matrix, box_format, name)
 
 
-def boxes_to_world(boxes: Any, space: Any, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
+def boxes_to_world(boxes: Any, space: Space, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
     """Boxes in box coordinates of ``space`` as world boxes (the frame and units of ``space.affine``).
 
     Example:
@@ -226,7 +229,7 @@ def boxes_to_world(boxes: Any, space: Any, box_format: BoxFormat = "boxes", name
     return transform_boxes(boxes, space.affine @ edge_shift(ndim, -EDGE_OFFSET), box_format, name)
 
 
-def world_to_boxes(boxes: Any, space: Any, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
+def world_to_boxes(boxes: Any, space: Space, box_format: BoxFormat = "boxes", name: str = "boxes") -> Any:
     """World boxes as boxes in box coordinates of ``space`` (the inverse of :func:`boxes_to_world`).
 
     Example:
@@ -239,11 +242,11 @@ def world_to_boxes(boxes: Any, space: Any, box_format: BoxFormat = "boxes", name
     corners = _corners_of(boxes, ndim, name)
     linear = space.affine[:ndim, :ndim]
     flat = (corners - space.origin).reshape(-1, ndim)
-    index = np.linalg.solve(linear, flat.T).T.reshape(corners.shape)
-    return _finish(index + EDGE_OFFSET, boxes, box_format)
+    index: FloatArray = np.linalg.solve(linear, flat.T).T.reshape(corners.shape) + EDGE_OFFSET
+    return _finish(index, boxes, box_format)
 
 
-def boxes_in_grid(boxes: Any, space: Any, coords: str = "index", name: str = "boxes") -> npt.NDArray[np.bool_]:
+def boxes_in_grid(boxes: Any, space: Space, coords: str = "index", name: str = "boxes") -> npt.NDArray[np.bool_]:
     """Whether each box lies wholly inside the field of view of ``space``: ``[0, n]`` in box coordinates
     (edges included; a corner within ``SNAP_TOL`` of an edge is on it).
 
