@@ -242,7 +242,7 @@ def world_to_boxes(boxes: Any, space: Space, box_format: BoxFormat = "boxes", na
     corners = _corners_of(boxes, ndim, name)
     linear = space.affine[:ndim, :ndim]
     flat = (corners - space.origin).reshape(-1, ndim)
-    index: FloatArray = np.linalg.solve(linear, flat.T).T.reshape(corners.shape) + EDGE_OFFSET
+    index = np.asarray(np.linalg.solve(linear, flat.T).T.reshape(corners.shape) + EDGE_OFFSET, dtype=np.float64)
     return _finish(index, boxes, box_format)
 
 
