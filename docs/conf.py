@@ -101,7 +101,23 @@ def _check_every_public_name(app: Any, env: Any) -> None:
         logger.warning(f"monai_spacetx public name {name!r} is in no API page (docs/api/)", type="spacetx", subtype="api")
 
 
+def _class_signature(app: Any, what: str, name: str, obj: Any, options: Any, signature: Any, return_annotation: Any) -> Any:
+    """Our classes' signatures from their ``__init__``: autodoc would show MONAI's ``__new__(*args, **kwargs)``."""
+    if what == "class" and name.startswith("monai_spacetx") and "__init__" in vars(obj):
+        import inspect
+
+        from sphinx.ext.autodoc.preserve_defaults import update_defvalue
+        from sphinx.util.inspect import stringify_signature
+
+        update_defvalue(app, obj.__init__, False)  # defaults as written in the source (autodoc_preserve_defaults)
+        sig = inspect.signature(obj.__init__)
+        sig = sig.replace(parameters=list(sig.parameters.values())[1:])  # without self
+        return stringify_signature(sig, show_return_annotation=False), None
+    return None
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.connect("autodoc-process-signature", _class_signature)
     app.connect("source-read", _expand_transforms)
     app.connect("env-updated", _check_every_public_name)
     return {"parallel_read_safe": True}
