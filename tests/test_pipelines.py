@@ -395,3 +395,42 @@ def test_a_space_step_keeps_its_padding_through_a_copying_monai_step():
                     eager = Compose(steps)({"img": image})["img"]
                     assert lazy.shape == eager.shape
                     np.testing.assert_allclose(lazy.numpy(), eager.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
+def test_monai_multi_sample_crop_between_our_steps(tmp_path, lazy):
+    """MONAI's RandSpatialCropSamplesd between two Space steps: each sample keeps its own records;
+    MONAI's Invertd / Compose.inverse (which skip MONAI's crop: it cannot invert) bring each sample back
+    onto the native grid, and lazily each sample is one nearest resample of the scan that SpaceInvertd
+    undoes exactly (the working grids are finer than the scan)."""
+    from monai.transforms import RandSpatialCropSamplesd
+
+    paths = _scan(tmp_path, seed=6)
+    _, label, affine = _raw(paths)
+    chain = Compose(
+        [
+            LoadImaged(KEYS, image_only=True),
+            EnsureChannelFirstd(KEYS),
+            Orientationd(KEYS, axcodes="RAS"),
+            SpaceResampled(KEYS, pixdim=(1.1, 1.3, 1.9), mode=("bilinear", "nearest")),
+            RandSpatialCropSamplesd(KEYS, roi_size=(20, 20, 14), num_samples=3, random_size=False),
+            SpaceResampled(KEYS, pixdim=(1.0, 1.2, 1.7), mode=("bilinear", "nearest")),
+            SpaceApplyPendingd(KEYS),
+        ],
+        lazy=lazy,
+    )
+    chain.set_random_state(1)
+    native = Space.from_affine(affine, label.shape)
+    for sample in chain(dict(paths)):
+        sample["pred"] = sample["label"].clone()
+        inverted = Invertd(keys="pred", transform=chain, orig_keys="label", nearest_interp=True)(dict(sample))["pred"]
+        assert tuple(inverted.shape[1:]) == label.shape
+        np.testing.assert_allclose(_affine(inverted), affine, atol=1e-4)
+        back = chain.inverse(dict(sample))["label"]
+        assert tuple(back.shape[1:]) == label.shape
+        if lazy:
+            target, shape = _affine(sample["label"]), tuple(sample["label"].shape[1:])
+            assert oracles.wrong(sample["label"][0], oracles.nearest(label, affine, target, shape)) == 0
+            mapped = SpaceInvertd(keys="pred", orig_keys="label", mode="nearest")(dict(sample))["pred"]
+            inside = working_grid_mask(native, get_space(sample["label"]))
+            assert inside.sum() > 0 and oracles.wrong(mapped[0].numpy()[inside], label[inside]) == 0

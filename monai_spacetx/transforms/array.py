@@ -408,10 +408,10 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
 
     def inverse(self, data: Any) -> torch.Tensor:
         image, lifted = lift_1d(data)
-        record = self.pop_transform(image)
+        record, skipped = F.pop_record(self, image)
         if record[TraceKeys.EXTRA_INFO].get("empty_crop"):
             return lower_1d(_undo_empty_crop(image, record), lifted)  # type: ignore[no-any-return]
-        return lower_1d(F.invert(image, record), lifted)  # type: ignore[no-any-return]
+        return lower_1d(F.invert(image, record, skipped), lifted)  # type: ignore[no-any-return]
 
 
 class SpaceCropForeground(SpaceCrop):
@@ -583,7 +583,8 @@ class SpaceResample(InvertibleTransform, LazyTransform):
         return F.resample(image, target, options or self.options, info, dtype=self.dtype, lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        image = F.as_image(data)
+        return F.invert(image, *F.pop_record(self, image))
 
 
 class SpaceInvert:

@@ -29,7 +29,7 @@ from ..engine.options import WarpOptions
 from ..errors import ModeError
 from ..geometry.space import Space
 from . import functional as F
-from .array import as_torch_dtype, resolve_align
+from .array import as_torch_dtype, lift_1d, lower_1d, resolve_align
 from .dictionary import _PointsMixin
 from .lazy import landmark_grid, pending_space, runs_lazily
 from .padding import PadMode, parse_pad_mode, resample_padded
@@ -51,6 +51,53 @@ def _bool(value: Any, name: str, key: Optional[Hashable] = None) -> bool:
     return bool(value)
 
 
+def _adapt(img: Any, key: Optional[Hashable] = None) -> tuple[MetaTensor, str]:
+    """``img`` as an image a Space holds, and how it was adapted (undone by :func:`_restore`).
+
+    ``"1d"``: a 1-D image ``(C, W)`` lifted to ``(C, W, 1, 1)`` (:func:`~.array.lift_1d`; MONAI
+    resamples 1-D images too); ``"5d"``: ``(C, X, Y, Z, 1)``, whose trailing single voxel MONAI
+    carries through unchanged (a 3-D affine), squeezed to ``(C, X, Y, Z)``; ``""``: as it is.
+    """
+    if isinstance(img, (torch.Tensor, np.ndarray)) and img.ndim == 5 and img.shape[-1] == 1:
+        data = img.as_tensor() if isinstance(img, MetaTensor) else torch.as_tensor(img)
+        squeezed = MetaTensor(data[..., 0])
+        if isinstance(img, MetaTensor):
+            squeezed.copy_meta_from(img)
+        return F.as_image(squeezed, key), "5d"
+    image, lifted = lift_1d(img, key)
+    return image, "1d" if lifted else ""
+
+
+def _restore(out: Any, kind: str) -> Any:
+    """The output for an image :func:`_adapt` adapted, in the input's layout."""
+    if kind == "1d":
+        return lower_1d(out, True)
+    if kind == "5d":
+        if isinstance(out, MetaTensor):
+            grown = MetaTensor(out.as_tensor()[..., None])
+            grown.copy_meta_from(out)
+            return grown
+        return out[..., None]
+    return out
+
+
+def _reshaped(image: MetaTensor, shape: Sequence[int], affine: np.ndarray) -> MetaTensor:
+    """``image``'s data reshaped (single-voxel axes added or dropped), its metadata, ``affine`` (4x4)."""
+    out = MetaTensor(image.as_tensor().reshape(*shape))
+    out.copy_meta_from(image)
+    out.affine = torch.as_tensor(affine, dtype=torch.float64)
+    return out
+
+
+def _leading(value: Any, kind: str, keep: float) -> Any:
+    """A per-axis argument for a lifted 1-D image: its first entry, then ``keep`` for the two extra axes."""
+    if kind != "1d" or value is None:
+        return value
+    host = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+    first = np.atleast_1d(np.asarray(host, dtype=np.float64))[:1]
+    return np.concatenate([first, [keep, keep]])
+
+
 class _Counterpart(InvertibleTransform, LazyTransform):
     """Shared by the array counterparts: the call's ``dtype`` override, the one resample, ``inverse``."""
 
@@ -64,7 +111,8 @@ class _Counterpart(InvertibleTransform, LazyTransform):
         return F.resample(image, target, options, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
-        return F.invert(data, self.pop_transform(data))
+        image, kind = _adapt(data)
+        return _restore(F.invert(image, *F.pop_record(self, image)), kind)  # type: ignore[no-any-return]
 
 
 class SpaceSpacing(_Counterpart):
@@ -118,11 +166,18 @@ class SpaceSpacing(_Counterpart):
         self.compute_dtype = as_torch_dtype(dtype)
 
     def plan(
-        self, source: Space, scale_extent: Optional[bool] = None, output_spatial_shape: Any = None, align_corners: Any = None
+        self,
+        source: Space,
+        scale_extent: Optional[bool] = None,
+        output_spatial_shape: Any = None,
+        align_corners: Any = None,
+        kind: str = "",
     ) -> Space:
-        """MONAI ``Spacing``'s output grid for ``source`` (see :func:`~.planning.spacing_target`)."""
+        """MONAI ``Spacing``'s output grid for ``source`` (see :func:`~.planning.spacing_target`);
+        ``kind="1d"``: ``source`` is a lifted 1-D image's grid, only its first axis is respaced."""
         extent = _bool(_or(scale_extent, self.scale_extent), "scale_extent")
-        target = spacing_target(source, self.pixdim, self.diagonal, extent, self.min_pixdim, self.max_pixdim)
+        pixdim, low, high = _leading(self.pixdim, kind, -1.0), _leading(self.min_pixdim, kind, np.nan), _leading(self.max_pixdim, kind, np.nan)
+        target = spacing_target(source, pixdim, self.diagonal, extent, low, high)
         if output_spatial_shape is not None:
             target = with_shape(target, resize_shape(target, output_spatial_shape))
         if self.recompute_affine:
@@ -142,10 +197,11 @@ class SpaceSpacing(_Counterpart):
         lazy: bool | None = None,
     ) -> torch.Tensor:
         """Resample ``data_array`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
-        image = F.as_image(data_array)
-        target = self.plan(pending_space(image), scale_extent, output_spatial_shape, align_corners)
+        image, kind = _adapt(data_array)
+        shape = _leading(output_spatial_shape, kind, -1)
+        target = self.plan(pending_space(image), scale_extent, None if shape is None else np.asarray(shape).astype(np.int64), align_corners, kind)
         options = self.options if mode is None and padding_mode is None else WarpOptions.parse(_or(mode, self.mode), _or(padding_mode, self.padding_mode))
-        return self._resample(image, target, options, dtype, lazy)
+        return _restore(self._resample(image, target, options, dtype, lazy), kind)  # type: ignore[no-any-return]
 
 
 class SpaceResize(_Counterpart):
@@ -193,10 +249,27 @@ class SpaceResize(_Counterpart):
         # F.interpolate clamps at the edges: border padding, every target voxel lies in the field of view
         return WarpOptions.parse(mode, "border", key=key, anti_aliasing=anti_aliasing, anti_aliasing_sigma=sigma)
 
-    def plan(self, source: Space, align_corners: Any = None) -> Space:
-        """MONAI ``Resize``'s output grid for ``source``."""
+    def plan(self, source: Space, align_corners: Any = None, kind: str = "") -> Space:
+        """MONAI ``Resize``'s output grid for ``source`` (``kind="1d"``: a lifted 1-D image's grid)."""
         align = resolve_align(None, _or(align_corners, self.align_corners), "edges")
-        return source.resize(resize_shape(source, self.spatial_size, self.size_mode), align=align)
+        size = self.spatial_size
+        if kind == "1d" and self.size_mode == "all":
+            size = _leading(size, kind, -1).astype(np.int64)
+        elif kind == "1d":  # "longest" of one axis: that axis gets the size
+            size = np.array([int(size), -1, -1])
+        return source.resize(resize_shape(source, size, "all" if kind == "1d" else self.size_mode), align=align)
+
+    def _more_axes(self, img: Any) -> Any:
+        """MONAI's rule for a ``spatial_size`` with more entries than the image has axes: the image
+        gains trailing single-voxel axes (those of its 4x4 affine) and is resized as an image of that rank."""
+        wanted = len(np.atleast_1d(np.asarray(self.spatial_size))) if self.size_mode == "all" else 0
+        if not isinstance(img, (torch.Tensor, np.ndarray)) or not img.ndim - 1 < wanted <= 3:
+            return img
+        if img.ndim == 2:  # 1-D: its lifted (C, W, 1, 1) image carries the 4x4 affine
+            lifted = lift_1d(img)[0]
+            return lifted if wanted == 3 else _reshaped(lifted, lifted.shape[:-1], np.asarray(lifted.affine))
+        image = F.as_image(img)
+        return _reshaped(image, (*image.shape, 1), Space.from_metatensor(image).to_monai_affine())
 
     def __call__(
         self,
@@ -209,12 +282,12 @@ class SpaceResize(_Counterpart):
         lazy: bool | None = None,
     ) -> torch.Tensor:
         """Resize ``img`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
-        image = F.as_image(img)
-        target = self.plan(pending_space(image), align_corners)
+        image, kind = _adapt(self._more_axes(img))
+        target = self.plan(pending_space(image), align_corners, kind)
         options = self.options
         if mode is not None or anti_aliasing is not None or anti_aliasing_sigma is not None:
             options = self._options(_or(mode, self.mode), _or(anti_aliasing, self.anti_aliasing), _or(anti_aliasing_sigma, self.anti_aliasing_sigma))
-        return self._resample(image, target, options, dtype, lazy)
+        return _restore(self._resample(image, target, options, dtype, lazy), kind)  # type: ignore[no-any-return]
 
 
 class SpaceZoom(_Counterpart):
@@ -264,11 +337,13 @@ class SpaceZoom(_Counterpart):
     def _options(mode: Any, pad: PadMode, key: Optional[Hashable] = None) -> WarpOptions:
         return WarpOptions.parse(mode, pad.engine or "zeros", pad.fill, key=key)
 
-    def plan(self, source: Space, align_corners: Any = None) -> tuple[Space, np.ndarray, tuple[int, ...]]:
-        """MONAI ``Zoom``'s output grid, its first voxel in zoomed-grid indices, and the zoomed shape."""
+    def plan(self, source: Space, align_corners: Any = None, kind: str = "") -> tuple[Space, np.ndarray, tuple[int, ...]]:
+        """MONAI ``Zoom``'s output grid, its first voxel in zoomed-grid indices, and the zoomed shape
+        (``kind="1d"``: a lifted 1-D image's grid, zoomed along its first axis)."""
         align = resolve_align(None, _or(align_corners, self.align_corners), "edges")
-        target, start = zoom_target(source, self.zoom, self.keep_size, align)
-        return target, start, source.zoom(self.zoom, align=align).shape
+        zoom = _leading(self.zoom, kind, 1.0)
+        target, start = zoom_target(source, zoom, self.keep_size, align)
+        return target, start, source.zoom(zoom, align=align).shape
 
     def __call__(
         self,
@@ -280,12 +355,13 @@ class SpaceZoom(_Counterpart):
         lazy: bool | None = None,
     ) -> torch.Tensor:
         """Zoom ``img`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
-        image = F.as_image(img)
-        target, start, zoomed = self.plan(pending_space(image), align_corners)
+        image, kind = _adapt(img)
+        target, start, zoomed = self.plan(pending_space(image), align_corners, kind)
         pad = self.pad if padding_mode is None else self._pad(padding_mode)
         options = self.options if mode is None and padding_mode is None else self._options(_or(mode, self.mode), pad)
         info = self.get_transform_info()
-        return resample_padded(image, target, options, pad, start, zoomed, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
+        out = resample_padded(image, target, options, pad, start, zoomed, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
+        return _restore(out, kind)  # type: ignore[no-any-return]
 
 
 class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
@@ -300,10 +376,10 @@ class _Counterpartd(MapTransform, InvertibleTransform, LazyTransform, _PointsMix
         d = self._as_dict(data)
         moved = None
         for key, *args in self.key_iterator(d, *per_key):
-            image = F.as_image(d[key], key)
-            grid = landmark_grid(image)
-            d[key] = out = call(key, image, *args)
-            if moved is None:
+            image, kind = _adapt(d[key], key)
+            d[key] = out = call(key, d[key] if kind else image, *args)
+            if moved is None and not kind:  # a 1-D image's landmarks have no Space to move by
+                grid = landmark_grid(image)
                 moved = (grid, Space.from_metatensor(out) if isinstance(out, MetaTensor) else grid)
         if moved is not None:
             self._move_points(d, *moved)
@@ -377,7 +453,8 @@ class SpaceSpacingd(_Counterpartd):
         def call(key: Hashable, image: MetaTensor, mode: Any, padding_mode: Any, align_corners: Any, dtype: Any, extent: Any) -> Any:
             should_match = False
             if self.ensure_same_shape and isinstance(data[key], MetaTensor):
-                mine = (pending_space(image).shape, Space.from_metatensor(image).spacing)
+                adapted = _adapt(image, key)[0]
+                mine = (pending_space(adapted).shape, Space.from_metatensor(adapted).spacing)
                 if not first:
                     first.append(mine)
                 else:  # MONAI's rule: same pending shape, spacing within 1e-3

@@ -39,7 +39,7 @@ from .chain import map_back_nearest
 from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
-__all__ = ["as_image", "source_of", "resample", "execute_pending", "invert", "map_back", "write_geometry", "record_options"]
+__all__ = ["as_image", "source_of", "resample", "execute_pending", "pop_record", "invert", "map_back", "write_geometry", "record_options"]
 
 
 def as_image(img: Any, key: Optional[Hashable] = None, name: str = "image") -> MetaTensor:
@@ -199,17 +199,38 @@ def resample(
     return write_geometry(warped, meta_info, target, native)
 
 
-def invert(img: Any, record: Mapping[str, Any]) -> torch.Tensor:
+def pop_record(transform: TraceableTransform, img: MetaTensor) -> tuple[dict[str, Any], bool]:
+    """Pop ``transform``'s newest record from ``img`` (MONAI's ``pop_transform``) and every record above it.
+
+    MONAI's ``Compose.inverse`` skips the transforms that cannot invert (its multi-sample crops,
+    ``RandSpatialCropSamplesd``), and MONAI's ``pop_transform`` then finds ours below their records.
+    The data lies on the grid after those records too: they are dropped with ours, and the
+    second value says so (:func:`invert` then maps from the image's own grid).
+    """
+    before = list(img.applied_operations)
+    record = transform.pop_transform(img)
+    index = next((i for i in range(len(before) - 1, -1, -1) if before[i] is record), len(before) - 1)
+    skipped = before[index + 1 :]
+    if skipped:
+        img.applied_operations = before[:index]
+    return record, bool(skipped)
+
+
+def invert(img: Any, record: Mapping[str, Any], from_data_grid: bool = False) -> torch.Tensor:
     """Undo one recorded Space step (MONAI ``inverse``): one resample from its target back to its source.
 
     Args:
         img: ``(C, *target.shape)`` image the step produced (or a prediction on that grid).
         record: the step's entry popped from ``applied_operations``.
+        from_data_grid: map from ``img``'s own grid (its affine and shape), not the recorded
+            target: records above the step's were dropped with it (:func:`pop_record`).
     """
     extra = record[TraceKeys.EXTRA_INFO]
     source, target = Space.from_json(extra["source"]), Space.from_json(extra["target"])
     image = as_image(img)
     data, current = source_of(image)
+    if from_data_grid:
+        target = current
     if current.shape != target.shape:
         raise ShapeMismatchError(
             f"cannot invert {record.get(TraceKeys.CLASS_NAME)}: image has spatial shape {current.shape}, "

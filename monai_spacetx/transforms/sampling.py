@@ -103,7 +103,8 @@ class _Samples(InvertibleTransform):
 
     def inverse(self, data: Any) -> torch.Tensor:
         """Undo one sample's crop (a pad back onto the grid it was cut from)."""
-        return F.invert(data, self.pop_transform(data))
+        image = F.as_image(data)
+        return F.invert(image, *F.pop_record(self, image))
 
     @property
     def requires_current_data(self) -> bool:
