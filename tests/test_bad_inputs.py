@@ -299,3 +299,134 @@ def test_a_missing_original_affine_is_assumed_identity_with_a_warning_once(monke
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # PILReader's images: the identity is what MONAI gave them, no word needed
         assert np.array_equal(get_native_space(pil).affine, np.eye(3))
+
+
+# ----------------------------------------------------------------------------- grids too large, autograd in label mode
+def test_a_grid_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    """The free memory is made small (free_bytes says 1 MiB): the 5.1 MB output is refused, naming its size;
+    the allocator is never reached (torch.empty would raise its own RuntimeError)."""
+    from monai_spacetx.engine import limits
+
+    monkeypatch.setattr(limits, "free_bytes", lambda device: 2**20)
+    target = SPACE.resize((108, 108, 108))  # 1,259,712 voxels x 1 channel x 4 bytes = 4.8 MiB > 1 MiB
+    with pytest.raises(SpaceError, match=r"^target \(the grid to sample onto\) would have shape \(108, 108, 108\) = 1,259,712 voxels "
+                                         r"x 1 channel\(s\) x 4 bytes = 0\.00469 GiB, more than the 0\.000977 GiB free on cpu; use a coarser"):
+        warp_image(torch.zeros(6, 5, 4), SPACE, target)
+    with pytest.raises(SpaceError, match=r"= 1,259,712 voxels x 2 channel\(s\) x 8 bytes = 0\.0188 GiB"):  # channels and float64 counted
+        warp_image(torch.zeros(2, 6, 5, 4, dtype=torch.float64), SPACE, target)
+    # the same guard under a transform (the pixdim the issue tried: 1e-5 mm on a 1 mm grid)
+    with pytest.raises(SpaceError, match=r"^target \(the grid to sample onto\) would have shape \(500001, 400001, 300001\) = "):
+        SpaceResampled(keys="image", pixdim=1e-5)({"image": image()})
+    small = SPACE.resize((3, 3, 3))  # 27 x 4 bytes fits: no refusal of what fits
+    assert warp_image(torch.ones(6, 5, 4), SPACE, small, "nearest").shape == (3, 3, 3)
+
+
+def test_the_real_free_memory_refuses_the_issues_grid():
+    """No patch: warp_image(img, s, s.respace(1e-4)) asks for 6e10 x 2e10 ... voxels, refused by the guard, not torch."""
+    with pytest.raises(SpaceError, match=r"^target \(the grid to sample onto\) would have shape \(60000, 50000, 40000\) = "
+                                         r"120,000,000,000,000 voxels x 1 channel\(s\) x 4 bytes = 4\.47e\+05 GiB, more than the [0-9.]+ GiB free on cpu"):
+        warp_image(torch.zeros(6, 5, 4), SPACE, SPACE.respace(1e-4, align="edges"))
+
+
+def test_the_guard_counts_bytes_by_hand():
+    from monai_spacetx.engine.limits import check_grid, free_bytes
+
+    free = free_bytes(torch.device("cpu"))
+    assert free is not None and free > 0
+    with open("/proc/meminfo") as meminfo:  # the kernel's own number, read independently
+        available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    assert abs(free - available) < 2**30  # moments apart on a shared machine
+    check_grid((10, 10), what="g", channels=3, itemsize=8, max_voxels=100)  # exactly at the limit: fine
+    with pytest.raises(SpaceError, match=r"^g would have shape \(10, 11\) = 110 voxels, more than --max-voxels 100; use less, or raise --max-voxels"):
+        check_grid((10, 11), what="g", max_voxels=100, limit_name="--max-voxels", remedy="use less")
+
+
+def test_label_mode_refuses_an_image_that_requires_grad():
+    """Was autograd's RuntimeError ('index_select(): functions with out=... arguments ...') on the separable path."""
+    x = torch.zeros(1, 6, 5, 4).requires_grad_(True)
+    for target in (SPACE.respace(0.7), SPACE.rotate((0.3, 0.0, 0.0)), SPACE.crop((1, 1, 1), (4, 4, 3))):
+        with pytest.raises(ModeError, match=r"^mode 'label' votes on class values and has no gradient, got an image that requires grad; "
+                                            r"pass image\.detach\(\), or use mode 'linear' to differentiate$"):
+            warp_image(x, SPACE, target, "label")
+    out = warp_image(x.detach(), SPACE, SPACE.respace(0.7), "label")
+    assert tuple(out.shape[1:]) == SPACE.respace(0.7).shape and not out.requires_grad
+
+
+# ----------------------------------------------------------------------------- the command line: one line, exit 2, before the work
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory):
+    """A 12x10x8 scan (1.2 x 1.0 x 1.5 mm, origin (-10, 5, 3)) with a bright box, and the wrong companions."""
+    folder = tmp_path_factory.mktemp("cli_bad")
+    affine = np.diag([1.2, 1.0, 1.5, 1.0])
+    affine[:3, 3] = (-10.0, 5.0, 3.0)
+    scan = np.zeros((12, 10, 8), np.float32)
+    scan[3:9, 2:8, 2:6] = 100.0
+    nib.save(nib.Nifti1Image(scan, affine), str(folder / "image.nii.gz"))
+    halves = np.where(scan > 50, 1.5, 0.5).astype(np.float32)
+    halves[0, 0, 0] = 2.5
+    nib.save(nib.Nifti1Image(halves, affine), str(folder / "halves.nii.gz"))
+    shifted = affine.copy()
+    shifted[0, 3] += 2.0
+    nib.save(nib.Nifti1Image((scan > 50).astype(np.uint8), shifted), str(folder / "shifted.nii.gz"))
+    nib.save(nib.Nifti1Image(np.zeros((12, 10, 8), np.float32), affine), str(folder / "zeros.nii.gz"))
+    nib.save(nib.Nifti1Image(np.zeros((12, 10, 8, 1, 3), np.float32), affine), str(folder / "five_d.nii.gz"))
+    (folder / "ragged.csv").write_text("1,2,3\n4,5\n")
+    (folder / "abc.csv").write_text("1,2,abc\n4,5,6\n")
+    (folder / "header.csv").write_text("x,y,z\n-5,7,6\n")
+    (folder / "notes.txt").write_text("this is not an image\n")
+    (folder / "brain.mgz").write_bytes(b"\x1f\x8b\x08" + bytes(64))
+    (folder / "brain.mnc").write_bytes(b"CDF\x01" + bytes(64))
+    return folder
+
+
+CLI_CASES = [
+    ("ragged-csv", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--landmarks", "{f}/ragged.csv"],
+     r"^--landmarks '.*ragged\.csv': row 2 has 2 values \['4', '5'\], expected 3 coordinates for a 3-D image$"),
+    ("numeric-first-row", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--landmarks", "{f}/abc.csv"],
+     r"^--landmarks '.*abc\.csv': row 1 is not numeric: \['1', '2', 'abc'\]$"),
+    ("fractional-label", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--label", "{f}/halves.nii.gz"],
+     r"^--label '.*halves\.nii\.gz': labels must be whole numbers 0\.\.255, got 3 fractional value\(s\): 0\.5, 1\.5, 2\.5$"),
+    ("empty-stand-in", ["{f}/zeros.nii.gz", "--size", "6", "6", "6"],
+     r"^image '.*zeros\.nii\.gz': the stand-in label image > 0 is empty \(no voxel above it: a constant image\?\); give --label"),
+    ("figure-proc", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--figure", "/proc/x.png"],
+     r"^--figure: cannot write '/proc/x\.png': (No such file or directory|Permission denied)$"),
+    ("shifted-label", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--label", "{f}/shifted.nii.gz"],
+     r"^--label '.*shifted\.nii\.gz': must lie on the image's grid; same shape \(12, 10, 8\) but its affine differs from the image's "
+     r"by up to 2 mm \(label origin \[-8\.0, 5\.0, 3\.0\], image origin \[-10\.0, 5\.0, 3\.0\]\)$"),
+    ("huge-margin", ["{f}/image.nii.gz", "--crop-foreground", "50", "--margin", "100000", "--spacing", "1"],
+     r"^the cropped grid would have shape \(200006, 200006, 200004\) = 8,000,640,016,800,144 voxels, more than --max-voxels "
+     r"134,217,728; use a smaller --margin"),
+    ("uncropped-over-budget", ["{f}/image.nii.gz", "--size", "4", "4", "4", "--max-voxels", "900"],
+     r"^the scan's grid would have shape \(12, 10, 8\) = 960 voxels, more than --max-voxels 900; crop it with --roi or --crop-foreground"),
+    ("figure-folder", ["{f}/image.nii.gz", "--size", "6", "6", "6", "--figure", "{f}"],
+     r"^--figure: '.*cli_bad\d*' is a folder; give a file name, e\.g\. '.*cli_bad\d*/worst\.png'$"),
+    ("txt", ["{f}/notes.txt", "--size", "6", "6", "6"],
+     r"^image '.*notes\.txt': cannot be read as an image by MONAI's LoadImage \(not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM: no reader takes \.txt files\)$"),
+    ("mgz", ["{f}/brain.mgz", "--size", "6", "6", "6"],
+     r"^image '.*brain\.mgz': cannot be read .*: FreeSurfer MGH \.mgz files are read by nibabel, not by LoadImage; convert it to NIfTI"),
+    ("mnc", ["{f}/brain.mnc", "--size", "6", "6", "6"],
+     r"^image '.*brain\.mnc': cannot be read .*: MINC \.mnc files are read by nibabel, not by LoadImage; convert it to NIfTI"),
+    ("five-d", ["{f}/five_d.nii.gz", "--size", "6", "6", "6"],
+     r"^image '.*five_d\.nii\.gz': expected a 2-D or 3-D image \(or a 4-D series of them, with --volume\), got a 5-D array of shape \(12, 10, 8, 1\) x 3$"),
+    ("five-d-volume", ["{f}/five_d.nii.gz", "--size", "6", "6", "6", "--volume", "0"], r"got a 5-D array of shape \(12, 10, 8, 1\) x 3$"),
+]
+
+
+@pytest.mark.parametrize("argv, message", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_command_line_bad_input_names_the_argument_and_the_value(argv, message, cli_files, capsys, monkeypatch):
+    from monai_spacetx.cli import main
+
+    called = []
+    monkeypatch.setattr("monai_spacetx.compare.compare_roundtrip", lambda *a, **k: called.append(1))  # the work
+    status = main(["check", "--quiet", *[a.format(f=cli_files) for a in argv]])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and not called, (argv, out, err)
+    prefix = "monai-spacetx check: error: "
+    assert err.count("\n") == 1 and err.startswith(prefix), err
+    assert re.search(message, err[len(prefix):].rstrip("\n")), err
+
+
+def test_a_csv_header_of_words_is_still_skipped(cli_files):
+    from monai_spacetx.cli.inputs import read_landmarks
+
+    assert read_landmarks(cli_files / "header.csv", 3).tolist() == [[-5.0, 7.0, 6.0]]

@@ -135,7 +135,7 @@ def test_check_bad_input_messages(case, capsys):
         ([image, "--roi", "0", "0", "4", "4", "--size", "8", "8", "8"], "--roi: expected 6 integers"),
         ([image, "--margin", "3", "--size", "8", "8", "8"], "--margin applies to --crop-foreground only"),
         ([image, "--crop-foreground", "1e9", "--size", "8", "8", "8"], "no voxel of the image is above 1e+09"),
-        ([image, "--landmarks", str(bad), "--size", "8", "8", "8"], "expected N x 3 coordinates"),
+        ([image, "--landmarks", str(bad), "--size", "8", "8", "8"], "row 1 has 2 values ['1', '2'], expected 3 coordinates for a 3-D image"),
         ([image, "--label", str(folder / "series.nii.gz"), "--size", "8", "8", "8"], "expected one label map, got 2 channels"),
         ([str(folder / "series.nii.gz"), "--volume", "2", "--size", "8", "8", "8"], "--volume: expected 0..1"),
     ]
@@ -287,7 +287,7 @@ def bad_files(tmp_path_factory):
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "fig.txt"], r"^--figure: matplotlib cannot write \.txt \('fig\.txt'\); use one of .*\.png"),
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "figure"], r"^--figure: matplotlib cannot write a file without an extension"),
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}/a_file/worst.png"], r"^--figure: cannot create '.*worst\.png': '.*a_file' is a file, not a folder$"),
-        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}"], r"^--figure: matplotlib cannot write"),
+        (["{case}/image.nii.gz", "--size", "8", "8", "8", "--figure", "{bad}"], r"^--figure: '.*bad\d*' is a folder; give a file name, e\.g\. '.*worst\.png'$"),
         (["{bad}/photo.png", "--volume", "0", "--spacing", "1"], r"^--volume: '.*photo\.png' is an RGB image, whose 3 channels are colours, not volumes; leave out --volume"),
         (["{bad}/no_such_folder", "--size", "8", "8", "8"], r"^image: no such file: '.*no_such_folder'$"),
         (["{case}/image.nii.gz", "--size", "8", "8", "8", "--landmarks", "{bad}/binary.csv"], r"^--landmarks '.*binary\.csv': cannot be read as text \('utf-8' codec"),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+# ``--max-voxels``'s default lives with the one guard it feeds (engine/limits.py)
+from ..engine.limits import DEFAULT_MAX_VOXELS
 from .text import CliError, Progress
 
 NAME = "check"
@@ -28,9 +31,6 @@ first, without touching pixels: one over --max-voxels is refused before any work
 --spacing keeps the corner voxel centres (MONAI Spacingd); --size keeps the field-of-view
 edges (MONAI Resized). Landmarks are world mm in the scan's affine frame (RAS for NIfTI);
 add --lps for points from ITK, 3D Slicer or DICOM."""
-#: ``--max-voxels``: the largest crop or working grid ``check`` plans, before any work (512^3;
-#: MONAI's Spacingd holds about 20 bytes per working voxel, so this is a few GB at most).
-DEFAULT_MAX_VOXELS = 512**3
 
 EXAMPLES = (
     "scan.nii.gz --size 96 96 64",
@@ -102,13 +102,13 @@ def _check_figure(path: Path) -> None:
     _require_matplotlib()
     from matplotlib.backend_bases import FigureCanvasBase
 
+    if path.is_dir():
+        raise CliError(f"--figure: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'worst.png')!r}")
     formats = sorted(FigureCanvasBase.get_supported_filetypes())
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in formats:
         raise CliError(f"--figure: matplotlib cannot write {path.suffix or 'a file without an extension'} "
                        f"({str(path)!r}); use one of .{', .'.join(formats)}")
-    if path.is_dir():
-        raise CliError(f"--figure: {str(path)!r} is a folder; give a file name, e.g. {str(path / 'worst.png')!r}")
     folder = path.absolute().parent
     while not folder.exists():
         folder = folder.parent
@@ -116,10 +116,21 @@ def _check_figure(path: Path) -> None:
         raise CliError(f"--figure: cannot create {str(path)!r}: {str(folder)!r} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise CliError(f"--figure: cannot write {str(path)!r}: permission denied")
+    try:  # permission bits are not the whole story (root, /proc, read-only mounts): create a file there
+        if path.exists():
+            with open(path, "ab"):
+                pass
+        else:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+    except OSError as err:
+        raise CliError(f"--figure: cannot write {str(path)!r}: {err.strerror or err}") from None
 
 
 def _check_budget(args: argparse.Namespace, image: Any, crop: Optional[dict[str, Any]], grid: dict[str, Any]) -> None:
     """Plan the crop and the working grid on a Space (no pixels) and refuse one over ``--max-voxels``."""
+    from ..engine.limits import check_grid
+    from ..errors import SpaceError
     from ..geometry.space import Space
     from ..transforms import foreground_box
 
@@ -130,19 +141,24 @@ def _check_budget(args: argparse.Namespace, image: Any, crop: Optional[dict[str,
         cropped = native.crop(start, end)
     elif crop is not None:
         cropped = native.crop(crop["start"], crop["end"])
+    def guard(shape: tuple[int, ...], what: str, remedy: str) -> None:
+        try:
+            check_grid(shape, what=what, max_voxels=args.max_voxels, limit_name="--max-voxels", remedy=remedy)
+        except SpaceError as err:
+            raise CliError(str(err)) from None
+
+    # the crop first: a huge --margin is the margin's fault, not the working grid's
+    if crop is None:
+        guard(cropped.shape, "the scan's grid", "crop it with --roi or --crop-foreground")
+    else:
+        guard(cropped.shape, "the cropped grid", "use a smaller --margin" if "threshold" in crop else "use a smaller --roi")
     if "spacing" in grid:  # the size, estimated in floats first: a tiny spacing must not overflow the plan
         estimate = math.prod(float(n) * float(s) / float(t) for n, s, t in zip(cropped.shape, cropped.spacing, grid["spacing"]))
         if estimate > 2.0 * args.max_voxels:
             raise CliError(f"--spacing {grid['spacing']} gives a working grid of about {estimate:.3g} voxels, more than "
                            f"--max-voxels {args.max_voxels:,}; use a coarser --spacing, or raise --max-voxels if you have the memory")
     working = cropped.respace(grid["spacing"], align="centers") if "spacing" in grid else cropped.resize(grid["size"], align="edges")
-    for what, space in (("cropped grid", cropped), ("working grid", working)):
-        voxels = math.prod(space.shape)
-        if voxels > args.max_voxels:
-            option = "a coarser --spacing" if "spacing" in grid else "a smaller --size"
-            option = "a smaller --margin" if what == "cropped grid" else option
-            raise CliError(f"the {what} would have shape {space.shape} = {voxels:,} voxels, more than --max-voxels "
-                           f"{args.max_voxels:,}; use {option}, or raise --max-voxels if you have the memory")
+    guard(working.shape, "the working grid", "use a coarser --spacing" if "spacing" in grid else "use a smaller --size")
 
 
 def _crop(args: argparse.Namespace, image: Any) -> Optional[dict[str, Any]]:

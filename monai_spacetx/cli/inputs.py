@@ -51,11 +51,15 @@ def _read_landmarks(path: Path, ndim: int) -> np.ndarray:
                 cells = [c.strip() for c in row if c.strip()]
                 if not cells:
                     continue
-                try:
-                    rows.append([float(c) for c in cells])
-                except ValueError:
-                    if rows or number > 1:  # only the first row may be a header
-                        raise CliError(f"--landmarks {str(path)!r}: row {number} is not numeric: {row!r}") from None
+                numeric = [_is_number(c) for c in cells]
+                if number == 1 and not any(numeric):  # a header: only the first row, and only words
+                    continue
+                if not all(numeric):
+                    raise CliError(f"--landmarks {str(path)!r}: row {number} is not numeric: {row!r}")
+                if len(cells) != ndim:
+                    raise CliError(f"--landmarks {str(path)!r}: row {number} has {len(cells)} values {row!r}, "
+                                   f"expected {ndim} coordinates for a {ndim}-D image")
+                rows.append([float(c) for c in cells])
         points = np.asarray(rows, dtype=np.float64) if rows else np.zeros((0, ndim))
     else:
         raise CliError(f"--landmarks: expected a .csv or .json file, got {str(path)!r}")
@@ -66,6 +70,14 @@ def _read_landmarks(path: Path, ndim: int) -> np.ndarray:
     if not np.all(np.isfinite(points)):
         raise CliError(f"--landmarks {str(path)!r}: non-finite coordinates")
     return points
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 #: PIL modes of colour images (MONAI's PILReader puts the colour channels first).
@@ -173,11 +185,26 @@ def read_image(name: str, path: Path) -> Any:
         reason = lines[0][:200] if lines else type(err).__name__
         if not path.is_dir() and not path.name.lower().endswith(_LOADIMAGE_SUFFIXES):
             # decided by the name, not by which reader tried last (pydicom, or ITK where installed: each takes any file)
-            reason = f"not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM; the last reader tried says: {reason}"
+            reason = f"not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM: {_unknown_suffix(path)}"
         what = "a DICOM series" if path.is_dir() else "an image"
         raise CliError(f"{name} {str(path)!r}: cannot be read as {what} by MONAI's LoadImage ({reason})") from None
     finally:
         logging.disable(previous)
+
+
+#: Formats nibabel reads that MONAI's LoadImage does not: how to convert them.
+_CONVERT = {".mgz": "FreeSurfer MGH", ".mgh": "FreeSurfer MGH", ".mnc": "MINC", ".hdr": "Analyze", ".img": "Analyze", ".par": "Philips PAR/REC"}
+
+
+def _unknown_suffix(path: Path) -> str:
+    """Why a file no reader took was refused, without the last reader's own complaint (pydicom's DICOM header)."""
+    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
+    if suffix.lower() in _CONVERT:
+        return (f"{_CONVERT[suffix.lower()]} {suffix} files are read by nibabel, not by LoadImage; convert it to NIfTI, "
+                f"e.g. nibabel.save(nibabel.load(path), 'scan.nii.gz')")
+    if not suffix:
+        return "a file without an extension that is not a DICOM file either (no DICM header)"
+    return f"no reader takes {suffix} files"
 
 
 def load_case(
@@ -196,6 +223,9 @@ def load_case(
         if path is not None:
             check_path(name, path)
     img, note = _colour_to_luminance(read_image("image", image), volume, image)
+    if img.ndim > 4:  # (C, *spatial) with 4+ spatial axes: --volume would leave a 4-D volume
+        raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image (or a 4-D series of them, with --volume), got a "
+                       f"{img.ndim}-D array of shape {tuple(img.shape[1:])} x {int(img.shape[0])}")
     img = _pick_volume(img, volume, image)
     if img.ndim not in (3, 4):
         raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image, got spatial shape {tuple(img.shape[1:])}")
@@ -204,17 +234,33 @@ def load_case(
         if not np.isfinite(cut):
             raise CliError(f"image {str(image)!r}: no finite intensity to threshold (all NaN or infinite); give --label")
         lab = MetaTensor((img.as_tensor() > cut).to(torch.uint8), meta=dict(img.meta))
+        if threshold is None and not bool(lab.as_tensor().any()):  # nothing to compare (a threshold is checked by --crop-foreground): every pipeline would score Dice 1 on an empty label
+            raise CliError(f"image {str(image)!r}: the stand-in label image > {cut:g} is empty (no voxel above it: a constant "
+                           "image?); give --label, or --crop-foreground T with a lower T")
         return {"image": img, "label": lab}, f"stand-in: image > {cut:g}", note
     lab = read_image("--label", label)
     if lab.shape[0] != 1:
         raise CliError(f"--label {str(label)!r}: expected one label map, got {lab.shape[0]} channels")
-    if tuple(lab.shape[1:]) != tuple(img.shape[1:]) or not np.allclose(lab.affine.numpy(), img.affine.numpy(), atol=AFFINE_MATCH_ATOL):
+    if tuple(lab.shape[1:]) != tuple(img.shape[1:]):
         raise CliError(
             f"--label {str(label)!r}: must lie on the image's grid; label shape {tuple(lab.shape[1:])} vs image {tuple(img.shape[1:])}"
         )
-    values = torch.round(lab.as_tensor().double())
-    if not bool(torch.isfinite(values).all()):
+    offset = float(np.max(np.abs(lab.affine.numpy().astype(np.float64) - img.affine.numpy().astype(np.float64))))
+    if not offset <= AFFINE_MATCH_ATOL:
+        raise CliError(
+            f"--label {str(label)!r}: must lie on the image's grid; same shape {tuple(img.shape[1:])} but its affine differs from "
+            f"the image's by up to {offset:.4g} mm (label origin {np.round(lab.affine.numpy()[:-1, -1], 4).tolist()}, "
+            f"image origin {np.round(img.affine.numpy()[:-1, -1], 4).tolist()})"
+        )
+    raw = lab.as_tensor().double()
+    if not bool(torch.isfinite(raw).all()):
         raise CliError(f"--label {str(label)!r}: labels must be whole numbers 0..255, got NaN or infinite values")
+    values = torch.round(raw)
+    if not bool((values == raw).all()):  # rounding would merge classes (0.5 and 1.5 both become 2 ...)
+        fractional = torch.unique(raw[raw != values])
+        shown = ", ".join(f"{v:g}" for v in fractional[:5].tolist()) + (", ..." if fractional.numel() > 5 else "")
+        raise CliError(f"--label {str(label)!r}: labels must be whole numbers 0..255, got {fractional.numel()} fractional "
+                       f"value(s): {shown}")
     if values.min() < 0 or values.max() > 255:
         raise CliError(f"--label {str(label)!r}: labels must be 0..255, got {values.min().item():g}..{values.max().item():g}")
     return {"image": img, "label": MetaTensor(values.to(torch.uint8), meta=dict(lab.meta))}, str(label), note

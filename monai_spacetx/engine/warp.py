@@ -16,6 +16,7 @@ from .box import target_box
 from .general import run_general
 from .index import run_index
 from .label import run_label
+from .limits import check_grid
 from .options import WarpOptions
 from .plan import WarpPlan, plan_warp
 from .separable import run_separable
@@ -193,8 +194,9 @@ def warp_image(
         ShapeMismatchError: ``image``'s dims or spatial shape do not match ``source``, or
             ``plan`` was made for other shapes.
         ModeError: unknown ``mode`` / ``padding_mode``, a fill the output dtype cannot hold,
-            or non-integer values in ``"label"`` mode.
-        SpaceError: ``source`` and ``target`` differ in dimensionality.
+            non-integer values in ``"label"`` mode, or ``"label"`` mode on an image that requires grad.
+        SpaceError: ``source`` and ``target`` differ in dimensionality, or the output does not fit in
+            the device's free memory (refused before allocating, see :mod:`.limits`).
     """
     if options is None:
         options = WarpOptions.parse(mode, padding_mode, fill)
@@ -221,8 +223,16 @@ def warp_image(
             f"image spatial shape {tuple(tensor.shape[-ndim:])} does not match source.shape {source.shape} "
             f"(image shape {tuple(tensor.shape)})"
         )
+    if options.mode == "label" and tensor.requires_grad:
+        raise ModeError(
+            "mode 'label' votes on class values and has no gradient, got an image that requires grad; "
+            "pass image.detach(), or use mode 'linear' to differentiate"
+        )
     lead_shape = tuple(tensor.shape[:-ndim])
     img = tensor.reshape(-1, *source.shape)
+    floating = img.dtype.is_floating_point or img.dtype.is_complex
+    check_grid(target.shape, what="target (the grid to sample onto)", channels=img.shape[0], device=img.device,
+               itemsize=img.element_size() if floating or options.mode in ("nearest", "label") else 4)
     with engine_threads(img.device):
         out = _dispatch(img, plan, options)
     out = out.reshape(*lead_shape, *target.shape)
