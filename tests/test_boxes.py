@@ -176,6 +176,17 @@ def test_issue_7740_flip_of_a_one_voxel_box_stays_put():
     assert back["box_in_grid"].tolist() == [True]
 
 
+def test_rotation_maps_every_corner_where_monai_maps_two():
+    """A 45 degree turn of ``[0, 0, 2, 1]``: the corner (0, 1) goes to (-0.71, 0.71); MONAI's two-corner box misses it."""
+    c = np.sqrt(0.5)
+    turn = np.array([[c, -c, 0.0], [c, c, 0.0], [0.0, 0.0, 1.0]])
+    box = np.array([[0.0, 0.0, 2.0, 1.0]])
+    np.testing.assert_allclose(transform_boxes(box, turn), [[-c, 0.0, 2 * c, 3 * c]], atol=1e-15)
+    np.testing.assert_allclose(transform_boxes(box, turn, "corners"), [[[0, 0], [-c, c], [2 * c, 2 * c], [c, 3 * c]]], atol=1e-15)
+    monai = np.asarray(apply_affine_to_boxes(torch.as_tensor(box), torch.as_tensor(turn)))
+    np.testing.assert_allclose(monai, [[0.0, 0.0, c, 3 * c]], atol=1e-6)  # docs/boxes.md quotes it
+
+
 def test_world_boxes_against_the_raw_affine_and_monai_half_voxel(oblique_space):
     space = oblique_space
     rng = np.random.default_rng(3)
