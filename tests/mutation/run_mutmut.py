@@ -113,8 +113,12 @@ def mutmut(copy: Path, *args: str, nice: int = 0, capture: bool = True) -> subpr
     return subprocess.run(command, cwd=copy, env=env, text=True, capture_output=capture)
 
 
+#: Tests written to kill survivors (one file for every module: each test names its mutants).
+SURVIVOR_TESTS = ("tests/test_survivors.py",)
+
+
 def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
-    tests = MODULES[module]
+    tests = MODULES[module] + SURVIVOR_TESTS
     copy = args.workdir / slug(module)
     if args.fresh or not (copy / "mutants").exists():
         copy_repository(copy, args.ref)
