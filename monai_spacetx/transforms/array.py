@@ -142,7 +142,7 @@ def roi_box(
     ndim = size_v.size
     start, end = np.zeros(ndim, np.int64), size_v.copy()
     if roi_slices is not None:
-        slices = list(roi_slices) if isinstance(roi_slices, (list, tuple)) else [roi_slices]
+        slices: list[Any] = list(roi_slices) if isinstance(roi_slices, (list, tuple)) else [roi_slices]
         if not slices or not all(isinstance(s, slice) for s in slices):
             raise SpaceError(f"roi_slices{_where(key)} must be one slice per leading spatial axis, got {roi_slices!r}")
         if any(s.step not in (None, 1) for s in slices):

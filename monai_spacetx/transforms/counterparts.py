@@ -252,7 +252,7 @@ class SpaceResize(_Counterpart):
     def plan(self, source: Space, align_corners: Any = None, kind: str = "") -> Space:
         """MONAI ``Resize``'s output grid for ``source`` (``kind="1d"``: a lifted 1-D image's grid)."""
         align = resolve_align(None, _or(align_corners, self.align_corners), "edges")
-        size = self.spatial_size
+        size: Any = self.spatial_size
         if kind == "1d" and self.size_mode == "all":
             size = _leading(size, kind, -1).astype(np.int64)
         elif kind == "1d":  # "longest" of one axis: that axis gets the size

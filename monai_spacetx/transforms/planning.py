@@ -57,6 +57,24 @@ def pixdim_values(pixdim: Any, key: Optional[Hashable] = None, name: str = "pixd
     return values
 
 
+def _bounds(value: Any, key: Optional[Hashable], name: str) -> np.ndarray:
+    """``min_pixdim``/``max_pixdim`` as MONAI reads them: a number or one per axis, ``None`` (the whole
+    argument or an entry) is no bound on that axis (NaN here); empty when not given."""
+    if value is None:
+        return np.empty(0)
+    entries = list(value) if isinstance(value, (list, tuple)) else value
+    if isinstance(entries, list):
+        entries = [np.nan if v is None else v for v in entries]
+    try:
+        host = entries.detach().cpu().numpy() if isinstance(entries, torch.Tensor) else entries
+        values = np.atleast_1d(np.asarray(host, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise SpaceTypeError(f"{name}{_where(key)} must be numbers or None, got {value!r}") from err
+    if values.ndim != 1 or values.size == 0 or np.any(np.isneginf(values)):
+        raise SpaceError(f"{name}{_where(key)} must be numbers (None for no bound), got {value!r}")
+    return values
+
+
 def monai_spacing(
     pixdim: Any,
     source: Space,
@@ -70,14 +88,15 @@ def monai_spacing(
     spacing within ``MONAI_AFFINE_TOL`` of ``[min(min_pixdim, p), max(max_pixdim, p)]`` is kept
     (``min_pixdim``/``max_pixdim`` default to ``p``, so an input within the tolerance of ``p``
     is not resampled); entries ``<= 0`` keep the input's spacing. As in MONAI, the two bounds
-    apply axis by axis from the first (a single number bounds axis 0 only).
+    apply axis by axis from the first (a single number bounds axis 0 only), and a ``None``
+    entry leaves that axis unbounded on that side.
     """
     ndim = source.ndim
     values = pixdim_values(pixdim, key)[:ndim]
     out = np.concatenate([values, np.full(ndim - values.size, values[-1])])
-    low = pixdim_values(min_pixdim, key, "min_pixdim")[:ndim] if min_pixdim is not None else np.empty(0)
-    high = pixdim_values(max_pixdim, key, "max_pixdim")[:ndim] if max_pixdim is not None else np.empty(0)
-    if np.any(low < 0) or any(h < lo for lo, h in zip(low, high)):
+    low = _bounds(min_pixdim, key, "min_pixdim")[:ndim]
+    high = _bounds(max_pixdim, key, "max_pixdim")[:ndim]
+    if np.any(low < 0) or any(h < lo for lo, h in zip(low, high)):  # NaN (None: no bound) compares False
         raise SpaceError(f"min_pixdim{_where(key)} must be >= 0 and <= max_pixdim, got {min_pixdim!r} and {max_pixdim!r}")
     for k, (current, lo, hi) in enumerate(zip_longest(source.spacing, low, high, fillvalue=np.nan)):
         target = out[k]
