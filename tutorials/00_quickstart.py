@@ -18,6 +18,7 @@ from monai.transforms import Compose, LoadImaged, SaveImaged
 
 from monai_spacetx import SpaceCropd, SpaceInvertd, SpaceResampled, get_native_space, get_space
 from monai_spacetx.compare import example_scan, score_labels, working_grid_mask
+from tutorial_figures import quickstart_figure
 
 TISSUE = 8000.0  # the stand-in network's threshold: brain and scalp of this T1 scan, not air
 
@@ -26,7 +27,7 @@ def main(out_dir: Path = Path("outputs")) -> dict:
     scan = example_scan("anatomical.nii")
     data = LoadImaged(keys="image", ensure_channel_first=True, image_only=True)({"image": str(scan)})
     data["label"] = (data["image"] > TISSUE).to(torch.uint8)  # a reference label, to check the round trip
-    native_label = data["label"][0].clone()
+    native_label, native_image = data["label"][0].clone(), data["image"][0].clone()
 
     forward = Compose([  # the crop is a copy (never interpolated); the resample is the only one
         SpaceCropd(keys=["image", "label"], roi_start=(4, 4, 2), roi_end=(29, 37, 23)),  # the region the network sees
@@ -47,7 +48,9 @@ def main(out_dir: Path = Path("outputs")) -> dict:
     print(f"label round trip: {score.wrong_inside} wrong voxels inside the working grid, Dice {score.dice_inside:.4f}")
     print(f"                  {score.wrong_outside} wrong outside it (cropped away: no model could predict them)")
     print(f"saved prediction: {saved}, shape {written.shape}, affine differs from the scan's by {affine_diff:.1e} mm")
-    return {"score": score, "saved": saved, "shape": written.shape, "affine_diff": affine_diff}
+    figure = quickstart_figure(native_image, native_label, back["pred"][0], data["image"], data["pred"], covered, Path(out_dir) / "00_quickstart.png")
+    print(f"figure          : {figure}")
+    return {"score": score, "saved": saved, "shape": written.shape, "affine_diff": affine_diff, "figure": figure}
 
 
 if __name__ == "__main__":

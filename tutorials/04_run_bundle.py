@@ -62,6 +62,11 @@ def main(out_dir: Path = Path("outputs"), config: Path = CONFIG) -> dict:
     print(f"[04] saved {saved_path}: shape {result['saved_shape']} (original {result['original_shape']}), "
           f"max |affine - original| = {result['affine_max_diff']:.2e}, "
           f"voxels differing from the native threshold: {result['wrong_voxels']}")
+    from tutorial_figures import bundle_figure
+
+    volume = np.asarray(original.dataobj, dtype=np.float32)
+    result["figure"] = bundle_figure(volume, ideal, np.asarray(saved.dataobj), original.affine, out_dir / "04_run_bundle.png")
+    print(f"[04] figure: {result['figure']}")
     return result
 
 

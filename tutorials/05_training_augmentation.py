@@ -91,30 +91,18 @@ def main(out_dir: Path = Path("outputs")) -> dict[str, Any]:
     print(f"interpolations : ours {ours_count} for {len(KEYS)} keys; MONAI alone {monai_count}")
     print(f"landmarks back : max error {landmark_error:.1e} voxel vs the originals")
     print(f"label (MONAI)  : {monai_values} distinct values, dtype {theirs['label'].dtype} (MONAI issue #6850)")
-    figure = plot(ours, theirs, out_dir / "05_training_augmentation.png")
+    figure = plot(ours, theirs, monai_values, out_dir / "05_training_augmentation.png")
+    print(f"figure         : {figure}")
     return {"label_values": values, "label_dtype": ours["label"].dtype, "interpolations": ours_count,
             "landmark_error_voxels": landmark_error, "monai_interpolations": monai_count,
             "monai_label_values": monai_values, "monai_label_dtype": theirs["label"].dtype, "figure": figure}
 
 
-def plot(ours: dict[str, Any], theirs: dict[str, Any], path: Path) -> Optional[Path]:
-    """The middle slice: augmented image + landmarks, our label, MONAI's label (None without matplotlib)."""
-    try:
-        import matplotlib
+def plot(ours: dict[str, Any], theirs: dict[str, Any], monai_values: int, path: Path) -> Optional[Path]:
+    """The middle slice: augmented image + landmarks, our label, MONAI's label, captioned (None without matplotlib)."""
+    from tutorial_figures import augmentation_figure
 
-        matplotlib.use("Agg")  # files only, never a window
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    z, points = ours["image"].shape[-1] // 2, np.asarray(ours["landmarks"])
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), layout="constrained")
-    for ax, img, title in zip(axes, (ours["image"], ours["label"], theirs["label"]), ("augmented image + landmarks", "label, monai-spacetx", "label, MONAI lazy")):
-        ax.imshow(np.asarray(img[0, :, :, z]).T, origin="lower", cmap="gray")
-        ax.set(title=title, xticks=[], yticks=[])
-    axes[0].scatter(*points[np.abs(points[:, 2] - z) < 3, :2].T, c="#e69f00", s=25)  # within 3 slices of this one
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return augmentation_figure(ours, theirs, monai_values, path)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ never by the rest of the package).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["OKABE_ITO", "pixel_edges", "outline_paths", "draw_outline", "orientation_letters", "shown_slice", "worst_slice_figure"]
+__all__ = ["OKABE_ITO", "pixel_edges", "outline_paths", "draw_outline", "orientation_letters", "has_orientation", "shown_slice", "worst_slice_figure"]
+
+#: File types read as pictures (MONAI's ``PILReader``): pixels without a patient orientation.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 #: Okabe & Ito's colour-blind-safe palette.
 OKABE_ITO = {
@@ -102,6 +105,21 @@ def orientation_letters(ax: Any, affine: np.ndarray, axes: tuple[int, int]) -> N
     ax.text(0.5, 0.04, opposite[top], **box)
 
 
+def has_orientation(image: Any) -> bool:
+    """Whether a loaded image's axes have a patient direction that R/L/A/P/S/I letters may name.
+
+    ``False`` for pictures (PNG, JPEG, ... read by MONAI's ``PILReader``, whose identity affine
+    says nothing about the patient); ``True`` for scans (NIfTI, DICOM, NRRD, ...) and for anything
+    without a file name (an array given a real affine).
+    """
+    meta = getattr(image, "meta", None) or {}
+    if str(meta.get("format", "")).upper() in {"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "MPO"}:
+        return False
+    name = meta.get("filename_or_obj")
+    names = name if isinstance(name, (list, tuple)) else [name]
+    return not any(isinstance(n, (str, Path)) and str(n).lower().endswith(PICTURE_SUFFIXES) for n in names)
+
+
 def shown_slice(wrong: list[np.ndarray], label: np.ndarray) -> tuple[int, str]:
     """The slice (last index axis) a 3-D figure shows, and why: the most wrong voxels over all pipelines;
     when none is wrong, the most labelled voxels; with an empty label, the middle slice."""
@@ -114,12 +132,16 @@ def shown_slice(wrong: list[np.ndarray], label: np.ndarray) -> tuple[int, str]:
     return label.shape[2] // 2, "no wrong voxel and no label: the middle slice"
 
 
-def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
+def worst_slice_figure(report: Any, image: np.ndarray, path: Path, *, oriented: Optional[bool] = None) -> Path:
     """One panel per pipeline on the native slice (last axis) with the most wrong voxels.
 
     When no voxel is wrong, the slice with the most label (see :func:`shown_slice`).
     ``report`` is a :class:`~monai_spacetx.compare.RoundTrip`; ``image`` the scan's
-    ``(*spatial)`` intensities. Returns ``path``.
+    ``(*spatial)`` intensities; ``oriented``: write the world direction at each panel's edges
+    (``False`` for a picture, see :func:`has_orientation`; ``None``: not for a 2-D image whose
+    affine is the identity, what MONAI's picture reader gives). The axes leave a margin around the
+    image, so the working grid's dashed box shows also where it runs along the image's border.
+    Returns ``path``.
     """
     import matplotlib
 
@@ -128,6 +150,8 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
     from matplotlib.patches import Patch
 
     label, inside = report.label, report.inside
+    if oriented is None:
+        oriented = not (report.native.ndim == 2 and np.array_equal(report.native.to_monai_affine(), np.eye(4)))
     scored = [r for r in report.results if r.back is not None and r.back.shape == label.shape]
     wrong = [(r.back != label) for r in scored]
     index, why = shown_slice(wrong, label) if label.ndim == 3 else (-1, "")
@@ -142,7 +166,12 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
         ax.imshow(np.ma.masked_where(~take(mistakes).T, take(mistakes).T), origin="lower", cmap=matplotlib.colors.ListedColormap([OKABE_ITO["vermillion"]]), alpha=0.85, interpolation="nearest")
         draw_outline(ax, take(label) > 0, OKABE_ITO["sky blue"], "original label")
         draw_outline(ax, take(inside), OKABE_ITO["yellow"], "working grid", linestyles="--")
-        orientation_letters(ax, report.native.affine, (0, 1))
+        shape = take(label).shape
+        margin = [max(1.0, 0.03 * n) for n in shape]  # room outside the image: a box on its border stays visible
+        ax.set_xlim(-0.5 - margin[0], shape[0] - 0.5 + margin[0])
+        ax.set_ylim(-0.5 - margin[1], shape[1] - 0.5 + margin[1])
+        if oriented:
+            orientation_letters(ax, report.native.affine, (0, 1))
         count = int(take(mistakes).sum())
         handles = ax.get_legend_handles_labels()[0] + [Patch(color=OKABE_ITO["vermillion"], label=f"wrong after round trip ({count})")]
         # below the panel: inside it, a legend hides the image and the orientation letters
@@ -150,10 +179,13 @@ def worst_slice_figure(report: Any, image: np.ndarray, path: Path) -> Path:
         ax.set_title(f"{result.name}: {result.steps}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+    whole = bool(np.all(take(inside)))
     fig.text(
         0.5, 0.01,
         f"{where}: vermillion pixels changed label after crop -> resample -> map back; "
-        "inside the dashed yellow box (the working grid) a perfect model should leave none.",
+        "inside the dashed yellow box (the working grid) a perfect model should leave none"
+        + (" (here the working grid covers the whole slice: its box is the image's border)." if whole else ".")
+        + ("" if oriented else " A picture: its axes have no patient direction, so no R/L/A/P letters."),
         ha="center", fontsize=8, wrap=True,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))  # room below the panels for their legends and the caption
