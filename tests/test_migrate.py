@@ -182,15 +182,35 @@ def test_the_crop_samplers_are_renamed_once_they_exist(tmp_path, capsys):
         assert "nothing to rename" in stdout
 
 
-def test_an_argument_ours_does_not_take_is_not_renamed_but_flagged(tmp_path, capsys):
-    # MONAI's array Invert takes the preprocessing as `transform`; SpaceInvert reads the geometry instead
-    path = tmp_path / "post.json"
-    path.write_text(json.dumps({"pre": {"_target_": "Compose", "transforms": []},
-                                "post": {"_target_": "Invert", "transform": "@pre", "nearest_interp": True}}))
+def test_an_argument_ours_does_not_take_is_not_renamed_but_flagged(tmp_path, capsys, monkeypatch):
+    # every listed counterpart takes all of MONAI's arguments (the signature test below); pair Spacingd with
+    # SpaceResampled, which takes no `recompute_affine`, to see the entry kept and flagged rather than broken
+    from monai_spacetx.transforms import names
+
+    monkeypatch.setitem(names.COUNTERPARTS, "Spacingd", "SpaceResampled")
+    path = tmp_path / "pre.json"
+    path.write_text(json.dumps({"pre": {"_target_": "Compose", "transforms": [
+        {"_target_": "Spacingd", "keys": "image", "pixdim": 1.0, "recompute_affine": True},
+        {"_target_": "Spacingd", "keys": "image", "pixdim": 2.0}]}}))
     status, stdout, _ = _migrate([str(path)], capsys)
     assert status == 0
-    assert "nothing to rename" in stdout
-    assert re.search(r"\[fix\] post: Invert not migrated: SpaceInvert takes no argument 'transform'", stdout)
+    assert "pre#transforms#1: Spacingd -> monai_spacetx.SpaceResampled" in stdout and "1 transform renamed" in stdout
+    assert re.search(r"\[fix\] pre#transforms#0: Spacingd not migrated: SpaceResampled takes no argument 'recompute_affine'", stdout)
+
+
+def test_every_counterpart_takes_every_argument_of_monais_transform():
+    import inspect
+
+    import monai.transforms
+
+    import monai_spacetx
+
+    for theirs, ours in EXPECTED.items():
+        mine = inspect.signature(getattr(monai_spacetx, ours)).parameters
+        wildcard = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in mine.values())
+        for name, parameter in inspect.signature(getattr(monai.transforms, theirs)).parameters.items():
+            if parameter.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+                assert name in mine or wildcard, (theirs, name)
 
 
 # ----------------------------------------------------------------------------- what needs a decision
@@ -414,6 +434,8 @@ def bad(tmp_path):
     (["dotted.json"], "_target_ 'monai.transforms.NoSuchTransformd' at pre cannot be resolved"),
     (["ok.json", "--label", "x.nii.gz"], "--label and --threshold apply to --check only"),
     (["ok.json", "--check", "missing.nii.gz"], "--check: no such file"),
+    (["ok.json", "--example", "nope.nii"], "--example: nibabel ships no example scan 'nope.nii'"),
+    (["ok.json", "--example", "anatomical.nii", "--check", "ok.json"], "give --check SCAN or --example NAME, not both"),
 ])
 def test_bad_input_is_one_line_exit_2(argv, message, bad, capsys, monkeypatch):
     monkeypatch.chdir(bad)
@@ -436,3 +458,18 @@ def test_check_on_a_config_without_a_map_back_is_one_line(bad, capsys, tmp_path)
                                 "postprocessing": {"_target_": "Compose", "transforms": []}}))
     status, _, err = _migrate([str(path), "--check", str(scan), "--quiet"], capsys)
     assert status == 2 and err.count("\n") == 1 and "has no Invertd or SpaceInvertd" in err
+
+
+def test_the_docs_example_is_what_the_command_prints(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the page's command names the config from the repository root
+    doc = (ROOT / "docs" / "migrate.md").read_text()
+    command = re.search(r"^(monai-spacetx migrate .* --example anatomical\.nii --quiet)$", doc, re.MULTILINE).group(1)
+    block = re.search(r"```text\n(.*?)```", doc, re.DOTALL).group(1)
+    status, stdout, err = _migrate(command.split()[2:], capsys)
+    assert status == 0, err
+    printed = stdout.splitlines()
+    for line in block.splitlines():
+        assert line in printed, line
+    # the page's claim: hard labels from the finer grid (the wholeBody config) come back exact on the same scan
+    _, stdout, _ = _migrate([str(ZOO / "wholeBody_ct_segmentation.yaml"), "--example", "anatomical.nii", "--quiet"], capsys)
+    assert _table(stdout)["wrong voxels inside grid"] == ["0", "0"]

@@ -87,6 +87,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     check = parser.add_argument_group("round-trip check (optional)")
     check.add_argument("--check", type=Path, metavar="SCAN", help="run the original and the migrated pipelines on this scan and count the wrong voxels")
+    check.add_argument("--example", metavar="NAME", help="--check on a scan shipped with nibabel: anatomical.nii (a 3-D MR)")
     check.add_argument("--label", type=Path, help="with --check: a label map on the scan's grid (default: scan > its mean)")
     check.add_argument("--threshold", type=float, metavar="T", help="with --check: the stand-in label is scan > T (default: the mean)")
     check.add_argument("--preprocessing", default="preprocessing", metavar="ID", help="with --check: the config id of the preprocessing (default: preprocessing)")
@@ -96,6 +97,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     """Migrate, print the diff and the findings, write ``--output``, run ``--check``. Exit status 0, or 2 on bad input."""
+    if args.check is not None and args.example is not None:
+        raise CliError("give --check SCAN or --example NAME, not both")
+    if args.example is not None:
+        from ..compare import example_scan
+
+        try:
+            args.check = example_scan(args.example)
+        except FileNotFoundError as err:
+            raise CliError(f"--example: {err}") from None
     if args.check is None and (args.label is not None or args.threshold is not None):
         raise CliError("--label and --threshold apply to --check only")
     if args.label is not None and args.threshold is not None:
@@ -122,7 +132,8 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         progress = Progress(0 if args.quiet else 6)
         try:
             report = check_roundtrip(result, args.check, label=args.label, threshold=args.threshold, lazy=args.lazy,
-                                     pre_id=args.preprocessing, post_id=args.postprocessing, progress=progress)
+                                     pre_id=args.preprocessing, post_id=args.postprocessing, progress=progress,
+                                     shown=None if args.example is None else f"{args.example} (an example scan shipped with nibabel)")
         except CliError:
             progress.abort()
             raise
@@ -678,7 +689,7 @@ def _run_one(name: str, config: dict[str, Any], data: dict[str, Any], scan: Path
 
 def check_roundtrip(result: Migration, scan: Path, *, label: Optional[Path], threshold: Optional[float], lazy: bool,
                     pre_id: str = "preprocessing", post_id: str = "postprocessing",
-                    progress: Callable[[str], None] = lambda step: None) -> CheckReport:
+                    progress: Callable[[str], None] = lambda step: None, shown: Optional[str] = None) -> CheckReport:
     """Run the original and the migrated pipelines on ``scan`` with a perfect model and score each round trip.
 
     The perfect model's output is the scan's label (``label``, or ``scan > threshold``, default the
@@ -686,6 +697,7 @@ def check_roundtrip(result: Migration, scan: Path, *, label: Optional[Path], thr
     one-hot over the network's ``out_channels`` (a single 0/1 channel when it has one). The
     postprocessing runs without ``SaveImaged``; its output is scored against the label as
     ``monai-spacetx check`` scores it: wrong voxels inside and outside the working grid, Dice.
+    ``shown`` names the scan in the report (default: its path).
     """
     import logging
 
@@ -693,7 +705,7 @@ def check_roundtrip(result: Migration, scan: Path, *, label: Optional[Path], thr
 
     progress("load the scan")
     data, label_source, note = load_case(scan, label, threshold, None)
-    report = CheckReport(scan=str(scan) + (f" ({note})" if note else ""), label_source=label_source,
+    report = CheckReport(scan=(shown or str(scan)) + (f" ({note})" if note else ""), label_source=label_source,
                          native_shape=tuple(int(n) for n in data["image"].shape[1:]), channels=0)
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
