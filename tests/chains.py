@@ -76,6 +76,7 @@ from monai.transforms.transform import apply_transform
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the checkout this file sits in, not another installed copy
 import oracles  # noqa: E402
+from monai_spacetx.transforms.dictionary import _PointsMixin  # noqa: E402  (the box family gives our steps box keys)
 
 from monai_spacetx import SpaceApplyPendingd, SpaceCropd, SpaceResampled  # noqa: E402
 
@@ -237,17 +238,14 @@ def check_chain(seed: int) -> list[str]:
 
 
 BOXES = "boxes"
-_OURS_BOXES = {"box_keys": BOXES, "box_format": "corners"}
 
 
 def _box_step(rng: np.random.Generator, ndim: int) -> Any:
-    """A step of :func:`random_step`; ours rebuilt with box keys (oriented corners, so rotations stay exact)."""
+    """A step of :func:`random_step`; ours (every landmark-moving Space step) carry the boxes too, as
+    oriented corners (``box_format="corners"``), so rotations stay exact."""
     step = random_step(rng, ndim)
-    size = lambda lo, hi: [int(n) for n in rng.integers(lo, hi, ndim)]  # noqa: E731
-    if isinstance(step, SpaceResampled):
-        return SpaceResampled(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS, **_OURS_BOXES)
-    if isinstance(step, SpaceCropd):
-        return SpaceCropd(KEYS, roi_start=size(-1, 3), roi_end=size(6, 16), point_keys=POINTS, **_OURS_BOXES)
+    if isinstance(step, _PointsMixin):
+        step._init_points(step.point_keys, step.point_coords, BOXES, None, "index", "corners")
     return step
 
 
@@ -305,7 +303,7 @@ def check_box_chain(seed: int) -> list[str]:
             try:
                 for step in chain.transforms if not lazy else [chain]:
                     data = apply_transform(step, data)
-                    if not lazy and isinstance(step, (SpaceResampled, SpaceCropd)):  # eager: boxes stay where our last step left them
+                    if not lazy and isinstance(step, _PointsMixin) and step is not sink:  # eager: boxes stay where our last step left them
                         grid = (_affine(data["image"], ndim), tuple(data["image"].shape[1:]))
             except Exception:
                 if not lazy:
