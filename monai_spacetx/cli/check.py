@@ -231,10 +231,10 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     print(format_report(report, image=shown, label_source=label_source, crop=crop, grid=grid,
                         landmarks=None if world is None else f"{len(world)} points from {args.landmarks} ({'LPS' if args.lps else 'RAS'} mm)"))
     if args.figure is not None:
-        from .figure import worst_slice_figure
+        from .figure import has_orientation, worst_slice_figure
 
         try:
-            path = worst_slice_figure(report, to_numpy_image(data["image"]), args.figure)
+            path = worst_slice_figure(report, to_numpy_image(data["image"]), args.figure, oriented=has_orientation(data["image"]))
         except OSError as err:
             return fail(f"--figure: cannot write {str(args.figure)!r}: {err.strerror or err}")
         print(f"figure: {path}")
