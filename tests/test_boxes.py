@@ -338,6 +338,16 @@ def test_torch_in_torch_out_and_corners_format():
     np.testing.assert_allclose(back["box"], [[1.0, 1.0, 3.0, 2.0]], atol=1e-12)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_boxes_stay_on_the_device():
+    native = Space((8, 8), spacing=(1.0, 2.0))
+    image = image_on(native).cuda()
+    boxes = torch.tensor([[1.0, 1.0, 3.0, 2.0]], device="cuda")
+    out = SpaceResampled("image", pixdim=(0.5, 0.5), box_keys="box")({"image": image, "box": boxes})
+    assert out["box"].device.type == "cuda"
+    np.testing.assert_allclose(out["box"].cpu().numpy(), [[1.5, 2.5, 5.5, 6.5]], atol=1e-12)  # as the CPU case, by hand
+
+
 def test_invert_writes_world_boxes():
     native = random_space(np.random.default_rng(7), 3, shape_range=(8, 12))
     data = {"image": image_on(native)}
