@@ -168,3 +168,21 @@ def test_check_figure_letters_only_with_an_orientation_and_the_box_on_the_border
             assert _letters(ax) == set()  # a picture has no R/L/A/P
         else:
             assert _letters(ax) == {"L", "R", "A", "P"}  # x: -1 on axis 0 -> L to the right... both pairs shown
+
+
+def test_mapback_page_quotes_the_benchmark_and_check_figures_as_they_stand():
+    """The 3-D numbers the map-back page repeats are the ones on the pages that measure them
+    (docs/benchmarks.md's accuracy table, rerun by test_readme.py; docs/export.md's ``check --probabilities`` run)."""
+    page = " ".join((DOCS / "mapback_modes.md").read_text().split())
+    rows = {}
+    for line in (DOCS / "benchmarks.md").read_text().splitlines():
+        if line.startswith("| Spacingd to a coarser grid"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows["hard" if "hard labels" in cells[0] else "prob"] = [c.split(" / ")[0] for c in cells[1:]]
+    monai_ideal, ours_ideal = rows["hard"][1], rows["hard"][2]
+    linear = rows["prob"][2]
+    assert f"{monai_ideal} wrong voxels with MONAI's `Invertd`, {ours_ideal} with `mode=\"label\"`, {linear} from probabilities" in page
+    export = " ".join((DOCS / "export.md").read_text().split())
+    label_first, through_probabilities = re.search(r"(\d+) native voxels inside the working grid come back wrong through probabilities against (\d+)", export).groups()[::-1]
+    assert f"{label_first} wrong voxels with `mode=\"label\"`, {through_probabilities} through probabilities" in page
+    assert f"{through_probabilities} wrong voxels inside the working grid against {label_first}" in page
