@@ -25,6 +25,7 @@ LESSONS = (
     ("03_landmarks.py", "landmarks: detect on the working grid, map back to the scan in mm"),
     ("04_run_bundle.py", "a MONAI bundle config using the Space transforms"),
     ("05_training_augmentation.py", "training augmentation: MONAI lazy RandAffined + SpaceResampled, image, label and landmarks in one resample"),
+    ("06_cohort_inference.py", "a cohort of oblique scans, one process here (torchrun for several): atomic outputs, reruns skip"),
     ("07_detection.py", "detection: boxes forward and back on an oblique scan, oriented or axis-aligned, index or world mm"),
 )
 
