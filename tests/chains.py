@@ -18,20 +18,30 @@ asks:
 
 (MONAI's random zoom, rotation and affine, when they do not fire, replace the tensor by a float32
 copy; a lazy Space step's output is then no longer recognised and the sink resamples it a second
-time (README, known limits): they fire here. MONAI's ``CropForegroundd`` needs the current data, so MONAI's ``Compose`` executes what is pending
-before it with its own resampler: it is left out, as are the dtypes, which MONAI's random
-transforms change when they do not fire. ``tests/test_records.py`` checks both one step at a time.)
+time (README, known limits): they fire here. MONAI's ``CropForegroundd`` needs the current data, so
+MONAI's ``Compose`` executes what is pending before it with its own resampler: ours stand in for it
+in the sampling family below, which also varies the dtypes.)
 
 The box family (:func:`check_box_chain`, ``--boxes``): the same kinds of chains, our steps carrying
 three boxes as oriented corners, eager and lazy; their corners keep their world points (1e-9 voxel),
 the in-grid flags hold, and lazily the boxes hold the voxels of their mask carried by one nearest
 resample (``tests/test_boxes.py`` runs a few dozen).
 
+The sampling family (:func:`check_sampling_chain`, ``--sampling``): 0-3 random steps (MONAI's and
+ours, pending), then a crop that reads the data (``SpaceCropForegroundd`` or one of the sampling
+crops, 1-3 samples), then copies and at most one interpolating step, run under ``Compose(lazy=True)``
+on float16/32/64 or int16 images and uint8/int16/bool labels. MONAI's resampler must never run;
+each sample's label and image are one resample per segment (from the input to the grid the crop
+cut, zeros beyond every intermediate grid, then to the sample's grid) by the brute-force oracles,
+the dtypes are kept (nearest) or float (an interpolated integer image), the landmarks keep their
+world points.
+
 Not collected by pytest; ``tests/test_chains.py`` runs a few hundred seeded chains, and
 
     python tests/chains.py --n 5000
 
-runs as many as you ask and prints the failures by kind (``--boxes``: the box family).
+runs as many as you ask and prints the failures by kind (``--boxes``: the box family,
+``--sampling``: the sampling family).
 """
 
 from __future__ import annotations
@@ -78,7 +88,18 @@ sys.path.insert(0, str(Path(__file__).parents[1]))  # the checkout this file sit
 import oracles  # noqa: E402
 from monai_spacetx.transforms.dictionary import _PointsMixin  # noqa: E402  (the box family gives our steps box keys)
 
-from monai_spacetx import SpaceApplyPendingd, SpaceCropd, SpaceResampled  # noqa: E402
+from monai_spacetx import (  # noqa: E402
+    SpaceApplyPendingd,
+    SpaceCropd,
+    SpaceCropForegroundd,
+    SpaceRandCropByLabelClassesd,
+    SpaceRandCropByPosNegLabeld,
+    SpaceRandWeightedCropd,
+    SpaceResampled,
+    SpaceResized,
+    SpaceSpacingd,
+    SpaceZoomd,
+)
 
 KEYS = ["image", "label"]
 POINTS = "points"
@@ -139,6 +160,9 @@ def random_step(rng: np.random.Generator, ndim: int) -> Any:
         lambda: ResizeWithPadOrCropd(KEYS, spatial_size=size(6, 20)),
         lambda: SpaceResampled(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS),
         lambda: SpaceCropd(KEYS, roi_start=size(-1, 3), roi_end=size(6, 16), point_keys=POINTS),
+        lambda: SpaceSpacingd(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS),
+        lambda: SpaceResized(KEYS, spatial_size=size(6, 24), mode=(linear, "nearest"), point_keys=POINTS),
+        lambda: SpaceZoomd(KEYS, zoom=float(rng.uniform(0.6, 1.6)), mode=(linear, "nearest"), padding_mode="constant", keep_size=bool(rng.random() < 0.5), point_keys=POINTS),
     ]
     return makers[int(rng.integers(len(makers)))]()
 
@@ -165,7 +189,7 @@ def _copies(before: np.ndarray, after: np.ndarray) -> bool:
 
 def _asked_nearest(step: Any) -> bool | None:
     """Whether a step asked for nearest on the image (``None``: it names no image mode)."""
-    if isinstance(step, SpaceResampled):
+    if isinstance(step, (SpaceResampled, SpaceSpacingd, SpaceResized, SpaceZoomd)):
         return False  # asked for bilinear on the image
     mode = getattr(step, "mode", None)  # MONAI's dictionary transforms keep one mode per key, images first here
     if mode is None:
@@ -331,14 +355,198 @@ def check_box_chain(seed: int) -> list[str]:
     return failures
 
 
+# ---- the sampling family: crops that read the data, several samples, other dtypes -----------------
+
+#: what the data-reading crops record as the grid they cut (their record's ``target``)
+READERS = ("SpaceRandCropByPosNegLabel", "SpaceRandCropByLabelClasses", "SpaceRandWeightedCrop", "SpaceCropForeground")
+DTYPES = {"image": [torch.float32, torch.float16, torch.float64, torch.int16], "label": [torch.uint8, torch.int16, torch.bool]}
+
+
+def _reader(rng: np.random.Generator, ndim: int) -> Any:
+    """A crop that reads the data: one of ours standing in for MONAI's (several samples, or a foreground crop)."""
+    size = [int(n) for n in rng.integers(3, 9, ndim)]
+    n = int(rng.integers(1, 4))
+    makers: list[Callable[[], Any]] = [
+        lambda: SpaceRandCropByPosNegLabeld(KEYS, "label", size, pos=1, neg=float(rng.integers(0, 2)), num_samples=n, image_key="image", image_threshold=-0.5, allow_smaller=True, point_keys=POINTS),
+        lambda: SpaceRandCropByLabelClassesd(KEYS, "label", size, ratios=[1, 1, 1, 1], num_classes=4, num_samples=n, allow_smaller=True, warn=False, point_keys=POINTS),
+        lambda: SpaceRandWeightedCropd(KEYS, "label", size, num_samples=n, point_keys=POINTS),
+        lambda: SpaceCropForegroundd(KEYS, source_key="label", margin=int(rng.integers(0, 3)), point_keys=POINTS),
+    ]
+    return makers[int(rng.integers(len(makers)))]()
+
+
+def _after_reader(rng: np.random.Generator, ndim: int) -> list[Any]:
+    """0-3 steps after the read: copies, and at most one step that interpolates (zeros padding)."""
+    axes = [int(a) for a in rng.choice(ndim, 2, replace=False)]
+    copies: list[Callable[[], Any]] = [
+        lambda: Flipd(KEYS, spatial_axis=int(rng.integers(ndim))),
+        lambda: RandFlipd(KEYS, prob=0.5, spatial_axis=int(rng.integers(ndim))),
+        lambda: Rotate90d(KEYS, k=int(rng.integers(1, 4)), spatial_axes=axes),
+        lambda: RandRotate90d(KEYS, prob=0.7, max_k=3, spatial_axes=axes),
+    ]
+    warps: list[Callable[[], Any]] = [
+        lambda: RandAffined(KEYS, prob=1.0, rotate_range=0.4, scale_range=0.2, mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: Rotated(KEYS, angle=float(rng.uniform(-0.5, 0.5)) if ndim == 2 else [float(a) for a in rng.uniform(-0.5, 0.5, 3)], keep_size=True, mode=_modes(rng, ["bilinear", "nearest"]), padding_mode="zeros"),
+        lambda: SpaceResampled(KEYS, pixdim=rng.uniform(0.5, 2.0, ndim).tolist(), mode=("bilinear", "nearest"), padding_mode="zeros", point_keys=POINTS),
+    ]
+    steps = [copies[int(rng.integers(len(copies)))]() for _ in range(int(rng.integers(0, 3)))]
+    if rng.random() < 0.6:
+        steps.insert(int(rng.integers(len(steps) + 1)), warps[int(rng.integers(len(warps)))]())
+    return steps
+
+
+def random_sampling_chain(seed: int) -> tuple[dict[str, Any], list[Any], list[Any], dict[str, torch.dtype]]:
+    """Sample, the steps before the read (MONAI's and ours, pending), the read and the steps after it, the dtypes."""
+    rng = np.random.default_rng(10**6 + seed)
+    ndim = 2 + int(rng.integers(2))
+    sample = random_sample(rng, ndim)
+    before = [random_step(rng, ndim) for _ in range(int(rng.integers(0, 4)))]
+    after = [_reader(rng, ndim), *_after_reader(rng, ndim)]
+    dtypes = {key: choices[int(rng.integers(len(choices)))] for key, choices in DTYPES.items()}
+    return sample, before, after, dtypes
+
+
+def _cast(sample: dict[str, Any], dtypes: dict[str, torch.dtype]) -> dict[str, Any]:
+    out = dict(sample)
+    for key, dtype in dtypes.items():
+        values = sample[key].as_tensor()
+        if dtype == torch.int16 and key == "image":
+            values = values * 1000  # integer intensities with some range
+        if dtype == torch.bool:
+            values = values > 1  # two classes
+        out[key] = MetaTensor(values.to(dtype), affine=sample[key].affine, meta=dict(sample[key].meta))
+    return out
+
+
+def _segment(values: np.ndarray, source: np.ndarray, target: np.ndarray, shape: tuple[int, ...], nearest: bool, beyond: np.ndarray) -> np.ndarray:
+    """One resample by the oracles: nearest (0 outside), or multilinear with NaN where a tap leaves the data or the voxel lies beyond."""
+    if nearest:
+        out = oracles.nearest(values, source, target, shape).astype(np.float64)
+        out[beyond] = 0
+        return out
+    x = oracles.source_coordinates(source, target, shape)
+    interior = np.all((x >= 0) & (x <= np.array(values.shape)[:, None] - 1), axis=0).reshape(shape)
+    finite = np.isfinite(values)
+    out = oracles.interpolate(np.where(finite, values, 0.0), source, target, shape, order=1)
+    if not finite.all():  # a tap on a NaN: unknown
+        near = oracles.interpolate((~finite).astype(np.float64), source, target, shape, order=1)
+        out[near > 0] = np.nan
+    out[~interior] = np.nan
+    out[beyond] = 0
+    return out
+
+
+def _beyond(grids: list[tuple[np.ndarray, tuple[int, ...]]], target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Target voxels whose centre falls outside one of ``grids`` (the nearest box rule): zeros padding left 0 there."""
+    out = np.zeros(shape, dtype=bool)
+    for affine, grid_shape in grids:
+        voxel = np.floor(oracles.source_coordinates(affine, target, shape) + 0.5)
+        out |= ~np.all((voxel >= 0) & (voxel < np.array(grid_shape)[:, None]), axis=0).reshape(shape)
+    return out
+
+
+def check_sampling_chain(seed: int) -> list[str]:
+    """The failures of sampling chain ``seed`` (see the module docstring); MONAI's resampler must never run."""
+    import monai.transforms.lazy.functional as monai_lazy
+
+    sample, before, after, dtypes = random_sampling_chain(seed)
+    ndim = len(sample["image"].shape) - 1
+    names = " -> ".join(type(s).__name__ for s in [*before, *after]) + f" ({dtypes['image']}, {dtypes['label']})"
+    # the grids before the read, from MONAI's eager chain (seeded as the lazy one: the same draws)
+    pre = Compose(before)
+    pre.set_random_state(seed)
+    grids: list[tuple[np.ndarray, tuple[int, ...]]] = []
+    asked: list[bool | None] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, previous = random_sampling_chain(seed)[0], _affine(sample["image"], ndim)
+        try:
+            for step in pre.transforms:
+                data = apply_transform(step, data)
+                now = _affine(data["image"], ndim)
+                if not _copies(previous, now):
+                    asked.append(_asked_nearest(step))
+                grids.append((now, tuple(data["image"].shape[1:])))
+                previous = now
+        except Exception:  # MONAI's own eager chain refuses it: nothing to hold us to
+            return []
+        chain = Compose([*before, *after, SpaceApplyPendingd(KEYS, point_keys=POINTS)], lazy=True)
+        chain.set_random_state(seed)
+        calls = {"monai": 0}
+        monai_resample = monai_lazy.resample
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls["monai"] += 1
+            return monai_resample(*args, **kwargs)
+
+        monai_lazy.resample = counted
+        try:
+            out = chain(_cast(random_sampling_chain(seed)[0], dtypes))
+        except Exception:
+            return [f"refused: {names}: {traceback.format_exc(limit=-2).strip().splitlines()[-1]}"]
+        finally:
+            monai_lazy.resample = monai_resample
+    failures = [f"monai resampler ran {calls['monai']} times: {names}"] if calls["monai"] else []
+    samples = out if isinstance(out, list) else [out]
+    source = _affine(sample["image"], ndim)
+    label_in = _cast(sample, dtypes)["label"][0].numpy().astype(np.float64)
+    image_in = _cast(sample, dtypes)["image"][0].numpy().astype(np.float64)
+    votes_before = [a for a in asked if a is not None]
+    nearest_before = not votes_before or any(votes_before)
+    steps_after = after[1:]
+    votes_after = [_asked_nearest(s) for s in steps_after if not isinstance(s, (Flipd, RandFlipd, Rotate90d, RandRotate90d))]
+    for sample_out in samples:
+        for key in KEYS:
+            expected = dtypes[key] if key == "label" or dtypes[key].is_floating_point else torch.float32
+            if key == "image" and (not nearest_before or (votes_after and not any(votes_after))) and not dtypes[key].is_floating_point:
+                expected = torch.float32
+            elif key == "image" and dtypes[key].is_floating_point:
+                expected = dtypes[key]
+            elif key == "image" and nearest_before and (not votes_after or any(votes_after)):
+                expected = dtypes[key]
+            if sample_out[key].dtype != expected:
+                failures.append(f"{key} dtype {sample_out[key].dtype}, expected {expected}: {names}")
+        ops = sample_out["label"].applied_operations
+        read = next((op for op in ops if op.get("class") in READERS), None)
+        if read is None:
+            failures.append(f"no record of the read: {names}")
+            continue
+        cut = read["extra_info"]["target"]
+        from monai_spacetx import Space
+
+        cut_space = Space.from_json(cut)
+        cut_affine, cut_shape = _affine(torch.as_tensor(cut_space.to_monai_affine()), ndim), cut_space.shape
+        final, shape = _affine(sample_out["image"], ndim), tuple(sample_out["image"].shape[1:])
+        beyond_first = _beyond(grids, cut_affine, cut_shape)
+        beyond_second = _beyond([(cut_affine, cut_shape)], final, shape)
+        label = _segment(_segment(label_in, source, cut_affine, cut_shape, True, beyond_first), cut_affine, final, shape, True, beyond_second)
+        if (wrong := int((sample_out["label"][0].numpy().astype(np.float64) != label).sum())) != 0:
+            failures.append(f"label {wrong} wrong: {names}")
+        nearest_after = not votes_after or any(votes_after)
+        first = _segment(image_in, source, cut_affine, cut_shape, nearest_before, beyond_first)
+        image = _segment(first, cut_affine, final, shape, nearest_after, beyond_second)
+        ours = sample_out["image"][0].numpy().astype(np.float64)
+        known = np.isfinite(image)
+        scale = 2e-2 * max(1.0, float(np.nanmax(np.abs(image_in)))) if dtypes["image"] == torch.float16 else 5e-5 * max(1.0, float(np.abs(image_in).max()))
+        if known.any() and (err := float(np.abs(ours[known] - image[known]).max())) > scale:
+            failures.append(f"image off by {err:.3g}: {names}")
+        world_in = oracles.affine_of(sample["image"], ndim) @ np.c_[sample[POINTS], np.ones(len(sample[POINTS]))].T
+        points = np.asarray(sample_out[POINTS], dtype=np.float64)
+        voxel = np.abs(np.linalg.solve(final, final @ np.c_[points, np.ones(len(points))].T - world_in)[:ndim]).max()
+        if not voxel <= 1e-9:
+            failures.append(f"landmarks off by {voxel:.3g} voxel: {names}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=500, help="how many chains (default 500)")
     parser.add_argument("--seed", type=int, default=0, help="first chain's seed")
     parser.add_argument("--boxes", action="store_true", help="the box family (check_box_chain) instead")
+    parser.add_argument("--sampling", action="store_true", help="the sampling family (check_sampling_chain) instead")
     args = parser.parse_args(argv)
     start, failures, kinds = time.perf_counter(), 0, {}
-    check = check_box_chain if args.boxes else check_chain
+    check = check_box_chain if args.boxes else check_sampling_chain if args.sampling else check_chain
     for seed in range(args.seed, args.seed + args.n):
         for failure in check(seed):
             failures += 1

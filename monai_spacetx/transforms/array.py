@@ -462,6 +462,7 @@ class SpaceCropForeground(SpaceCrop):
         if box is None:
             image = F.execute_pending(image, end_segment=True)
             box = self.compute_bounding_box(lower_1d(image, lifted))
+            lazy = False  # the crop's pixels are the segment's data: a following step reads them
         out = super().__call__(lower_1d(image, lifted), box, options, lazy)
         return (out, *box) if self.return_coords else out  # type: ignore[return-value]
 
@@ -588,9 +589,15 @@ class SpaceResample(InvertibleTransform, LazyTransform):
 
 
 class SpaceInvert:
-    """Map a prediction back to the native Space in **one** resample (MONAI ``Invertd``'s arguments).
+    """Map a prediction back to the native Space in **one** resample (MONAI ``Invert``'s arguments).
+
+    MONAI ``Invert``'s signature in its order (``transform, nearest_interp, device, post_func,
+    to_tensor``); ours keyword-only after it.
 
     Args:
+        transform: MONAI's preprocessing transform (``Compose``), inverted step by step there;
+            accepted, not needed here: the working grid is ``pred``'s (or ``ref``'s) affine, the
+            native grid the one recorded at load time. Unlike MONAI, ``None`` is accepted.
         nearest_interp: with ``mode=None``, map back with ``"nearest"`` (``True``, MONAI's
             default) or ``"linear"`` (``False``, for probabilities/logits).
         to_tensor: accepted for MONAI compatibility; the output is always a tensor.
@@ -617,10 +624,11 @@ class SpaceInvert:
 
     def __init__(
         self,
+        transform: Any = None,
         nearest_interp: bool = True,
-        to_tensor: bool = True,
         device: Any = None,
         post_func: Optional[Callable[[Any], Any]] = None,
+        to_tensor: bool = True,
         *,
         mode: Any = None,
         padding_mode: str = "zeros",
@@ -628,6 +636,7 @@ class SpaceInvert:
         argmax: bool = False,
         keep_prob: bool = False,
     ) -> None:
+        self.transform = transform
         self.options = WarpOptions.parse(default_mode(mode, nearest_interp, argmax), padding_mode, fill)
         check_argmax(self.options, mode, argmax, keep_prob)
         self.argmax, self.keep_prob = argmax, keep_prob

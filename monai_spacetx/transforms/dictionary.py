@@ -362,16 +362,19 @@ class SpaceCropForegroundd(_Cropd):
         ref_space = pending_space(source)
         present = list(self.key_iterator(d))
         points_from = landmark_grid(lift_1d(d[present[0]], present[0])[0]) if present else None
-        # the foreground is read on the pending grid with pixels from our engine, in the source key's own
-        # mode (requires_current_data would have MONAI's resampler execute them first); the source key
-        # keeps them, so its crop is a copy; the other keys' crops fuse with what is pending on them
-        d[self.source_key] = lower_1d(execute_pending(source, key=self.source_key), lifted)
+        # the foreground is read on the pending grid with pixels from our engine, in each key's own mode
+        # (requires_current_data would have MONAI's resampler execute them first): a step that reads the
+        # data ends the segment, so every key goes on from its executed pixels and the crop is a copy
+        for key in dict.fromkeys([self.source_key, *present]):
+            image, lifted_key = lift_1d(d[key], key)
+            d[key] = lower_1d(execute_pending(image, key=key, end_segment=True), lifted_key)
         start, end = self.cropper.compute_bounding_box(d[self.source_key])
         if self.start_coord_key is not None:
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
             d[self.end_coord_key] = end
-        self._crop_all(d, ref_space, *flat_box((start, end), lifted), runs_lazily(self, lazy), points_from)
+        # not lazy: the crop's pixels are the segment's data, a following step reads them (see above)
+        self._crop_all(d, ref_space, *flat_box((start, end), lifted), False, points_from)
         return d
 
 

@@ -41,7 +41,7 @@ from ..geometry.space import Space
 from . import functional as F
 from .dictionary import _PointsMixin, _require
 from .functional import execute_pending
-from .lazy import landmark_grid, pending_space, runs_lazily
+from .lazy import landmark_grid, pending_space
 
 __all__ = [
     "sample_box",
@@ -86,15 +86,20 @@ class _Samples(InvertibleTransform):
     spatial_size: Any
 
     def crop_samples(self, img: Any, lazy: Optional[bool] = None, key: Optional[Hashable] = None) -> list[torch.Tensor]:
-        """One crop of ``img`` ``(C, *spatial)`` per drawn centre, ``(C, *spatial_size)`` each (clipped to the grid)."""
+        """One crop of ``img`` ``(C, *spatial)`` per drawn centre, ``(C, *spatial_size)`` each (clipped to the grid).
+
+        ``lazy`` (MONAI's) changes nothing: a crop that read the data ends the lazy run (the next Space
+        step reads the crop's pixels), whether the chain runs lazily or not.
+        """
         image = F.as_image(img, key)
         grid = pending_space(image)
         size = fall_back_tuple(self.spatial_size, default=grid.shape)
-        info, lazy_ = self.get_transform_info(), runs_lazily(self, lazy)
+        info = self.get_transform_info()
         samples: list[torch.Tensor] = []
         for index, center in enumerate(self.centers or ()):
             start, end = sample_box(center, size, grid.shape)
-            out = F.resample(image, grid.crop(start, end), _COPY, info, key=key, lazy=lazy_)
+            # the crop's pixels are the segment's data (lazy or not): a following step reads them, not the data before
+            out = F.resample(image, grid.crop(start, end), _COPY, info, key=key, lazy=False)
             if isinstance(out, MetaTensor):
                 out.meta["patch_index"] = index
                 out.meta["crop_center"] = center
@@ -215,9 +220,8 @@ class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, 
         for sample in samples:  # as MONAI: what is not cropped is copied into every sample
             for key in set(d).difference(self.keys):
                 sample[key] = deepcopy(d[key])
-        lazy_ = runs_lazily(self, lazy)
         for key in present:
-            for sample, crop in zip(samples, self.cropper.crop_samples(d[key], lazy_, key)):
+            for sample, crop in zip(samples, self.cropper.crop_samples(d[key], lazy, key)):
                 sample[key] = crop
         if grid is not None and points_from is not None:
             size = fall_back_tuple(self.cropper.spatial_size, default=grid.shape)
