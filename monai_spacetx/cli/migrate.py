@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import functools
 import inspect
 import json
 import os
@@ -236,9 +237,7 @@ def resolve_target(text: str, where: str, search: tuple[Path, ...] = ()) -> Opti
     if text.startswith(("@", "%")) or not _DOTTED.match(raw):
         return None
     if "." not in raw:
-        from monai.bundle.config_item import ComponentLocator
-
-        module = ComponentLocator().get_component_module_name(raw)
+        module = _locator().get_component_module_name(raw)
         if isinstance(module, list):
             module = module[0]
         if module is not None:
@@ -257,6 +256,14 @@ def resolve_target(text: str, where: str, search: tuple[Path, ...] = ()) -> Opti
             return found
     hint = "" if "." in raw else " (a bundle's own code needs its dotted path, e.g. scripts.module.Name)"
     raise CliError(f"_target_ {text!r} at {_shown(where)} cannot be resolved: not a MONAI component nor an importable dotted path{hint}")
+
+
+@functools.lru_cache(maxsize=1)
+def _locator() -> Any:
+    """MONAI's ConfigParser lookup of component names (built once: it scans every loaded MONAI module)."""
+    from monai.bundle.config_item import ComponentLocator
+
+    return ComponentLocator()
 
 
 def _accepted(cls: type) -> Optional[set[str]]:
