@@ -9,6 +9,7 @@ MONAI's ``box_utils`` for the box modes, and numbers worked out by hand.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import warnings
 
@@ -27,14 +28,8 @@ from monai.data import MetaTensor
 from monai.data.box_utils import StandardMode, convert_box_mode
 from monai.transforms import (
     Compose,
-    DeleteItemsd,
-    EnsureChannelFirstd,
-    EnsureTyped,
     Flipd,
-    LoadImaged,
-    Orientationd,
     Rotate90d,
-    ScaleIntensityRanged,
     Spacingd,
     SpatialCropd,
     SpatialPadd,
@@ -474,36 +469,58 @@ def test_bad_input_names_the_key_and_the_value():
 
 
 # ----------------------------------------------------------------------------- the detection bundle's pre/post-processing
+#: ``preprocessing`` and ``postprocessing`` of MONAI Model Zoo ``models/lung_nodule_ct_detection/configs/inference.json``
+#: (Project-MONAI/model-zoo, commit 003970e579d943b915788dde6fffd1e6cc352d0e), transcribed; the ``itkreader`` branch for raw
+#: LUNA16 is left out (``whether_raw_luna16`` is false there) and ``EnsureChannelFirstd``'s ``meta_key_postfix`` too (MONAI
+#: 1.6 no longer takes it: the bundle's own config fails there without us).
+BUNDLE = {
+    "preprocessing": {
+        "_target_": "Compose",
+        "transforms": [
+            {"_target_": "LoadImaged", "keys": "image", "meta_key_postfix": "meta_dict"},
+            {"_target_": "EnsureChannelFirstd", "keys": "image"},
+            {"_target_": "Orientationd", "keys": "image", "axcodes": "RAS"},
+            {"_target_": "Spacingd", "keys": "image", "pixdim": [0.703125, 0.703125, 1.25]},
+            {"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -1024.0, "a_max": 300.0, "b_min": 0.0, "b_max": 1.0, "clip": True},
+            {"_target_": "EnsureTyped", "keys": "image"},
+        ],
+    },
+    "postprocessing": {
+        "_target_": "Compose",
+        "transforms": [
+            {"_target_": "ClipBoxToImaged", "box_keys": "box", "label_keys": "label", "box_ref_image_keys": "image", "remove_empty": True},
+            {"_target_": "AffineBoxToWorldCoordinated", "box_keys": "box", "box_ref_image_keys": "image", "image_meta_key_postfix": "meta_dict", "affine_lps_to_ras": True},
+            {"_target_": "ConvertBoxModed", "box_keys": "box", "src_mode": "xyzxyz", "dst_mode": "cccwhd"},
+            {"_target_": "DeleteItemsd", "keys": ["image"]},
+        ],
+    },
+}
+#: The migration: ``Spacingd`` by its counterpart (``_target_`` only); ``AffineBoxToWorldCoordinated`` (the working grid's
+#: affine applied to box coordinates) by ``SpaceInvertd`` writing world boxes (its own arguments: a different transform).
+BUNDLE_SWAP = {
+    "Spacingd": lambda node: {**node, "_target_": "monai_spacetx.SpaceSpacingd"},
+    "AffineBoxToWorldCoordinated": lambda node: {"_target_": "monai_spacetx.SpaceInvertd", "keys": "image", "box_keys": "box", "box_coords": "world"},
+}
+
+
+def _bundle(section: str, ours: bool):
+    """The bundle's ``section`` parsed by MONAI's ``ConfigParser``, as it ships or migrated."""
+    from monai.bundle import ConfigParser
+
+    config = copy.deepcopy(BUNDLE)
+    if ours:
+        config[section]["transforms"] = [BUNDLE_SWAP.get(t["_target_"], lambda n: n)(t) for t in config[section]["transforms"]]
+    parser = ConfigParser(config)
+    parser.parse()
+    return parser.get_parsed_content(section)
+
+
 def _bundle_pre(ours: bool):
-    """``lung_nodule_ct_detection``'s inference preprocessing (configs/inference.json), Spacingd swapped for ours."""
-    spacing = SpaceSpacingd if ours else Spacingd
-    return Compose(
-        [
-            LoadImaged("image", meta_key_postfix="meta_dict"),
-            EnsureChannelFirstd("image"),
-            Orientationd("image", axcodes="RAS"),
-            spacing("image", pixdim=[0.703125, 0.703125, 1.25]),
-            ScaleIntensityRanged("image", a_min=-1024.0, a_max=300.0, b_min=0.0, b_max=1.0, clip=True),
-            EnsureTyped("image"),
-        ]
-    )
+    return _bundle("preprocessing", ours)
 
 
 def _bundle_post(ours: bool):
-    """The bundle's postprocessing; ours swaps ``AffineBoxToWorldCoordinated`` for ``SpaceInvertd``."""
-    to_world = (
-        SpaceInvertd("image", box_keys="box", box_coords="world")
-        if ours
-        else AffineBoxToWorldCoordinated("box", box_ref_image_keys="image", image_meta_key_postfix="meta_dict", affine_lps_to_ras=True)
-    )
-    return Compose(
-        [
-            ClipBoxToImaged("box", label_keys="label", box_ref_image_keys="image", remove_empty=True),
-            to_world,
-            ConvertBoxModed("box", src_mode="xyzxyz", dst_mode="cccwhd"),
-            DeleteItemsd(keys=["image"]),
-        ]
-    )
+    return _bundle("postprocessing", ours)
 
 
 def _detect(image: np.ndarray) -> np.ndarray:
