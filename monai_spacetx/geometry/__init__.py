@@ -1,10 +1,22 @@
-"""The geometry core, numpy only: the :class:`Space` value object, point maps and tolerances.
+"""The geometry core, numpy only: the :class:`Space` value object, point and box maps, and tolerances.
 
 Nothing here imports torch or MONAI; the engine and the transforms build on it.
 """
 
 from __future__ import annotations
 
+from .boxes import (
+    EDGE_OFFSET,
+    BoxFormat,
+    as_float64_boxes,
+    box_corners,
+    boxes_in_grid,
+    boxes_to_world,
+    corners_to_boxes,
+    map_boxes,
+    transform_boxes,
+    world_to_boxes,
+)
 from .points import (
     FloatArray,
     NumpyPoints,
@@ -37,4 +49,14 @@ __all__ = [
     "map_points",
     "snap",
     "world_to_index",
+    "EDGE_OFFSET",
+    "BoxFormat",
+    "as_float64_boxes",
+    "box_corners",
+    "boxes_in_grid",
+    "boxes_to_world",
+    "corners_to_boxes",
+    "map_boxes",
+    "transform_boxes",
+    "world_to_boxes",
 ]
