@@ -473,3 +473,16 @@ def test_the_docs_example_is_what_the_command_prints(capsys, monkeypatch):
     # the page's claim: hard labels from the finer grid (the wholeBody config) come back exact on the same scan
     _, stdout, _ = _migrate([str(ZOO / "wholeBody_ct_segmentation.yaml"), "--example", "anatomical.nii", "--quiet"], capsys)
     assert _table(stdout)["wrong voxels inside grid"] == ["0", "0"]
+
+
+def test_a_lazy_flag_known_only_at_run_time_is_a_note_not_a_guess(tmp_path, capsys):
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps({"flag": True, "pre": {"_target_": "Compose", "lazy": "@flag", "transforms": [
+        {"_target_": "Flipd", "keys": "image", "spatial_axis": 0}]}}))
+    _, stdout, _ = _migrate([str(path)], capsys)
+    assert _finding_lines(stdout) == ["[note] pre: lazy is '@flag', not known before the config runs: its pending steps are not "
+                                      "analysed (run migrate with --lazy if this Compose runs lazily)"]
+    _, stdout, _ = _migrate([str(path), "--lazy"], capsys)
+    (line,) = _finding_lines(stdout)
+    assert line.startswith("[decide] pre: the Compose ends while MONAI spatial steps are pending (Flipd (pre#transforms#0))")
+    assert 'insert {"_target_": "monai_spacetx.SpaceApplyPendingd", "keys": "image"} as the last transform' in line

@@ -503,7 +503,11 @@ def _pending_advice(node: dict[str, Any], compose_id: str, entries: list[tuple[s
     from monai.transforms import LazyTransform
     from monai.transforms.traits import LazyTrait
 
-    compose_lazy: Optional[bool] = True if lazy else (None if node.get("lazy", False) is None else _truthy(node.get("lazy", False)))
+    written = node.get("lazy", False)
+    compose_lazy: Optional[bool] = True if lazy else (None if written is None else _truthy(written))
+    if compose_lazy is None and written is not None:
+        return [Finding("note", compose_id, f"lazy is {written!r}, not known before the config runs: its pending steps are not analysed "
+                                            "(run migrate with --lazy if this Compose runs lazily)")]
     if compose_lazy is False:
         return []
     base = LazyTransform.requires_current_data
