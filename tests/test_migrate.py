@@ -486,3 +486,15 @@ def test_a_lazy_flag_known_only_at_run_time_is_a_note_not_a_guess(tmp_path, caps
     (line,) = _finding_lines(stdout)
     assert line.startswith("[decide] pre: the Compose ends while MONAI spatial steps are pending (Flipd (pre#transforms#0))")
     assert 'insert {"_target_": "monai_spacetx.SpaceApplyPendingd", "keys": "image"} as the last transform' in line
+
+
+def test_monais_world_boxes_are_a_decision_not_a_rename(tmp_path, capsys):
+    # the detection bundle's post-processing (MONAI Model Zoo lung_nodule_ct_detection): a different transform replaces it
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps({"post": {"_target_": "Compose", "transforms": [
+        {"_target_": "AffineBoxToWorldCoordinated", "box_keys": "box", "box_ref_image_keys": "image", "affine_lps_to_ras": True}]}}))
+    status, stdout, _ = _migrate([str(path)], capsys)
+    (line,) = _finding_lines(stdout)
+    assert status == 0 and "nothing to rename" in stdout
+    assert line.startswith("[decide] post#transforms#0: AffineBoxToWorldCoordinated puts the world boxes half a working voxel off")
+    assert "flip the boxes at the edge for LPS annotations" in line

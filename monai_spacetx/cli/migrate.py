@@ -452,6 +452,13 @@ def find_decisions(result: Migration, lazy: bool = False) -> list[Finding]:
     from ..transforms import SpaceInvertd
 
     findings: list[Finding] = []
+    for where, node in _target_nodes(result.migrated):
+        cls = result.classes.get(where)
+        if isinstance(cls, type) and cls.__name__ == "AffineBoxToWorldCoordinated" and cls.__module__.startswith("monai.apps.detection"):
+            lps = " (ours writes RAS, like the affine: flip the boxes at the edge for LPS annotations)" if _truthy(node.get("affine_lps_to_ras")) else ""
+            findings.append(Finding("decision", where, "AffineBoxToWorldCoordinated puts the world boxes half a working voxel off the region; "
+                                                       "SpaceInvertd with box_keys and box_coords: world writes the region itself (a different "
+                                                       f"transform with its own arguments: docs/boxes.md){lps}"))
     for compose_id, node in _target_nodes(result.migrated):
         cls = result.classes.get(compose_id)
         items = node.get("transforms")
