@@ -462,6 +462,8 @@ class SpaceCropForeground(SpaceCrop):
         if box is None:
             image = F.execute_pending(image, end_segment=True)
             box = self.compute_bounding_box(lower_1d(image, lifted))
+            if np.any(box[1] <= box[0]) and runs_lazily(self, lazy):  # no foreground, as MONAI's lazy crop
+                raise EmptyBoxError("the image has no foreground: the crop is empty, which is not executed lazily (MONAI raises too)")
             lazy = False  # the crop's pixels are the segment's data: a following step reads them
         out = super().__call__(lower_1d(image, lifted), box, options, lazy)
         return (out, *box) if self.return_coords else out  # type: ignore[return-value]

@@ -373,6 +373,8 @@ class SpaceCropForegroundd(_Cropd):
             d[self.start_coord_key] = start
         if self.end_coord_key is not None:
             d[self.end_coord_key] = end
+        if np.any(np.asarray(end) <= np.asarray(start)) and runs_lazily(self, lazy):  # no foreground, as MONAI's lazy crop
+            raise EmptyBoxError(f"{self.source_key!r} has no foreground: the crop is empty, which is not executed lazily (MONAI raises too)")
         # not lazy: the crop's pixels are the segment's data, a following step reads them (see above)
         self._crop_all(d, ref_space, *flat_box((start, end), lifted), False, points_from)
         return d

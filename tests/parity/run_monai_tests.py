@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                 import monai_spacetx  # noqa: F401  (is our package importable?)
 
                 missing = [n for n in set(names.values()) if not hasattr(sys.modules["monai_spacetx"], n)]
-            except ImportError:
-                missing = ["monai_spacetx"]
+            except ImportError as err:
+                missing = [f"monai_spacetx ({err})"]
             if missing:
                 rows.append((relative, theirs, f"(not in monai_spacetx: {', '.join(sorted(missing))})", []))
                 continue
