@@ -32,7 +32,13 @@ loaded from the on-disk cache).
 DataLoader workers, another job): the case the engine's thread rule
 (:mod:`monai_spacetx.engine.threads`) is for.
 
-Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...]
+``--sweep N``: instead of the cases, a seeded sweep of N random 3-D geometries and max(2, N // 2) 2-D
+ones (:func:`sweep_geometries`: anisotropic source spacing, rotated 5-40 deg about a random axis, up-
+or down-sampled by 0.6-1.6x), ours against SimpleITK in the same process for linear, nearest and
+cubic (vs B-spline), and our label mode against our nearest on a 16-class label map; it prints each
+geometry's medians and ratios, then the worst and the median ratio per mode and thread count.
+
+Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...] [--sweep N [--sweep-seed S]]
 """
 
 from __future__ import annotations
@@ -123,9 +129,10 @@ def sitk_resample(image: np.ndarray, source: Space, target: Space, interpolator:
         src.CopyInformation(to_sitk(np.zeros(source.shape, np.float32), source))
     else:
         src = to_sitk(image, source)
-    lps = lps_ras_flip(3) @ target.affine
+    nd = target.ndim
+    lps = lps_ras_flip(nd) @ target.affine
     size, spacing = [int(n) for n in target.shape], [float(s) for s in target.spacing]
-    origin, direction = [float(v) for v in lps[:3, 3]], [float(v) for v in (lps[:3, :3] / target.spacing).ravel()]
+    origin, direction = [float(v) for v in lps[:nd, nd]], [float(v) for v in (lps[:nd, :nd] / target.spacing).ravel()]
     method = getattr(sitk, interpolator)
     return lambda: sitk.Resample(src, size, sitk.Transform(), method, origin, spacing, direction, 0.0)
 
@@ -156,9 +163,9 @@ def voronoi_labels(shape: tuple[int, ...], classes: int, seed: int = 0) -> torch
     """A uint8 map of ``classes`` smooth regions (nearest of random seeds), like a multi-organ segmentation."""
     gen = torch.Generator().manual_seed(seed)
     coarse = tuple(max(4, n // 8) for n in shape)
-    seeds = torch.rand(classes, 3, generator=gen) * torch.tensor(coarse, dtype=torch.float32)
+    seeds = torch.rand(classes, len(shape), generator=gen) * torch.tensor(coarse, dtype=torch.float32)
     axes = [torch.arange(n, dtype=torch.float32) for n in coarse]
-    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(shape))
     small = torch.cdist(grid, seeds).argmin(1).to(torch.uint8).reshape(coarse)
     # nearest-upsample the coarse regions with a random sub-voxel shift: boundaries stay smooth
     return F.interpolate(small[None, None].float(), size=shape, mode="nearest")[0, 0].to(torch.uint8)
@@ -166,8 +173,8 @@ def voronoi_labels(shape: tuple[int, ...], classes: int, seed: int = 0) -> torch
 
 def centred(space: Space, on: Space) -> Space:
     """``space`` moved so that its centre lies on ``on``'s centre (same shape and directions)."""
-    affine = space.affine.copy()
-    affine[:3, 3] += on.index_to_world([(k - 1) / 2 for k in on.shape]) - space.index_to_world([(k - 1) / 2 for k in space.shape])
+    affine, nd = space.affine.copy(), space.ndim
+    affine[:nd, nd] += on.index_to_world([(k - 1) / 2 for k in on.shape]) - space.index_to_world([(k - 1) / 2 for k in space.shape])
     return Space.from_affine(affine, space.shape)
 
 
@@ -293,6 +300,100 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     return cases
 
 
+# ----------------------------------------------------------------------------- geometry sweep
+#: (ours, SimpleITK's interpolator) per mode of the sweep; cubic is compared with SimpleITK's B-spline.
+SWEEP_MODES = (("linear", "sitkLinear"), ("nearest", "sitkNearestNeighbor"), ("cubic", "sitkBSpline"))
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues: the rotation by ``angle`` (radians) about the unit vector ``axis``."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
+def sweep_geometries(count: int, seed: int, quick: bool) -> list[tuple[str, Space, Space]]:
+    """``count`` seeded random 3-D geometries and ``max(2, count // 2)`` 2-D ones: ``(description, source, target)``.
+
+    3-D: a 160x160x128 scan (``--quick``: 80x80x64) with spacing drawn per axis from 0.6-1.6 mm, and
+    a target over the same field of view, rotated 5-40 deg about a random axis through the centre,
+    its spacing the source's times a factor drawn from 0.6-1.6 (up- or down-sampling), either per
+    axis (anisotropy kept) or the geometric mean (isotropic), drawn by a coin. 2-D: a 512x512 slice
+    (``--quick``: 256x256), the same draws, rotated in plane.
+    """
+    rng = np.random.default_rng(seed)
+    q = 2 if quick else 1
+    out: list[tuple[str, Space, Space]] = []
+    for k in range(count + max(2, count // 2)):
+        three = k < count
+        shape = (160 // q, 160 // q, 128 // q) if three else (512 // q, 512 // q)
+        nd = len(shape)
+        spacing = rng.uniform(0.6, 1.6, nd) * q
+        angle = float(rng.uniform(5.0, 40.0))
+        factor = float(rng.uniform(0.6, 1.6))
+        isotropic = bool(rng.random() < 0.5)
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        rotation = _rotation(axis, np.radians(angle)) if three else _rotation(np.array([0.0, 0.0, 1.0]), np.radians(angle))[:2, :2]
+        source = Space(shape, spacing=tuple(float(v) for v in spacing))
+        target_spacing = factor * (np.full(nd, float(np.exp(np.log(spacing).mean()))) if isotropic else spacing)
+        target_shape = tuple(max(1, int(round(n * a / b))) for n, a, b in zip(shape, spacing, target_spacing))
+        affine = np.eye(nd + 1)
+        affine[:nd, :nd] = rotation @ np.diag(target_spacing)
+        target = centred(Space.from_affine(affine, target_shape), source)
+        where = f"axis ({axis[0]:+.2f}, {axis[1]:+.2f}, {axis[2]:+.2f})" if three else "in plane"
+        what = (f"{k}: {nd}-D {shape} @ {'x'.join(f'{v:.2f}' for v in spacing)} mm -> {target_shape}, "
+                f"{angle:.0f} deg {where}, x{factor:.2f} {'isotropic' if isotropic else 'per axis'}")
+        out.append((what, source, target))
+    return out
+
+
+def run_sweep(args: argparse.Namespace) -> None:
+    """Every sweep geometry at every thread count: ours against SimpleITK per mode (and our label
+    mode against our nearest, on a label map), one round-robin timing per geometry and thread
+    count; then the worst and the median ratio per mode and thread count."""
+    geometries = sweep_geometries(args.sweep, args.sweep_seed, args.quick)
+    gen = torch.Generator().manual_seed(args.sweep_seed)
+    ratios: dict[tuple[str, int], list[float]] = {}
+    rows: list[list[str]] = []
+    print(f"\n### geometry sweep: {len(geometries)} geometries (seed {args.sweep_seed}), ratio = ours / SimpleITK (label: ours label / ours nearest)\n")
+    for what, source, target in geometries:
+        print(f"- {what}")
+    for index, (what, source, target) in enumerate(geometries):
+        image = torch.rand(source.shape, generator=gen)
+        labels = voronoi_labels(source.shape, 16, seed=index)
+        entries: list[tuple[str, Callable[[], Any]]] = []
+        for mode, method in SWEEP_MODES:
+            run = sitk_resample(image.numpy(), source, target, method)
+            if run is None:
+                raise SystemExit("the sweep needs SimpleITK")
+            entries.append((f"ours {mode}", lambda mode=mode: warp_image(image, source, target, mode)))
+            entries.append((f"sitk {mode}", run))
+        entries.append(("ours label", lambda: warp_image(labels, source, target, "label")))
+        entries.append(("ours nearest (labels)", lambda: warp_image(labels, source, target, "nearest")))
+        for threads in args.threads:
+            set_threads(threads)
+            for _, fn in entries:  # warm-up
+                fn()
+            load = load_average().split(" / ")[0]
+            medians = dict(zip([name for name, _ in entries], time_round_robin([fn for _, fn in entries], args.repeat)))
+            cells = [str(index), str(threads), load]
+            for mode, _ in SWEEP_MODES:
+                ratio = medians[f"ours {mode}"] / medians[f"sitk {mode}"]
+                ratios.setdefault((mode, threads), []).append(ratio)
+                cells.append(f"{medians[f'ours {mode}'] * 1e3:.1f} / {medians[f'sitk {mode}'] * 1e3:.1f} = {ratio:.2f}")
+            ratio = medians["ours label"] / medians["ours nearest (labels)"]
+            ratios.setdefault(("label/nearest", threads), []).append(ratio)
+            cells.append(f"{medians['ours label'] * 1e3:.1f} / {medians['ours nearest (labels)'] * 1e3:.1f} = {ratio:.2f}")
+            rows.append(cells)
+            print(" | ".join(cells), flush=True)
+    print()
+    print(md_table(["geometry", "threads", "load", "linear ms (ours / sitk = ratio)", "nearest", "cubic (vs B-spline)", "label / our nearest"], rows))
+    print()
+    summary = [[mode, str(threads), f"{max(values):.2f}", f"{statistics.median(values):.2f}", f"{min(values):.2f}",
+                str(int(np.argmax(values)))] for (mode, threads), values in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    print(md_table(["mode", "threads", "worst ratio", "median ratio", "best ratio", "worst geometry"], summary))
+
+
 def _torch_path(image: torch.Tensor, source: Space, target: Space, mode: str) -> torch.Tensor:
     """``warp_image`` with the compiled kernels switched off (the path CUDA tensors take)."""
     with compiled.disabled():
@@ -338,6 +439,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=None, help="run only these cases (names as printed)")
     parser.add_argument("--busy", type=int, default=0, help="processes keeping a core busy each during the run")
     parser.add_argument("--no-cold", action="store_true", help="skip timing the kernels' compile from scratch (about a minute)")
+    parser.add_argument("--sweep", type=int, default=0, metavar="N",
+                        help="run the geometry sweep instead of the cases: N random 3-D geometries and max(2, N // 2) 2-D ones")
+    parser.add_argument("--sweep-seed", type=int, default=0, help="the sweep's seed")
     args = parser.parse_args()
     import multiprocessing
 
@@ -359,6 +463,9 @@ def run(args: argparse.Namespace) -> None:
     print("\n".join(compile_lines(cold=not args.no_cold)))
     if args.busy:
         print(f"- {args.busy} other process(es) keep a core busy each during the run")
+    if args.sweep:
+        run_sweep(args)
+        return
     cases = build_cases(args.quick)
     for name, (what, entries) in cases.items():
         if args.cases and name not in args.cases:
