@@ -55,8 +55,10 @@ __all__ = [
 _INTERPOLATING = ("SpatialResample", "ResampleToMatch", "Resize", "Zoom", "Rotate", "Affine", "RandAffine")
 #: Kinds that move voxels by an integer map (never interpolate).
 _COPYING = ("Orientation", "Flip", "Rotate90", "ResizeWithPadOrCrop")
-#: Transforms that record on an image but leave its grid and values' positions alone.
-NON_SPATIAL = ("ToTensor", "ToTensord", "ToMetaTensord", "FromMetaTensord", "ToNumpy", "ToNumpyd", "CastToType", "CastToTyped")
+#: Transforms that record on an image but leave its grid and values' positions alone; ``"intensity"`` is the
+#: kind of every record of MONAI's intensity transforms (see :func:`_is_intensity`).
+NON_SPATIAL = ("ToTensor", "ToTensord", "ToMetaTensord", "FromMetaTensord", "ToNumpy", "ToNumpyd", "CastToType", "CastToTyped",
+               "intensity")
 #: Every kind this module reads (crops and pads are also recognised by their ``cropped`` / ``padded`` entries).
 KNOWN_KINDS = _INTERPOLATING + _COPYING + NON_SPATIAL + ("crop", "pad")
 
@@ -145,7 +147,23 @@ def _kind(inner: Mapping[str, Any]) -> str:
         return "crop"  # SpatialCrop, CenterSpatialCrop, RandSpatialCrop, CropForeground, RandWeightedCrop, ...
     if isinstance(extra, Mapping) and "padded" in extra:
         return "pad"  # SpatialPad, BorderPad, DivisiblePad, Pad
+    if _is_intensity(name, inner):
+        return "intensity"
     return name
+
+
+def _is_intensity(name: str, inner: Mapping[str, Any]) -> bool:
+    """Whether a record is one of MONAI's intensity transforms, which change values and never the grid.
+
+    MONAI 1.7 records invertible intensity transforms (``NormalizeIntensity``: its statistics) on
+    ``applied_operations``. MONAI itself marks them: they live in ``monai.transforms.intensity``.
+    A record that carries a grid change (a lazy affine or shape) is never taken for one.
+    """
+    import monai.transforms
+
+    cls = getattr(monai.transforms, name, None)
+    module = str(getattr(cls, "__module__", ""))
+    return module.startswith("monai.transforms.intensity.") and LazyAttr.AFFINE not in inner and LazyAttr.SHAPE not in inner
 
 
 def _padding_constant(value: Any) -> bool:
