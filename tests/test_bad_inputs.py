@@ -42,6 +42,8 @@ from monai_spacetx import (
 from monai_spacetx import ModeError, compare, interop
 from monai_spacetx.transforms import foreground_box
 
+import oracles
+
 SPACE = Space((6, 5, 4))
 BOX = {"roi_start": (0, 0, 0), "roi_end": (2, 2, 2)}
 
@@ -222,6 +224,12 @@ def test_a_metatensor_reference_gives_its_geometry():
     ref = MetaTensor(torch.zeros(1, 3, 4, 2), affine=torch.diag(torch.tensor([2.0, 1.25, 2.0, 1.0], dtype=torch.float64)))
     out = SpaceResampled(keys="image", ref_key="ref", mode="nearest")({"image": image(), "ref": ref})["image"]
     assert tuple(out.shape) == (2, 3, 4, 2) and np.allclose(out.affine.numpy(), ref.affine.numpy())
+    # the values: nearest from the raw affines (the image's identity grid onto the reference's 2 / 1.25 / 2 mm)
+    for c in range(2):
+        expected = oracles.nearest(image()[c].numpy(), np.eye(4), ref.affine.numpy(), (3, 4, 2))
+        assert np.array_equal(out[c].numpy(), expected)
+    # by hand: reference voxel (1, 2, 1) has its centre at (2, 2.5, 2) mm = source index (2, 2.5, 2): the tie goes up
+    assert out[0, 1, 2, 1].item() == image()[0, 2, 3, 2].item() != image()[0, 2, 2, 2].item()
 
 
 def test_interop_writes_a_bool_mask_and_float16():

@@ -325,13 +325,31 @@ def _loader_pipeline() -> Compose:
 
 
 def test_transforms_pickle():
-    for transform in (
-        _loader_pipeline(),
-        SpaceCropd("x", roi_start=(0, 0), roi_end=(2, 2)),
-        SpaceInvertd("x", orig_keys="y", mode="label"),
-        SpaceResampled("x", pixdim=1.0),
-    ):
-        assert type(pickle.loads(pickle.dumps(transform))) is type(transform)
+    """A pickled transform (what a DataLoader worker gets) keeps its keys and options: same output, by hand where cheap."""
+    image = MetaTensor(torch.arange(30.0).reshape(1, 5, 6), affine=torch.diag(torch.tensor([2.0, 0.5, 1.0, 1.0], dtype=torch.float64)))
+    crop = pickle.loads(pickle.dumps(SpaceCropd("x", roi_start=(1, 2), roi_end=(3, 5))))
+    assert list(crop.keys) == ["x"]
+    assert torch.equal(crop({"x": image})["x"].as_tensor(), image.as_tensor()[:, 1:3, 2:5])  # by hand: the roi, no other
+    resample = SpaceResampled("x", pixdim=(1.0, 1.0), mode="nearest")
+    copy = pickle.loads(pickle.dumps(resample))
+    out = copy({"x": image})["x"]
+    from monai.transforms import Spacingd
+
+    assert list(copy.keys) == ["x"] and out.shape == Spacingd("x", pixdim=(1.0, 1.0))({"x": image})["x"].shape == (1, 9, 4)
+    assert torch.equal(out.as_tensor(), resample({"x": image})["x"].as_tensor())
+    invert = pickle.loads(pickle.dumps(SpaceInvertd("y", orig_keys="x", mode="label")))
+    assert list(invert.keys) == ["y"] and list(invert.orig_keys) == ["x"]
+    working = resample({"x": image})
+    pred = (working["x"].as_tensor() > 14).to(torch.uint8)
+    back = invert({**working, "y": pred})["y"]
+    assert back.shape == image.shape  # mode "label" kept: the vote's definition from the raw affines, not nearest
+    assert oracles.label_vote_violations(back[0].numpy(), pred[0].numpy(), working["x"].affine.numpy(), image.affine.numpy(), (5, 6)) == 0
+    pipeline = _loader_pipeline()
+    sample = _sample()
+    expected = pipeline(_sample())
+    unpickled = pickle.loads(pickle.dumps(pipeline))(sample)
+    for key in ("image", "label"):
+        assert unpickled[key].shape == (1, 24, 24, 16) and torch.equal(unpickled[key].as_tensor(), expected[key].as_tensor())
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])
