@@ -185,8 +185,33 @@ def test_check_stand_in_label_2d_png_and_4d_volume(case, capsys):
 
 
 def test_check_on_the_shipped_example_scan(capsys):
+    """The report's numbers against the scan read with nibabel and counted by hand."""
+    import os
+
+    from nibabel.testing import data_path
+
     status, out, _ = _check(["--example", "anatomical.nii", "--roi", "4", "4", "4", "28", "36", "20", "--spacing", "1.5"], capsys)
-    assert status == 0 and "anatomical.nii" in out and "axes LAS" in out
+    assert status == 0 and "anatomical.nii" in out and "axes LAS" in out  # affine diag(-2, 2, 2): x points left
+    scan = nib.load(os.path.join(data_path, "anatomical.nii"))
+    values = np.asarray(scan.dataobj, dtype=np.float64)
+    label = values > values.mean()  # the stand-in label: image > its mean
+    box = (slice(4, 28), slice(4, 36), slice(4, 20))
+    outside = int(label.sum() - label[box].sum())  # every foreground voxel the crop throws away is wrong
+    total = int(np.prod(scan.shape))
+    assert f"shape {scan.shape}, spacing [2.0, 2.0, 2.0] mm" in out and f"stand-in: image > {values.mean():g}" in out
+    # the working grid covers the 24 x 32 x 16 voxel crop exactly: its voxels are the ones inside
+    assert f"coverage  : {24 * 32 * 16} of {total} native voxels lie inside the working grid, {total - 24 * 32 * 16} outside" in out
+    rows = {line[:29].strip(): line[29:].split() for line in out.splitlines() if line.startswith("  ") and len(line) > 29}
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    crop_affine = scan.affine.copy()
+    crop_affine[:3, 3] += scan.affine[:3, :3] @ [4, 4, 4]
+    shape = tuple(int(n) for n in Spacing(pixdim=1.5)(MetaTensor(torch.zeros(1, 24, 32, 16), affine=torch.as_tensor(crop_affine))).shape[1:])
+    assert " ".join(rows["working shape"]) == f"{shape} {shape}" and shape == (32, 42, 21)  # MONAI's Spacing, not ours
+    assert rows["wrong voxels inside grid"] == ["0", "0"] and rows["Dice inside grid"] == ["1.0000", "1.0000"]
+    assert rows["wrong voxels outside grid"] == [str(outside), str(outside)] and outside > 1000
 
 
 def test_check_progress_goes_to_stderr(case, capsys):
