@@ -200,6 +200,8 @@ def test_lazy_chain_is_one_resample_with_the_asked_mode(name, mode, ndim, kind, 
     eager = eager_chain(_sample(ndim))
     warp_calls["ours"] = warp_calls["monai"] = 0
     out = lazy_chain(_sample(ndim))
+    for key in KEYS:  # a lazy Space step's output is computed when first read (lazy.Deferred): read it
+        out[key].as_tensor()
     assert warp_calls == {"ours": 2, "monai": 0}, warp_calls  # one warp per key, none by MONAI
     source = _sample(ndim)
     for key in KEYS:
@@ -307,8 +309,20 @@ def test_a_lazy_crop_never_reads_what_an_earlier_crop_removed():
             lazy=lazy,
         )
 
+    from monai.transforms import CropForegroundd, SpatialCropd
+
+    # the oracle: MONAI's own eager crops for the first three steps, the padding crop by numpy slicing
+    theirs = Compose([
+        SpatialCropd(KEYS, roi_start=(2, 1, 1), roi_end=(12, 11, 9)),
+        CropForegroundd(KEYS, source_key="label", margin=3, select_fn=lambda x: x == 3),
+        CropForegroundd(KEYS, source_key="label", margin=3, select_fn=lambda x: x == 3),
+    ])(_sample(3))
     eager, lazy = chain(False)(_sample(3)), chain(True)(_sample(3))
     for key in KEYS:
-        assert lazy[key].shape == eager[key].shape
-        assert torch.equal(lazy[key].as_tensor(), eager[key].as_tensor()), key
+        before = theirs[key].as_tensor().numpy()
+        expected = np.full((1, 22, 22, 22), 7, dtype=before.dtype)  # roi (-2, -2, -2)-(20, 20, 20): 2 voxels of fill first
+        size = [min(n, 20) for n in before.shape[1:]]
+        expected[:, 2 : 2 + size[0], 2 : 2 + size[1], 2 : 2 + size[2]] = before[:, : size[0], : size[1], : size[2]]
+        for name, out in (("eager", eager), ("lazy", lazy)):
+            assert out[key].shape == expected.shape and np.array_equal(out[key].as_tensor().numpy(), expected), (name, key)
     assert (eager["image"].as_tensor() == 7).sum() > 0  # the last crop pads: with its fill, not with data
