@@ -32,6 +32,7 @@ from monai.transforms import (
 )
 
 import monai_spacetx as mst
+import oracles
 from monai_spacetx import (
     SpaceCrop,
     SpaceCropd,
@@ -259,6 +260,13 @@ def test_spacing_counterpart_is_inverted_by_monai_invertd():
     back = Invertd("img", pre, nearest_interp=True)(out)["img"]
     assert back.shape == image.shape
     np.testing.assert_allclose(back.affine.numpy(), image.affine.numpy(), atol=1e-9)
+    # the values: MONAI's own nearest resample of the working image back onto the native grid
+    from monai.transforms import SpatialResample
+
+    working = MetaTensor(out["img"].as_tensor(), affine=out["img"].affine)
+    expected = SpatialResample(mode="nearest", padding_mode="zeros")(working, dst_affine=image.affine, spatial_size=image.shape[1:])
+    assert torch.equal(back.as_tensor(), expected.as_tensor())
+    assert float((back.as_tensor() == image.as_tensor()).float().mean()) > 0.5  # and mostly the native values
 
 
 # ----------------------------------------------------------------------------- 3. Resized: area and the per-key options
@@ -455,14 +463,32 @@ def test_counterparts_in_a_lazy_compose_match_eager():
         SpaceResized(["img", "seg"], (16, 18, 10), mode=["area", "nearest"]),  # area after a lazy flip: still axis-aligned
         SpaceZoomd(["img", "seg"], 1.2, mode=["trilinear", "nearest"], padding_mode="constant"),
     ]
+    from monai.transforms import Resized, Spacingd, Zoomd
+
+    monai_chain = [
+        Orientationd(["img", "seg"], "RAS"),
+        Spacingd(["img", "seg"], (1.3, 1.2, 1.9), mode=["bilinear", "nearest"]),
+        Resized(["img", "seg"], (16, 18, 10), mode=["area", "nearest"]),
+        Zoomd(["img", "seg"], 1.2, mode=["trilinear", "nearest"], padding_mode="constant"),
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eager = Compose(chain)({"img": image, "seg": label})
         lazy = Compose(chain, lazy=True)({"img": image, "seg": label})
-    for key in ("img", "seg"):
-        assert lazy[key].shape == eager[key].shape
-        np.testing.assert_allclose(lazy[key].affine.numpy(), eager[key].affine.numpy(), atol=1e-9)
-    assert lazy["seg"].dtype == torch.uint8 and set(torch.unique(lazy["seg"]).tolist()) <= {0, 1}
+        theirs = Compose(monai_chain)({"img": image, "seg": label})  # MONAI's own transforms, eager
+    for key in ("img", "seg"):  # the grids: MONAI's
+        for out in (eager, lazy):
+            assert out[key].shape == theirs[key].shape
+            np.testing.assert_allclose(out[key].affine.numpy(), theirs[key].affine.numpy(), atol=1e-9)
+    # eager values: MONAI's chain (the image; MONAI's nearest is off-centre, the label is checked lazily below)
+    np.testing.assert_allclose(eager["img"].numpy(), theirs["img"].numpy(), rtol=0, atol=1e-5)
+    # lazy values: one resample from the native grid onto the final one, by brute force from the raw affines
+    final, native = lazy["seg"].affine.numpy(), image.affine.numpy()
+    shape = tuple(lazy["seg"].shape[1:])
+    assert lazy["seg"].dtype == torch.uint8
+    assert np.array_equal(lazy["seg"][0].numpy(), oracles.nearest(label[0].numpy(), native, final, shape))
+    np.testing.assert_allclose(lazy["img"][0].numpy(), oracles.interpolate(image[0].numpy(), native, final, shape, 1, "zeros"), rtol=0, atol=1e-5)
     back = SpaceInvertd("seg", orig_keys="seg")(dict(lazy))["seg"]
     assert back.shape == label.shape
     np.testing.assert_allclose(back.affine.numpy(), image.affine.numpy(), atol=1e-9)
+    assert np.array_equal(back[0].numpy(), oracles.nearest(lazy["seg"][0].numpy(), final, native, tuple(label.shape[1:])))
