@@ -286,7 +286,10 @@ def test_resize_forms(args: dict[str, Any]) -> None:
 
 def test_resize_more_entries_than_axes_adds_axes_as_monai() -> None:
     x = _image((1, 12, 10)) / 10.0
-    _same(SpaceResize((8, 6, 4), mode="trilinear")(x), Resize((8, 6, 4), mode="trilinear")(x), values=1e-4)
+    ours, theirs = SpaceResize((8, 6, 4), mode="trilinear"), Resize((8, 6, 4), mode="trilinear")
+    out_o, out_t = ours(x), theirs(x)
+    _same(out_o, out_t, values=1e-4)
+    _same(ours.inverse(out_o), theirs.inverse(out_t), values=None, dtype=False)  # the added axis goes again
 
 
 # ----------------------------------------------------------------------------- Zoom(d)

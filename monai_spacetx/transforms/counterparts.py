@@ -24,6 +24,7 @@ from monai.config import KeysCollection
 from monai.data.meta_tensor import MetaTensor
 from monai.transforms.inverse import InvertibleTransform
 from monai.transforms.transform import LazyTransform, MapTransform
+from monai.utils import TraceKeys
 
 from ..engine.options import WarpOptions
 from ..errors import ModeError
@@ -106,13 +107,19 @@ class _Counterpart(InvertibleTransform, LazyTransform):
     def _dtype(self, dtype: Any) -> Optional[torch.dtype]:
         return self.compute_dtype if dtype is None else as_torch_dtype(dtype)
 
-    def _resample(self, image: MetaTensor, target: Space, options: WarpOptions, dtype: Any, lazy: Optional[bool]) -> torch.Tensor:
+    def _resample(
+        self, image: MetaTensor, target: Space, options: WarpOptions, dtype: Any, lazy: Optional[bool], extra_info: Optional[dict[str, Any]] = None
+    ) -> torch.Tensor:
         info = self.get_transform_info()
-        return F.resample(image, target, options, info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
+        return F.resample(image, target, options, info, extra_info=extra_info, dtype=self._dtype(dtype), lazy=runs_lazily(self, lazy))
 
     def inverse(self, data: Any) -> torch.Tensor:
         image, kind = _adapt(data)
-        return _restore(F.invert(image, *F.pop_record(self, image)), kind)  # type: ignore[no-any-return]
+        record, skipped = F.pop_record(self, image)
+        out = _restore(F.invert(image, record, skipped), kind)
+        for _ in range(int(record[TraceKeys.EXTRA_INFO].get("new_dim", 0))):  # the axes Resize added (MONAI's record name)
+            out = _reshaped(out, out.shape[:-1], np.asarray(out.affine)) if isinstance(out, MetaTensor) else out[..., 0]
+        return out  # type: ignore[no-any-return]
 
 
 class SpaceSpacing(_Counterpart):
@@ -282,12 +289,15 @@ class SpaceResize(_Counterpart):
         lazy: bool | None = None,
     ) -> torch.Tensor:
         """Resize ``img`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
-        image, kind = _adapt(self._more_axes(img))
+        grown = self._more_axes(img)
+        new_dim = grown.ndim - img.ndim if grown is not img else 0
+        image, kind = _adapt(grown)
         target = self.plan(pending_space(image), align_corners, kind)
         options = self.options
         if mode is not None or anti_aliasing is not None or anti_aliasing_sigma is not None:
             options = self._options(_or(mode, self.mode), _or(anti_aliasing, self.anti_aliasing), _or(anti_aliasing_sigma, self.anti_aliasing_sigma))
-        return _restore(self._resample(image, target, options, dtype, lazy), kind)  # type: ignore[no-any-return]
+        out = self._resample(image, target, options, dtype, lazy, {"new_dim": new_dim} if new_dim else None)
+        return _restore(out, kind)  # type: ignore[no-any-return]
 
 
 class SpaceZoom(_Counterpart):
