@@ -103,7 +103,22 @@ class Threshold(torch.nn.Module):
         return logits
 
 
-def _scan(path: Path, spacing=(1.5, 1.5, 2.0), shape=(40, 36, 20), radius=9.0) -> np.ndarray:
+class Window(torch.nn.Module):
+    """Class 1 above a fixed fraction of the input's own range: for preprocessing that maps intensities by an
+    increasing affine map fitted to the image (min-max scaling, z-scores), where no fixed level exists."""
+
+    def __init__(self, fraction: float, classes: int) -> None:
+        super().__init__()
+        self.fraction, self.classes = fraction, classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low, high = x.min(), x.max()
+        logits = torch.zeros(x.shape[0], self.classes, *x.shape[2:], dtype=x.dtype)
+        logits[:, 1] = 20.0 * (x.mean(dim=1) - (low + (high - low) * self.fraction)) / (high - low)
+        return logits
+
+
+def _scan(path: Path, spacing=(1.5, 1.5, 2.0), shape=(40, 36, 20), radius=9.0, body_hu: float = 0.0) -> np.ndarray:
     """A CT-like scan in LPS-flipped axes (so Orientationd flips it): air, a body at 0 HU, a 150 HU sphere.
 
     Returns the sphere's mask on the native grid (the ideal label)."""
@@ -114,7 +129,7 @@ def _scan(path: Path, spacing=(1.5, 1.5, 2.0), shape=(40, 36, 20), radius=9.0) -
     centre = (np.array(shape) - 1) * np.array(spacing) / 2 + np.array([2.3, -1.7, 0.9])
     distance = np.linalg.norm(mm - centre, axis=-1)
     body = np.linalg.norm((mm - centre)[..., :2], axis=-1) < min(shape[0], shape[1]) * spacing[0] * 0.45
-    hu = np.where(body, 0.0, -1000.0)
+    hu = np.where(body, body_hu, -1000.0)
     hu = np.where(distance < radius, 150.0, hu).astype(np.float32)
     nib.save(nib.Nifti1Image(hu, affine), str(path))
     return distance
@@ -172,20 +187,31 @@ def test_spleen_config_maps_back_exactly_when_the_grid_is_the_scans(lazy, tmp_pa
     np.testing.assert_array_equal(out["pred"][0].numpy(), expected)
 
 
-@pytest.mark.parametrize("name", ["spleen_ct_segmentation", "pediatric_abdominal_ct_segmentation"])
+#: config -> (the working voxel in mm, the "network" that finds the 150 HU sphere in its preprocessed input)
+VALUE_CHECKS = {
+    # the config's intensity window, mapped: class 1 above 75 HU (between the body's 0 and the sphere's 150)
+    "spleen_ct_segmentation": ((1.5, 1.5, 2.0), lambda classes: Threshold((75 + 57) / 221, classes)),
+    "pediatric_abdominal_ct_segmentation": ((1.5, 1.5, 3.0), lambda classes: Threshold((75 + 250) / 650, classes)),
+    "swin_unetr_btcv_segmentation": ((1.5, 1.5, 2.0), lambda classes: Threshold((75 + 175) / 425, classes)),
+    # min-max and z-score preprocessing: 95 HU (between a 40 HU body and the sphere) is 1095/1150 of the range
+    "prostate_mri_anatomy": ((0.5, 0.5, 0.5), lambda classes: Window(1095 / 1150, classes)),
+    "wholeBody_ct_segmentation": ((3.0, 3.0, 3.0), lambda classes: Window(1095 / 1150, classes)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_CHECKS))
 @pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
 def test_config_maps_a_resampled_prediction_back(name, lazy, tmp_path):
-    """A 1 mm scan (finer than the working grid): the sphere comes back where it is. Voxels farther
-    than one working voxel diagonal from its surface are exact; the rest is the coarser grid's limit."""
+    """Every 3-D config on a 1 mm scan: the sphere comes back where it is. Voxels farther than one working
+    voxel diagonal from its surface are exact; the rest is the working grid's limit."""
     scan = tmp_path / "case0.nii.gz"
-    distance = _scan(scan, spacing=(1.0, 1.0, 1.0), shape=(44, 40, 36), radius=9.0)
+    working, network = VALUE_CHECKS[name]
+    distance = _scan(scan, spacing=(1.0, 1.0, 1.0), shape=(44, 40, 36), radius=9.0, body_hu=0.0 if isinstance(network(2), Threshold) else 40.0)
     parser = _parser(name, tmp_path / "eval")
-    # the config's intensity window, mapped: class 1 above 75 HU (between the body's 0 and the sphere's 150)
-    level = {"spleen_ct_segmentation": (75 + 57) / 221, "pediatric_abdominal_ct_segmentation": (75 + 250) / 650}[name]
-    out = _run(parser, scan, Threshold(level), lazy)
+    out = _run(parser, scan, network(_out_channels(parser)), lazy)
     back = out["pred"][0].numpy().astype(bool)
     truth = distance < 9.0
-    far = np.abs(distance - 9.0) > np.linalg.norm([1.5, 1.5, 3.0])
+    far = np.abs(distance - 9.0) > np.linalg.norm(working)
     np.testing.assert_array_equal(back[far], truth[far])
     dice = 2 * np.logical_and(back, truth).sum() / (back.sum() + truth.sum())
     assert dice > 0.9
