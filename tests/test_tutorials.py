@@ -82,9 +82,34 @@ def test_03_landmarks(lessons, tmp_path):
 
 
 def test_04_bundle(lessons, tmp_path):
+    """The saved label against the bundle recomputed outside the package: MONAI's CropForegroundd and Resized
+    give the working grid, the image and the stand-in network's probabilities are sampled there and back by
+    brute force from the raw affines (linear), then thresholded at 0.5 as AsDiscreted does."""
+    import warnings
+
+    from monai.transforms import Compose, CropForegroundd, LoadImaged, Resized
+
+    import oracles
+
     result = lessons.load_lesson("04_run_bundle.py").main(tmp_path)
     assert result["saved_shape"] == result["original_shape"]
     assert result["affine_max_diff"] < 1e-5
+    config = (Path(__file__).resolve().parents[1] / "tutorials" / "04_bundle_config.yaml").read_text()
+    assert "threshold: 300.0" in config and "prob_width: 40.0" in config and "margin: 4" in config and "working_size: [96, 96, 48]" in config
+    scan = str(tmp_path / "epi_volume0.nii.gz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        crop = Compose([LoadImaged("image", ensure_channel_first=True, image_only=True),
+                        CropForegroundd("image", source_key="image", select_fn=lambda x: x > 300.0, margin=4)])({"image": scan})
+        working = Resized("image", (96, 96, 48))(dict(crop))["image"].affine.numpy()  # MONAI's grid: field-of-view edges kept
+    original, saved = nib.load(scan), nib.load(result["saved"])
+    values = oracles.interpolate(crop["image"][0].numpy().astype(np.float64), crop["image"].affine.numpy(), working, (96, 96, 48), 1, "border")
+    prob = oracles.interpolate(1.0 / (1.0 + np.exp(-(values - 300.0) / 40.0)), working, original.affine, original.shape, 1, "zeros")
+    labels = np.asarray(saved.dataobj)
+    np.testing.assert_allclose(saved.affine, original.affine, rtol=0, atol=1e-5)
+    clear = np.abs(prob - 0.5) > 1e-4  # a probability within round-off of the threshold may go either way
+    assert clear.mean() > 0.999 and np.array_equal(labels[clear], (prob >= 0.5)[clear].astype(labels.dtype))
+    assert result["wrong_voxels"] == int((labels != (np.asarray(original.dataobj) >= 300.0)).sum()) > 0  # the lesson's own count
 
 
 def test_05_training_augmentation(lessons, tmp_path):
