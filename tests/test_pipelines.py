@@ -55,6 +55,7 @@ import oracles  # noqa: E402
 from monai_spacetx import (  # noqa: E402
     Space,
     SpaceApplyPendingd,
+    SpaceCropd,
     SpaceCropForegroundd,
     SpaceInvertd,
     SpaceRandCropByLabelClasses,
@@ -434,3 +435,38 @@ def test_monai_multi_sample_crop_between_our_steps(tmp_path, lazy):
             mapped = SpaceInvertd(keys="pred", orig_keys="label", mode="nearest")(dict(sample))["pred"]
             inside = working_grid_mask(native, get_space(sample["label"]))
             assert inside.sum() > 0 and oracles.wrong(mapped[0].numpy()[inside], label[inside]) == 0
+
+
+def test_engine_passes_per_key(monkeypatch):
+    """Under Compose(lazy=True) a Space step's output is computed only if something reads it: consecutive
+    Space steps and the sink interpolate each key once; a copying MONAI step after a Space step copies."""
+    import monai_spacetx.transforms.lazy as lazy_module
+    from monai_spacetx.engine.plan import plan_warp
+
+    passes: list[str] = []
+    real = lazy_module.warp_image
+
+    def counted(data, source, target, *args, **kwargs):
+        passes.append("copy" if plan_warp(source, target).kind in ("identity", "index") else "interpolate")
+        return real(data, source, target, *args, **kwargs)
+
+    monkeypatch.setattr(lazy_module, "warp_image", counted)
+    data = _sample(6)
+    crop = lambda: SpaceCropd(KEYS, roi_start=(2, 3, 1), roi_end=(26, 22, 15))  # noqa: E731
+    resample = lambda: SpaceResampled(KEYS, pixdim=(0.7, 1.1, 1.5), mode=("bilinear", "nearest"))  # noqa: E731
+    cases = {
+        "crop -> resample": ([crop(), resample()], ["interpolate"] * 2),
+        "resample -> crop": ([resample(), crop()], ["interpolate"] * 2),
+        "crop -> resample -> sink": ([crop(), resample(), SpaceApplyPendingd(KEYS)], ["interpolate"] * 2),
+        "resample -> Flipd -> sink": ([resample(), Flipd(KEYS, spatial_axis=0), SpaceApplyPendingd(KEYS)], ["interpolate", "copy"] * 2),
+    }
+    for name, (steps, expected) in cases.items():
+        passes.clear()
+        out = Compose(steps, lazy=True)({k: data[k] for k in KEYS})
+        for key in KEYS:
+            out[key].as_tensor()  # read: a deferred output is computed now
+        assert sorted(passes) == sorted(expected), name
+        # the label is the one nearest resample of the input (values: tests/chains.py and test_records.py)
+        target, shape = _affine(out["label"]), tuple(out["label"].shape[1:])
+        expected_label = oracles.nearest(data["label"][0].numpy(), _affine(data["label"]), target, shape)
+        assert out["label"].dtype == torch.uint8 and oracles.wrong(out["label"][0], expected_label) == 0, name

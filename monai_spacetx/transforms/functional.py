@@ -36,7 +36,7 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import DATA_SOURCE_KEY, FUSED_KEY, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, Deferred, defer, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "execute_pending", "pop_record", "invert", "map_back", "write_geometry", "record_options"]
@@ -191,6 +191,14 @@ def resample(
         transform_info=transform_info,
         lazy=False,
     )
+    if lazy and get_track_meta():
+        # a following lazy Space step (or the sink) reads our input instead: the pixels are computed only
+        # if something else reads them (lazy.Deferred), by the same one warp
+        warped = defer(step, target, dtype)
+        remember(warped, step, record)
+        out = write_geometry(warped, meta_info, target, native)
+        out.__class__ = Deferred
+        return out
     warped = run_step(step, target, dtype)  # one warp; padding beyond every grid the data passed through
     if lazy:
         remember(warped, step, record)  # a following lazy Space step may resample from our input instead

@@ -75,6 +75,10 @@ __all__ = [
     "plan_step",
     "remember",
     "forget",
+    "Deferred",
+    "defer",
+    "realize",
+    "output_dtype",
     "runs_lazily",
     "copies",
     "with_applied",
@@ -130,11 +134,16 @@ class PendingRun:
     ops: tuple[dict[str, Any], ...]
 
 
-def take_pending(img: MetaTensor) -> PendingRun:
-    """The data grid, pending grid and pending operations of ``img`` (never modified)."""
+def take_pending(img: MetaTensor, read: bool = True) -> PendingRun:
+    """The data grid, pending grid and pending operations of ``img`` (never modified).
+
+    ``read=False``: the caller reads an earlier step's input instead of these pixels, so a
+    deferred output (:class:`Deferred`) is not computed for it.
+    """
     ops = tuple(img.pending_operations)
     source = Space.from_metatensor(img)
-    return PendingRun(img.as_tensor(), source, pending_space(img) if ops else source, ops)
+    data = img.as_tensor() if read else torch.Tensor.as_subclass(img, torch.Tensor)
+    return PendingRun(data, source, pending_space(img) if ops else source, ops)
 
 
 def recorded_mode(op: Mapping[str, Any]) -> Optional[Mode]:
@@ -266,7 +275,7 @@ def _layout(t: torch.Tensor) -> tuple[Any, ...]:
 def _recall(img: MetaTensor) -> Optional[_Base]:
     """The input of the lazy Space step whose untouched output ``img`` is, if any."""
     base = _BASES.get(img.untyped_storage())
-    if base is None or _layout(img.as_tensor()) != base.layout or not img.applied_operations:
+    if base is None or _layout(img) != base.layout or not img.applied_operations:
         return None
     last = img.applied_operations[-1].get(TraceKeys.EXTRA_INFO)
     return base if last is base.record else None
@@ -287,7 +296,9 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
 
     When ``img`` is the untouched output of an earlier *lazy* Space step (same storage, same
     version, that step's record last), the warp reads that step's input instead, so that
-    consecutive Space transforms are one resample too.
+    consecutive Space transforms are one resample too; except when that output's pixels were
+    computed (something read them, :class:`Deferred`) and nothing after it interpolates: then
+    they are copied (a flip or crop after a resample is no second resample pass).
 
     Args:
         img: the step's input.
@@ -295,10 +306,13 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         target: the planned grid.
         override: use ``options`` as they are (the sink's ``mode`` given, as MONAI's ``overrides``).
     """
-    run = take_pending(img)
     base = _recall(img)
+    own = not copies(pending_space(img), target)
+    ndim = len(img.shape) - 1
+    if base is not None and not own and img.untyped_storage() not in _PLANS and all(_op_copies(op, ndim) for op in img.pending_operations):
+        base = None  # the earlier step's pixels exist (something read them) and the rest only copies them: copy them
+    run = take_pending(img, read=base is None)  # the warp reads the earlier step's input: img's own pixels may stay unmade
     new_votes = op_votes(run.ops, run.source.ndim)
-    own = not copies(run.grid, target)
     if own:
         new_votes.append(options.mode)
     steps = [read_record(op) for op in run.ops]
@@ -326,6 +340,93 @@ def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> N
         step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits,
         (step.options.padding_mode, step.options.fill),
     )
+
+
+#: a deferred output's storage -> how to compute it (the step, its target, the computation dtype)
+_PLANS: "weakref.WeakKeyDictionary[Any, tuple[FusedStep, Space, Optional[torch.dtype]]]" = weakref.WeakKeyDictionary()
+
+#: what a deferred output answers without computing its pixels (its layout: shape, dtype, storage, ...)
+_LAYOUT_ONLY = frozenset(
+    {
+        torch.Tensor.shape.__get__,
+        torch.Tensor.dtype.__get__,
+        torch.Tensor.device.__get__,
+        torch.Tensor.ndim.__get__,
+        torch.Tensor._version.__get__,
+        torch.Tensor.requires_grad.__get__,
+        torch.Tensor.is_cuda.__get__,
+        torch.Tensor.layout.__get__,
+        torch.Tensor.size,
+        torch.Tensor.dim,
+        torch.Tensor.stride,
+        torch.Tensor.storage_offset,
+        torch.Tensor.untyped_storage,
+        torch.Tensor.numel,
+        torch.Tensor.element_size,
+        torch.Tensor.is_floating_point,
+        torch.Tensor.is_complex,
+        torch.Tensor.is_contiguous,
+        torch.Tensor.__len__,
+    }
+)
+
+
+class Deferred(MetaTensor):
+    """A lazy Space step's output whose pixels are computed when something first reads them.
+
+    Under ``Compose(lazy=True)`` a Space step's output is usually read by nothing: the next Space
+    step or the sink reads the step's *input* instead (:func:`plan_step`), so computing it would
+    be a pass whose result is thrown away. The output is therefore a MetaTensor with its grid,
+    dtype and metadata and an uninitialised storage; the first torch operation on it that reads
+    values (any but its layout: shape, dtype, storage, ...), and ``as_tensor()`` (through which
+    MONAI's transforms take the data), computes the pixels into that storage first, by the same
+    one warp the step would have run (:func:`realize`). It is then an ordinary MetaTensor.
+    """
+
+    @classmethod
+    def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if func not in _LAYOUT_ONLY:
+            for value in torch.utils._pytree.tree_leaves((args, kwargs or {})):
+                if isinstance(value, Deferred):
+                    realize(value)
+        types = tuple(MetaTensor if issubclass(t, Deferred) else t for t in types)
+        return MetaTensor.__torch_function__.__func__(MetaTensor, func, types, args, kwargs)  # type: ignore[attr-defined]
+
+    def as_tensor(self) -> torch.Tensor:
+        """The pixels as a plain tensor (computed first if they are not yet)."""
+        realize(self)  # which makes it an ordinary MetaTensor
+        return MetaTensor.as_tensor(self)
+
+
+def output_dtype(data: torch.Tensor, source: Space, target: Space, options: WarpOptions) -> torch.dtype:
+    """The dtype :func:`warp_as` returns: the input's where the warp copies values (a copy, nearest, label)
+    or the input is floating, else float32 (an interpolated integer image), as the engine."""
+    exact = copies(source, target) or options.mode in ("nearest", "label")
+    return data.dtype if exact or data.dtype.is_floating_point or data.dtype.is_complex else torch.float32
+
+
+def defer(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """An uninitialised ``(C, *target.shape)`` tensor that :func:`realize` fills with ``run_step(step, target, dtype)``."""
+    shape = (step.data.shape[0], *target.shape)
+    out = torch.empty(shape, dtype=output_dtype(step.data, step.source, target, step.options), device=step.data.device)
+    _PLANS[out.untyped_storage()] = (step, target, dtype)
+    return out
+
+
+def realize(img: torch.Tensor) -> None:
+    """Compute a deferred output's pixels into its storage (nothing to do when they are there)."""
+    storage = img.untyped_storage()
+    plan = _PLANS.pop(storage, None)
+    if plan is None:
+        return
+    pixels = run_step(*plan)
+    with torch._C.DisableTorchFunctionSubclass():
+        torch.Tensor.copy_(img, pixels.reshape(img.shape))
+    base = _BASES.get(storage)
+    if base is not None:  # writing bumped the version: still the step's untouched output
+        _BASES[storage] = replace(base, layout=_layout(img))
+    if type(img) is Deferred:
+        img.__class__ = MetaTensor
 
 
 def forget(img: Any) -> None:
