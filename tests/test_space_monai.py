@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import monai
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from monai.data import MetaTensor
 from monai.transforms import Compose, Flip, Orientation, Resize, SpatialCrop, SpatialPad, Spacing, Zoom
+from monai.utils import version_leq
 
 from monai_spacetx import Space
 
@@ -162,8 +164,15 @@ def test_resize_default_is_resize_edges(mt, size):
 def test_resize_align_corners_is_resize_centers(mt, size):
     space = Space.from_metatensor(mt)
     size = size[: space.ndim]
-    out = Resize(spatial_size=size, mode="bilinear", align_corners=True)(mt)
-    assert_same_geometry(out, space.resize(size, align="centers"))
+    planned = space.resize(size, align="centers")
+    # by hand: new voxel j sits at old index j (n - 1) / (m - 1), the first and last centres kept
+    steps = [(n - 1) / (m - 1) for n, m in zip(space.shape, size)] + [1.0] * (4 - space.ndim)
+    by_hand = mt.affine.double().numpy() @ np.diag(steps)
+    np.testing.assert_allclose(planned.to_monai_affine(), by_hand, rtol=0, atol=1e-10 * max(1.0, float(np.max(np.abs(by_hand)))))
+    # MONAI before 1.6 wrote another affine for align_corners=True (its values were right); 1.6 fixed it
+    if version_leq("1.6", monai.__version__):
+        out = Resize(spatial_size=size, mode="bilinear", align_corners=True)(mt)
+        assert_same_geometry(out, planned)
 
 
 @pytest.mark.parametrize("factor", [1.7, 0.6, (0.6, 1.3, 1.5), (2.0, 0.35, 1.0)])
