@@ -470,3 +470,34 @@ def test_engine_passes_per_key(monkeypatch):
         target, shape = _affine(out["label"]), tuple(out["label"].shape[1:])
         expected_label = oracles.nearest(data["label"][0].numpy(), _affine(data["label"]), target, shape)
         assert out["label"].dtype == torch.uint8 and oracles.wrong(out["label"][0], expected_label) == 0, name
+
+
+@pytest.mark.parametrize("name", sorted(CROPS))
+def test_boxes_and_landmarks_follow_each_sample(name):
+    """A box [x1, y1, z1, x2, y2, z2) and a landmark move into each sample by the sample's offset
+    (MONAI's box: voxel i spans [i, i + 1)), computed here from MONAI's centre; back on the scan
+    with SpaceInvertd, exactly."""
+    crop = CROPS[name][2](**crop_kwargs(name), box_keys="boxes", point_keys="points")
+    crop.set_random_state(3)
+    data = _sample(7)
+    boxes = np.array([[4.0, 6.0, 3.0, 12.0, 15.0, 9.0], [18.0, 14.0, 10.0, 25.0, 22.0, 16.0]])
+    points = np.array([[7.0, 8.0, 4.0], [20.0, 15.5, 11.25]])
+    for sample in crop({**data, "boxes": boxes, "points": points}):
+        center = np.asarray(sample["label"].meta["crop_center"], dtype=np.int64).reshape(-1)
+        start = np.maximum(center - np.array((10, 12, 8)) // 2, 0)
+        np.testing.assert_allclose(sample["boxes"], boxes - np.tile(start, 2), atol=1e-12)
+        np.testing.assert_allclose(sample["points"], points - start, atol=1e-12)
+        sample["pred"] = sample["label"]
+        back = SpaceInvertd(keys="pred", orig_keys="label", box_keys="boxes", point_keys="points")(dict(sample))
+        np.testing.assert_allclose(back["boxes"], boxes, atol=1e-9)
+        np.testing.assert_allclose(back["points"], points, atol=1e-9)
+
+
+def crop_kwargs(name: str) -> dict:
+    """The arguments CROPS uses, by name (to add ours)."""
+    common = {"keys": KEYS, "spatial_size": (10, 12, 8)}
+    if name == "pos_neg":
+        return {**common, "label_key": "label", "pos": 1, "neg": 2, "num_samples": 3, "image_key": "image", "image_threshold": -0.5}
+    if name == "label_classes":
+        return {**common, "label_key": "label", "ratios": [1, 2, 3], "num_classes": 3, "num_samples": 4}
+    return {**common, "w_key": "weight", "num_samples": 3}

@@ -177,10 +177,10 @@ class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, 
     cropper: _Samples
     read_keys: tuple[Optional[Hashable], ...]
 
-    def _init(self, keys: KeysCollection, allow_missing_keys: bool, lazy: bool, point_keys: Any, point_coords: str) -> None:
+    def _init(self, keys: KeysCollection, allow_missing_keys: bool, lazy: bool, points: Mapping[str, Any]) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         LazyTransform.__init__(self, lazy)
-        self._init_points(point_keys, point_coords)
+        self._init_points(**points)
 
     @LazyTransform.lazy.setter  # type: ignore[attr-defined,untyped-decorator]
     def lazy(self, value: bool) -> None:
@@ -245,8 +245,9 @@ class SpaceRandCropByPosNegLabeld(_Samplesd):
     """MONAI ``RandCropByPosNegLabeld`` (same arguments, same order, same draws), without MONAI's flush.
 
     The label (and ``image_key``, for ``image_threshold``) is read from the pending grid through
-    our engine with its own mode; see :mod:`.sampling`. Ours, keyword-only: ``point_keys`` and
-    ``point_coords`` (landmarks move into each sample, ``{point_key}_in_grid`` flags them).
+    our engine with its own mode; see :mod:`.sampling`. Ours, keyword-only: ``point_keys``,
+    ``point_coords`` (landmarks move into each sample, ``{point_key}_in_grid`` flags them) and
+    ``box_keys``, ``box_mode``, ``box_coords``, ``box_format`` (boxes, as on every dictionary transform of ours).
 
     Input: a dict of ``(C, *spatial)`` images; output: ``num_samples`` dicts of ``(C, *spatial_size)``.
     """
@@ -269,12 +270,16 @@ class SpaceRandCropByPosNegLabeld(_Samplesd):
         *,
         point_keys: Optional[KeysCollection] = None,
         point_coords: str = "index",
+        box_keys: Optional[KeysCollection] = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         self.cropper = SpaceRandCropByPosNegLabel(
             spatial_size=spatial_size, pos=pos, neg=neg, num_samples=num_samples,
             image_threshold=image_threshold, allow_smaller=allow_smaller, lazy=lazy,
         )
-        self._init(keys, allow_missing_keys, lazy, point_keys, point_coords)
+        self._init(keys, allow_missing_keys, lazy, dict(point_keys=point_keys, point_coords=point_coords, box_keys=box_keys, box_mode=box_mode, box_coords=box_coords, box_format=box_format))
         self.label_key, self.image_key = label_key, image_key
         self.fg_indices_key, self.bg_indices_key = fg_indices_key, bg_indices_key
         self.read_keys = (label_key, image_key)
@@ -288,7 +293,7 @@ class SpaceRandCropByLabelClassesd(_Samplesd):
     """MONAI ``RandCropByLabelClassesd`` (same arguments, same order, same draws), without MONAI's flush.
 
     The label (and ``image_key``) is read from the pending grid through our engine with its own
-    mode; see :mod:`.sampling`. Ours, keyword-only: ``point_keys``, ``point_coords``.
+    mode; see :mod:`.sampling`. Ours, keyword-only: ``point_keys``, ``point_coords`` and the box arguments.
     """
 
     def __init__(
@@ -310,13 +315,17 @@ class SpaceRandCropByLabelClassesd(_Samplesd):
         *,
         point_keys: Optional[KeysCollection] = None,
         point_coords: str = "index",
+        box_keys: Optional[KeysCollection] = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         self.cropper = SpaceRandCropByLabelClasses(
             spatial_size=spatial_size, ratios=ratios, num_classes=num_classes, num_samples=num_samples,
             image_threshold=image_threshold, allow_smaller=allow_smaller, warn=warn,
             max_samples_per_class=max_samples_per_class, lazy=lazy,
         )
-        self._init(keys, allow_missing_keys, lazy, point_keys, point_coords)
+        self._init(keys, allow_missing_keys, lazy, dict(point_keys=point_keys, point_coords=point_coords, box_keys=box_keys, box_mode=box_mode, box_coords=box_coords, box_format=box_format))
         self.label_key, self.image_key, self.indices_key = label_key, image_key, indices_key
         self.read_keys = (label_key, image_key)
 
@@ -329,7 +338,7 @@ class SpaceRandWeightedCropd(_Samplesd):
     """MONAI ``RandWeightedCropd`` (same arguments, same order, same draws), without MONAI's flush.
 
     The weight map ``w_key`` is read from the pending grid through our engine with its own mode;
-    see :mod:`.sampling`. Ours, keyword-only: ``point_keys``, ``point_coords``.
+    see :mod:`.sampling`. Ours, keyword-only: ``point_keys``, ``point_coords`` and the box arguments.
     """
 
     def __init__(
@@ -343,9 +352,13 @@ class SpaceRandWeightedCropd(_Samplesd):
         *,
         point_keys: Optional[KeysCollection] = None,
         point_coords: str = "index",
+        box_keys: Optional[KeysCollection] = None,
+        box_mode: Any = None,
+        box_coords: str = "index",
+        box_format: str = "boxes",
     ) -> None:
         self.cropper = SpaceRandWeightedCrop(spatial_size=spatial_size, num_samples=num_samples, lazy=lazy)
-        self._init(keys, allow_missing_keys, lazy, point_keys, point_coords)
+        self._init(keys, allow_missing_keys, lazy, dict(point_keys=point_keys, point_coords=point_coords, box_keys=box_keys, box_mode=box_mode, box_coords=box_coords, box_format=box_format))
         self.w_key = w_key
         self.read_keys = (w_key,)
 
