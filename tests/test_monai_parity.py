@@ -421,6 +421,25 @@ def test_invert_gives_monais_native_grid(form: str) -> None:
     assert torch.equal(ours.as_tensor()[inside], data["label"].as_tensor()[inside])  # the grid is finer: exact where MONAI kept it
 
 
+@pytest.mark.parametrize("form", ["array", "dict"])
+def test_invert_of_an_empty_crop_is_zeros_on_the_native_grid_as_monai(form: str) -> None:
+    x = _image((1, 6, 7), np.array([[0.0, -1.2, 0.0, 4.0], [1.5, 0.0, 0.0, -3.0], [0.0, 0.0, 2.0, 7.5], [0.0, 0.0, 0.0, 1.0]]))
+    if form == "dict":
+        outs = []
+        for crop, invert in ((SpatialCropd, Invertd), (SpaceCropd, SpaceInvertd)):
+            transform = Compose([crop("img", roi_start=[2, 2], roi_end=[2, 5])])
+            out = transform({"img": x})
+            out["pred"] = out["img"].clone()
+            outs.append(invert("pred", transform=transform, orig_keys="img")(out)["pred"])
+        theirs, ours = outs
+    else:
+        transform = Compose([SpaceCrop(roi_start=[2, 2], roi_end=[2, 5])])
+        out = transform(x)
+        theirs, ours = Invert(transform)(out.clone()), SpaceInvert(transform)(out)
+    _same(ours, theirs, dtype=False)
+    np.testing.assert_allclose(np.asarray(ours.affine), np.asarray(x.affine))
+
+
 # ----------------------------------------------------------------------------- the sampling crops
 def _labelled() -> dict[str, MetaTensor]:
     label = torch.zeros(1, 12, 11, 9)

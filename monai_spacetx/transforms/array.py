@@ -31,11 +31,11 @@ from monai.transforms.utils import compute_divisible_spatial_size, generate_spat
 from monai.utils import TraceKeys, convert_to_tensor, get_equivalent_dtype
 
 from ..engine.options import MODES, WarpOptions
-from ..errors import EmptyBoxError, MetadataError, ModeError, SpaceError, SpaceTypeError
+from ..errors import EmptyBoxError, MetadataError, ModeError, ShapeMismatchError, SpaceError, SpaceTypeError
 from ..geometry.space import Align, Space
 from . import functional as F
 from .lazy import pending_space, runs_lazily
-from .meta import NATIVE_KEY, SPACE_KEY, native_space
+from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, native_space
 from .padding import crop_padding, parse_pad_mode, resample_padded
 from .planning import int_entries as _int_entries
 from .planning import monai_spacing, pixdim_values, resize_shape, spacing_target, zoom_target
@@ -52,6 +52,7 @@ __all__ = [
     "lower_1d",
     "flat_box",
     "empty_crop",
+    "map_back_empty",
     "resolve_align",
     "as_torch_dtype",
     "refuse_positional",
@@ -249,7 +250,30 @@ def empty_crop(
     out = MetaTensor(data)
     out.copy_meta_from(meta_info)
     out.meta.pop(SPACE_KEY, None)  # an empty grid is no Space
+    native = native_space(image) if NATIVE_KEY in image.meta else find_native_space(image)
+    if native is not None:  # what mapping back needs, as every Space step writes it
+        out.meta[NATIVE_KEY] = native.to_json()
     return out
+
+
+def map_back_empty(pred: Any, ref: MetaTensor, options: WarpOptions, argmax: bool = False, keep_prob: bool = False) -> Any:
+    """Map a prediction on an empty working grid (an empty crop's) back: every native voxel lies
+    outside it, so the output is ``fill`` everywhere (MONAI's inverse pads the empty crop with
+    zeros); with ``argmax``, ``fill`` as the label (and 0 as ``prob``)."""
+    data = F.as_image(pred, name="prediction")
+    if tuple(data.shape[1:]) != tuple(ref.shape[1:]):
+        raise ShapeMismatchError(f"prediction of shape {tuple(data.shape)} does not lie on the working grid {tuple(ref.shape[1:])} (expected (C, *working))")
+    native = native_space(ref)
+    if argmax:
+        outs = [torch.full((1, *native.shape), int(options.fill), dtype=torch.uint8), torch.zeros((1, *native.shape), dtype=torch.float32)]
+    else:
+        outs = [torch.full((data.shape[0], *native.shape), options.fill, dtype=data.dtype, device=data.device)]
+    if get_track_meta():
+        metas = [F.write_geometry(o, ref, native, native) for o in outs]
+        for m in metas:
+            m.applied_operations = []
+        outs = list(metas)
+    return (outs[0], outs[1]) if keep_prob else outs[0]
 
 
 def _undo_empty_crop(image: MetaTensor, record: Any) -> torch.Tensor:
@@ -654,10 +678,13 @@ class SpaceInvert:
                 "image (a MetaTensor, whose affine is the working grid and whose metadata holds the native one)"
             )
         reference = F.as_image(given, name=name)
-        current = Space.from_metatensor(reference)
-        out = F.map_back(
-            pred, reference, current, native_space(reference), options or self.options, argmax=self.argmax, keep_prob=self.keep_prob
-        )
+        if 0 in tuple(reference.shape[1:]):  # an empty crop's grid: nothing maps back
+            out = map_back_empty(pred, reference, options or self.options, self.argmax, self.keep_prob)
+        else:
+            current = Space.from_metatensor(reference)
+            out = F.map_back(
+                pred, reference, current, native_space(reference), options or self.options, argmax=self.argmax, keep_prob=self.keep_prob
+            )
         if self.keep_prob:
             return finish_inverted(out[0], self.device, self.post_func), finish_inverted(out[1], self.device, None)
         return finish_inverted(out, self.device, self.post_func)

@@ -57,6 +57,7 @@ from .array import (
     flat_box,
     lift_1d,
     lower_1d,
+    map_back_empty,
     roi_box,
 )
 from .boxes import BoxOptions, move_boxes
@@ -626,6 +627,12 @@ class SpaceInvertd(MapTransform, _PointsMixin):
         ):
             ref = self._reference(d, key, orig_key, orig_meta_key)
             try:
+                if 0 in tuple(ref.shape[1:]):  # an empty crop's grid: nothing maps back (MONAI pads with zeros)
+                    out = map_back_empty(d[key], ref, options, argmax, keep_prob)
+                    d[key] = finish_inverted(out[0] if keep_prob else out, device, post_func)
+                    if keep_prob:
+                        d[f"{key}{PROB_SUFFIX}"] = out[1]
+                    continue
                 current, native = Space.from_metatensor(ref), native_space(ref)
             except (MetadataError, SpaceTypeError) as err:
                 raise MetadataError(f"key {orig_key!r}: {err}") from err
