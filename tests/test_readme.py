@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BENCHMARKS = (ROOT / "docs" / "benchmarks.md").read_text()  # the README's benchmark tables live there
 MAIN_JOB = 'python -m pip install -c constraints-dev.txt -e ".[tutorials]" && python tutorials/main.py'
-TEST_SUITE = 'python -m pip install -c constraints-dev.txt -e ".[test,tutorials,bench]" && python -m pytest -q'
+TEST_SUITE = 'python -m pip install -c constraints-dev.txt -e ".[test,tutorials,bench,io]" && python -m pytest -q'
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
 #: docs/ pages whose ``python`` blocks run here as the README's do (they hold the README's former sections).
 DOC_PAGES = ("guide.md", "mapback_modes.md")
