@@ -20,6 +20,7 @@ MONAI's names (``"nearest"``, ``"bilinear"``, ``"bicubic"``), which is what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from os import PathLike
 from typing import Any, Hashable, Mapping, Optional
 
@@ -36,7 +37,7 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import DATA_SOURCE_KEY, FUSED_KEY, Deferred, defer, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, Deferred, Replay, defer, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "execute_pending", "pop_record", "invert", "map_back", "write_geometry", "record_options"]
@@ -147,6 +148,7 @@ def resample(
     key: Optional[Hashable] = None,
     dtype: Optional[torch.dtype] = None,
     lazy: bool = False,
+    replay: Optional[Replay] = None,
 ) -> torch.Tensor:
     """Resample ``img`` ``(C, *spatial)`` onto ``target`` in one warp and record the step.
 
@@ -164,6 +166,8 @@ def resample(
         extra_info: more entries for the record.
         key: the data key, named in errors.
         dtype: floating dtype the interpolation computes in (``None``: the input's).
+        replay: a MONAI pad mode filling part of ``target`` from the rest (a kept-size zoom's
+            ``edge``), applied after the warp and replayed by later fused warps.
         lazy: the transform runs lazily: its output remembers its input (while the output's
             storage lives), so that a following lazy Space step resamples once from that input
             (:func:`~.lazy.plan_step`). The result itself is always computed.
@@ -176,6 +180,8 @@ def resample(
     # MONAI's pending operations (lazy mode) are fused into this one warp: it reads the data on
     # its own grid, our step starts from the pending grid (``source``, what the record says)
     step = plan_step(image, options, target)
+    if replay is not None:  # a MONAI pad mode fills part of our grid from the rest (padding.resample_padded)
+        step = replace(step, replays=step.replays + (replay,))
     source = step.grid
     native = _native_or_none(image)
     record = {"source": source.to_json(), "target": target.to_json(), **record_options(options), **(extra_info or {})}

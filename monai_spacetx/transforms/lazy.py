@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -72,6 +72,7 @@ __all__ = [
     "pads_with_constant",
     "fuse_options",
     "FusedStep",
+    "Replay",
     "plan_step",
     "remember",
     "forget",
@@ -217,6 +218,21 @@ def fuse_options(
 
 
 @dataclass(frozen=True)
+class Replay:
+    """A step whose grid is filled outside ``inner`` from its own inside (a MONAI pad mode, e.g. ``Zoom``'s ``edge``).
+
+    Attributes:
+        grid: the step's output grid.
+        inner: one slice per axis: the part of ``grid`` the step's warp computed.
+        pad: ``(C, *grid.shape)`` pixels -> the same with everything outside ``inner`` filled from inside it.
+    """
+
+    grid: Space
+    inner: tuple[slice, ...]
+    pad: Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
 class FusedStep:
     """One Space step with everything it executes: what to warp, from where, how.
 
@@ -235,6 +251,8 @@ class FusedStep:
             the target (each pending operation's output, an earlier step's output) whose next
             step pads with a constant: the eager chain held data only inside each, so a target
             voxel beyond one of them is that step's fill, not data read further out.
+        replays: the paddings that fill a step's grid from its own inside (MONAI's pad modes,
+            ``edge``, ``symmetric``, ...: a kept-size zoom's), replayed by :func:`run_step`.
     """
 
     data: torch.Tensor
@@ -246,6 +264,7 @@ class FusedStep:
     has_pending: bool
     constant: bool
     limits: tuple[tuple[Space, float], ...] = ()
+    replays: tuple["Replay", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,6 +280,7 @@ class _Base:
     layout: tuple[Any, ...]  # (version, shape, stride, offset, dtype, device) of the output
     limits: tuple[tuple[Space, float], ...]  # FusedStep.limits of the step
     padding: tuple[str, float]  # (padding_mode, fill) its warp read beyond ``source`` with
+    replays: tuple[Replay, ...]  # FusedStep.replays of the step
 
 
 # untyped storage of a lazy Space step's output -> its input; an entry lives as long as some
@@ -331,14 +351,15 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         options = _decide(votes, options, own, constant and base is None)
     if base is not None:  # beyond the data the earlier step read, its padding filled the grid the chain went on from
         options = replace(options, padding_mode=base.padding[0], fill=base.padding[1])  # type: ignore[arg-type]
-    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits)
+    replays = base.replays if base is not None else ()
+    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits, replays)
 
 
 def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
     """Keep ``step``'s input for a following lazy Space step (see :func:`plan_step`); ``out`` is its output."""
     _BASES[out.untyped_storage()] = _Base(
         step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits,
-        (step.options.padding_mode, step.options.fill),
+        (step.options.padding_mode, step.options.fill), step.replays,
     )
 
 
@@ -467,6 +488,25 @@ def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:
     return ~within
 
 
+def _in_pad(target: Space, replay: Replay) -> Optional[np.ndarray]:
+    """Target voxels whose centre falls in ``replay.grid`` outside its computed part (nearest's voxel boxes); ``None``: none."""
+    ndim = target.ndim
+    matrix = index_map(target, replay.grid)
+    inside_grid = np.ones(target.shape, dtype=bool)
+    inside_inner = np.ones(target.shape, dtype=bool)
+    for k in range(ndim):
+        coords = np.full(target.shape, matrix[k, ndim])
+        for j in range(ndim):
+            view = [1] * ndim
+            view[j] = -1
+            coords = coords + matrix[k, j] * np.arange(target.shape[j], dtype=np.float64).reshape(view)
+        voxel = nearest_voxel(coords)
+        inside_grid &= (voxel >= 0) & (voxel < replay.grid.shape[k])
+        inside_inner &= (voxel >= replay.inner[k].start) & (voxel < replay.inner[k].stop)
+    region = inside_grid & ~inside_inner
+    return region if region.any() else None
+
+
 def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
     """Execute a fused step onto ``target``: one warp, then the padding beyond every grid the data passed through.
 
@@ -476,6 +516,15 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
     grid is not replayed: the fused warp reads the data beyond it instead.
     """
     out = warp_as(step.data, step.source, target, step.options, dtype)
+    for replay in step.replays:
+        if replay.grid == target:  # the step's own padding, on its own output
+            out = replay.pad(out)
+            continue
+        region = _in_pad(target, replay)  # voxels in that grid's padding: its pixels, padded, carried here
+        if region is not None:
+            padded = replay.pad(warp_as(step.data, step.source, replay.grid, step.options, dtype))
+            where = torch.as_tensor(region, device=out.device)
+            out[:, where] = warp_as(padded, replay.grid, target, step.options, dtype)[:, where]
     for grid, fill in step.limits:  # oldest first: beyond a later grid, the later step's padding is what is left
         mask = outside_grid(target, grid)
         if mask is not None:

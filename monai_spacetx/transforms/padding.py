@@ -16,6 +16,7 @@ bit for bit. Our own names ``zeros``, ``border`` and ``reflection`` keep their e
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Hashable, Mapping, Optional
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..engine.options import PADDING_MODES, WarpOptions
 from ..errors import EmptyBoxError, ModeError
 from ..geometry.space import Space
 from . import functional as F
+from .lazy import Replay
 from .planning import inner_box
 
 __all__ = ["NUMPY_PAD_MODES", "TORCH_PAD_MODES", "PadMode", "parse_pad_mode", "pad_outside", "resample_padded", "crop_padding"]
@@ -138,16 +140,18 @@ def resample_padded(
     it was cut from (``target``'s voxel 0 is voxel ``start`` of a grid of shape ``extent``: the
     input for a crop, the zoomed grid for a kept-size zoom).
 
-    An engine padding is the resample's own (``options``, lazily fusable as any step). A MONAI
-    pad mode fills the outside from the warped inside with :func:`pad_outside`; that output runs
-    eagerly (``lazy`` is dropped), so no later lazy step re-warps it from its input without the padding.
+    An engine padding is the resample's own (``options``). A MONAI pad mode fills the outside from
+    the warped inside with :func:`pad_outside`, in the step's own warp and, lazily, again in the
+    fused warp of a later step (:class:`~.lazy.Replay`): inside this step's grid that warp reads
+    the data once, in its padding it carries this step's padded pixels on. Both fuse as any step.
     """
     if pad.engine is not None:
         return F.resample(image, target, options, transform_info, key=key, dtype=dtype, lazy=lazy)
-    out = F.resample(image, target, options, transform_info, key=key, dtype=dtype, lazy=False)
-    padded = pad_outside(out, inner_box(start, target.shape, extent), pad, key)
-    (out.as_tensor() if isinstance(out, MetaTensor) else out).copy_(padded)
-    return out
+    inner = inner_box(start, target.shape, extent)
+    if any(s.stop <= s.start for s in inner):
+        pad_outside(torch.zeros((1, *target.shape)), inner, pad, key)  # raises EmptyBoxError, naming the key
+    replay = Replay(target, inner, partial(pad_outside, inner=inner, pad=pad, key=key))
+    return F.resample(image, target, options, transform_info, key=key, dtype=dtype, lazy=lazy, replay=replay)
 
 
 def crop_padding(padding_mode: Any, fill: Any = 0.0, name: str = "padding_mode", key: Optional[Hashable] = None) -> PadMode:
