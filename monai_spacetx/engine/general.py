@@ -165,6 +165,9 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     the box reads.
     """
     ndim = plan.ndim
+    compiled_cpu = compiled.available() and dest.device.type == "cpu"  # the compiled kernels (same conventions, see the compiled package)
+    if compiled_cpu and options.mode == "nearest" and compiled.general_kernel(img, plan.matrix, plan, box, options, dest):
+        return  # nearest reads the whole source in place: no window, no smoothing (nearest is never anti-aliased)
     sigmas = anti_aliasing_sigmas(options, [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]])
     radius = max(kernel_radius(s) for s in sigmas)
     src, local = source_window(img, plan, box, options, margin=2 + radius)
@@ -173,11 +176,8 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
         for k, sigma in enumerate(sigmas):
             if sigma > 0:
                 src = smooth(src, 1 + k, sigma, options)
-    if compiled.available() and dest.device.type == "cpu":  # the compiled kernels (same conventions, see the compiled package)
-        if options.mode == "nearest" and compiled.general_kernel(img, plan.matrix, plan, box, options, dest):
-            return
-        if options.mode != "nearest" and compiled.general_kernel(src.to(dest.dtype), local, plan, box, options, dest):
-            return
+    if compiled_cpu and options.mode != "nearest" and compiled.general_kernel(src.to(dest.dtype), local, plan, box, options, dest):
+        return
     if options.mode == "linear" or (options.mode == "cubic" and plan.ndim == 2):
         src = src.to(dest.dtype)
         compute: Callable[[tuple[int, ...], tuple[int, ...]], torch.Tensor] = lambda starts, shape: _grid_sample(src, local, starts, shape, options)

@@ -136,7 +136,9 @@ def _best(candidates: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
 def run_label(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> None:
     """Label-aware resample of ``img`` ``(N, *source)`` into ``dest`` ``(N, *box_shape)`` (separable or general plan)."""
     if plan.kind != "general":
-        _run_label_separable(img, plan, box, options, dest)
+        # CPU: the compiled axis-aligned kernel (the general rows' taps and vote from per-axis tables)
+        if not compiled.label_axes_kernel(img, plan, box, options, dest):
+            _run_label_separable(img, plan, box, options, dest)
         return
     src, local = source_window(img, plan, box, options)
     if compiled.label_kernel(src, local, plan, box, options, dest):  # CPU: the same vote, compiled

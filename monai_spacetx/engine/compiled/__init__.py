@@ -68,11 +68,11 @@ from . import nearest, linear, cubic  # noqa: F401,I001 (the families register t
 from ._args import _BITS, _fill_value, _geometry, _padded, _padded_out, _runs, _storage
 from ._rows import _snapped_floor
 from ._runtime import _BUILT, TILE, _run, _state, available, disabled, numba
-from .label import label_kernel
+from .label import label_axes_kernel, label_kernel
 from .compose import compose_nearest_gather
 from .export import export_argmax, export_certify, export_first_pass
 
-__all__ = ["available", "disabled", "general_kernel", "label_kernel", "compose_nearest_gather", "export_first_pass", "export_certify", "export_argmax", "warm_up"]
+__all__ = ["available", "disabled", "general_kernel", "label_kernel", "label_axes_kernel", "compose_nearest_gather", "export_first_pass", "export_certify", "export_argmax", "warm_up"]
 
 
 def __getattr__(name: str) -> Any:
@@ -133,6 +133,9 @@ def warm_up() -> float:
     if not available():
         return 0.0
     started = time.perf_counter()
+    from .label import _axis_table
+
+    _axis_table(0.3, 0.9, 4, 1, False, np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64))
     n = np.asarray([4, 4, 4], dtype=np.int64)
     strides = np.asarray([64, 16, 4, 1], dtype=np.int64)
     shape = np.asarray([1, 4, 4, 4], dtype=np.int64)
@@ -145,6 +148,11 @@ def warm_up() -> float:
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
         _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), True))
+        table = np.zeros((3, 4), dtype=np.int64)
+        _BUILT["label_axes"][build](4, 4, (labels, strides, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)), labels.copy(), True))
+        _BUILT["label_first"][build](4, 4, (labels, strides, labels.copy(), strides, shape, table))
+        _BUILT["label_mixed"][build](4, 1, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
+                                            table.copy(), table.copy(), labels.copy()))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
         # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
         first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)

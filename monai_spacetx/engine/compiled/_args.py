@@ -22,8 +22,10 @@ _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
     """``t`` ``(N, *spatial)`` as a 1-D numpy view of the storage it spans (optionally reinterpreted as
-    ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one."""
-    strides = list(t.stride())
+    ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one.
+    An axis of one voxel gets a stride of 0 (its only index is 0): a kernel may then read its taps
+    without a clamp (:func:`._rows._axis_interior`)."""
+    strides = [0 if n == 1 else s for n, s in zip(t.shape, t.stride())]
     if t.dim() == 3:
         strides.insert(1, 0)
     span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))

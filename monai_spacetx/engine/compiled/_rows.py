@@ -86,11 +86,20 @@ def _interior(x: float, step: float, low: float, high: float, l0: int, l1: int) 
     return start, max(start, stop)
 
 
+def _axis_interior(x: float, step: float, n: int, low: float, high: float, l0: int, l1: int) -> tuple[int, int]:
+    """:func:`_interior` of one axis; an axis of one voxel whose coordinate is exactly 0 along the whole
+    row (a 2-D image's leading axis) is interior everywhere: its taps all read voxel 0 (through a
+    stride of 0, :func:`._args._storage`) with weight 0, as the edge path reads them."""
+    if n == 1 and x == 0.0 and step == 0.0:
+        return l0, l1
+    return _interior(x, step, low, n + high, l0, l1)
+
+
 def _row_interior(x0: float, x1: float, x2: float, lin: Any, nsrc: Any, low: float, high: float, l0: int, l1: int) -> tuple[int, int]:
-    """The part of a row where every axis' coordinate is in ``[low, n + high)`` (see :func:`_interior`)."""
-    s0, e0 = _interior(x0, lin[0, 2], low, nsrc[0] + high, l0, l1)
-    s1, e1 = _interior(x1, lin[1, 2], low, nsrc[1] + high, l0, l1)
-    s2, e2 = _interior(x2, lin[2, 2], low, nsrc[2] + high, l0, l1)
+    """The part of a row where every axis' coordinate is in ``[low, n + high)`` (see :func:`_axis_interior`)."""
+    s0, e0 = _axis_interior(x0, lin[0, 2], nsrc[0], low, high, l0, l1)
+    s1, e1 = _axis_interior(x1, lin[1, 2], nsrc[1], low, high, l0, l1)
+    s2, e2 = _axis_interior(x2, lin[2, 2], nsrc[2], low, high, l0, l1)
     start = max(s0, max(s1, s2))
     return start, max(start, min(e0, min(e1, e2)))
 
@@ -113,4 +122,4 @@ def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, leng
             out[at + c * ost[0] + l * ost[3]] = fill
 
 
-compile_module(globals(), helpers=('_tile_rows', '_wrap', '_reflect_coord', '_snap_half', '_snapped_floor', '_linear_coord', '_interior', '_row_interior', '_row_start', '_fill_row'), modes=())
+compile_module(globals(), helpers=('_tile_rows', '_wrap', '_reflect_coord', '_snap_half', '_snapped_floor', '_linear_coord', '_interior', '_axis_interior', '_row_interior', '_row_start', '_fill_row'), modes=())

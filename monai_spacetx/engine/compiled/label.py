@@ -18,7 +18,7 @@ from ..options import WarpOptions
 from ..plan import WarpPlan
 from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
 from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _snapped_floor, _tile_rows
-from ._runtime import TILE, _run, available, compile_module, numba
+from ._runtime import TILE, _jit, _run, available, compile_module, numba
 
 
 #: Label dtypes the vote kernel compares directly (bool is moved as uint8: False < True holds).
@@ -171,7 +171,148 @@ def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
                 _label_row(a * rows_b + b, labels, weights, *args)
 
 
-compile_module(globals(), helpers=('_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label',))
+def _axis_table(o: float, step: float, n: int, stride: int, reflect: bool, p: Any, q: Any, u: Any, first: Any, last: Any) -> None:
+    """One target axis of an axis-aligned label resample: for each of its voxels ``l`` the source
+    coordinate ``o + l * step`` (the general rows' arithmetic) through the edge rule of
+    :func:`_label_edge`: the lower and upper taps' storage offsets (``p``, ``q``) and the upper
+    tap's weight ``u``; for each source index ``i`` the targets ``[first[i], last[i])`` whose lower
+    tap it is (a run: the map is monotone without reflection; ``first >= last``: none)."""
+    for i in range(n):
+        first[i], last[i] = p.shape[0], 0
+    for l in range(p.shape[0]):
+        y = _linear_coord(_snap_half(o + l * step), n, reflect)
+        f = math.floor(y)
+        i = int(f)
+        p[l], q[l], u[l] = i * stride, min(i + 1, n - 1) * stride, y - f
+        first[i], last[i] = min(first[i], l), max(last[i], l + 1)
+
+
+def _label_axes_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, out: Any, ost: Any, oshape: Any,
+                    p: Any, q: Any, u: Any, cells: Any, mapped: bool) -> None:
+    """An axis-aligned label row (target axis ``k`` reads source axis ``k``): the taps and weights of
+    each axis from its table (:func:`_axis_table`), so a voxel in a uniform cell costs one table
+    read, one map byte (``mapped``) or the cell's 8 taps, and one label; the rest vote as
+    :func:`_label_edge` does (same taps, weights and order: the same labels)."""
+    a = r // oshape[2]
+    b = r - a * oshape[2]
+    base = ost[1] * a + ost[2] * b
+    p0, q0, u0, p1, q1, u1 = p[0, a], q[0, a], u[0, a], p[1, b], q[1, b], u[1, b]
+    for c in range(oshape[0]):
+        s, at = c * sst[0], base + c * ost[0]
+        row = s + p0 + p1
+        last = -1
+        last_label = src[s]
+        for l in range(oshape[3]):
+            p2 = p[2, l]
+            cell = row + p2
+            if mapped:
+                if cells[cell]:
+                    out[at + l * ost[3]] = src[cell]
+                    continue
+            elif p2 == last:
+                out[at + l * ost[3]] = last_label
+                continue
+            first = src[cell]
+            q2 = q[2, l]
+            if _uniform(src, s, p0, q0, p1, q1, p2, q2, first):
+                last, last_label = p2, first
+                out[at + l * ost[3]] = first
+            else:
+                out[at + l * ost[3]] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, u0, u1, u[2, l], labels, weights)
+
+
+def _label_first_row(r: int, src: Any, sst: Any, out: Any, ost: Any, oshape: Any, p: Any) -> None:
+    """The two-pass axis-aligned label resample's first pass, one target row: every voxel takes the
+    label of its cell's lowest tap (a gather, as nearest): right wherever the cell is uniform."""
+    a = r // oshape[2]
+    b = r - a * oshape[2]
+    base = ost[1] * a + ost[2] * b
+    for c in range(oshape[0]):
+        row, at = c * sst[0] + p[0, a] + p[1, b], base + c * ost[0]
+        for l in range(oshape[3]):
+            out[at + l * ost[3]] = src[row + p[2, l]]
+
+
+def _label_mixed_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any,
+                     p: Any, q: Any, u: Any, first: Any, last: Any, cells: Any) -> None:
+    """The second pass, source slab ``r`` (channel ``r // n0``, first source index ``r % n0``): every
+    cell of the slab that is not uniform (``cells`` 0) votes for the target voxels that read it, the
+    box ``[first, last)`` per axis of the targets whose lowest tap is the cell's corner."""
+    c = r // nsrc[0]
+    i0 = r - c * nsrc[0]
+    if first[0, i0] >= last[0, i0]:
+        return
+    s = c * sst[0]
+    for i1 in range(nsrc[1]):
+        if first[1, i1] >= last[1, i1]:
+            continue
+        for i2 in range(nsrc[2]):
+            if first[2, i2] >= last[2, i2]:
+                continue
+            if cells[s + i0 * sst[1] + i1 * sst[2] + i2 * sst[3]]:
+                continue
+            for a in range(first[0, i0], last[0, i0]):
+                for b in range(first[1, i1], last[1, i1]):
+                    at = c * ost[0] + a * ost[1] + b * ost[2]
+                    for l in range(first[2, i2], last[2, i2]):
+                        out[at + l * ost[3]] = _label_vote(src, s, p[0, a], q[0, a], p[1, b], q[1, b], p[2, l], q[2, l],
+                                                           u[0, a], u[1, b], u[2, l], labels, weights)
+
+
+def _label_first_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in range(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_first_row(a * rows_b + b, *args)
+
+
+def _label_first_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in numba.prange(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_first_row(a * rows_b + b, *args)
+
+
+def _label_mixed_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+    for r in range(rows_a * rows_b):
+        _label_mixed_row(r, labels, weights, *args)
+
+
+def _label_mixed_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    for t in numba.prange((rows_a * rows_b + 7) // 8):  # 8 source slabs a task: the vote's scratch once
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        for r in range(t * 8, min(rows_a * rows_b, t * 8 + 8)):
+            _label_mixed_row(r, labels, weights, *args)
+
+
+def _label_axes_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in range(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_axes_row(a * rows_b + b, labels, weights, *args)
+
+
+def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
+    for t in numba.prange(tiles):
+        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        for a in range(a0, a1):
+            for b in range(b0, b1):
+                _label_axes_row(a * rows_b + b, labels, weights, *args)
+
+
+compile_module(globals(), helpers=('_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_first', 'label_mixed'))
+if numba is not None:
+    _axis_table = _jit(_axis_table, nogil=True)
 
 
 def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
@@ -192,6 +333,43 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     cells = _uniform_cells(src) if mapped else np.zeros(1, dtype=np.uint8)
     _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
          origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, mapped)
+    return True
+
+
+def label_axes_kernel(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
+    """An axis-aligned (separable or index) plan's label mode with a compiled kernel, target axis
+    ``k`` reading source axis ``k`` (no permutation): per-axis tap tables, then per voxel a table
+    read and the cell's labels. ``img`` ``(N, *source)`` the whole source; ``dest`` the box (the box
+    of an axis-aligned plan is exact: every voxel of it is inside). False (nothing written) where it
+    does not apply: as :func:`label_kernel`, a permuting plan, or a thick axis with its own mode."""
+    if not available() or img.device.type != "cpu" or dest.device.type != "cpu" or img.dtype != dest.dtype:
+        return False
+    if plan.axes is None or tuple(plan.axes) != tuple(range(plan.ndim)):
+        return False
+    if options.thick_axis_mode is not None and plan.thick_source_axis(options.anisotropy_threshold) is not None:
+        return False  # the thick axis takes its own taps (separable.separable_taps)
+    view = torch.uint8 if img.dtype == torch.bool else None
+    if (view or img.dtype) not in _LABEL_DTYPES:
+        return False
+    source, sst = _storage(img, view)
+    out, ost = _storage(dest, view)
+    origin, lin = _geometry(plan.matrix, [b.start for b in box], plan.ndim, False)
+    nsrc, oshape = _padded(plan.ndim, img.shape[1:]), _padded_out(plan.ndim, dest.shape)
+    reflect = options.padding_mode == "reflection"
+    length, width = int(oshape[1:].max()), int(nsrc.max())
+    p, q = np.zeros((3, length), dtype=np.int64), np.zeros((3, length), dtype=np.int64)
+    u = np.zeros((3, length), dtype=np.float64)
+    first, last = np.zeros((3, width), dtype=np.int64), np.zeros((3, width), dtype=np.int64)
+    for k in range(3):
+        _axis_table(float(origin[k]), float(lin[k, k]), int(nsrc[k]), int(sst[1 + k]), reflect,
+                    p[k, : oshape[1 + k]], q[k, : oshape[1 + k]], u[k, : oshape[1 + k]], first[k, : nsrc[k]], last[k, : nsrc[k]])
+    if plan.ndim == 3 and not reflect and img.is_contiguous():
+        # two passes: every voxel its cell's first label (a gather), then the mixed cells' readers vote
+        _run("label_first", oshape, source, sst, out, ost, oshape, p)
+        mixed_rows = np.asarray([1, oshape[0] * nsrc[0], 1, 1], dtype=np.int64)
+        _run("label_mixed", mixed_rows, source, sst, nsrc, out, ost, oshape, p, q, u, first, last, _uniform_cells(img))
+        return True
+    _run("label_axes", oshape, source, sst, out, ost, oshape, p, q, u, np.zeros(1, dtype=np.uint8), False)
     return True
 
 

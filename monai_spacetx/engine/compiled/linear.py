@@ -14,17 +14,21 @@ from ._runtime import TILE, compile_module, numba
 
 
 def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float, d2: float,
-                     l0: int, l1: int, sst: Any, weights: Any) -> None:
+                     l0: int, l1: int, sst: Any, index: Any, weights: Any) -> None:
     """Linear over the voxels ``[l0, l1)`` of a row whose 8 taps are all on the grid: no padding rule, no
-    branch (a tight loop); ``orow`` is the contiguous output row, ``s`` the channel's source offset."""
+    branch; ``orow`` is the contiguous output row, ``s`` the channel's source offset. Two tight loops:
+    each voxel's first tap and weights into ``index`` and ``weights`` (no memory read: the compiler
+    vectorises it), then the taps and the lerps."""
     t0, t1, t2 = sst[1], sst[2], sst[3]
     for l in range(l0, l1):
         y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
         i0, i1, i2 = int(y0), int(y1), int(y2)
         # the weights in the image's dtype (float32 arithmetic for float32 images, as grid_sample's)
-        weights[0], weights[1], weights[2] = y0 - i0, y1 - i1, y2 - i2
-        w0, w1, w2 = weights[0], weights[1], weights[2]
-        p = s + i0 * t0 + i1 * t1 + i2 * t2
+        weights[0, l], weights[1, l], weights[2, l] = y0 - i0, y1 - i1, y2 - i2
+        index[l] = s + i0 * t0 + i1 * t1 + i2 * t2
+    for l in range(l0, l1):
+        w0, w1, w2 = weights[0, l], weights[1, l], weights[2, l]
+        p = index[l]
         v00 = src[p]
         v00 += (src[p + t2] - v00) * w2
         v01 = src[p + t1]
@@ -36,6 +40,26 @@ def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: floa
         v00 += (v01 - v00) * w1
         v10 += (v11 - v10) * w1
         orow[l] = v00 + (v10 - v00) * w0
+
+
+def _linear_interior_2d(src: Any, orow: Any, s: int, x1: float, x2: float, d1: float, d2: float,
+                        l0: int, l1: int, sst: Any, index: Any, weights: Any) -> None:
+    """:func:`_linear_interior` of a 2-D image (its leading axis of one voxel at coordinate 0): the 4
+    taps of the last two axes. The 3-D loop's last blend, ``v + (v - v) * 0``, is ``v`` itself."""
+    t1, t2 = sst[2], sst[3]
+    for l in range(l0, l1):
+        y1, y2 = x1 + l * d1, x2 + l * d2
+        i1, i2 = int(y1), int(y2)
+        weights[1, l], weights[2, l] = y1 - i1, y2 - i2
+        index[l] = s + i1 * t1 + i2 * t2
+    for l in range(l0, l1):
+        w1, w2 = weights[1, l], weights[2, l]
+        p = index[l]
+        v00 = src[p]
+        v00 += (src[p + t2] - v00) * w2
+        v01 = src[p + t1]
+        v01 += (src[p + t1 + t2] - v01) * w2
+        orow[l] = v00 + (v01 - v00) * w1
 
 
 def _linear_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
@@ -50,8 +74,8 @@ def _linear_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, l
         p0, q0 = i0 * sst[1], min(i0 + 1, n0 - 1) * sst[1]
         p1, q1 = i1 * sst[2], min(i1 + 1, n1 - 1) * sst[2]
         p2, q2 = i2 * sst[3], min(i2 + 1, n2 - 1) * sst[3]
-        weights[0], weights[1], weights[2] = y0 - i0, y1 - i1, y2 - i2
-        w0, w1, w2 = weights[0], weights[1], weights[2]
+        weights[0, l], weights[1, l], weights[2, l] = y0 - i0, y1 - i1, y2 - i2
+        w0, w1, w2 = weights[0, l], weights[1, l], weights[2, l]
         v00 = src[s + p0 + p1 + p2]
         v00 += (src[s + p0 + p1 + q2] - v00) * w2
         v01 = src[s + p0 + q1 + p2]
@@ -65,19 +89,22 @@ def _linear_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, l
         orow[l] = v00 + (v10 - v00) * w0
 
 
-def _linear_row(r: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
+def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Linear: 8 taps per voxel, 7 lerps in the image's dtype; the output's last axis is contiguous."""
-    weights = np.empty(3, dtype=src.dtype)
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     # inside [0, n - 1) on every axis the coordinate needs no padding rule and both taps are on the grid
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, lo[r], hi[r])
     inner = fast1 > fast0
+    flat = nsrc[0] == 1 and sst[1] == 0 and x0 == 0.0 and lin[0, 2] == 0.0  # a 2-D image
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
-        _linear_interior(src, orow, s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, weights)
+        if flat:
+            _linear_interior_2d(src, orow, s, x1, x2, lin[1, 2], lin[2, 2], fast0, fast1, sst, index, weights)
+        else:
+            _linear_interior(src, orow, s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, index, weights)
         _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst, weights, reflect)
         if inner:
             _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, weights, reflect)
@@ -87,18 +114,22 @@ def _linear_serial(rows_a: int, rows_b: int, args: Any) -> None:
     tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
     for t in range(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # per tile (oshape[3] voxels a row): the first taps' offsets, the weights in the image's dtype
+        index, weights = np.empty(args[5][3], dtype=np.int64), np.empty((3, args[5][3]), dtype=args[0].dtype)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _linear_row(a * rows_b + b, *args)
+                _linear_row(a * rows_b + b, index, weights, *args)
 
 
 def _linear_parallel(rows_a: int, rows_b: int, args: Any) -> None:
     tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
     for t in numba.prange(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+        # per tile (oshape[3] voxels a row): the first taps' offsets, the weights in the image's dtype
+        index, weights = np.empty(args[5][3], dtype=np.int64), np.empty((3, args[5][3]), dtype=args[0].dtype)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _linear_row(a * rows_b + b, *args)
+                _linear_row(a * rows_b + b, index, weights, *args)
 
 
-compile_module(globals(), helpers=('_linear_interior', '_linear_edge'), modes=('linear',))
+compile_module(globals(), helpers=('_linear_interior', '_linear_interior_2d', '_linear_edge'), modes=('linear',))
