@@ -23,7 +23,12 @@ thread: the 2 workers and the main process share the 2 cores), and in the main p
 (``num_workers=0``) at 1 and 2 torch threads. Samples per second are medians over
 ``--repeats`` epochs after a warm-up epoch; "ratio" is ours / MONAI (higher is better for ours).
 
-Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N] [--only crop|augment]``
+The cached case (``--only cached``): a 160x160x64 volume and its label already in memory, as a
+``CacheDataset`` loop runs them every epoch after the first: ``RandAffined`` (rotation + scale) per
+sample, ours (``Compose(lazy=True)`` + ``SpaceApplyPendingd``) against MONAI's own lazy execution and
+TorchIO's ``RandomAffine`` on loaded subjects, in workers and in the main process.
+
+Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N] [--only crop|augment|cached]``
 """
 
 from __future__ import annotations
@@ -140,6 +145,64 @@ def augmentation_rows(case: dict[str, Any], repeats: int, samples: int = 8) -> l
     return rows
 
 
+CACHED_SHAPE = (160, 160, 64)  # the cached case's volume (a CacheDataset item after loading and respacing)
+
+
+def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
+    """The cached case: volumes already in memory (what a ``CacheDataset`` loop runs every epoch after
+    its first), each sample ``RandAffined`` (rotation + scale, image bilinear + label nearest):
+
+    - ours: ``CacheDataset`` of ``Compose([LoadImaged, RandAffined, SpaceApplyPendingd], lazy=True)``
+      (the load is cached; the random affine and our sink run per sample);
+    - MONAI: the same without the sink (MONAI's lazy resampler executes the pending affine);
+    - TorchIO: ``RandomAffine`` on ``Subject``s whose images are loaded once (tensors in memory).
+
+    Samples per second in ``DataLoader(num_workers=2)`` and in the main process at 1 torch thread."""
+    import torch
+    from monai.data import CacheDataset
+    from monai.transforms import Compose, LoadImaged, RandAffined
+
+    from monai_spacetx import SpaceApplyPendingd
+
+    keys = ["image", "label"]
+    shape = tuple(n // (2 if quick else 1) for n in CACHED_SHAPE)
+    case = write_case(False, shape=shape)
+    files = [{"image": case["image"], "label": case["label"]} for _ in range(samples)]
+    load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
+
+    def rand_affine() -> Any:
+        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
+
+    datasets: dict[str, Any] = {
+        "monai-spacetx": CacheDataset(files, Compose([load, rand_affine(), SpaceApplyPendingd(keys)], lazy=True), progress=False),
+        "MONAI": CacheDataset(files, Compose([load, rand_affine()], lazy=True), progress=False),
+    }
+    collate: dict[str, Any] = {}
+    try:
+        import torchio as tio
+
+        loaded = load(files[0])
+        subjects = []
+        for _ in range(samples):
+            subject = tio.Subject(image=tio.ScalarImage(tensor=loaded["image"].as_tensor().clone(), affine=loaded["image"].affine.numpy()),
+                                  label=tio.LabelMap(tensor=loaded["label"].as_tensor().clone(), affine=loaded["label"].affine.numpy()))
+            subject.load()
+            subjects.append(subject)
+        datasets["TorchIO"] = tio.SubjectsDataset(subjects, transform=tio.RandomAffine(scales=SCALE, degrees=float(np.degrees(ROTATE)), image_interpolation="linear"))
+        collate["TorchIO"] = _as_list
+    except ImportError:
+        pass
+    rows = []
+    for workers, threads in ((2, 1), (0, 1)):
+        torch.set_num_threads(threads)
+        rates = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in datasets.items()}
+        where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
+        ours = rates["monai-spacetx"]
+        rows.append([where, load_average().split(" / ")[0], f"{ours:.2f}", f"{rates['MONAI']:.2f} ({ours / rates['MONAI']:.2f}x)",
+                     f"{rates['TorchIO']:.2f} ({ours / rates['TorchIO']:.2f}x)" if "TorchIO" in rates else "n/a"])
+    return rows
+
+
 def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list[list[str]]:
     torch = setup_torch()
     from monai.data import Dataset
@@ -149,11 +212,17 @@ def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list
     print("\n".join(machine_lines()))
     print(f"- case: {case['shape']} int16 + uint8 label, spacing {tuple(round(s, 3) for s in case['spacing'])} mm, "
           f"8 samples per epoch, median of {repeats} epochs\n")
-    if only != "crop":
+    if only in (None, "augment"):
         print(f"### augmentation: Compose(lazy=True) with RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}), samples/s (ratio: ours / peer)\n")
         print(md_table(["where", "load", "monai-spacetx", "MONAI", "TorchIO RandomAffine"], augmentation_rows(case, repeats)))
         print()
-    if only == "augment":
+    if only in (None, "cached"):
+        shape = tuple(n // (2 if quick else 1) for n in CACHED_SHAPE)
+        print(f"### cached volumes ({shape}, image + label in memory): RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}) "
+              "per sample, samples/s (ratio: ours / peer)\n")
+        print(md_table(["where", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine"], cached_rows(quick, repeats)))
+        print()
+    if only in ("augment", "cached"):
         return []
     print("### crop + respace + random crop, samples/s\n")
     rows = []
@@ -171,6 +240,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 4x coarser grid per axis")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["crop", "augment"], default=None, help="run one of the two cases")
+    parser.add_argument("--only", choices=["crop", "augment", "cached"], default=None, help="run one of the two cases")
     args = parser.parse_args()
     main(args.quick, args.repeats, args.only)

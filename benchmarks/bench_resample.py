@@ -347,13 +347,30 @@ def sweep_geometries(count: int, seed: int, quick: bool) -> list[tuple[str, Spac
     return out
 
 
+def time_round_robin_cpu(fns: list[Callable[[], Any]], repeat: int) -> tuple[list[float], list[float]]:
+    """:func:`time_round_robin`'s wall-clock medians and the process's CPU-time medians of the same calls.
+    At one thread the CPU time is the call's own work: on a loaded machine it is far steadier than
+    the wall clock, which also counts the time other processes hold the core."""
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, w, c in zip(fns, wall, cpu):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            result = fn()
+            c.append(time.process_time() - start_cpu)
+            w.append(time.perf_counter() - start)
+            del result
+    return [statistics.median(t) for t in wall], [statistics.median(t) for t in cpu]
+
+
 def run_sweep(args: argparse.Namespace) -> None:
     """Every sweep geometry at every thread count: ours against SimpleITK per mode (and our label
     mode against our nearest, on a label map), one round-robin timing per geometry and thread
-    count; then the worst and the median ratio per mode and thread count."""
+    count; then the worst and the median ratio per mode and thread count. At one thread each ratio
+    also from CPU time (``clock`` "cpu"; see :func:`time_round_robin_cpu`)."""
     geometries = sweep_geometries(args.sweep, args.sweep_seed, args.quick)
     gen = torch.Generator().manual_seed(args.sweep_seed)
-    ratios: dict[tuple[str, int], list[float]] = {}
+    ratios: dict[tuple[str, int, str], list[float]] = {}
     rows: list[list[str]] = []
     print(f"\n### geometry sweep: {len(geometries)} geometries (seed {args.sweep_seed}), ratio = ours / SimpleITK (label: ours label / ours nearest)\n")
     for what, source, target in geometries:
@@ -375,23 +392,26 @@ def run_sweep(args: argparse.Namespace) -> None:
             for _, fn in entries:  # warm-up
                 fn()
             load = load_average().split(" / ")[0]
-            medians = dict(zip([name for name, _ in entries], time_round_robin([fn for _, fn in entries], args.repeat)))
-            cells = [str(index), str(threads), load]
-            for mode, _ in SWEEP_MODES:
-                ratio = medians[f"ours {mode}"] / medians[f"sitk {mode}"]
-                ratios.setdefault((mode, threads), []).append(ratio)
-                cells.append(f"{medians[f'ours {mode}'] * 1e3:.1f} / {medians[f'sitk {mode}'] * 1e3:.1f} = {ratio:.2f}")
-            ratio = medians["ours label"] / medians["ours nearest (labels)"]
-            ratios.setdefault(("label/nearest", threads), []).append(ratio)
-            cells.append(f"{medians['ours label'] * 1e3:.1f} / {medians['ours nearest (labels)'] * 1e3:.1f} = {ratio:.2f}")
-            rows.append(cells)
-            print(" | ".join(cells), flush=True)
+            wall, cpu = time_round_robin_cpu([fn for _, fn in entries], args.repeat)
+            names = [name for name, _ in entries]
+            timings = [("wall", dict(zip(names, wall)))] + ([("cpu", dict(zip(names, cpu)))] if threads == 1 else [])
+            for clock, medians in timings:
+                cells = [str(index), str(threads), clock, load]
+                for mode, _ in SWEEP_MODES:
+                    ratio = medians[f"ours {mode}"] / medians[f"sitk {mode}"]
+                    ratios.setdefault((mode, threads, clock), []).append(ratio)
+                    cells.append(f"{medians[f'ours {mode}'] * 1e3:.1f} / {medians[f'sitk {mode}'] * 1e3:.1f} = {ratio:.2f}")
+                ratio = medians["ours label"] / medians["ours nearest (labels)"]
+                ratios.setdefault(("label/nearest", threads, clock), []).append(ratio)
+                cells.append(f"{medians['ours label'] * 1e3:.1f} / {medians['ours nearest (labels)'] * 1e3:.1f} = {ratio:.2f}")
+                rows.append(cells)
+                print(" | ".join(cells), flush=True)
     print()
-    print(md_table(["geometry", "threads", "load", "linear ms (ours / sitk = ratio)", "nearest", "cubic (vs B-spline)", "label / our nearest"], rows))
+    print(md_table(["geometry", "threads", "clock", "load", "linear ms (ours / sitk = ratio)", "nearest", "cubic (vs B-spline)", "label / our nearest"], rows))
     print()
-    summary = [[mode, str(threads), f"{max(values):.2f}", f"{statistics.median(values):.2f}", f"{min(values):.2f}",
-                str(int(np.argmax(values)))] for (mode, threads), values in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
-    print(md_table(["mode", "threads", "worst ratio", "median ratio", "best ratio", "worst geometry"], summary))
+    summary = [[mode, str(threads), clock, f"{max(values):.2f}", f"{statistics.median(values):.2f}", f"{min(values):.2f}",
+                str(int(np.argmax(values)))] for (mode, threads, clock), values in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))]
+    print(md_table(["mode", "threads", "clock", "worst ratio", "median ratio", "best ratio", "worst geometry"], summary))
 
 
 def _torch_path(image: torch.Tensor, source: Space, target: Space, mode: str) -> torch.Tensor:
