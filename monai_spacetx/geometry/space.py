@@ -669,9 +669,8 @@ class Space:
         upper = np.linalg.cholesky(linear.T @ linear).T  # linear = Q @ upper, positive diagonal (MONAI's zoom_affine)
         new_to_old = np.linalg.solve(upper, np.diag(new_spacing))  # new index -> old index, linear part
         old_to_new = np.linalg.inv(new_to_old)
-        low, high = (0.0, old - 1) if align == "centers" else (-0.5, old - 0.5)
-        corners = np.array(np.meshgrid(*[(0.0, h) for h in np.broadcast_to(high, (ndim,))], indexing="ij")).reshape(ndim, -1)
-        corners = corners + low if align == "edges" else corners
+        low, high = (0.0, old - 1) if align == "centers" else (-0.5, old - 0.5)  # centres, or the voxel edges
+        corners = np.array(np.meshgrid(*[(low, h) for h in np.broadcast_to(high, (ndim,))], indexing="ij")).reshape(ndim, -1)
         span = np.ptp(old_to_new @ corners, axis=1)
         matrix = np.eye(ndim + 1)
         matrix[:ndim, :ndim] = new_to_old
