@@ -116,9 +116,11 @@ def test_python_block_runs_as_a_script(where, tmp_path):
         assert (tmp_path / "outputs" / "anatomical_seg.nii.gz").is_file()
     if "lazy=True" in block:  # the label map is still a uint8 label map after the fused resample
         assert "torch.uint8 [0, 1]" in done.stdout, done.stdout
-        if "SpaceInvertd" in block:  # and comes back onto the scan's grid with 0 wrong voxels
+        if "SpaceRandCropByPosNegLabeld" in block:  # the spleen pipeline: 4 samples, each back on the scan's grid
+            assert "4 (1, 16, 16, 8) torch.uint8 [0, 1]" in done.stdout and "(1, 33, 41, 25)" in done.stdout, done.stdout
+        elif "SpaceInvertd" in block:  # and comes back onto the scan's grid with 0 wrong voxels
             assert "(1, 33, 41, 25) 0" in done.stdout, done.stdout
-        if "SpaceApplyPendingd" in block:  # MONAI's RandAffined after ours, executed by the sink onto the working grid
+        elif "SpaceApplyPendingd" in block:  # MONAI's RandAffined after ours, executed by the sink onto the working grid
             assert "(1, 48, 64, 40) torch.uint8 [0, 1]" in done.stdout, done.stdout
     if "argmax=True" in block:  # the K-class export: the native label map and the winning probability
         assert "(1, 120, 100, 80) torch.uint8 (1, 120, 100, 80)" in done.stdout, done.stdout
