@@ -203,7 +203,7 @@ def resample(
         warped = defer(step, target, dtype)
         remember(warped, step, record)
         out = write_geometry(warped, meta_info, target, native)
-        out.__class__ = Deferred
+        setattr(out, "__class__", Deferred)  # its pixels are computed when first read
         return out
     warped = run_step(step, target, dtype)  # one warp; padding beyond every grid the data passed through
     if lazy:

@@ -368,27 +368,12 @@ _PLANS: "weakref.WeakKeyDictionary[Any, tuple[FusedStep, Space, Optional[torch.d
 
 #: what a deferred output answers without computing its pixels (its layout: shape, dtype, storage, ...)
 _LAYOUT_ONLY = frozenset(
-    {
-        torch.Tensor.shape.__get__,
-        torch.Tensor.dtype.__get__,
-        torch.Tensor.device.__get__,
-        torch.Tensor.ndim.__get__,
-        torch.Tensor._version.__get__,
-        torch.Tensor.requires_grad.__get__,
-        torch.Tensor.is_cuda.__get__,
-        torch.Tensor.layout.__get__,
-        torch.Tensor.size,
-        torch.Tensor.dim,
-        torch.Tensor.stride,
-        torch.Tensor.storage_offset,
-        torch.Tensor.untyped_storage,
-        torch.Tensor.numel,
-        torch.Tensor.element_size,
-        torch.Tensor.is_floating_point,
-        torch.Tensor.is_complex,
-        torch.Tensor.is_contiguous,
-        torch.Tensor.__len__,
-    }
+    [getattr(torch.Tensor, name).__get__ for name in ("shape", "dtype", "device", "ndim", "_version", "requires_grad", "is_cuda", "layout")]
+    + [
+        getattr(torch.Tensor, name)
+        for name in ("size", "dim", "stride", "storage_offset", "untyped_storage", "numel", "element_size",
+                     "is_floating_point", "is_complex", "is_contiguous", "__len__")
+    ]
 )
 
 
@@ -447,7 +432,7 @@ def realize(img: torch.Tensor) -> None:
     if base is not None:  # writing bumped the version: still the step's untouched output
         _BASES[storage] = replace(base, layout=_layout(img))
     if type(img) is Deferred:
-        img.__class__ = MetaTensor
+        setattr(img, "__class__", MetaTensor)  # an ordinary MetaTensor from now on
 
 
 def forget(img: Any) -> None:

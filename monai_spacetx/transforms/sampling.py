@@ -82,7 +82,7 @@ def _executed(img: Any, key: Optional[Hashable] = None) -> Any:
 class _Samples(InvertibleTransform):
     """The crops of a sampler: one per centre drawn by MONAI's ``randomize``; each undone by its own record."""
 
-    centers: Optional[Sequence[Sequence[int]]]
+    centers: Any  # MONAI's randomize draws them (a list of centres, or None)
     spatial_size: Any
 
     def crop_samples(self, img: Any, lazy: Optional[bool] = None, key: Optional[Hashable] = None) -> list[torch.Tensor]:
@@ -124,7 +124,7 @@ class SpaceRandCropByPosNegLabel(_Samples, RandCropByPosNegLabel):
     ``(C, *spatial_size)``, each with its own record (see :mod:`.sampling`).
     """
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         img: torch.Tensor,
         label: Optional[torch.Tensor] = None,
@@ -144,7 +144,7 @@ class SpaceRandCropByPosNegLabel(_Samples, RandCropByPosNegLabel):
 class SpaceRandCropByLabelClasses(_Samples, RandCropByLabelClasses):
     """MONAI ``RandCropByLabelClasses`` (same arguments), reading the label through our engine."""
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         img: torch.Tensor,
         label: Optional[torch.Tensor] = None,
@@ -163,7 +163,7 @@ class SpaceRandCropByLabelClasses(_Samples, RandCropByLabelClasses):
 class SpaceRandWeightedCrop(_Samples, RandWeightedCrop):
     """MONAI ``RandWeightedCrop`` (same arguments), reading the weight map through our engine."""
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self, img: torch.Tensor, weight_map: Any = None, randomize: bool = True, lazy: Optional[bool] = None
     ) -> list[torch.Tensor]:
         if randomize:
@@ -174,7 +174,7 @@ class SpaceRandWeightedCrop(_Samples, RandWeightedCrop):
 class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, MultiSampleTrait, _PointsMixin):
     """Dictionary form: execute what is read, draw once, crop every key per sample; landmarks per sample."""
 
-    cropper: _Samples
+    cropper: Any  # one of the array samplers above (a MONAI sampler with our crops)
     read_keys: tuple[Optional[Hashable], ...]
 
     def _init(self, keys: KeysCollection, allow_missing_keys: bool, lazy: bool, points: Mapping[str, Any]) -> None:
@@ -200,7 +200,7 @@ class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, 
 
     def randomize(self, *args: Any, **kwargs: Any) -> None:
         """Draw the centres with MONAI's sampler (its ``randomize`` arguments), as MONAI's dictionary form."""
-        self.cropper.randomize(*args, **kwargs)  # type: ignore[attr-defined]
+        self.cropper.randomize(*args, **kwargs)
 
     def _draw(self, d: dict[Hashable, Any]) -> None:
         raise NotImplementedError
@@ -286,7 +286,7 @@ class SpaceRandCropByPosNegLabeld(_Samplesd):
 
     def _draw(self, d: dict[Hashable, Any]) -> None:
         fg, bg = _pop(d, self.fg_indices_key), _pop(d, self.bg_indices_key)
-        self.cropper.randomize(d.get(self.label_key), fg, bg, d.get(self.image_key))  # type: ignore[attr-defined]
+        self.cropper.randomize(d.get(self.label_key), fg, bg, d.get(self.image_key))
 
 
 class SpaceRandCropByLabelClassesd(_Samplesd):
@@ -331,7 +331,7 @@ class SpaceRandCropByLabelClassesd(_Samplesd):
 
     def _draw(self, d: dict[Hashable, Any]) -> None:
         indices = _pop(d, self.indices_key)
-        self.cropper.randomize(d.get(self.label_key), indices, d.get(self.image_key))  # type: ignore[attr-defined]
+        self.cropper.randomize(d.get(self.label_key), indices, d.get(self.image_key))
 
 
 class SpaceRandWeightedCropd(_Samplesd):
@@ -363,4 +363,4 @@ class SpaceRandWeightedCropd(_Samplesd):
         self.read_keys = (w_key,)
 
     def _draw(self, d: dict[Hashable, Any]) -> None:
-        self.cropper.randomize(_require(d, self.w_key, "w_key"))  # type: ignore[attr-defined]
+        self.cropper.randomize(_require(d, self.w_key, "w_key"))
