@@ -187,6 +187,10 @@ def test_spacingd_matches_monai(name):
     else:
         theirs = Spacingd("img", **kwargs)({"img": image})["img"]
         ours = SpaceSpacingd("img", **kwargs)({"img": image})["img"]
+    if kwargs.get("scale_extent") and not MONAI_CORNERS_AFFINE_FIXED:
+        # MONAI < 1.6 also resampled onto that old affine here (its values differ from 1.6's and ours): the shape is the same
+        assert tuple(ours.shape) == tuple(theirs.shape)
+        return
     _compare(theirs, ours, atol=5e-6 if name == "float32 compute" else 1e-6, affine_atol=_affine_atol(kwargs))
 
 
