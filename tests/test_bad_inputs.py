@@ -438,3 +438,27 @@ def test_a_csv_header_of_words_is_still_skipped(cli_files):
     from monai_spacetx.cli.inputs import read_landmarks
 
     assert read_landmarks(cli_files / "header.csv", 3).tolist() == [[-5.0, 7.0, 6.0]]
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda: SpaceCropd(keys=["image", "seg"], **BOX),
+        lambda: SpaceResampled(keys=["image", "seg"], pixdim=1.0),
+        lambda: SpaceApplyPendingd(keys=["image", "seg"]),
+        lambda: SpaceInvertd(keys=["image", "seg"], orig_keys="image"),
+    ],
+    ids=["SpaceCropd", "SpaceResampled", "SpaceApplyPendingd", "SpaceInvertd"],
+)
+def test_a_missing_key_is_monais_key_error_with_the_keys_present(transform):
+    """MONAI's convention (its KeyError naming the key and the transform), plus the keys the data has."""
+    t = transform()
+    name = type(t).__name__
+    with pytest.raises(KeyError) as caught:
+        t({"image": image(), "label": image()})
+    assert type(caught.value) is KeyError
+    assert caught.value.args[0] == (f"Key `seg` of transform `{name}` was missing in the data and allow_missing_keys==False "
+                                    "(keys present: ['image', 'label'])")
+    t = transform()
+    t.allow_missing_keys = True  # MONAI's escape hatch still skips it
+    assert set(t({"image": working()["image"] if name == "SpaceInvertd" else image()})) >= {"image"}

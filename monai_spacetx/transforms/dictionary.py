@@ -81,6 +81,20 @@ def _require(data: Mapping[Hashable, Any], key: Hashable, what: str) -> Any:
     return data[key]
 
 
+class _NamedKeys(MapTransform):
+    """``MapTransform`` whose missing key is MONAI's ``KeyError`` (the key, the transform) plus the keys present."""
+
+    def key_iterator(self, data: Mapping[Hashable, Any], *extra_iterables: Any) -> Any:
+        if not self.allow_missing_keys:
+            missing = [key for key in self.keys if key not in data]
+            if missing:
+                raise KeyError(
+                    f"Key `{missing[0]}` of transform `{type(self).__name__}` was missing in the data and "
+                    f"allow_missing_keys==False (keys present: {sorted(map(str, data))})"
+                )
+        return super().key_iterator(data, *extra_iterables)
+
+
 class _PointsMixin:
     """Per-key arguments, and moving landmark keys from one Space to another (flagging those that leave the grid)."""
 
@@ -179,7 +193,7 @@ def _is_1d(value: Any) -> bool:
     return isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 2
 
 
-class _Cropd(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
+class _Cropd(_NamedKeys, InvertibleTransform, LazyTransform, _PointsMixin):
     """Shared by the crops: one index box found on a reference key, applied to every key.
 
     ``lazy=True`` (MONAI's flag, or ``Compose(lazy=True)``): MONAI's operations pending on a
@@ -381,7 +395,7 @@ class SpaceCropForegroundd(_Cropd):
         return d
 
 
-class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMixin):
+class SpaceResampled(_NamedKeys, InvertibleTransform, LazyTransform, _PointsMixin):
     """Resample every key to a ``pixdim``, a ``spatial_size`` or a ``zoom``, or onto ``ref_key``'s Space.
 
     The general form: everything after ``keys`` is keyword-only, and a positional value is
@@ -503,7 +517,7 @@ class SpaceResampled(MapTransform, InvertibleTransform, LazyTransform, _PointsMi
         return d
 
 
-class SpaceInvertd(MapTransform, _PointsMixin):
+class SpaceInvertd(_NamedKeys, _PointsMixin):
     """Map predictions (and landmarks) back to the native Space in **one** resample each.
 
     MONAI ``Invertd``'s full signature, in its order, so that swapping ``_target_`` in a

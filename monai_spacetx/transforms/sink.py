@@ -25,7 +25,7 @@ from monai.utils import ensure_tuple_rep
 
 from ..engine.options import WarpOptions
 from ..geometry.space import Space
-from .dictionary import _PointsMixin
+from .dictionary import _NamedKeys, _PointsMixin
 from .functional import execute_pending
 from .lazy import landmark_grid, pending_space
 
@@ -54,7 +54,7 @@ class SpaceApplyPending(LazyTransform):
         return execute_pending(img, self.options, override=self.override)
 
 
-class SpaceApplyPendingd(MapTransform, LazyTransform, _PointsMixin):
+class SpaceApplyPendingd(_NamedKeys, LazyTransform, _PointsMixin):
     """Dictionary sink: execute each key's pending MONAI operations with our engine; landmarks follow.
 
     Args:
