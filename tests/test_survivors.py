@@ -96,3 +96,96 @@ def test_map_points_on_a_2d_parameter_on_the_cpu():
     out = map_points(torch.tensor([[17.0, 12.0]]), native, native.crop((10, 10), (25, 25)).resize((30, 30)))
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.device.type == "cpu"
     assert out.tolist() == [[14.5, 4.5]]  # by hand: (17 - 10 + 0.5) * 2 - 0.5, (12 - 10 + 0.5) * 2 - 0.5
+
+
+# ----------------------------------------------------------------------------- transforms/meta.py
+def _metatensor(shape=(6, 5, 4), spacing=(2.0, 1.5, 1.0), origin=(10.0, -4.0, 7.0)):
+    from monai.data import MetaTensor
+
+    affine = torch.eye(4, dtype=torch.float64)
+    affine[:3, :3] = torch.diag(torch.tensor(spacing, dtype=torch.float64))
+    affine[:3, 3] = torch.tensor(origin, dtype=torch.float64)
+    return MetaTensor(torch.zeros(1, *shape), affine=affine)
+
+
+def test_get_space_reads_a_metatensor_and_refuses_a_batch():
+    """get_space_3 .. _30 (the MetaTensor branch never taken, the batch check, its message)."""
+    from monai_spacetx.transforms.meta import get_space
+
+    got = get_space(_metatensor())
+    assert got.shape == (6, 5, 4) and got.spacing.tolist() == [2.0, 1.5, 1.0] and got.origin.tolist() == [10.0, -4.0, 7.0]
+    batch = _metatensor()
+    batch.is_batch = True
+    with pytest.raises(SpaceTypeError, match=r"^get_space takes one sample; decollate the batch first \(monai\.data\.decollate_batch\)$"):
+        get_space(batch)
+
+
+def test_get_space_of_metadata_dicts():
+    """get_space_33 .. _35 (the record missing, or not read)."""
+    from monai_spacetx import MetadataError
+    from monai_spacetx.transforms.meta import get_space
+
+    recorded = Space((3, 4), spacing=(0.5, 2.0), origin=(1.0, 2.0))
+    assert get_space({"spacetx_space": recorded.to_json()}) == recorded
+    with pytest.raises(MetadataError, match=r"^metadata has no 'spacetx_space': no Space transform has been applied$"):
+        get_space({"spatial_shape": [3, 4]})
+
+
+def test_space_from_meta_forms_and_messages():
+    """space_from_meta_2 (the dict form), _3, _4 (lists that are not all strings), _8, _9 (the message)."""
+    from monai_spacetx.transforms.meta import space_from_meta
+
+    space = Space((3, 4), spacing=(0.5, 2.0), origin=(1.0, 2.0))
+    assert space_from_meta(space.to_dict()) == space
+    assert space_from_meta([space.to_json(), space.to_json()]) == [space, space]
+    for bad, shown in (([], r"list: \[\]"), ([space.to_json(), 3], r"list: \['\{"), (5, r"int: 5"), ((), r"tuple: \(\)")):
+        with pytest.raises(SpaceTypeError, match=r"^meta\['spacetx_space'\] must be a Space JSON string, got " + shown):
+            space_from_meta(bad)
+
+
+def test_native_space_messages_and_metatensors():
+    """get_native_space_11 .. _16, native_space_3 .. _5, find_native_space_22 .. _39: messages by hand, and a
+    MetaTensor with or without applied operations."""
+    from monai_spacetx import MetadataError
+    from monai_spacetx.transforms.meta import find_native_space, get_native_space, native_space
+
+    img = _metatensor()
+    assert find_native_space(img) == Space.from_affine(img.affine.numpy(), (6, 5, 4))  # nothing applied: its own grid
+    img.applied_operations.append({"class": "Flip"})
+    assert find_native_space(img) is None  # something applied and nothing recorded: cannot be told
+    assert find_native_space({"filename_or_obj": "x.nii"}) is None
+    with pytest.raises(MetadataError, match=r"^cannot tell the native geometry: metadata has neither 'spacetx_native' nor MONAI's "
+                                            r"'original_affine' \+ 'spatial_shape', and transforms were already applied$"):
+        get_native_space(img)
+    batch = {"spacetx_native": [Space((2, 2)).to_json()] * 2}
+    with pytest.raises(SpaceTypeError, match=r"^expected one sample, got a collated batch; decollate it first \(monai\.data\.decollate_batch\)$"):
+        native_space(batch)
+    with pytest.raises(MetadataError, match=r"^meta\['original_affine'\] does not describe a 3-D grid \[6, 5, 4\]: "):
+        find_native_space({"spatial_shape": [6, 5, 4], "original_affine": np.zeros((4, 4))})
+
+
+def test_original_affine_as_a_tensor_and_a_nested_shape():
+    """_as_numpy_1 .. _7 (a torch tensor's detach, a tensor that requires grad), _spatial_shape_2 (a nested shape)."""
+    from monai_spacetx.transforms.meta import get_native_space
+
+    affine = torch.diag(torch.tensor([2.0, 3.0, 4.0, 1.0], dtype=torch.float64)).requires_grad_(True)
+    got = get_native_space({"spatial_shape": torch.tensor([[6, 5, 4]]), "original_affine": affine})
+    assert got.shape == (6, 5, 4) and got.spacing.tolist() == [2.0, 3.0, 4.0]
+
+
+def test_the_identity_warning_lists_twelve_keys_and_says_what_to_do(monkeypatch):
+    """_original_affine_33 .. _38: the message, by hand."""
+    from monai_spacetx import SpaceTxWarning
+    from monai_spacetx.transforms import meta as meta_module
+
+    monkeypatch.setattr(meta_module, "_WARNED", set())
+    meta = {f"k{i:02d}": i for i in range(14)}
+    meta["spatial_shape"] = [3, 3]
+    keys = sorted(map(str, meta))[:12]
+    with pytest.warns(SpaceTxWarning) as caught:
+        meta_module.get_native_space(meta)
+    assert str(caught[0].message) == (
+        f"metadata has spatial_shape [3, 3] but no 'original_affine' (keys present: {keys}): the native grid is taken as "
+        "MONAI's default identity affine (1 mm voxels at the origin); load with a reader that records the affine, or set "
+        "meta['original_affine']"
+    )
