@@ -463,32 +463,33 @@ def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:
     if all(inside(mapped[k], k).all() for k in range(ndim)):
         return None
     within = np.ones(target.shape, dtype=bool)
+    for k, voxel in enumerate(_cells(target, matrix)):
+        within &= (voxel >= 0) & (voxel < grid.shape[k])
+    return ~within
+
+
+def _cells(target: Space, matrix: np.ndarray) -> list[np.ndarray]:
+    """Per axis of the grid ``matrix`` maps ``target``'s indices into, the voxel (nearest's boxes) each target centre falls in."""
+    ndim = target.ndim
+    cells = []
     for k in range(ndim):
         coords = np.full(target.shape, matrix[k, ndim])
         for j in range(ndim):
             view = [1] * ndim
             view[j] = -1
             coords = coords + matrix[k, j] * np.arange(target.shape[j], dtype=np.float64).reshape(view)
-        within &= inside(coords, k)
-    return ~within
+        cells.append(nearest_voxel(coords))
+    return cells
 
 
 def _in_pad(target: Space, replay: Replay) -> Optional[np.ndarray]:
     """Target voxels whose centre falls in ``replay.grid`` outside its computed part (nearest's voxel boxes); ``None``: none."""
-    ndim = target.ndim
-    matrix = index_map(target, replay.grid)
-    inside_grid = np.ones(target.shape, dtype=bool)
-    inside_inner = np.ones(target.shape, dtype=bool)
-    for k in range(ndim):
-        coords = np.full(target.shape, matrix[k, ndim])
-        for j in range(ndim):
-            view = [1] * ndim
-            view[j] = -1
-            coords = coords + matrix[k, j] * np.arange(target.shape[j], dtype=np.float64).reshape(view)
-        voxel = nearest_voxel(coords)
-        inside_grid &= (voxel >= 0) & (voxel < replay.grid.shape[k])
-        inside_inner &= (voxel >= replay.inner[k].start) & (voxel < replay.inner[k].stop)
-    region = inside_grid & ~inside_inner
+    region = np.ones(target.shape, dtype=bool)
+    computed = np.ones(target.shape, dtype=bool)
+    for voxel, n, inner in zip(_cells(target, index_map(target, replay.grid)), replay.grid.shape, replay.inner):
+        region &= (voxel >= 0) & (voxel < n)
+        computed &= (voxel >= inner.start) & (voxel < inner.stop)
+    region &= ~computed
     return region if region.any() else None
 
 
