@@ -155,6 +155,10 @@ def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
     else:
         for name in survivors:
             print(f"     survived: {name}", flush=True)
+    unchecked = sum(line.endswith(": not checked") for line in others)
+    if unchecked:
+        print(f"   {unchecked} mutants not checked: mutmut's first pass over the selection failed (a test that fails or "
+              f"errors under mutmut); run `python -m pytest {' '.join(tests)}` in {copy / 'mutants'} to see it", flush=True)
     for line in others:
         print(f"     {line}", flush=True)
     return summary
