@@ -19,6 +19,7 @@ are executed with their own step as one resample by our engine (see :mod:`.lazy`
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Hashable, Optional, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from monai.data.meta_obj import get_track_meta
 from monai.data.meta_tensor import MetaTensor
 from monai.transforms.inverse import InvertibleTransform, TraceableTransform
 from monai.transforms.transform import LazyTransform
+from monai.transforms.croppad.array import CropForeground as _MonaiCropForeground
 from monai.transforms.utils import compute_divisible_spatial_size, generate_spatial_bounding_box, is_positive
 from monai.utils import TraceKeys, convert_to_tensor, get_equivalent_dtype
 
@@ -57,6 +59,11 @@ __all__ = [
     "as_torch_dtype",
     "refuse_positional",
 ]
+
+
+#: MONAI ``CropForeground``'s default ``allow_smaller`` in the installed MONAI (``True`` before 1.5,
+#: ``False`` since): ours follows it, so the migration stays a rename on every supported version.
+MONAI_ALLOW_SMALLER: bool = bool(inspect.signature(_MonaiCropForeground.__init__).parameters["allow_smaller"].default)
 
 
 def refuse_positional(name: str, positional: tuple[Any, ...]) -> None:
@@ -291,7 +298,7 @@ def foreground_box(
     select_fn: Callable[[Any], Any] = is_positive,
     channel_indices: Any = None,
     margin: Sequence[int] | int = 0,
-    allow_smaller: bool = False,
+    allow_smaller: bool = MONAI_ALLOW_SMALLER,
     k_divisible: Sequence[int] | int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index box ``[start, end)`` of the foreground, exactly as MONAI ``CropForeground`` computes it.
@@ -445,7 +452,8 @@ class SpaceCropForeground(SpaceCrop):
         select_fn: voxel-wise foreground predicate (picklable default: MONAI's ``is_positive``).
         channel_indices: channels to look at (default: all).
         margin: voxels added on every side.
-        allow_smaller: clip the grown box to the image (``True``) or pad (``False``, MONAI's default).
+        allow_smaller: clip the grown box to the image (``True``) or pad (``False``); the default is
+            the installed MONAI's (``False`` since MONAI 1.5, ``True`` before).
         return_coords: also return the box's start and end (``(cropped, start, end)``), as MONAI.
         k_divisible: grow the box to a multiple of ``k`` around its centre.
         mode, pad_kwargs: MONAI's pad mode (numpy's or torch's, or ours) and its ``np.pad``/``F.pad``
@@ -459,7 +467,7 @@ class SpaceCropForeground(SpaceCrop):
         select_fn: Callable[[Any], Any] = is_positive,
         channel_indices: Any = None,
         margin: Sequence[int] | int = 0,
-        allow_smaller: bool = False,
+        allow_smaller: bool = MONAI_ALLOW_SMALLER,
         return_coords: bool = False,
         k_divisible: Sequence[int] | int = 1,
         mode: str = "constant",

@@ -44,6 +44,7 @@ from ..geometry.points import apply_affine, map_points
 from ..geometry.space import Space
 from . import functional as F
 from .array import (
+    MONAI_ALLOW_SMALLER,
     SpaceCrop,
     SpaceCropForeground,
     SpaceResample,
@@ -347,7 +348,7 @@ class SpaceCropForegroundd(_Cropd):
         select_fn: Callable[[Any], Any] = is_positive,
         channel_indices: Any = None,
         margin: Sequence[int] | int = 0,
-        allow_smaller: bool = False,
+        allow_smaller: bool = MONAI_ALLOW_SMALLER,
         k_divisible: Sequence[int] | int = 1,
         mode: Any = "constant",
         start_coord_key: Optional[str] = "foreground_start_coord",
