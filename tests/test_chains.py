@@ -28,3 +28,11 @@ def test_random_sampling_chains(block):
 
     failures = [f"seed {seed}: {f}" for seed in range(block * 50, (block + 1) * 50) for f in check_sampling_chain(seed)]
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("seed", [100178])
+def test_chains_that_failed_once(seed):
+    """Chains a long run found: 100178 (SpaceZoomd -> SpaceZoomd -> ResizeWithPadOrCropd -> SpaceCropd ->
+    RandRotated): a crop that copied an earlier step's computed pixels became the base of the rotation
+    after it, which then resampled twice."""
+    assert check_chain(seed) == []

@@ -253,6 +253,9 @@ class FusedStep:
             voxel beyond one of them is that step's fill, not data read further out.
         replays: the paddings that fill a step's grid from its own inside (MONAI's pad modes,
             ``edge``, ``symmetric``, ...: a kept-size zoom's), replayed by :func:`run_step`.
+        pixels: ``(data, grid)``: the earlier step's computed output, when the warp only copies
+            from it (a flip or crop after a Space step whose pixels were read): :func:`run_step`
+            copies them instead of warping ``data`` again.
     """
 
     data: torch.Tensor
@@ -265,6 +268,7 @@ class FusedStep:
     constant: bool
     limits: tuple[tuple[Space, float], ...] = ()
     replays: tuple["Replay", ...] = ()
+    pixels: Optional[tuple[torch.Tensor, Space]] = None
 
 
 @dataclass(frozen=True)
@@ -329,9 +333,11 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
     base = _recall(img)
     own = not copies(pending_space(img), target)
     ndim = len(img.shape) - 1
-    if base is not None and not own and img.untyped_storage() not in _PLANS and all(_op_copies(op, ndim) for op in img.pending_operations):
-        base = None  # the earlier step's pixels exist (something read them) and the rest only copies them: copy them
-    run = take_pending(img, read=base is None)  # the warp reads the earlier step's input: img's own pixels may stay unmade
+    # the earlier step's pixels exist (something read them) and the rest only copies them: copy them; a later
+    # step that interpolates still reads the earlier step's input (the step below keeps it)
+    shortcut = base is not None and not own and img.untyped_storage() not in _PLANS
+    shortcut = shortcut and all(_op_copies(op, ndim) for op in img.pending_operations)
+    run = take_pending(img, read=base is None or shortcut)  # else the warp reads the earlier step's input: img's pixels may stay unmade
     new_votes = op_votes(run.ops, run.source.ndim)
     if own:
         new_votes.append(options.mode)
@@ -352,7 +358,8 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
     if base is not None:  # beyond the data the earlier step read, its padding filled the grid the chain went on from
         options = replace(options, padding_mode=base.padding[0], fill=base.padding[1])  # type: ignore[arg-type]
     replays = base.replays if base is not None else ()
-    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits, replays)
+    pixels = (run.data, run.source) if shortcut else None
+    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits, replays, pixels)
 
 
 def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
@@ -498,16 +505,20 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
 
     Beyond such a grid the eager chain held no data, and the step reading it padded; where that
     step pads with a constant (a crop or pad after a crop, our ``zeros`` padding) the target voxel
-    is that constant (:attr:`FusedStep.limits`). Border or reflection padding of an intermediate
-    grid is not replayed: the fused warp reads the data beyond it instead.
+    is that constant (:attr:`FusedStep.limits`); where it filled its grid from its own inside (a
+    MONAI pad mode, :attr:`FusedStep.replays`) that padding is replayed. An engine ``border`` or
+    ``reflection`` padding of an intermediate grid is not: the fused warp reads the data beyond it.
     """
-    out = warp_as(step.data, step.source, target, step.options, dtype)
+    if step.pixels is not None:  # a copy of pixels that already hold every earlier step's padding
+        out = warp_as(step.pixels[0], step.pixels[1], target, step.options, dtype)
+    else:
+        out = warp_as(step.data, step.source, target, step.options, dtype)
     for replay in step.replays:
         if replay.grid == target:  # the step's own padding, on its own output
             out = replay.pad(out)
             continue
-        region = _in_pad(target, replay)  # voxels in that grid's padding: its pixels, padded, carried here
-        if region is not None:
+        region = _in_pad(target, replay) if step.pixels is None else None  # (copied pixels hold it already)
+        if region is not None:  # voxels in that grid's padding: its pixels, padded, carried here
             padded = replay.pad(warp_as(step.data, step.source, replay.grid, step.options, dtype))
             where = torch.as_tensor(region, device=out.device)
             out[:, where] = warp_as(padded, replay.grid, target, step.options, dtype)[:, where]
