@@ -89,6 +89,7 @@ import oracles  # noqa: E402
 from monai_spacetx.transforms.dictionary import _PointsMixin  # noqa: E402  (the box family gives our steps box keys)
 
 from monai_spacetx import (  # noqa: E402
+    EmptyBoxError,
     SpaceApplyPendingd,
     SpaceCropd,
     SpaceCropForegroundd,
@@ -482,7 +483,11 @@ def check_sampling_chain(seed: int) -> list[str]:
         monai_lazy.resample = counted
         try:
             out = chain(_cast(random_sampling_chain(seed)[0], dtypes))
-        except Exception:
+        except Exception as err:
+            while err.__cause__ is not None:
+                err = err.__cause__  # type: ignore[assignment]
+            if isinstance(err, EmptyBoxError):  # no foreground left to crop to: MONAI's lazy CropForegroundd raises too
+                return []
             return [f"refused: {names}: {traceback.format_exc(limit=-2).strip().splitlines()[-1]}"]
         finally:
             monai_lazy.resample = monai_resample
