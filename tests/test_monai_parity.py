@@ -484,10 +484,15 @@ def test_sampling_crops_choose_monais_boxes(make: Callable[[Any], Any], monai_t:
     theirs.set_random_state(7)
     ours.set_random_state(7)
     out_t, out_o = theirs(dict(data)), ours(dict(data))
-    assert len(out_o) == len(out_t)
-    for sample_o, sample_t in zip(out_o, out_t):
+    lazy = make(ours_t)
+    chain = Compose([lazy], lazy=True)  # Compose seeds its transforms: seed ours after it
+    lazy.set_random_state(7)
+    out_l = chain(dict(data))  # lazily: the same boxes, the same copies
+    assert len(out_o) == len(out_t) == len(out_l)
+    for sample_o, sample_t, sample_l in zip(out_o, out_t, out_l):
         for key in ("image", "label"):
             _same(sample_o[key], sample_t[key])
+            _same(sample_l[key], sample_t[key])
         if hasattr(theirs, "inverse"):  # MONAI's RandWeightedCropd has none
             back_o, back_t = ours.inverse(sample_o), theirs.inverse(sample_t)
             for key in ("image", "label"):
