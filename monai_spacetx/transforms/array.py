@@ -373,7 +373,9 @@ class SpaceCrop(InvertibleTransform, LazyTransform):
     Args:
         roi_center, roi_size: the box centred at ``roi_center`` (``start = center - size // 2``).
         roi_start, roi_end: box ``[start, end)`` in voxels of the input; may reach outside the grid.
-        roi_slices: one ``slice`` per spatial axis (step 1), instead of the above.
+        roi_slices: Python slices for the leading spatial axes (step 1), instead of the above;
+            read as numpy reads them and clipped to the image, as MONAI's (see :func:`roi_box`).
+            Every ROI argument may be a scalar or have fewer or more entries than axes (MONAI's rule).
         padding_mode: for voxels outside the input: ours ``"zeros"`` (``fill``), ``"border"``,
             ``"reflection"``, or any numpy/torch pad mode MONAI's ``SpatialPad`` takes (:mod:`.padding`).
         fill: the constant of ``"zeros"``/``"constant"`` padding.

@@ -246,7 +246,8 @@ class SpaceCropd(_Cropd):
 
     MONAI ``SpatialCropd``'s arguments, in its order; ours keyword-only. The box comes from
     ``roi_slices``, ``roi_center`` + ``roi_size`` or ``roi_start`` + ``roi_end`` (see
-    :func:`~.array.roi_box`; unlike MONAI it is not clipped to the image: outside, it pads),
+    :func:`~.array.roi_box`: read as MONAI reads them; unlike MONAI a centre or start/end box is
+    not clipped to the image: outside, it pads; ``roi_slices`` clip, an empty box gives an empty image),
     or from ``center_key`` + ``world_size``: a box of ``world_size`` world units (mm) around
     the landmark ``center_key[center_point]`` (``point_coords`` units), snapped to the grid.
     The box is computed on the first key and applied, in voxels, to every key. Landmarks in
