@@ -160,14 +160,17 @@ def _segment(values: np.ndarray, label: np.ndarray, affine: np.ndarray, target: 
     return np.where(interior, image, np.nan), oracles.nearest(label, affine, target, shape)
 
 
-def _check_against_raw(sample: dict, raw: np.ndarray, label: np.ndarray, affine: np.ndarray, a_min: float, a_max: float, segments: int = 1) -> None:
+def _check_against_raw(
+    sample: dict, raw: np.ndarray, label: np.ndarray, affine: np.ndarray, a_min: float, a_max: float, segments: int = 1, scale_after: bool = False
+) -> None:
     """One resample from the scan per segment: the label by nearest (exactly), the image trilinear inside the data.
 
-    With ``segments=2`` the first ends at the crop that read the data (its grid from the crop's record)."""
+    With ``segments=2`` the first ends at the crop that read the data (its grid from the crop's record);
+    ``scale_after``: the intensities were scaled after the resample (the clip does not commute with it)."""
     target, shape = _affine(sample["image"]), tuple(sample["image"].shape[1:])
     assert sample["label"].dtype == LOADED
     assert set(torch.unique(sample["label"]).tolist()) <= set(CLASSES)
-    image, labels, grid = _scaled(raw, a_min, a_max), label, affine
+    image, labels, grid = (raw if scale_after else _scaled(raw, a_min, a_max)), label, affine
     if segments == 2:
         crop = next(op for op in sample["label"].applied_operations if op["class"] == "SpaceRandCropByPosNegLabel")
         cut = Space.from_json(crop["extra_info"]["target"])
@@ -175,6 +178,8 @@ def _check_against_raw(sample: dict, raw: np.ndarray, label: np.ndarray, affine:
         image, labels = _segment(image, labels, grid, cut_affine, cut.shape)
         grid = cut_affine
     expected_image, expected_label = _segment(image, labels, grid, target, shape)
+    if scale_after:
+        expected_image = _scaled(expected_image, a_min, a_max)
     assert oracles.wrong(sample["label"][0], expected_label) == 0
     known = np.isfinite(expected_image)
     assert known.sum() > 0.3 * known.size
@@ -531,3 +536,39 @@ def test_zoom_with_a_monai_pad_mode_fuses_into_one_resample(padding_mode, middle
     np.testing.assert_allclose(out["image"][0].numpy()[inside], expected[inside], atol=2e-5)
     eager = Compose(steps)({"image": image, "label": label})  # beyond the field of view: the zoom's padding, as eagerly
     assert eager["label"].shape == out["label"].shape
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+def test_model_zoo_spleen_train_config_swapped(tmp_path, warp_calls, lazy):
+    """The Model Zoo spleen bundle's training preprocessing (train.json, transcribed), every MONAI transform
+    with a counterpart renamed to ours and nothing else changed but the crop size (the scan is small):
+    4 samples, each one resample of the scan (brute force), labels with their classes; lazily MONAI's
+    resampler never runs."""
+    from monai.bundle import ConfigParser
+
+    from monai_spacetx.transforms.names import counterparts
+
+    config = ConfigParser.load_config_file(str(Path(__file__).parent / "data" / "model_zoo_train" / "spleen_ct_segmentation_train.yaml"))
+    table = counterparts()
+
+    def swap(node):
+        if isinstance(node, dict):
+            return {k: (table[v] if k == "_target_" and v in table else swap(v)) for k, v in node.items()}
+        return [swap(v) for v in node] if isinstance(node, list) else node
+
+    config = swap(config)
+    config["train"]["random_transforms"][0]["spatial_size"] = list(SIZE)
+    config["train"]["preprocessing"]["lazy"] = lazy
+    parser = ConfigParser(config)
+    targets = [t["_target_"] for t in config["train"]["deterministic_transforms"] + config["train"]["random_transforms"]]
+    assert "monai_spacetx.SpaceSpacingd" in targets and "monai_spacetx.SpaceRandCropByPosNegLabeld" in targets
+    pipeline = parser.get_parsed_content("train#preprocessing")
+    pipeline.set_random_state(2)
+    paths = _scan(tmp_path, seed=8)
+    raw, label, affine = _raw(paths)
+    samples = pipeline(dict(paths))
+    assert len(samples) == 4
+    if lazy:
+        assert warp_calls["monai"] == 0
+    for sample in samples:
+        _check_against_raw(sample, raw, label, affine, -57, 164, scale_after=True)  # train.json scales after Spacingd
