@@ -223,7 +223,9 @@ class _Samplesd(Randomizable, MapTransform, InvertibleTransform, LazyTransform, 
         for key in present:
             for sample, crop in zip(samples, self.cropper.crop_samples(d[key], lazy, key)):
                 sample[key] = crop
-        if grid is not None and points_from is not None:
+        if grid is None or points_from is None:
+            self._no_grid(d)  # landmarks or boxes with no image to move with: refused, never left where they were
+        else:
             size = fall_back_tuple(self.cropper.spatial_size, default=grid.shape)
             for sample, center in zip(samples, self.cropper.centers or ()):
                 self._move_points(sample, points_from, grid.crop(*sample_box(center, size, grid.shape)))
