@@ -461,3 +461,35 @@ def test_argmax_export_when_a_voxels_best_classes_tie(path: str, oblique: bool, 
     got = labels.reshape(-1).numpy().astype(np.int64)
     wrong = clear & (got != values.argmax(0))
     assert not wrong.any(), f"{int(wrong.sum())} of {int(clear.sum())} voxels differ from the oracle"
+
+
+# ---------------------------------------------------------------------------- axis-aligned label mode
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("padding_mode, fill", PADDINGS)
+def test_axis_aligned_label_kernel_matches_the_torch_path(ndim: int, padding_mode: str, fill: float, monkeypatch) -> None:
+    """Axis-aligned label mode (respacings and resizes up and down, flips, a target overhanging the
+    source) runs its compiled kernel on CPU (counted: the test is not the torch path twice) and gives
+    the torch separable path's labels bit for bit: 2, 5 and 40 classes, blocky regions and noise,
+    two channels, a non-contiguous source, every padding."""
+    from monai_spacetx.engine import label as label_path
+
+    ran = []
+    real = compiled.label_axes_kernel
+    monkeypatch.setattr(compiled, "label_axes_kernel", lambda *a, **k: ran.append(real(*a, **k)) or ran[-1])
+    rng = np.random.default_rng(70 + ndim + len(padding_mode))
+    for case in range(6):
+        source = Space(tuple(int(n) for n in rng.integers(7, 13, ndim)), spacing=tuple(rng.uniform(0.7, 1.6, ndim)))
+        scale = (0.45, 1.7, 0.8, 1.3, 0.6, 2.2)[case]
+        target = source.crop([-2] * ndim, [n + 1 for n in source.shape]).respace(tuple(float(s) * scale for s in source.spacing))
+        if case == 3:
+            target = target.flip(0)
+        assert plan_warp(source, target).kind in ("separable", "index")
+        classes = (2, 5, 40)[case % 3]
+        blocks = (np.indices(source.shape) // 2).sum(0) if case % 2 else rng.integers(0, classes, source.shape)
+        image = torch.from_numpy(np.stack([blocks % classes, (blocks * 7 + 1) % classes]).astype(np.uint8))
+        if case == 4:  # a non-contiguous view of the same labels
+            image = image.transpose(1, 2).contiguous().transpose(1, 2)
+        ours, reference = _both(image, source, target, mode="label", padding_mode=padding_mode, fill=abs(fill))
+        assert torch.equal(ours, reference), (case, padding_mode)
+    assert ran.count(True) == 6  # each case's first call ran the kernel (the second is the torch path's refusal)
+    assert label_path.compiled is compiled

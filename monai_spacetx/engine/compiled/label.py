@@ -221,14 +221,31 @@ def _label_axes_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, out: 
                 out[at + l * ost[3]] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, u0, u1, u[2, l], labels, weights)
 
 
-def _label_first_row(r: int, src: Any, sst: Any, out: Any, ost: Any, oshape: Any, p: Any) -> None:
+def _label_first_row(r: int, a0: int, b0: int, src: Any, sst: Any, out: Any, ost: Any, oshape: Any, p: Any) -> None:
     """The two-pass axis-aligned label resample's first pass, one target row: every voxel takes the
-    label of its cell's lowest tap (a gather, as nearest): right wherever the cell is uniform."""
+    label of its cell's lowest tap (a gather, as nearest): right wherever the cell is uniform. A row
+    whose lower taps are those of the row before it in the tile (``b - 1``, else ``a - 1``: written
+    already, by this thread) is a copy of that row."""
     a = r // oshape[2]
     b = r - a * oshape[2]
     base = ost[1] * a + ost[2] * b
+    if b > b0 and p[1, b] == p[1, b - 1]:
+        before = base - ost[2]
+    elif a > a0 and p[0, a] == p[0, a - 1]:
+        before = base - ost[1]
+    else:
+        before = -1
     for c in range(oshape[0]):
-        row, at = c * sst[0] + p[0, a] + p[1, b], base + c * ost[0]
+        at = base + c * ost[0]
+        if before >= 0:
+            was = before + c * ost[0]
+            if ost[3] == 1:  # a contiguous row: one block copy
+                out[at : at + oshape[3]] = out[was : was + oshape[3]]
+            else:
+                for l in range(oshape[3]):
+                    out[at + l * ost[3]] = out[was + l * ost[3]]
+            continue
+        row = c * sst[0] + p[0, a] + p[1, b]
         for l in range(oshape[3]):
             out[at + l * ost[3]] = src[row + p[2, l]]
 
@@ -251,6 +268,40 @@ def _label_mixed_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc
                 continue
             if cells[s + i0 * sst[1] + i1 * sst[2] + i2 * sst[3]]:
                 continue
+            # the cell's 8 labels once; two classes (most mixed cells): each reader only weighs them,
+            # with _label_vote's arithmetic (the same products, summed in tap order)
+            p0, q0 = i0 * sst[1], min(i0 + 1, nsrc[0] - 1) * sst[1]
+            p1, q1 = i1 * sst[2], min(i1 + 1, nsrc[1] - 1) * sst[2]
+            p2, q2 = i2 * sst[3], min(i2 + 1, nsrc[2] - 1) * sst[3]
+            t0, t1, t2, t3 = src[s + p0 + p1 + p2], src[s + p0 + p1 + q2], src[s + p0 + q1 + p2], src[s + p0 + q1 + q2]
+            t4, t5, t6, t7 = src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2]
+            low = min(min(min(t0, t1), min(t2, t3)), min(min(t4, t5), min(t6, t7)))
+            high = max(max(max(t0, t1), max(t2, t3)), max(max(t4, t5), max(t6, t7)))
+            if ((t0 == low or t0 == high) and (t1 == low or t1 == high) and (t2 == low or t2 == high)
+                    and (t3 == low or t3 == high) and (t4 == low or t4 == high) and (t5 == low or t5 == high)
+                    and (t6 == low or t6 == high) and (t7 == low or t7 == high)):
+                for a in range(first[0, i0], last[0, i0]):
+                    u0 = u[0, a]
+                    v0 = 1.0 - u0
+                    for b in range(first[1, i1], last[1, i1]):
+                        u1 = u[1, b]
+                        v1 = 1.0 - u1
+                        f00, f01, f10, f11 = v0 * v1, v0 * u1, u0 * v1, u0 * u1
+                        at = c * ost[0] + a * ost[1] + b * ost[2]
+                        for l in range(first[2, i2], last[2, i2]):
+                            u2 = u[2, l]
+                            v2 = 1.0 - u2
+                            score = 0.0
+                            score += f00 * v2 if t0 == high else 0.0
+                            score += f00 * u2 if t1 == high else 0.0
+                            score += f01 * v2 if t2 == high else 0.0
+                            score += f01 * u2 if t3 == high else 0.0
+                            score += f10 * v2 if t4 == high else 0.0
+                            score += f10 * u2 if t5 == high else 0.0
+                            score += f11 * v2 if t6 == high else 0.0
+                            score += f11 * u2 if t7 == high else 0.0
+                            out[at + l * ost[3]] = high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+                continue
             for a in range(first[0, i0], last[0, i0]):
                 for b in range(first[1, i1], last[1, i1]):
                     at = c * ost[0] + a * ost[1] + b * ost[2]
@@ -265,7 +316,7 @@ def _label_first_serial(rows_a: int, rows_b: int, args: Any) -> None:
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_first_row(a * rows_b + b, *args)
+                _label_first_row(a * rows_b + b, a0, b0, *args)
 
 
 def _label_first_parallel(rows_a: int, rows_b: int, args: Any) -> None:
@@ -274,7 +325,7 @@ def _label_first_parallel(rows_a: int, rows_b: int, args: Any) -> None:
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_first_row(a * rows_b + b, *args)
+                _label_first_row(a * rows_b + b, a0, b0, *args)
 
 
 def _label_mixed_serial(rows_a: int, rows_b: int, args: Any) -> None:
@@ -363,8 +414,9 @@ def label_axes_kernel(img: torch.Tensor, plan: WarpPlan, box: Box, options: Warp
     for k in range(3):
         _axis_table(float(origin[k]), float(lin[k, k]), int(nsrc[k]), int(sst[1 + k]), reflect,
                     p[k, : oshape[1 + k]], q[k, : oshape[1 + k]], u[k, : oshape[1 + k]], first[k, : nsrc[k]], last[k, : nsrc[k]])
-    if plan.ndim == 3 and not reflect and img.is_contiguous():
+    if plan.ndim == 3 and not reflect and img.is_contiguous() and dest[0].numel() >= img[0].numel():
         # two passes: every voxel its cell's first label (a gather), then the mixed cells' readers vote
+        # (the cell map and the scan of the source's cells pay off where the target has as many voxels)
         _run("label_first", oshape, source, sst, out, ost, oshape, p)
         mixed_rows = np.asarray([1, oshape[0] * nsrc[0], 1, 1], dtype=np.int64)
         _run("label_mixed", mixed_rows, source, sst, nsrc, out, ost, oshape, p, q, u, first, last, _uniform_cells(img))
