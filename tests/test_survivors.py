@@ -32,6 +32,11 @@ def test_nearest_voxel_by_hand():
     assert got.dtype == np.float64
     assert got.tolist() == [2.0, 2.0, 1.0, 0.0, -1.0, 3.0, -1.0, 7.0]
     assert nearest_voxel(np.array([[0.49, 0.5]])).tolist() == [[0.0, 1.0]]
+    # nearest_voxel_5, _7: float32 input is read in float64 first: 0.5 - 2**-25 (a float32) is 3e-8 below the
+    # boundary (far more than the 1e-9 snap), so voxel 0; in float32, x + 0.5 rounds (to even) to 1.0, voxel 1
+    below = np.array([0.5 - 2.0**-25], dtype=np.float32)
+    assert float(below[0]) == 0.5 - 2.0**-25 and np.floor(below + np.float32(0.5)).tolist() == [1.0]
+    assert nearest_voxel(below).tolist() == [0.0]
 
 
 def test_a_torch_subclass_from_another_module_stays_torch():
