@@ -272,7 +272,9 @@ def _cubic(
         for c, last_weight in enumerate(weights[-1]):
             offset = row_offset + c
             term = gather_columns(flat.narrow(1, offset, length - offset), base).view(flat.shape[0], *shape)
-            if c == 0:
+            if c == 0 and term.requires_grad:  # autograd: a product with out= is not differentiable
+                row = term * last_weight
+            elif c == 0:
                 torch.mul(term, last_weight, out=row)
             else:
                 row.addcmul_(term, last_weight)
