@@ -375,24 +375,26 @@ def test_cache_persistent_and_thread_loader(tmp_path):
     from monai.data import CacheDataset, PersistentDataset, ThreadDataLoader
 
     items = [_sample(), _sample()]
-    # PersistentDataset keeps MetaTensors (track_meta=True) from MONAI 1.6 on; before, it stores plain tensors only
-    keeps_meta = version_leq("1.6", monai.__version__)
-    meta = dict(track_meta=True, weights_only=False) if keeps_meta else {}
+    # What PersistentDataset hands back depends on MONAI: MetaTensors in 1.4 (it pickled them whole), plain
+    # tensors in 1.5 (no way to keep them), and from 1.6 MetaTensors with track_meta=True, plain ones by default
+    v14 = not version_leq("1.5", monai.__version__)
+    from_16 = version_leq("1.6", monai.__version__)
+    meta = dict(track_meta=True, weights_only=False) if from_16 else {}
     persistent = PersistentDataset(items, _loader_pipeline(), cache_dir=tmp_path / "meta", **meta)
     for dataset in (CacheDataset(items, _loader_pipeline(), progress=False), persistent):
         for batch in ThreadDataLoader(dataset, batch_size=1, num_workers=0):
             assert batch["label"].shape[2:] == (24, 24, 16)
-    cached = PersistentDataset(items, _loader_pipeline(), cache_dir=tmp_path / "meta", **meta)[0]
-    cached["pred"] = cached["label"]  # read back from disk
-    if keeps_meta:
-        back = SpaceInvertd("pred", orig_keys="label")(cached)
-        assert int((back["pred"].as_tensor() != torch.from_numpy(_label())[None]).sum()) == 0
-    # PersistentDataset's default (track_meta=False) hands out plain tensors: mapping back says so, never a silent no-op
     PersistentDataset(items, _loader_pipeline(), cache_dir=tmp_path / "plain")[0]  # the first call computes and caches
-    plain = PersistentDataset(items, _loader_pipeline(), cache_dir=tmp_path / "plain")[0]
-    plain["pred"] = plain["label"]
-    with pytest.raises(MetadataError, match="orig_keys: key 'pred' takes its geometry from 'label', which holds a plain Tensor"):
-        SpaceInvertd("pred", orig_keys="label")(plain)
+    for cache, keeps_meta in (("meta", from_16 or v14), ("plain", v14)):
+        cached = PersistentDataset(items, _loader_pipeline(), cache_dir=tmp_path / cache, **(meta if cache == "meta" else {}))[0]
+        cached["pred"] = cached["label"]  # read back from disk
+        assert isinstance(cached["label"], MetaTensor) == keeps_meta, (cache, monai.__version__)
+        if keeps_meta:
+            back = SpaceInvertd("pred", orig_keys="label")(cached)
+            assert int((back["pred"].as_tensor() != torch.from_numpy(_label())[None]).sum()) == 0
+        else:  # plain tensors: mapping back says so, never a silent no-op
+            with pytest.raises(MetadataError, match="orig_keys: key 'pred' takes its geometry from 'label', which holds a plain Tensor"):
+                SpaceInvertd("pred", orig_keys="label")(cached)
 
 
 def test_set_track_meta_false_returns_plain_tensors():

@@ -376,6 +376,14 @@ def test_zoomd_matches_monai(name):
     kwargs = dict(ZOOMS[name])
     theirs = Zoomd("img", **kwargs)({"img": image})["img"]
     ours = SpaceZoomd("img", **kwargs)({"img": image})["img"]
+    if "constant_values" in kwargs and not version_leq("1.5", monai.__version__):
+        # MONAI 1.4's Zoom padded with 0 whatever constant_values said (fixed in 1.5): where it padded, ours holds
+        # the value asked for; everywhere else the two agree
+        t, o = theirs.as_tensor(), ours.as_tensor()
+        padded = (t == 0) & (o == kwargs["constant_values"])
+        assert bool(padded.any()) and tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o[~padded].numpy(), t[~padded].numpy(), rtol=0, atol=5e-6)
+        return
     _compare(theirs, ours, atol=5e-6, affine_atol=_affine_atol(kwargs))
 
 
