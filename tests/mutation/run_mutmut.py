@@ -118,7 +118,7 @@ SURVIVOR_TESTS = ("tests/test_survivors.py",)
 
 
 def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
-    tests = MODULES[module] + SURVIVOR_TESTS
+    tests = (tuple(args.tests) if args.tests else MODULES[module]) + SURVIVOR_TESTS
     copy = args.workdir / slug(module)
     if args.fresh or not (copy / "mutants").exists():
         copy_repository(copy, args.ref)
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached verdicts")
     parser.add_argument("--show", action="store_true", help="print every survivor's diff")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests, run nothing")
+    parser.add_argument("--tests", nargs="+", help="a selection of test files to use instead of the module's own (a quicker, partial run)")
     args = parser.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
