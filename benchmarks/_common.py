@@ -302,3 +302,19 @@ def time_call(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
+
+
+def computed(out: Any) -> Any:
+    """``out`` with every tensor's pixels computed: what a training loop's next step (collate, the network) does.
+
+    Under ``Compose(lazy=True)`` a Space step's output is computed when first read
+    (``monai_spacetx.transforms.lazy.Deferred``); a forward timed or counted without reading its
+    output would leave that work out.
+    """
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else [out]
+    for value in values:
+        if isinstance(value, (dict, list, tuple)):
+            computed(value)
+        elif hasattr(value, "as_tensor"):
+            value.as_tensor()
+    return out

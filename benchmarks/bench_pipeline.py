@@ -199,7 +199,7 @@ def run_once(forward: Compose, back: MapBack, data: Sample) -> tuple[float, floa
     """Forward on ``data``, then the label back; returns the seconds of each."""
     forward.set_random_state(SEED)  # every row and repeat draws the same augmentation
     start = time.perf_counter()
-    out = forward(data)
+    out = C.computed(forward(data))  # a lazy Space step's output is computed when read: read it here
     middle = time.perf_counter()
     back(dict(out))
     return middle - start, time.perf_counter() - middle
@@ -210,7 +210,7 @@ def measure(row: str, sc: Scenario, box: tuple[list[int], list[int]], loaded: Sa
     forward, back = build(row, sc, box)
     forward.set_random_state(SEED)
     with counting() as fwd_counts:
-        out = forward(C.fresh(loaded))
+        out = C.computed(forward(C.fresh(loaded)))
     working = Space.from_metatensor(out["label"])  # read before Invertd (MONAI's inverse pops the records in place)
     values = torch.unique(out["label"].as_tensor())
     native = Space.from_metatensor(loaded["label"])
