@@ -225,10 +225,6 @@ def test_readme_links_resolve():
         assert anchor in headings, anchor
 
 
-def test_readme_reports_package_coverage():
-    assert re.search(r"Coverage of the package .*: \*\*\d+%\*\*", README)
-
-
 # ----------------------------------------------------------------------------- README figures: produced by the named command
 def _run_script(command: str, cwd: Path) -> str:
     """Run ``python benchmarks/x.py [args]`` as the README names it (script path made absolute, run in ``cwd``)."""
