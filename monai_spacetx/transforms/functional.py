@@ -222,12 +222,14 @@ def pop_record(transform: TraceableTransform, img: MetaTensor) -> tuple[dict[str
     second value says so (:func:`invert` then maps from the image's own grid).
     """
     before = list(img.applied_operations)
-    record = transform.pop_transform(img)
-    index = next((i for i in range(len(before) - 1, -1, -1) if before[i] is record), len(before) - 1)
-    skipped = before[index + 1 :]
-    if skipped:
-        img.applied_operations = before[:index]
-    return record, bool(skipped)
+    # ours by its id (MONAI before 1.6 looks at the newest record only); else MONAI's own matching
+    # (a transform rebuilt in another process) and its error when there is none
+    index = next((i for i in range(len(before) - 1, -1, -1) if before[i].get(TraceKeys.ID) == id(transform)), None)
+    if index is None:
+        record = transform.pop_transform(img)
+        index = next((i for i in range(len(before) - 1, -1, -1) if before[i] is record), len(before) - 1)
+    img.applied_operations = before[:index]
+    return before[index], index < len(before) - 1
 
 
 def invert(img: Any, record: Mapping[str, Any], from_data_grid: bool = False) -> torch.Tensor:
