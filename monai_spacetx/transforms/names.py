@@ -49,11 +49,8 @@ _OUR_MODULES = ("monai_spacetx", "monai_spacetx.transforms", "monai_spacetx.tran
 
 def our_target(name: str) -> Optional[str]:
     """The dotted ``_target_`` of our transform ``name`` (``"monai_spacetx.SpaceSpacingd"``), or ``None`` if it does not exist."""
-    for module_name in _OUR_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
+    for module_name in _OUR_MODULES:  # all ours: an ImportError here is a broken install, raised as it is
+        module = importlib.import_module(module_name)
         if isinstance(getattr(module, name, None), type):
             return f"{module_name}.{name}"
     return None
