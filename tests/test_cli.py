@@ -214,13 +214,64 @@ def test_check_on_the_shipped_example_scan(capsys):
     assert rows["wrong voxels outside grid"] == [str(outside), str(outside)] and outside > 1000
 
 
-def test_check_progress_goes_to_stderr(case, capsys):
+@pytest.mark.parametrize("flags, total", [([], 9), (["--no-monai"], 7), (["--probabilities"], 10), (["--no-monai", "--probabilities"], 8)])
+def test_check_progress_goes_to_stderr(case, capsys, flags, total):
+    """One line a step on stderr (not a terminal); the bar's total is the number of steps it takes, whatever the flags."""
     folder, _ = case
-    assert main(["check", str(folder / "image.nii.gz"), "--size", "12", "10", "6"]) == 0
+    assert main(["check", str(folder / "image.nii.gz"), "--size", "12", "10", "6", *flags]) == 0
     out, err = capsys.readouterr()
     steps = err.strip().splitlines()
-    assert len(steps) == 7 and steps[0].startswith("[") and steps[-1].startswith("[" + "#" * 24 + "] 7/7")
-    assert "[" not in out.splitlines()[0]
+    assert [line.split("]")[1].split()[0] for line in steps] == [f"{n}/{total}" for n in range(1, total + 1)]
+    assert steps[-1].startswith("[" + "#" * 24 + f"] {total}/{total}") and "[" not in out.splitlines()[0]
+
+
+@pytest.mark.parametrize("with_label", [True, False])
+def test_check_progress_moves_while_the_case_loads(case, capsys, monkeypatch, with_label):
+    """The bar advances during loading: a step is on stderr before the scan is read, another before the label is.
+
+    Observed from outside: the real reader is wrapped to note what stderr holds when it is called, and
+    load_case to note it when it returns (before the crop, the grid or any pipeline runs).
+    """
+    import monai_spacetx.cli.inputs as inputs
+
+    folder, _ = case
+    seen: list[tuple[str, list[str]]] = []
+    err_so_far: list[str] = []
+
+    def stderr_lines() -> list[str]:
+        err_so_far.append(capsys.readouterr().err)
+        return "".join(err_so_far).strip().splitlines()
+
+    real_read, real_load = inputs.read_image, inputs.load_case
+
+    def read_image(name, path):
+        seen.append((f"read {name}", stderr_lines()))
+        return real_read(name, path)
+
+    def load_case(*args, **kwargs):
+        result = real_load(*args, **kwargs)
+        seen.append(("load_case returned", stderr_lines()))
+        return result
+
+    monkeypatch.setattr(inputs, "read_image", read_image)
+    monkeypatch.setattr(inputs, "load_case", load_case)
+    label = ["--label", str(folder / "label.nii.gz")] if with_label else []
+    assert main(["check", str(folder / "image.nii.gz"), *label, "--size", "12", "10", "6", "--no-monai"]) == 0
+    final = stderr_lines()
+    events = [event for event, _ in seen]
+    assert events == (["read image", "read --label", "load_case returned"] if with_label else ["read image", "load_case returned"])
+    at = {event: lines for event, lines in seen}
+    # before the scan is read: one step, 1/7, naming the scan
+    assert len(at["read image"]) == 1 and "] 1/7 " in at["read image"][0] and "read the scan (image.nii.gz)" in at["read image"][0]
+    # before load_case returns: a second step, for the label (read from its file, or thresholded from the scan)
+    loaded = at["load_case returned"]
+    assert len(loaded) == 2 and loaded[0] == at["read image"][0] and "] 2/7 " in loaded[1]
+    assert ("read the label (label.nii.gz)" if with_label else "stand-in label") in loaded[1]
+    if with_label:  # the label's step is written before its file is read, not after
+        assert at["read --label"] == loaded
+    # the bar's first two blocks fill during loading (2 of 7 steps of 24 blocks: 7 '#'), the rest after
+    assert loaded[1].startswith("[" + "#" * round(24 * 2 / 7) + "." * (24 - round(24 * 2 / 7)) + "]")
+    assert len(final) == 7 and final[:2] == loaded and "] 7/7 " in final[-1]
 
 
 def test_progress_redraws_on_a_terminal():

@@ -195,17 +195,19 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
     """Load, compare, print the report (and write the figure). Exit status 0, or 2 on bad input."""
     from ..compare import compare_roundtrip, example_scan
     from ..errors import SpaceTxError
-    from .inputs import load_case, read_landmarks
+    from .inputs import LOAD_STEPS, load_case, read_landmarks
 
     _validate(args)
     try:
         image = example_scan(args.example) if args.example is not None else args.image
     except FileNotFoundError as err:
         raise CliError(f"--example: {err}") from None
-    progress = Progress(0 if args.quiet else (5 if args.no_monai else 7) + int(args.probabilities))
+    # the bar's steps: loading (scan, label), planning, then compare_roundtrip's (4 ours, +1 probabilities, +2 MONAI)
+    steps = LOAD_STEPS + 1 + (4 if args.no_monai else 6) + int(args.probabilities)
+    progress = Progress(0 if args.quiet else steps)
     try:
-        progress("load the scan")
-        data, label_source, image_note = load_case(Path(image), args.label, args.crop_foreground, args.volume)
+        data, label_source, image_note = load_case(Path(image), args.label, args.crop_foreground, args.volume, progress=progress)
+        progress("plan the crop and the working grid")
         ndim = data["image"].ndim - 1
         crop, grid = _crop(args, data["image"]), _grid(args, ndim)
         _check_budget(args, data["image"], crop, grid)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..geometry.tolerances import AFFINE_MATCH_ATOL
 from .text import CliError
 
-__all__ = ["load_case", "read_landmarks"]
+__all__ = ["LOAD_STEPS", "load_case", "read_landmarks"]
 
 
 def read_landmarks(path: Path, ndim: int) -> np.ndarray:
@@ -207,21 +207,30 @@ def _unknown_suffix(path: Path) -> str:
     return f"no reader takes {suffix} files"
 
 
+#: How many times :func:`load_case` calls its ``progress``: before reading the scan, before the label.
+LOAD_STEPS = 2
+
+
 def load_case(
-    image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int]
+    image: Path, label: Optional[Path], threshold: Optional[float], volume: Optional[int],
+    progress: Optional[Callable[[str], None]] = None,
 ) -> tuple[dict[str, Any], str, Optional[str]]:
     """Load ``{"image", "label"}`` as ``(1, *spatial)`` MetaTensors.
 
     Returns them, where the label came from, and a note on the image (a colour image is
     converted to luminance; ``None`` otherwise). Without ``label`` the stand-in label is
-    ``image > threshold`` (default: the image's mean).
+    ``image > threshold`` (default: the image's mean). ``progress`` (a progress bar's step)
+    is called with a short text before each of the :data:`LOAD_STEPS` stages: reading the
+    scan, then reading (or thresholding) the label.
     """
     import torch
     from monai.data import MetaTensor
 
+    step = progress if progress is not None else (lambda text: None)
     for name, path in (("image", image), ("--label", label)):
         if path is not None:
             check_path(name, path)
+    step(f"read the scan ({'a DICOM series' if image.is_dir() else image.name})")
     img, note = _colour_to_luminance(read_image("image", image), volume, image)
     if img.ndim > 4:  # (C, *spatial) with 4+ spatial axes: --volume would leave a 4-D volume
         raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image (or a 4-D series of them, with --volume), got a "
@@ -229,6 +238,7 @@ def load_case(
     img = _pick_volume(img, volume, image)
     if img.ndim not in (3, 4):
         raise CliError(f"image {str(image)!r}: expected a 2-D or 3-D image, got spatial shape {tuple(img.shape[1:])}")
+    step("stand-in label: threshold the scan" if label is None else f"read the label ({label.name})")
     if label is None:
         cut = float(threshold) if threshold is not None else float(torch.nanmean(img.float()))  # NaN background (MR) ignored
         if not np.isfinite(cut):
