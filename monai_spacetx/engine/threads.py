@@ -50,8 +50,22 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _own_running_threads() -> int:
-    """How many of this process's threads are running now (the caller included; at least 1).
+def _task_running(task: str) -> bool:
+    """Whether this process's thread ``task`` is running (state ``R``): one unbuffered binary read (a
+    few microseconds; this runs in every engine call). A thread that ended meanwhile, or a line that
+    is not a stat line, does not count."""
+    try:
+        with open(f"/proc/self/task/{task}/stat", "rb", buffering=0) as fh:
+            stat = fh.read(512)
+        # "pid (comm) S ...": the state follows the last ')' (comm may hold anything)
+        return bool(stat.rsplit(b")", 1)[1][1:2] == b"R")
+    except (OSError, IndexError, TypeError):
+        return False
+
+
+def _own_running_threads(enough: Optional[int] = None) -> int:
+    """How many of this process's threads are running now (the caller included; at least 1); the
+    count stops at ``enough`` when given (the caller needs to know no more).
 
     A parallel region's worker threads (numba's, torch's OpenMP pool) spin for a while after it
     ends: seen as running in ``/proc/loadavg``, they would make the next call think the machine busy.
@@ -59,12 +73,9 @@ def _own_running_threads() -> int:
     count = 0
     try:
         for task in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/stat") as fh:
-                    state = fh.read().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            count += state == "R"
+            count += _task_running(task)
+            if enough is not None and count >= enough:
+                break
     except OSError:  # pragma: no cover - not Linux
         pass
     return max(1, count)
@@ -75,7 +86,11 @@ def other_running_tasks() -> float:
     try:
         with open("/proc/loadavg") as fh:
             running = int(fh.read().split()[3].split("/")[0])
-        return float(max(0, running - _own_running_threads()))  # the caller (and its spinning pool) runs while it reads
+        if running <= 1:  # the caller alone (it runs while it reads): no need to count our threads
+            return 0.0
+        # the caller (and its spinning pool) runs while it reads; once our own count reaches the
+        # running count, nothing else runs
+        return float(max(0, running - _own_running_threads(enough=running)))
     except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
         pass
     try:  # pragma: no cover - not Linux

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import warnings
+from collections import OrderedDict
 from typing import Any, Optional, TypeVar, Union, overload
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
-from .box import target_box
+from .box import Box, target_box
 from .general import run_general
 from .index import run_index
 from .label import run_label
@@ -73,9 +75,48 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
     raise SpaceTypeError(f"image must be a torch.Tensor or a numpy.ndarray, got {type(image).__name__}")
 
 
-def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: torch.dtype) -> torch.Tensor:
-    """Allocate the ``(N, *target)`` output, fill it outside the computed box, run the path into the box."""
-    box = target_box(plan, options)
+#: Plans of recent ``source -> target`` pairs, keyed by the two grids' shapes and affine bytes (all a
+#: plan depends on), each with its target boxes per padding rule (``options.constant``): a training
+#: loop or a per-case pipeline asks for the same few resamples again and again, and planning a 64^3
+#: output cost as much as a fifth of its nearest kernel (``benchmarks/bench_overhead.py``).
+_PLANS: "OrderedDict[tuple[Any, ...], tuple[WarpPlan, dict[bool, Optional[Box]]]]" = OrderedDict()
+_PLANS_SIZE = 64
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Optional[Box]]]:
+    """:func:`plan_warp` for ``source -> target`` and the plan's cached boxes, from the cache of recent
+    plans when it holds them.
+
+    The cached plan is the one :func:`plan_warp` returned for equal grids (same shapes, bit-equal
+    affines); its matrix is made read-only, so that no caller can change a plan other calls use.
+    Anything but two Spaces goes to :func:`plan_warp`, which raises the error naming it.
+    """
+    if not (isinstance(source, Space) and isinstance(target, Space)):
+        return plan_warp(source, target), {}
+    key = (source.shape, source.affine.tobytes(), target.shape, target.affine.tobytes())
+    with _PLANS_LOCK:
+        entry = _PLANS.get(key)
+        if entry is not None:
+            _PLANS.move_to_end(key)
+            return entry
+    plan = plan_warp(source, target)
+    plan.matrix.setflags(write=False)
+    entry = (plan, {})
+    with _PLANS_LOCK:
+        _PLANS[key] = entry
+        while len(_PLANS) > _PLANS_SIZE:
+            _PLANS.popitem(last=False)
+    return entry
+
+
+def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: torch.dtype, boxes: dict[bool, Optional[Box]]) -> torch.Tensor:
+    """Allocate the ``(N, *target)`` output, fill it outside the computed box, run the path into the box
+    (``boxes``: the plan's target boxes known so far, per ``options.constant``; this one is added)."""
+    if options.constant in boxes:
+        box = boxes[options.constant]
+    else:
+        box = boxes[options.constant] = target_box(plan, options)
     lead, device = img.shape[0], img.device
     if box is None:
         return torch.full((lead, *plan.target_shape), options.fill, dtype=out_dtype, device=device)
@@ -205,8 +246,9 @@ def warp_image(
     if plan is not None and not isinstance(plan, WarpPlan):
         raise SpaceTypeError(f"plan must be a WarpPlan (plan_warp(source, target)) or None, got {type(plan).__name__}")
     tensor, was_numpy = _as_tensor(image)
+    boxes: dict[bool, Optional[Box]] = {}
     if plan is None:
-        plan = plan_warp(source, target)
+        plan, boxes = _plan_for(source, target)
     elif (plan.source_shape, plan.target_shape) != (source.shape, target.shape):
         raise ShapeMismatchError(
             f"plan maps {plan.source_shape} -> {plan.target_shape}, but source.shape is {source.shape} "
@@ -234,7 +276,7 @@ def warp_image(
     check_grid(target.shape, what="target (the grid to sample onto)", channels=img.shape[0], device=img.device,
                itemsize=img.element_size() if floating or options.mode in ("nearest", "label") else 4)
     with engine_threads(img.device):
-        out = _dispatch(img, plan, options)
+        out = _dispatch(img, plan, options, boxes)
     out = out.reshape(*lead_shape, *target.shape)
     if was_numpy:
         return out.detach().cpu().numpy()
@@ -245,8 +287,8 @@ def warp_image(
 _WIDER = {torch.uint16: torch.int32, torch.uint32: torch.int64, torch.uint64: torch.int64}
 
 
-def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.Tensor:
-    """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)``."""
+def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Optional[Box]]) -> torch.Tensor:
+    """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)`` (``boxes``: see :func:`_run`)."""
     if plan.kind == "identity":
         return img.clone()
     if options.mode == "area" and plan.kind == "general":
@@ -257,21 +299,26 @@ def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions) -> torch.
     exact = plan.kind == "index" or options.mode == "nearest"
     if img.dtype in _WIDER and (exact or options.mode == "label"):  # torch implements few ops for these
         _check_fill(options.fill, img.dtype)
-        return _dispatch(img.to(_WIDER[img.dtype]), plan, options).to(img.dtype)
+        return _dispatch(img.to(_WIDER[img.dtype]), plan, options, boxes).to(img.dtype)
     if options.mode == "label" and not exact:
         if img.dtype.is_complex:
             raise SpaceTypeError(f"mode 'label' needs real-valued labels, got dtype {img.dtype}")
         _check_fill(options.fill, img.dtype)
         _check_integral_labels(img)
-        return _run(img, plan, options, img.dtype)
+        return _run(img, plan, options, img.dtype, boxes)
     if exact:
         _check_fill(options.fill, img.dtype)
-        return _run(img, plan, dataclasses.replace(options, mode="nearest"), img.dtype)
+        return _run(img, plan, _as_nearest(options), img.dtype, boxes)
     if img.dtype.is_complex:  # the real and imaginary parts separately; the fill is ``fill + 0j``
         imag_options = dataclasses.replace(options, fill=0.0)
-        return torch.complex(_dispatch(img.real, plan, options), _dispatch(img.imag, plan, imag_options))
+        return torch.complex(_dispatch(img.real, plan, options, boxes), _dispatch(img.imag, plan, imag_options, boxes))
     # integer input is converted by the kernels, only in the part of the source they read
-    return _run(img, plan, options, img.dtype if img.dtype.is_floating_point else torch.float32)
+    return _run(img, plan, options, img.dtype if img.dtype.is_floating_point else torch.float32, boxes)
+
+
+def _as_nearest(options: WarpOptions) -> WarpOptions:
+    """``options`` in ``"nearest"`` mode (itself when it is: no second validation)."""
+    return options if options.mode == "nearest" else dataclasses.replace(options, mode="nearest")
 
 
 def _check_integral_labels(img: torch.Tensor) -> None:

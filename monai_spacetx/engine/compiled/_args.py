@@ -6,6 +6,8 @@ the fill value in the kernel's dtype."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -61,14 +63,35 @@ def _geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest: boo
     return origin3, lin3
 
 
+#: Inside runs of recent small boxes (at most ``_RUNS_ROWS`` rows each; the kernels only read them):
+#: computing them costs about as much as a 64^3 output's nearest kernel (benchmarks/bench_overhead.py).
+_RUNS: "OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+_RUNS_ROWS, _RUNS_SIZE = 1 << 16, 32
+_RUNS_LOCK = threading.Lock()
+
+
 def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Per output row (flat over the box's first two padded axes), the inside run ``[lo, hi)``."""
+    """Per output row (flat over the box's first two padded axes), the inside run ``[lo, hi)`` (the
+    same arrays again for the same plan matrix, shapes and box while they are cached: read only)."""
     starts, shape = tuple(b.start for b in box), tuple(b.stop - b.start for b in box)
     rows = int(np.prod(shape[:-1]))
     if not options.constant:
         return np.zeros(rows, dtype=np.int64), np.full(rows, shape[-1], dtype=np.int64)
+    key = (plan.matrix.tobytes(), plan.source_shape, starts, shape) if rows <= _RUNS_ROWS else None
+    if key is not None:
+        with _RUNS_LOCK:
+            cached = _RUNS.get(key)
+            if cached is not None:
+                _RUNS.move_to_end(key)
+                return cached
     lo, hi = inside_runs(plan, starts, shape)
-    return np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
+    runs = np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
+    if key is not None:
+        with _RUNS_LOCK:
+            _RUNS[key] = runs
+            while len(_RUNS) > _RUNS_SIZE:
+                _RUNS.popitem(last=False)
+    return runs
 
 
 def _fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype]) -> Any:
