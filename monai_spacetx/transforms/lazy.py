@@ -44,7 +44,9 @@ raises :class:`~monai_spacetx.errors.SpaceError`, naming the operations.
 
 from __future__ import annotations
 
+import sys
 import weakref
+from types import FrameType
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -398,7 +400,7 @@ class Deferred(MetaTensor):
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func not in _LAYOUT_ONLY:
+        if func not in _LAYOUT_ONLY and not _keeps_storage(func, args, kwargs or {}):
             for value in torch.utils._pytree.tree_leaves((args, kwargs or {})):
                 if isinstance(value, Deferred):
                     realize(value)
@@ -406,9 +408,53 @@ class Deferred(MetaTensor):
         return MetaTensor.__torch_function__.__func__(MetaTensor, func, types, args, kwargs)  # type: ignore[attr-defined]
 
     def as_tensor(self) -> torch.Tensor:
-        """The pixels as a plain tensor (computed first if they are not yet)."""
+        """The pixels as a plain tensor (computed first if they are not yet).
+
+        Except for a MONAI transform that runs lazily: it takes the data through ``as_tensor()``
+        only to wrap it in a new MetaTensor that carries one more pending operation, and reads no
+        value. It gets a new, still deferred, MetaTensor on the same storage, so that a MONAI step
+        between a Space step and the sink (``SpaceResampled -> RandAffined -> SpaceApplyPendingd``)
+        costs no pass: the sink fuses them from the Space step's input. Whatever reads it later
+        (MONAI's own flush included) computes the pixels first, as for this one.
+        """
+        if self.untyped_storage() in _PLANS and _called_by_lazy_monai():
+            view = MetaTensor(MetaTensor.as_tensor(self))  # fresh metadata, as MONAI's own as_tensor() + MetaTensor()
+            setattr(view, "__class__", Deferred)
+            return view
         realize(self)  # which makes it an ordinary MetaTensor
         return MetaTensor.as_tensor(self)
+
+
+def _called_by_lazy_monai() -> bool:
+    """Whether ``Deferred.as_tensor``'s caller is a MONAI transform's function running with ``lazy=True``.
+
+    MONAI's lazy functions (``crop_func``, ``affine_func`` through ``_maybe_new_metatensor``, ...)
+    hold ``lazy`` as an argument, in the caller or the caller's caller. A MONAI that reads the
+    data some other way only costs the pass this avoids: every read of the deferred view computes it.
+    """
+    frame: Optional[FrameType] = sys._getframe(2)  # 0: this function, 1: as_tensor
+    for _ in range(2):
+        if frame is None:
+            return False
+        if str(frame.f_globals.get("__name__", "")).startswith("monai.transforms.") and frame.f_locals.get("lazy") is True:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _keeps_storage(func: Any, args: Any, kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``func`` is a ``Tensor.to`` that returns its input itself (same dtype and device,
+    already contiguous, no copy): MONAI's ``convert_to_tensor`` calls one on what it wraps."""
+    if func is not torch.Tensor.to or len(args) != 1 or kwargs.get("copy", False) or kwargs.get("non_blocking", False):
+        return False
+    (tensor,) = args
+    fmt = kwargs.get("memory_format", torch.preserve_format)
+    return (
+        kwargs.get("dtype") in (None, tensor.dtype)
+        and kwargs.get("device") in (None, tensor.device)
+        and (fmt is torch.preserve_format or (fmt is torch.contiguous_format and tensor.is_contiguous()))
+        and set(kwargs) <= {"dtype", "device", "memory_format", "copy", "non_blocking"}
+    )
 
 
 def output_dtype(data: torch.Tensor, source: Space, target: Space, options: WarpOptions) -> torch.dtype:
@@ -550,7 +596,9 @@ def with_applied(img: MetaTensor) -> MetaTensor:
     In order, the same records, as MONAI's ``apply_pending`` leaves them after executing them,
     so MONAI's ``Invertd`` / ``Compose.inverse`` undo each one. ``img`` is not modified.
     """
-    out = MetaTensor(img.as_tensor())
+    out = MetaTensor(torch.Tensor.as_subclass(img, torch.Tensor))  # not read here: a deferred output stays unmade
+    if isinstance(img, Deferred):
+        setattr(out, "__class__", Deferred)  # and is computed if something reads it
     out.copy_meta_from(img)  # copies the operation lists (shallowly): ``img``'s stay as they are
     ops = out.pending_operations
     out.clear_pending_operations()
@@ -587,7 +635,8 @@ def execute_fused(img: MetaTensor, options: Optional[WarpOptions] = None, overri
         copy, when nothing is pending), how many records before the pending run the warp
         also covered (an earlier lazy Space step's), and the fused step.
     """
-    run = take_pending(img)
+    # with something pending on the untouched output of a lazy Space step the warp reads that step's input: img's pixels may stay unmade
+    run = take_pending(img, read=not img.pending_operations or _recall(img) is None)
     step = plan_step(img, options or WarpOptions("nearest"), run.grid, override=override and options is not None)
     if not run.ops:
         return run.data, 0, step
