@@ -10,7 +10,9 @@ asks:
 2. its grid is the eager chain's (shape, affine);
 3. the label equals the brute-force nearest sample of the input label on that grid
    (``oracles.py``), zero beyond every intermediate grid (what the eager chain's zeros padding
-   left there): one resample, centre-consistent, a crop never reading what an earlier one removed;
+   left there; a centre on a grid's edge is beyond it by the tie rule in the frame of the grid
+   whose voxels it holds, :func:`held_windows`): one resample, centre-consistent, a crop never
+   reading what an earlier one removed;
 4. the image is that oracle's sample with the mode the chain asked for: nearest when any
    interpolating step asked for nearest (or none interpolates), else multilinear (compared where
    every tap lies inside the input, to float32 round-off);
@@ -188,6 +190,34 @@ def _copies(before: np.ndarray, after: np.ndarray) -> bool:
     return bool(np.abs(m - rounded).max() < 1e-6 and (axes.sum(0) == 1).all() and (axes.sum(1) == 1).all())
 
 
+def held_windows(grids: list[tuple[np.ndarray, tuple[int, ...]]]) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+    """The grids a chain's data passed through (the input first), each as the window of voxels it holds on the
+    lattice of the grid that computed them: the input, or the last grid whose step interpolated.
+
+    The tie rule for a centre on a grid's edge (``floor(x + 0.5)``: the higher index) depends on which way
+    the grid's axes point, and a crop, pad, flip or permutation only moves voxels: it decides no tie. So
+    whether a target centre lies beyond a grid is asked in the frame of the voxels' own grid (the one the
+    fused nearest reads in when it is the input): a flipped crop's far edge is the near edge of the crop,
+    and a chain gives the same voxels with or without the flip (docs/conventions.md section 5). Chain
+    100653 put a centre on a crop's edge seen through a reorientation.
+    """
+    out = [grids[0]]
+    frame = grids[0][0]
+    for affine, shape in grids[1:]:
+        if _copies(frame, affine):  # an integer map: this grid's voxels are a box of the frame's
+            ndim = len(shape)
+            corners = np.array(np.meshgrid(*[(0.0, n - 1.0) for n in shape], indexing="ij")).reshape(ndim, -1)
+            m = np.linalg.solve(frame, affine)
+            mapped = np.round(m[:ndim, :ndim] @ corners + m[:ndim, ndim:]).astype(np.int64)
+            low, high = mapped.min(axis=1), mapped.max(axis=1)
+            shift = np.eye(ndim + 1)
+            shift[:ndim, ndim] = low
+            affine, shape = frame @ shift, tuple(int(n) for n in high - low + 1)
+        out.append((affine, shape))
+        frame = affine
+    return out
+
+
 def _asked_nearest(step: Any) -> bool | None:
     """Whether a step asked for nearest on the image (``None``: it names no image mode)."""
     if isinstance(step, (SpaceResampled, SpaceSpacingd, SpaceResized, SpaceZoomd)):
@@ -232,7 +262,7 @@ def check_chain(seed: int) -> list[str]:
         return [f"grid: {names}: lazy {tuple(out['image'].shape[1:])} vs eager {shapes[-1]}"]
     target = tuple(out["image"].shape[1:])
     beyond = np.zeros(target, dtype=bool)
-    for affine, shape in zip(grids[1:-1], shapes[1:-1]):  # the voxel each target centre falls in, by the tie rule
+    for affine, shape in held_windows(list(zip(grids, shapes)))[1:-1]:  # the voxel each centre falls in, by the tie rule
         voxel = np.floor(oracles.source_coordinates(affine, final, target) + 0.5)
         beyond |= ~np.all((voxel >= 0) & (voxel < np.array(shape)[:, None]), axis=0).reshape(target)
     label = oracles.nearest(sample["label"][0].numpy(), sample["label"].affine, final, target)
@@ -522,7 +552,7 @@ def check_sampling_chain(seed: int) -> list[str]:
         cut_space = Space.from_json(cut)
         cut_affine, cut_shape = _affine(torch.as_tensor(cut_space.to_monai_affine()), ndim), cut_space.shape
         final, shape = _affine(sample_out["image"], ndim), tuple(sample_out["image"].shape[1:])
-        beyond_first = _beyond(grids, cut_affine, cut_shape)
+        beyond_first = _beyond(held_windows([(source, tuple(sample["image"].shape[1:])), *grids])[1:], cut_affine, cut_shape)
         beyond_second = _beyond([(cut_affine, cut_shape)], final, shape)
         label = _segment(_segment(label_in, source, cut_affine, cut_shape, True, beyond_first), cut_affine, final, shape, True, beyond_second)
         if (wrong := int((sample_out["label"][0].numpy().astype(np.float64) != label).sum())) != 0:
