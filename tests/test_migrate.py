@@ -498,3 +498,18 @@ def test_monais_world_boxes_are_a_decision_not_a_rename(tmp_path, capsys):
     assert status == 0 and "nothing to rename" in stdout
     assert line.startswith("[decide] post#transforms#0: AffineBoxToWorldCoordinated puts the world boxes half a working voxel off")
     assert "flip the boxes at the edge for LPS annotations" in line
+
+
+def test_check_progress_counts_its_steps_and_moves_while_the_scan_loads(tmp_path, capsys):
+    """``--check``'s bar: one line a step on stderr, 1/N ... N/N, with the scan's reading and the label's
+    thresholding as steps of their own before the first pipeline runs."""
+    scan = tmp_path / "epi.nii.gz"
+    _write_scan(scan, _oblique((2.0, 2.0, 2.2), 0.1), (40, 36, 14), radius=9.0, sphere_hu=700.0)
+    status, _, err = _migrate([str(TUTORIAL), "--check", str(scan), "--threshold", "300"], capsys)
+    assert status == 0, err
+    steps = [line for line in err.strip().splitlines() if line.startswith("[")]
+    total = len(steps)
+    assert [line.split("]")[1].split()[0] for line in steps] == [f"{n}/{total}" for n in range(1, total + 1)]
+    texts = [line.split("]")[1].split(maxsplit=1)[1] for line in steps]
+    first_pipeline = next(n for n, text in enumerate(texts) if "preprocessing" in text)
+    assert first_pipeline >= 2 and any("scan" in text for text in texts[:first_pipeline]), texts

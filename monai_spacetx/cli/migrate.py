@@ -130,7 +130,9 @@ def run(args: argparse.Namespace, fail: Callable[[str], int]) -> int:
         write_atomically(args.output, result.migrated_text)
         print(f"\nwritten: {args.output}")
     if args.check is not None:
-        progress = Progress(0 if args.quiet else 6)
+        from .inputs import LOAD_STEPS
+
+        progress = Progress(0 if args.quiet else LOAD_STEPS + 5)  # loading, then 2 per config and the score
         try:
             report = check_roundtrip(result, args.check, label=args.label, threshold=args.threshold, lazy=args.lazy,
                                      pre_id=args.preprocessing, post_id=args.postprocessing, progress=progress,
@@ -721,8 +723,7 @@ def check_roundtrip(result: Migration, scan: Path, *, label: Optional[Path], thr
 
     from .inputs import load_case
 
-    progress("load the scan")
-    data, label_source, note = load_case(scan, label, threshold, None)
+    data, label_source, note = load_case(scan, label, threshold, None, progress=progress)  # LOAD_STEPS steps
     report = CheckReport(scan=(shown or str(scan)) + (f" ({note})" if note else ""), label_source=label_source,
                          native_shape=tuple(int(n) for n in data["image"].shape[1:]), channels=0)
     previous = logging.root.manager.disable
