@@ -18,17 +18,24 @@ def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: floa
     """Linear over the voxels ``[l0, l1)`` of a row whose 8 taps are all on the grid: no padding rule, no
     branch; ``orow`` is the contiguous output row, ``s`` the channel's source offset. Two tight loops:
     each voxel's first tap and weights into ``index`` and ``weights`` (no memory read: the compiler
-    vectorises it), then the taps and the lerps."""
-    t0, t1, t2 = sst[1], sst[2], sst[3]
-    for l in range(l0, l1):
+    vectorises it), then the taps and the lerps. Both count with an unsigned integer over slices that
+    start at ``l0`` and read through unsigned offsets (see :func:`.nearest._nearest_interior`: numba's
+    negative-index wraparound on signed subscripts kept the first loop scalar)."""
+    s0, s1, s2 = sst[1], sst[2], sst[3]  # locals: the int64 stores into index could alias sst, to the compiler
+    count = np.uint64(max(l1 - l0, 0))
+    offsets, values = index[l0:l1], orow[l0:l1]
+    f0, f1, f2 = weights[0, l0:l1], weights[1, l0:l1], weights[2, l0:l1]
+    for k in range(np.uint64(0), count):
+        l = float(np.int64(k) + l0)  # exact: the same float64 coordinates as x + l * step
         y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
         i0, i1, i2 = int(y0), int(y1), int(y2)
         # the weights in the image's dtype (float32 arithmetic for float32 images, as grid_sample's)
-        weights[0, l], weights[1, l], weights[2, l] = y0 - i0, y1 - i1, y2 - i2
-        index[l] = s + i0 * t0 + i1 * t1 + i2 * t2
-    for l in range(l0, l1):
-        w0, w1, w2 = weights[0, l], weights[1, l], weights[2, l]
-        p = index[l]
+        f0[k], f1[k], f2[k] = y0 - i0, y1 - i1, y2 - i2
+        offsets[k] = s + i0 * s0 + i1 * s1 + i2 * s2
+    t0, t1, t2 = np.uint64(s0), np.uint64(s1), np.uint64(s2)
+    for k in range(np.uint64(0), count):
+        w0, w1, w2 = f0[k], f1[k], f2[k]
+        p = np.uint64(offsets[k])
         v00 = src[p]
         v00 += (src[p + t2] - v00) * w2
         v01 = src[p + t1]
@@ -39,27 +46,32 @@ def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: floa
         v11 += (src[p + t0 + t1 + t2] - v11) * w2
         v00 += (v01 - v00) * w1
         v10 += (v11 - v10) * w1
-        orow[l] = v00 + (v10 - v00) * w0
+        values[k] = v00 + (v10 - v00) * w0
 
 
 def _linear_interior_2d(src: Any, orow: Any, s: int, x1: float, x2: float, d1: float, d2: float,
                         l0: int, l1: int, sst: Any, index: Any, weights: Any) -> None:
     """:func:`_linear_interior` of a 2-D image (its leading axis of one voxel at coordinate 0): the 4
     taps of the last two axes. The 3-D loop's last blend, ``v + (v - v) * 0``, is ``v`` itself."""
-    t1, t2 = sst[2], sst[3]
-    for l in range(l0, l1):
+    s1, s2 = sst[2], sst[3]
+    count = np.uint64(max(l1 - l0, 0))
+    offsets, values = index[l0:l1], orow[l0:l1]
+    f1, f2 = weights[1, l0:l1], weights[2, l0:l1]
+    for k in range(np.uint64(0), count):
+        l = float(np.int64(k) + l0)
         y1, y2 = x1 + l * d1, x2 + l * d2
         i1, i2 = int(y1), int(y2)
-        weights[1, l], weights[2, l] = y1 - i1, y2 - i2
-        index[l] = s + i1 * t1 + i2 * t2
-    for l in range(l0, l1):
-        w1, w2 = weights[1, l], weights[2, l]
-        p = index[l]
+        f1[k], f2[k] = y1 - i1, y2 - i2
+        offsets[k] = s + i1 * s1 + i2 * s2
+    t1, t2 = np.uint64(s1), np.uint64(s2)
+    for k in range(np.uint64(0), count):
+        w1, w2 = f1[k], f2[k]
+        p = np.uint64(offsets[k])
         v00 = src[p]
         v00 += (src[p + t2] - v00) * w2
         v01 = src[p + t1]
         v01 += (src[p + t1 + t2] - v01) * w2
-        orow[l] = v00 + (v01 - v00) * w1
+        values[k] = v00 + (v01 - v00) * w1
 
 
 def _linear_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
