@@ -194,3 +194,46 @@ def test_the_identity_warning_lists_twelve_keys_and_says_what_to_do(monkeypatch)
         "MONAI's default identity affine (1 mm voxels at the origin); load with a reader that records the affine, or set "
         "meta['original_affine']"
     )
+
+
+# ----------------------------------------------------------------------------- transforms/padding.py
+def test_pad_mode_messages_without_a_key_by_hand():
+    """_where_2, _4 (a key-less message says "for key None" or gets text appended): the list of modes is
+    numpy's ``np.pad`` modes, then torch's that numpy lacks, then ours, as MONAI and our docs name them."""
+    from monai_spacetx import ModeError
+    from monai_spacetx.transforms.padding import parse_pad_mode
+
+    known = ("'constant', 'edge', 'linear_ramp', 'maximum', 'mean', 'median', 'minimum', 'reflect', 'symmetric', "
+             "'wrap', 'empty', 'replicate', 'circular', 'zeros', 'border', 'reflection'")
+    with pytest.raises(ModeError) as caught:
+        parse_pad_mode("mirror")
+    assert str(caught.value) == f"mode must be a pad mode, one of {known}; got 'mirror'"
+    with pytest.raises(ModeError) as caught:
+        parse_pad_mode("wrap", {"foo": 1})
+    assert str(caught.value) == ("pad keyword arguments must be among ['constant_values', 'value', 'stat_length', "
+                                 "'reflect_type', 'end_values'], got ['foo']")
+
+
+def test_pad_outside_refuses_an_empty_kept_part_and_names_the_key():
+    """pad_outside_14 (an empty slice, ``stop == start``, let through to np.pad), _15, _16 (the message)."""
+    from monai_spacetx import EmptyBoxError
+    from monai_spacetx.transforms.padding import pad_outside, parse_pad_mode
+
+    data = torch.arange(12.0).reshape(1, 3, 4)
+    for pad in (parse_pad_mode("wrap"), parse_pad_mode("constant", {"constant_values": [1, 2]})):  # np.pad, both
+        with pytest.raises(EmptyBoxError) as caught:
+            pad_outside(data, (slice(1, 1), slice(0, 4)), pad, key="img")
+        assert str(caught.value) == (f"mode {pad.mode!r} for key 'img' pads from the image's values, but the box does "
+                                     "not overlap the image")
+    # a kept part of one voxel row is padded from it (np.pad 'wrap' of one row repeats it, by hand)
+    out = pad_outside(data, (slice(1, 2), slice(0, 4)), parse_pad_mode("wrap"))
+    assert out.tolist() == [[[4.0, 5.0, 6.0, 7.0]] * 3]
+
+
+def test_crop_padding_default_fill_is_zero():
+    """crop_padding_1 (the default ``fill`` 1): MONAI's constant pad fills 0 unless told otherwise."""
+    from monai_spacetx.transforms.padding import crop_padding
+
+    for mode in ("zeros", "constant"):
+        pad = crop_padding(mode)
+        assert pad.engine == "zeros" and pad.fill == 0.0 and pad.options().fill == 0.0
