@@ -68,17 +68,22 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
 
-def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Sequence[str]) -> None:
+def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Sequence[str], unit: str = "row") -> None:
     """Compile a family module's plain functions in its own namespace (``globals()``): the ``helpers``
-    inlined into the rows, then for each mode ``_<mode>_row`` and its ``_<mode>_serial`` /
+    inlined into the rows, then for each mode ``_<mode>_<unit>`` (the function the drivers call once
+    per row, or once per tile of ``TILE x TILE`` rows with ``unit="tile"``) and its ``_<mode>_serial`` /
     ``_<mode>_parallel`` drivers, registered in ``_BUILT``. The compiled versions replace the plain
-    ones, and the functions compiled after them find them there by global name. Nothing without numba."""
+    ones, and the functions compiled after them find them there by global name. Nothing without numba.
+
+    A call from a driver into a unit passes every array as a full structure and counts its
+    references: about 50 ns, a voxel's work or more for nearest, so the fast kernels call once a
+    tile (their row inlined into it)."""
     if numba is None:
         return
     for name in helpers:
         namespace[name] = _jit(namespace[name], inline="always")
     for mode in modes:
-        namespace[f"_{mode}_row"] = _jit(namespace[f"_{mode}_row"], nogil=True)
+        namespace[f"_{mode}_{unit}"] = _jit(namespace[f"_{mode}_{unit}"], nogil=True)
         _BUILT[mode] = (_jit(namespace[f"_{mode}_serial"], nogil=True),
                         _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True))
 

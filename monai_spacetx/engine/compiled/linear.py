@@ -122,26 +122,25 @@ def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
             _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, weights, reflect)
 
 
+def _linear_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
+                 lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`)."""
+    a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+    # a row's first taps' offsets, its weights in the image's dtype
+    index, weights = np.empty(oshape[3], dtype=np.int64), np.empty((3, oshape[3]), dtype=src.dtype)
+    for a in range(a0, a1):
+        for b in range(b0, b1):
+            _linear_row(a * rows_b + b, index, weights, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect)
+
+
 def _linear_serial(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in range(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        # per tile (oshape[3] voxels a row): the first taps' offsets, the weights in the image's dtype
-        index, weights = np.empty(args[5][3], dtype=np.int64), np.empty((3, args[5][3]), dtype=args[0].dtype)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _linear_row(a * rows_b + b, index, weights, *args)
+    for t in range(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _linear_tile(t, rows_a, rows_b, *args)
 
 
 def _linear_parallel(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in numba.prange(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        # per tile (oshape[3] voxels a row): the first taps' offsets, the weights in the image's dtype
-        index, weights = np.empty(args[5][3], dtype=np.int64), np.empty((3, args[5][3]), dtype=args[0].dtype)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _linear_row(a * rows_b + b, index, weights, *args)
+    for t in numba.prange(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _linear_tile(t, rows_a, rows_b, *args)
 
 
-compile_module(globals(), helpers=('_linear_interior', '_linear_interior_2d', '_linear_edge'), modes=('linear',))
+compile_module(globals(), helpers=('_linear_interior', '_linear_interior_2d', '_linear_edge', '_linear_row'), modes=('linear',), unit="tile")

@@ -57,24 +57,24 @@ def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, os
             _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, reflect)
 
 
+def _nearest_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
+                  lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
+    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`)."""
+    a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+    index = np.empty(oshape[3], dtype=np.int64)  # a row's storage offsets
+    for a in range(a0, a1):
+        for b in range(b0, b1):
+            _nearest_row(a * rows_b + b, index, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect)
+
+
 def _nearest_serial(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in range(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        index = np.empty(args[5][3], dtype=np.int64)  # a row's storage offsets (oshape[3] voxels), per tile
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _nearest_row(a * rows_b + b, index, *args)
+    for t in range(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _nearest_tile(t, rows_a, rows_b, *args)
 
 
 def _nearest_parallel(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in numba.prange(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        index = np.empty(args[5][3], dtype=np.int64)  # a row's storage offsets (oshape[3] voxels), per tile
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _nearest_row(a * rows_b + b, index, *args)
+    for t in numba.prange(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _nearest_tile(t, rows_a, rows_b, *args)
 
 
-compile_module(globals(), helpers=('_nearest_interior', '_nearest_edge'), modes=('nearest',))
+compile_module(globals(), helpers=('_nearest_interior', '_nearest_edge', '_nearest_row'), modes=('nearest',), unit="tile")
