@@ -25,6 +25,7 @@ from ..threads import call_threads
 numba: Any
 try:  # numba is a dependency, but the engine stays usable (torch path) where it cannot be imported
     numba = importlib.import_module("numba")
+    importlib.import_module("numba.extending")
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
@@ -62,6 +63,31 @@ def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
         return numba.njit(cache=True, **flags)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
         return numba.njit(cache=False, **flags)(fn)
+
+
+def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+    """LLVM's ``prefetch`` (read, into every cache level) of ``array``'s element ``offset``: a hint that
+    never faults, so an offset beyond the array is harmless."""
+    ir: Any = importlib.import_module("llvmlite.ir")  # numba's own dependency (untyped: through importlib)
+    cgutils: Any = importlib.import_module("numba.core.cgutils")
+    array_type = signature.args[0]
+    array = context.make_array(array_type)(context, builder, args[0])
+    pointer = cgutils.get_item_pointer(context, builder, array_type, array, [args[1]], wraparound=False, boundscheck=False)
+    i32 = ir.IntType(32)
+    byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
+    function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer.type, i32, i32, i32]), "llvm.prefetch.p0")
+    builder.call(function, [byte_pointer, i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+def _prefetch_typing(typingctx: Any, array: Any, offset: Any) -> Any:
+    """``prefetch(array, offset)``: a 1-D array and an unsigned integer offset (see :func:`_prefetch_codegen`)."""
+    return numba.types.void(array, offset), _prefetch_codegen
+
+
+#: ``prefetch(array, offset)`` in compiled code (numba intrinsic); the kernels ask for the source lines
+#: of the next row while they compute this one (see :func:`._rows._prefetch_row`).
+prefetch: Any = numba.extending.intrinsic(_prefetch_typing) if numba is not None else None
 
 
 #: Kernel name -> (serial build, parallel build); each family module adds its own.

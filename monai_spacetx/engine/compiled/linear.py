@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _tile_rows
+from ._rows import _fill_row, _linear_coord, _prefetch_row, _row_interior, _row_start, _tile_rows
 from ._runtime import TILE, compile_module, numba
 
 
@@ -110,6 +110,8 @@ def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, lo[r], hi[r])
     inner = fast1 > fast0
     flat = nsrc[0] == 1 and sst[1] == 0 and x0 == 0.0 and lin[0, 2] == 0.0  # a 2-D image
+    if not flat and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
+        _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, True)
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]

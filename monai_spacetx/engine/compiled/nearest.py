@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._rows import _fill_row, _row_interior, _row_start, _tile_rows, _wrap
+from ._rows import _fill_row, _prefetch_row, _row_interior, _row_start, _tile_rows, _wrap
 from ._runtime import TILE, compile_module, numba
 
 
@@ -48,6 +48,8 @@ def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, os
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, lo[r], hi[r])
     inner = fast1 > fast0
+    if nsrc[0] > 1 and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
+        _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, False)
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
