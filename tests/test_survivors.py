@@ -237,3 +237,91 @@ def test_crop_padding_default_fill_is_zero():
     for mode in ("zeros", "constant"):
         pad = crop_padding(mode)
         assert pad.engine == "zeros" and pad.fill == 0.0 and pad.options().fill == 0.0
+
+
+def test_crop_fill_reaches_zeros_and_constant_padding():
+    """crop_padding_12, _17 .. _20 (``fill`` dropped, or given to the wrong modes): a box two rows above the image,
+    filled by hand; ``fill`` is the constant of ``zeros``/``constant`` only (``border`` repeats the edge row)."""
+    from monai_spacetx.transforms import SpaceCrop, SpaceCropd
+
+    data = torch.arange(24.0).reshape(1, 4, 3, 2)
+    box = dict(roi_start=(-2, 0, 0), roi_end=(3, 3, 2))
+    for mode in ("zeros", "constant"):
+        out = SpaceCrop(**box, padding_mode=mode, fill=5.0)(data)
+        expected = torch.cat([torch.full((1, 2, 3, 2), 5.0), data[:, :3]], dim=1)
+        assert torch.equal(out.as_tensor(), expected), mode
+    out = SpaceCropd(["a", "b"], **box, padding_mode=["constant", "border"], fill=[-1.0, 7.0])({"a": data, "b": data.clone()})
+    assert torch.equal(out["a"].as_tensor(), torch.cat([torch.full((1, 2, 3, 2), -1.0), data[:, :3]], dim=1))
+    assert torch.equal(out["b"].as_tensor(), torch.cat([data[:, :1], data[:, :1], data[:, :3]], dim=1))  # edge row twice
+
+
+def test_zoom_dtype_is_the_precision_it_computes_in():
+    """resample_padded_8, _15 (``dtype`` dropped on the engine path): MONAI's Zoom computed wholly in float64, rounded
+    to float32, is within one float32 ulp of ours with ``dtype=float64`` (float32 arithmetic is 2 ulps off here)."""
+    from monai.data import MetaTensor
+    from monai.transforms import Zoom
+
+    from monai_spacetx.transforms import SpaceZoom
+
+    img = MetaTensor(torch.rand(1, 9, 11, 7, generator=torch.Generator().manual_seed(0)),
+                     affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    for padding_mode in ("constant", "edge"):
+        expected = Zoom(0.6, padding_mode=padding_mode, dtype=torch.float64)(img.double()).as_tensor().float().numpy()
+        ours = SpaceZoom(0.6, padding_mode=padding_mode, dtype=torch.float64)(img)
+        assert ours.dtype == torch.float32
+        ulps = np.abs(ours.as_tensor().numpy() - expected) / np.spacing(np.abs(expected))
+        assert ulps.max() <= 1.0, padding_mode
+
+
+def test_a_crop_that_misses_the_image_with_a_monai_pad_mode_is_refused_naming_the_key():
+    """resample_padded_31 .. _34 (the up-front check's call broken: a TypeError, or no key): nothing to pad from."""
+    from monai_spacetx import EmptyBoxError
+    from monai_spacetx.transforms import SpaceCropd
+
+    crop = SpaceCropd("img", roi_start=(10, 0, 0), roi_end=(12, 2, 2), padding_mode="wrap")
+    with pytest.raises(EmptyBoxError) as caught:
+        crop({"img": torch.arange(24.0).reshape(1, 4, 3, 2)})
+    assert str(caught.value) == "mode 'wrap' for key 'img' pads from the image's values, but the box does not overlap the image"
+
+
+def _zoom_image():
+    from monai.data import MetaTensor
+
+    return MetaTensor(torch.rand(1, 20, 16, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64),
+                      affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+
+
+def test_a_lazy_zoom_with_a_monai_pad_mode_fuses_with_the_next_step():
+    """resample_padded_38 (the replay's computed part lost), _57, _65 (``lazy`` dropped: the next step interpolates
+    the zoom's output again): a lazy kept-size zoom out (``edge`` padding) then a lazy respacing is one linear
+    interpolation of the input, brute force from the raw affines, wherever it reads the input's interior."""
+    from oracles import interpolate
+
+    from monai_spacetx.transforms import SpaceSpacing, SpaceZoom
+
+    img = _zoom_image()
+    out = SpaceSpacing((0.7, 0.9, 1.3), lazy=True)(SpaceZoom(0.6, padding_mode="edge", lazy=True)(img))
+    a0, a1, shape = img.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:])
+    expected = interpolate(img.as_tensor().numpy()[0], a0, a1, shape, 1, "border")
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    x = (np.linalg.solve(a0, a1) @ np.c_[grid, np.ones(len(grid))].T)[:3].T  # the input index each centre reads
+    interior = np.all((x >= 0.5) & (x <= np.array(img.shape[1:]) - 1.5), axis=1).reshape(shape)
+    assert interior.sum() > 5000  # the zoom out covers the input's whole field of view: all of it is computed
+    np.testing.assert_allclose(out.as_tensor().numpy()[0][interior], expected[interior], rtol=0, atol=1e-12)
+
+
+def test_a_zoom_with_a_monai_pad_mode_is_inverted_by_its_record():
+    """resample_padded_54 (the transform's info not recorded: its inverse finds no record): back on the input's
+    grid, as MONAI's own Zoomd and its inverse (side by side)."""
+    from monai.transforms import Zoomd
+
+    from monai_spacetx.transforms import SpaceZoomd
+
+    img = _zoom_image().float()
+    ours = SpaceZoomd("img", 0.6, padding_mode="edge")
+    theirs = Zoomd("img", 0.6, padding_mode="edge")
+    back = ours.inverse(ours({"img": img}))["img"]
+    expected = theirs.inverse(theirs({"img": img}))["img"]
+    assert back.shape == img.shape and len(back.applied_operations) == 0
+    np.testing.assert_array_equal(back.affine.numpy(), img.affine.numpy())
+    np.testing.assert_allclose(back.as_tensor().numpy(), expected.as_tensor().numpy(), rtol=0, atol=1e-6)
