@@ -325,3 +325,59 @@ def test_a_zoom_with_a_monai_pad_mode_is_inverted_by_its_record():
     assert back.shape == img.shape and len(back.applied_operations) == 0
     np.testing.assert_array_equal(back.affine.numpy(), img.affine.numpy())
     np.testing.assert_allclose(back.as_tensor().numpy(), expected.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+def test_parse_pad_mode_routes_as_the_module_documents():
+    """parse_pad_mode_15 .. _23 (an enum's ``value`` not read), _44 .. _49 (torch's ``value`` keyword lost), _55 .. _59
+    (``constant_values``/``value`` not taken as the engine's constant), _62 .. _68, _74 (mode or fill lost): by hand,
+    from the module's contract: ``constant`` with one number is our ``zeros`` with that fill, ``edge``/``replicate``
+    our ``border``, ours keep their name, every other mode (or other keywords) goes to MONAI's ``pad_nd``."""
+    import enum
+
+    from monai_spacetx import ModeError
+    from monai_spacetx.transforms.padding import PadMode, parse_pad_mode
+
+    class Mode(enum.Enum):  # an enum that is not a str (MONAI's are StrEnums): its value is the mode
+        WRAP = "wrap"
+
+    assert parse_pad_mode(Mode.WRAP) == PadMode("wrap", None, 0.0, ())
+    assert parse_pad_mode("constant", {"constant_values": 2.5}) == PadMode("constant", "zeros", 2.5, ())
+    assert parse_pad_mode("constant", {"value": 3}) == PadMode("constant", "zeros", 3.0, ())
+    assert parse_pad_mode("CONSTANT", {"constant_values": 2, "value": 9}) == PadMode("constant", "zeros", 2.0, ())
+    assert parse_pad_mode("constant", {"constant_values": (1, 2)}) == PadMode("constant", None, 0.0, (("constant_values", (1, 2)),))
+    assert parse_pad_mode("edge", {"constant_values": 3}) == PadMode("edge", "border", 0.0, ())
+    assert parse_pad_mode("replicate") == PadMode("replicate", "border", 0.0, ())
+    assert parse_pad_mode("zeros", {"value": 4}) == PadMode("zeros", "zeros", 4.0, ())
+    assert parse_pad_mode("Reflection") == PadMode("reflection", "reflection", 0.0, ())
+    assert parse_pad_mode("border") == PadMode("border", "border", 0.0, ())
+    assert parse_pad_mode("mean", {"stat_length": 2}) == PadMode("mean", None, 0.0, (("stat_length", 2),))
+    assert parse_pad_mode("edge", engine_modes=("constant",)) == PadMode("edge", None, 0.0, ())  # a zoom's edge
+    # parse_pad_mode_69, _71: np.pad's arguments given to our own padding were dropped without a word (fixed: refused)
+    for kwargs in ({"constant_values": (1, 2)}, {"stat_length": 2}, {"value": True}):
+        with pytest.raises(ModeError, match=r"^padding_mode for key 'img' 'zeros' is our engine padding: its only pad keyword "):
+            parse_pad_mode("zeros", kwargs, name="padding_mode", key="img")
+
+
+def test_torch_value_keyword_pads_like_monai():
+    """parse_pad_mode_44 .. _49 end to end: MONAI's CropForegroundd with torch's ``value`` keyword, bit for bit."""
+    from monai.data import MetaTensor
+    from monai.transforms import CropForegroundd
+
+    from monai_spacetx.transforms import SpaceCropForegroundd
+
+    img = torch.zeros(1, 12, 10, 8)
+    img[0, 0:5, 3:9, 2:8] = torch.rand(5, 6, 6, generator=torch.Generator().manual_seed(5)) + 1
+    image = MetaTensor(img)
+    theirs = CropForegroundd("img", "img", margin=3, mode="constant", value=7)({"img": image})["img"]
+    ours = SpaceCropForegroundd("img", "img", margin=3, mode="constant", value=7)({"img": image})["img"]
+    assert float(theirs[0, 0, 0, 0]) == 7.0 and torch.equal(ours.as_tensor(), theirs.as_tensor())
+
+
+def test_a_lazy_crop_that_misses_the_image_is_refused_at_once():
+    """resample_padded_25 (the up-front check never true): lazily the warp runs later; the refusal must not wait."""
+    from monai_spacetx import EmptyBoxError
+    from monai_spacetx.transforms import SpaceCropd
+
+    crop = SpaceCropd("img", roi_start=(10, 0, 0), roi_end=(12, 2, 2), padding_mode="wrap", lazy=True)
+    with pytest.raises(EmptyBoxError, match=r"^mode 'wrap' for key 'img' pads from the image's values, but the box"):
+        crop({"img": torch.arange(24.0).reshape(1, 4, 3, 2)})

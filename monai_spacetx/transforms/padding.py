@@ -98,8 +98,13 @@ def parse_pad_mode(
     text = text.lower()
     constant = kwargs.get("constant_values", kwargs.get("value", 0.0))
     simple = set(kwargs) <= {"constant_values", "value"} and isinstance(constant, (int, float, np.number)) and not isinstance(constant, bool)
-    if text in PADDING_MODES:  # ours
-        return PadMode(text, text, float(constant) if simple else 0.0)
+    if text in PADDING_MODES:  # ours: one number at most (the constant of "zeros"), never np.pad's other arguments
+        if not simple:
+            raise ModeError(
+                f"{name}{_where(key)} {text!r} is our engine padding: its only pad keyword argument is one number "
+                f"(constant_values or value, the fill of 'zeros'), got {kwargs!r}; use a numpy pad mode for np.pad's arguments"
+            )
+        return PadMode(text, text, float(constant))
     if text in engine_modes and simple:
         return PadMode(text, _ENGINE_EXACT[text], float(constant) if text == "constant" else 0.0)
     return PadMode(text, None, 0.0, tuple(sorted(kwargs.items())))
