@@ -381,3 +381,53 @@ def test_a_lazy_crop_that_misses_the_image_is_refused_at_once():
     crop = SpaceCropd("img", roi_start=(10, 0, 0), roi_end=(12, 2, 2), padding_mode="wrap", lazy=True)
     with pytest.raises(EmptyBoxError, match=r"^mode 'wrap' for key 'img' pads from the image's values, but the box"):
         crop({"img": torch.arange(24.0).reshape(1, 4, 3, 2)})
+
+
+# ----------------------------------------------------------------------------- geometry/boxes.py
+def test_corners_to_boxes_of_integer_corners_is_float64():
+    """corners_to_boxes_3, _5 (integer corners kept integer): the docstring's example, given as ints."""
+    from monai_spacetx.geometry.boxes import corners_to_boxes
+
+    out = corners_to_boxes([[[1, 5], [3, 2], [0, 4]]])
+    assert out.dtype == np.float64 and out.tolist() == [[0.0, 2.0, 3.0, 5.0]]
+
+
+def test_world_box_functions_name_boxes_by_default_and_keep_torch():
+    """boxes_to_world_3, _4, _9, _13, world_to_boxes_3, _4, _10 (the default name in errors), world_to_boxes_35
+    (a torch tensor in, numpy out): messages and values by hand."""
+    from monai_spacetx import PointsError
+    from monai_spacetx.geometry.boxes import boxes_to_world, world_to_boxes
+
+    space = Space((4, 4), spacing=(2.0, 3.0), origin=(10.0, 0.0))
+    for function in (boxes_to_world, world_to_boxes):
+        with pytest.raises(PointsError, match=r"^boxes must be \(N, 4\) boxes \(x1 y1 x2 y2, MONAI's standard mode\) or "
+                                              r"\(N, 4, 2\) corners for 2-D images, got shape \(1, 3\)$"):
+            function([[1.0, 2.0, 3.0]], space)
+    out = world_to_boxes(torch.tensor([[9.0, -1.5, 11.0, 4.5]], dtype=torch.float64), space)
+    # by hand: (9 - 10) / 2 + 0.5 = 0, (-1.5 - 0) / 3 + 0.5 = 0, (11 - 10) / 2 + 0.5 = 1, 4.5 / 3 + 0.5 = 2
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.tolist() == [[0.0, 0.0, 1.0, 2.0]]
+
+
+def test_box_functions_name_their_argument_and_keep_torch():
+    """map_boxes_3, _4, _23, _27, boxes_in_grid_3, _4, _12, _32 (the name in errors: the default, or the one given),
+    boxes_in_grid_38 (the coords message), transform_boxes_25 (a torch tensor in, numpy out): by hand."""
+    from monai_spacetx import ModeError, PointsError
+    from monai_spacetx.geometry.boxes import boxes_in_grid, map_boxes, transform_boxes
+
+    space = Space((4, 4))
+    shape_error = r"must be \(N, 4\) boxes \(x1 y1 x2 y2, MONAI's standard mode\) or \(N, 4, 2\) corners for 2-D images, got shape \(1, 3\)$"
+    bad = [[1.0, 2.0, 3.0]]
+    with pytest.raises(PointsError, match=r"^boxes " + shape_error):
+        map_boxes(bad, space, space.flip(0))
+    with pytest.raises(PointsError, match=r"^label boxes " + shape_error):
+        map_boxes(bad, space, space.flip(0), name="label boxes")
+    for coords in ("index", "world"):
+        with pytest.raises(PointsError, match=r"^boxes " + shape_error):
+            boxes_in_grid(bad, space, coords)
+        with pytest.raises(PointsError, match=r"^b " + shape_error):
+            boxes_in_grid(bad, space, coords, name="b")
+    with pytest.raises(ModeError, match=r"^coords must be 'index' or 'world', got 'pixel'$"):
+        boxes_in_grid([[0.0, 0.0, 1.0, 1.0]], space, "pixel")
+    flip = torch.tensor([[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]])  # LPS <-> RAS in 2-D
+    out = transform_boxes(torch.tensor([[1.0, 2.0, 4.0, 3.0]]), flip)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.tolist() == [[-4.0, -3.0, -1.0, -2.0]]
