@@ -149,10 +149,12 @@ def warm_up() -> float:
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
         _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), True))
         table = np.zeros((3, 4), dtype=np.int64)
-        _BUILT["label_axes"][build](4, 4, (labels, strides, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)), labels.copy(), True))
-        _BUILT["label_first"][build](4, 4, (labels, strides, labels.copy(), strides, shape, table))
+        _BUILT["label_axes"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
+                                           table.copy(), np.zeros((3, 4), np.uint8)))
+        cells = np.ones((4, 16), np.uint8)
+        _BUILT["label_cells"][build](4, 1, (labels, strides, n, cells, np.ones((3, 4), np.bool_)))
         _BUILT["label_mixed"][build](4, 1, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
-                                            table.copy(), table.copy(), labels.copy()))
+                                            table.copy(), table.copy(), cells, cells.view(np.int64)))
         _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
         # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
         first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)

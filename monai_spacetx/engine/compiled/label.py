@@ -2,7 +2,12 @@
 largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label), with the same
 summation order, so that the result is bit for bit the torch path's. A voxel whose cell's 8 taps hold
 one label takes it without a vote; for targets at least as large as the source, from a one-byte map
-of the uniform source cells (:func:`_uniform_cells`)."""
+of the uniform source cells (:func:`_uniform_cells`). Two classes are decided by one comparison with
+:data:`TWO_CLASS_AT` (the rule's exact threshold), three or more by each distinct label's score.
+
+Axis-aligned plans (:func:`label_axes_kernel`) also skip the vote where a cell is split across one axis
+by a plane (a region's face: most mixed cells of a label map) and that axis' side is decided
+(:func:`_sure_sides`): the voxel takes the label at the winning side's taps."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from ...geometry.tolerances import WEIGHT_TOL
 from ..box import Box
 from ..options import WarpOptions
 from ..plan import WarpPlan
+from ..separable import run_steps, step_order
 from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
 from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _snapped_floor, _tile_rows
 from ._runtime import TILE, _jit, _run, available, compile_module, numba
@@ -25,47 +31,103 @@ from ._runtime import TILE, _jit, _run, available, compile_module, numba
 _LABEL_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float32, torch.float64}
 
 
-def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, u0: float, u1: float, u2: float,
-                labels: Any, weights: Any) -> Any:
-    """The vote of :mod:`.label` among a voxel's 8 linear taps whose labels differ (storage offsets ``p``/``q``
-    per axis, weights ``u`` of the upper taps). Taps in the torch path's order: ``(c0, c1, c2)``, ``c2``
-    fastest; weights ``((1 * w_0) * w_1) * w_2`` as label._label_tile's ``weights_at``; scores summed in
-    tap order. Two classes (most mixed cells) in registers; more in the scratch arrays."""
-    a0, a1, a2, a3 = src[s + p0 + p1 + p2], src[s + p0 + p1 + q2], src[s + p0 + q1 + p2], src[s + p0 + q1 + q2]
-    a4, a5, a6, a7 = src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2]
+def _two_class_threshold() -> float:
+    """The smallest float64 score ``s`` for which :mod:`..label`'s two-class rule,
+    ``rint(s / WEIGHT_TOL) > rint((1 - s) / WEIGHT_TOL)``, gives the larger label.
+
+    The rule is monotone in ``s`` (each side is a chain of correctly rounded monotone operations:
+    the left one never decreases as ``s`` grows, the right one never increases), so it is exactly
+    ``s >= threshold``, found by bisection over the ordered bit patterns of the non-negative doubles:
+    the kernels compare once where the rule divides twice and rounds twice, with the same answers."""
+    def larger(score: float) -> bool:
+        return bool(np.rint(np.float64(score) / WEIGHT_TOL) > np.rint((1.0 - np.float64(score)) / WEIGHT_TOL))
+
+    lo, hi = int(np.float64(0.0).view(np.int64)), int(np.float64(1.0).view(np.int64))  # larger(0) is False, larger(1) True
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if larger(float(np.int64(mid).view(np.float64))):
+            hi = mid
+        else:
+            lo = mid
+    threshold = float(np.int64(hi).view(np.float64))
+    assert larger(threshold) and not larger(float(np.int64(hi - 1).view(np.float64)))
+    return threshold
+
+
+#: Scores at or above this give the larger of two classes (:func:`_two_class_threshold`).
+TWO_CLASS_AT = _two_class_threshold()
+#: How far an axis' upper weight must be from one half for :func:`_sure_sides` to decide without the score.
+_SURE_MARGIN = 1e-12
+
+
+def _sure_sides(u: np.ndarray) -> np.ndarray:
+    """``(3, L)`` int8 from the upper-tap weights ``u`` ``(3, L)`` of an axis-aligned resample: which side
+    wins at target index ``j`` of axis ``k`` in a source cell split across ``k`` by a plane (two classes,
+    each on one side: a region's face, the usual mixed cell): 1 the upper side, 0 the lower, -1 undecided.
+
+    The larger label's score is its side's 4 tap weights summed, products ``(w_0 * w_1) * w_2`` of the
+    float64 factors ``w = 1 - u`` below and ``u`` above; exactly, it is that side's own weight along ``k``
+    (``u`` or ``1 - u`` as computed) times ``((1 - u) + u)`` along the two other axes, each 1 within
+    2^-53, and the 11 roundings move it by less than 2e-15. So where ``u >= TWO_CLASS_AT + margin`` the
+    upper side wins whichever label it holds (holding the larger, it scores at least the threshold;
+    holding the smaller, the larger scores ``1 - u``, below it); where ``u <= 1 - TWO_CLASS_AT - margin``
+    the lower side wins; in between (within about 1e-12 of one half: exact ties included, which go to the
+    smaller label, whichever side holds it) the score must decide."""
+    wins = np.full(u.shape, -1, dtype=np.int8)
+    wins[u >= TWO_CLASS_AT + _SURE_MARGIN] = 1
+    wins[u <= (1.0 - TWO_CLASS_AT) - _SURE_MARGIN] = 0
+    return wins
+
+
+def _vote8(a0: Any, a1: Any, a2: Any, a3: Any, a4: Any, a5: Any, a6: Any, a7: Any, u0: float, u1: float, u2: float,
+           labels: Any, weights: Any) -> Any:
+    """The vote of :mod:`.label` among a voxel's 8 linear taps' labels ``a`` (tap ``(c0, c1, c2)`` is
+    ``a[4 c0 + 2 c1 + c2]``, ``c2`` fastest, the torch path's order), weights ``u`` of the upper taps.
+    Weights ``((1 * w_0) * w_1) * w_2`` as label._label_tile's ``weights_at``; scores summed in tap
+    order. Two classes (most mixed cells) in registers, a tap of the smaller class adding ``0 * w``
+    (exactly 0: the same sum); more in the scratch arrays."""
     v0, v1, v2 = 1.0 - u0, 1.0 - u1, 1.0 - u2
-    w0, w1, w2, w3 = (v0 * v1) * v2, (v0 * v1) * u2, (v0 * u1) * v2, (v0 * u1) * u2
-    w4, w5, w6, w7 = (u0 * v1) * v2, (u0 * v1) * u2, (u0 * u1) * v2, (u0 * u1) * u2
+    f00, f01, f10, f11 = v0 * v1, v0 * u1, u0 * v1, u0 * u1
     low = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
     high = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
-    if ((a0 == low or a0 == high) and (a1 == low or a1 == high) and (a2 == low or a2 == high) and (a3 == low or a3 == high)
-            and (a4 == low or a4 == high) and (a5 == low or a5 == high) and (a6 == low or a6 == high)
-            and (a7 == low or a7 == high)):  # label._of_two
-        score = 0.0
-        score += w0 if a0 == high else 0.0
-        score += w1 if a1 == high else 0.0
-        score += w2 if a2 == high else 0.0
-        score += w3 if a3 == high else 0.0
-        score += w4 if a4 == high else 0.0
-        score += w5 if a5 == high else 0.0
-        score += w6 if a6 == high else 0.0
-        score += w7 if a7 == high else 0.0
-        return high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+    if (((a0 == low) | (a0 == high)) & ((a1 == low) | (a1 == high)) & ((a2 == low) | (a2 == high)) & ((a3 == low) | (a3 == high))
+            & ((a4 == low) | (a4 == high)) & ((a5 == low) | (a5 == high)) & ((a6 == low) | (a6 == high))
+            & ((a7 == low) | (a7 == high))):  # label._of_two
+        score = (1.0 if a0 == high else 0.0) * (f00 * v2)
+        score += (1.0 if a1 == high else 0.0) * (f00 * u2)
+        score += (1.0 if a2 == high else 0.0) * (f01 * v2)
+        score += (1.0 if a3 == high else 0.0) * (f01 * u2)
+        score += (1.0 if a4 == high else 0.0) * (f10 * v2)
+        score += (1.0 if a5 == high else 0.0) * (f10 * u2)
+        score += (1.0 if a6 == high else 0.0) * (f11 * v2)
+        score += (1.0 if a7 == high else 0.0) * (f11 * u2)
+        return high if score >= TWO_CLASS_AT else low
     labels[0], labels[1], labels[2], labels[3], labels[4], labels[5], labels[6], labels[7] = a0, a1, a2, a3, a4, a5, a6, a7
-    weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6], weights[7] = w0, w1, w2, w3, w4, w5, w6, w7
-    best = -1.0  # label._winner_of_many then label._best
+    weights[0], weights[1], weights[2], weights[3] = f00 * v2, f00 * u2, f01 * v2, f01 * u2
+    weights[4], weights[5], weights[6], weights[7] = f10 * v2, f10 * u2, f11 * v2, f11 * u2
+    best = -1.0  # label._winner_of_many then label._best, once per distinct label (a repeat changes nothing)
     winner = high
     for t in range(8):
+        seen = False
+        for e in range(t):
+            seen |= labels[e] == labels[t]
+        if seen:
+            continue
         score = 0.0
-        for u in range(8):
-            if labels[u] == labels[t]:
-                score += weights[u]
+        for e in range(8):
+            score += weights[e] if labels[e] == labels[t] else 0.0  # adding 0 to a sum of weights: exact
         rounded = np.rint(score / WEIGHT_TOL)
-        if rounded > best:
+        if rounded > best or (rounded == best and labels[t] < winner):
             best, winner = rounded, labels[t]
-        elif rounded == best and labels[t] < winner:
-            winner = labels[t]
     return winner
+
+
+def _label_vote(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, u0: float, u1: float, u2: float,
+                labels: Any, weights: Any) -> Any:
+    """:func:`_vote8` of the 8 linear taps at storage offsets ``p``/``q`` (lower/upper tap) per axis."""
+    return _vote8(src[s + p0 + p1 + p2], src[s + p0 + p1 + q2], src[s + p0 + q1 + p2], src[s + p0 + q1 + q2],
+                  src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2],
+                  u0, u1, u2, labels, weights)
 
 
 def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: int, first: Any) -> bool:
@@ -187,89 +249,121 @@ def _axis_table(o: float, step: float, n: int, stride: int, reflect: bool, p: An
         first[i], last[i] = min(first[i], l), max(last[i], l + 1)
 
 
-def _label_axes_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, out: Any, ost: Any, oshape: Any,
-                    p: Any, q: Any, u: Any, cells: Any, mapped: bool) -> None:
+def _label_axes_row(r: int, labels: Any, weights: Any, code: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
+                    oshape: Any, p: Any, q: Any, u: Any, n: Any, decided: Any) -> None:
     """An axis-aligned label row (target axis ``k`` reads source axis ``k``): the taps and weights of
-    each axis from its table (:func:`_axis_table`), so a voxel in a uniform cell costs one table
-    read, one map byte (``mapped``) or the cell's 8 taps, and one label; the rest vote as
-    :func:`_label_edge` does (same taps, weights and order: the same labels)."""
+    each axis from its table (:func:`_axis_table`). A voxel whose cell is uniform, or split across one
+    axis whose side is decided (``decided``: 1 where :func:`_sure_sides` is), takes the label at its taps
+    ``n`` (the winning side's per axis); the rest vote as :func:`_label_edge` does (same taps, weights and
+    order: the same labels). With a contiguous last axis the row's source cells are classified first,
+    whole rows compared without branches (``code``: per cell, bit 0 decided whatever the last axis'
+    side, bit 1 uniform along the two other axes), so that a voxel reads its cell's code, not its 8 labels."""
     a = r // oshape[2]
     b = r - a * oshape[2]
     base = ost[1] * a + ost[2] * b
     p0, q0, u0, p1, q1, u1 = p[0, a], q[0, a], u[0, a], p[1, b], q[1, b], u[1, b]
+    sure0, sure1 = decided[0, a] == 1, decided[1, b] == 1
+    n2 = nsrc[2]
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
-        row = s + p0 + p1
-        last = -1
-        last_label = src[s]
-        for l in range(oshape[3]):
-            p2 = p[2, l]
-            cell = row + p2
-            if mapped:
-                if cells[cell]:
-                    out[at + l * ost[3]] = src[cell]
-                    continue
-            elif p2 == last:
-                out[at + l * ost[3]] = last_label
-                continue
-            first = src[cell]
-            q2 = q[2, l]
-            if _uniform(src, s, p0, q0, p1, q1, p2, q2, first):
-                last, last_label = p2, first
-                out[at + l * ost[3]] = first
-            else:
-                out[at + l * ost[3]] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, u0, u1, u[2, l], labels, weights)
-
-
-def _label_first_row(r: int, a0: int, b0: int, src: Any, sst: Any, out: Any, ost: Any, oshape: Any, p: Any) -> None:
-    """The two-pass axis-aligned label resample's first pass, one target row: every voxel takes the
-    label of its cell's lowest tap (a gather, as nearest): right wherever the cell is uniform. A row
-    whose lower taps are those of the row before it in the tile (``b - 1``, else ``a - 1``: written
-    already, by this thread) is a copy of that row."""
-    a = r // oshape[2]
-    b = r - a * oshape[2]
-    base = ost[1] * a + ost[2] * b
-    if b > b0 and p[1, b] == p[1, b - 1]:
-        before = base - ost[2]
-    elif a > a0 and p[0, a] == p[0, a - 1]:
-        before = base - ost[1]
-    else:
-        before = -1
-    for c in range(oshape[0]):
-        at = base + c * ost[0]
-        if before >= 0:
-            was = before + c * ost[0]
-            if ost[3] == 1:  # a contiguous row: one block copy
-                out[at : at + oshape[3]] = out[was : was + oshape[3]]
-            else:
-                for l in range(oshape[3]):
-                    out[at + l * ost[3]] = out[was + l * ost[3]]
+        r00, r01, r10, r11 = s + p0 + p1, s + p0 + q1, s + q0 + p1, s + q0 + q1
+        rn = s + n[0, a] + n[1, b]
+        if sst[3] == 1 and n2 > 1:
+            x00, x01, x10, x11 = src[r00 : r00 + n2], src[r01 : r01 + n2], src[r10 : r10 + n2], src[r11 : r11 + n2]
+            for i2 in range(n2 - 1):
+                along2 = (x00[i2] == x00[i2 + 1]) & (x01[i2] == x01[i2 + 1]) & (x10[i2] == x10[i2 + 1]) & (x11[i2] == x11[i2 + 1])
+                along1 = (x00[i2] == x01[i2]) & (x00[i2 + 1] == x01[i2 + 1]) & (x10[i2] == x11[i2]) & (x10[i2 + 1] == x11[i2 + 1])
+                along0 = (x00[i2] == x10[i2]) & (x00[i2 + 1] == x10[i2 + 1]) & (x01[i2] == x11[i2]) & (x01[i2 + 1] == x11[i2 + 1])
+                fine = (along0 & along1 & along2) | (along0 & along2 & sure1) | (along1 & along2 & sure0)
+                code[i2] = (1 if fine else 0) | (2 if along0 & along1 else 0)
+            last = n2 - 1
+            along1 = (x00[last] == x01[last]) & (x10[last] == x11[last])
+            along0 = (x00[last] == x10[last]) & (x01[last] == x11[last])
+            fine = (along0 & along1) | (along0 & sure1) | (along1 & sure0)
+            code[last] = (1 if fine else 0) | (2 if along0 & along1 else 0)
+            for l in range(oshape[3]):
+                p2 = p[2, l]
+                cell = code[p2]
+                if (cell & 1) | ((cell >> 1) & decided[2, l]):
+                    out[at + l * ost[3]] = src[rn + n[2, l]]
+                else:
+                    out[at + l * ost[3]] = _label_vote(src, s, p0, q0, p1, q1, p2, q[2, l], u0, u1, u[2, l], labels, weights)
             continue
-        row = c * sst[0] + p[0, a] + p[1, b]
         for l in range(oshape[3]):
-            out[at + l * ost[3]] = src[row + p[2, l]]
+            p2, q2 = p[2, l], q[2, l]
+            a0, a1, a2, a3 = src[r00 + p2], src[r00 + q2], src[r01 + p2], src[r01 + q2]
+            a4, a5, a6, a7 = src[r10 + p2], src[r10 + q2], src[r11 + p2], src[r11 + q2]
+            along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
+            along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
+            along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
+            if ((along0 & along1 & (along2 | (decided[2, l] == 1))) | (along0 & along2 & sure1)
+                    | (along1 & along2 & sure0)):
+                out[at + l * ost[3]] = src[rn + n[2, l]]
+            else:
+                out[at + l * ost[3]] = _vote8(a0, a1, a2, a3, a4, a5, a6, a7, u0, u1, u[2, l], labels, weights)
 
 
-def _label_mixed_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any,
-                     p: Any, q: Any, u: Any, first: Any, last: Any, cells: Any) -> None:
+def _label_cells_row(r: int, src: Any, sst: Any, nsrc: Any, cells: Any, sure: Any) -> None:
+    """Source slab ``r`` (channel ``r // n0``, index ``r % n0`` on axis 0) of the decided-cell map of a
+    contiguous source: 1 where the cell (its corners ``i`` and ``min(i + 1, n - 1)`` per axis) is uniform,
+    or holds two labels split across one axis whose side is decided for each of its readers along it
+    (``sure[k, i]``, from :func:`_sure_sides`): its readers' labels are those at their ``n`` taps; 0 where
+    they must vote. ``cells`` ``(C n0, S)``, a slab's cell ``(i1, i2)`` at ``i1 * n2 + i2``, the padding to
+    ``S`` left as it is (1). The inner loop compares whole rows (no branch: vectorised)."""
+    c = r // nsrc[0]
+    i0 = r - c * nsrc[0]
+    n2 = nsrc[2]
+    s = c * sst[0]
+    r0, r1 = s + i0 * sst[1], s + min(i0 + 1, nsrc[0] - 1) * sst[1]
+    sure0 = sure[0, i0]
+    sure2 = sure[2, :n2]
+    for i1 in range(nsrc[1]):
+        j1 = min(i1 + 1, nsrc[1] - 1)
+        # the four source rows of the cells (i0, i1, :), and the cells' rows of the map
+        x00, x01 = src[r0 + i1 * sst[2] : r0 + i1 * sst[2] + n2], src[r0 + j1 * sst[2] : r0 + j1 * sst[2] + n2]
+        x10, x11 = src[r1 + i1 * sst[2] : r1 + i1 * sst[2] + n2], src[r1 + j1 * sst[2] : r1 + j1 * sst[2] + n2]
+        row = cells[r, i1 * n2 : i1 * n2 + n2]
+        sure1 = sure[1, i1]
+        for i2 in range(n2 - 1):
+            a0, a1, a2, a3 = x00[i2], x00[i2 + 1], x01[i2], x01[i2 + 1]
+            a4, a5, a6, a7 = x10[i2], x10[i2 + 1], x11[i2], x11[i2 + 1]
+            along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
+            along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
+            along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
+            row[i2] = (along0 & along1 & (along2 | sure2[i2])) | (along0 & along2 & sure1) | (along1 & along2 & sure0)
+        # the last index pairs with itself along axis 2
+        last = n2 - 1
+        along1 = (x00[last] == x01[last]) & (x10[last] == x11[last])
+        along0 = (x00[last] == x10[last]) & (x01[last] == x11[last])
+        row[last] = (along0 & along1) | (along0 & sure1) | (along1 & sure0)
+
+
+def _label_mixed_row(r: int, labels: Any, weights: Any, kinds: Any, masks: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any,
+                     p: Any, q: Any, u: Any, first: Any, last: Any, cells: Any, words: Any) -> None:
     """The second pass, source slab ``r`` (channel ``r // n0``, first source index ``r % n0``): every
-    cell of the slab that is not uniform (``cells`` 0) votes for the target voxels that read it, the
-    box ``[first, last)`` per axis of the targets whose lowest tap is the cell's corner."""
+    cell of the slab that is not decided (``cells`` 0, :func:`_label_cells_row`; ``words``: the same map
+    8 cells a word, so that a run of decided cells is skipped a word at a time) votes for the target
+    voxels that read it, the box ``[first, last)`` per axis of the targets whose lowest tap is the cell's
+    corner."""
     c = r // nsrc[0]
     i0 = r - c * nsrc[0]
     if first[0, i0] >= last[0, i0]:
         return
     s = c * sst[0]
-    for i1 in range(nsrc[1]):
-        if first[1, i1] >= last[1, i1]:
-            continue
-        for i2 in range(nsrc[2]):
-            if first[2, i2] >= last[2, i2]:
+    count = nsrc[1] * nsrc[2]
+    for w in range(words.shape[1]):
+        if words[r, w] == 0x0101010101010101:  # int64 words: an exact integer comparison (uint64 against an int
+            continue  # literal compares as float64 in numba, where a word one byte off rounds to equal)
+        for e in range(w * 8, min(w * 8 + 8, count)):
+            if cells[r, e]:
                 continue
-            if cells[s + i0 * sst[1] + i1 * sst[2] + i2 * sst[3]]:
+            i1 = e // nsrc[2]
+            i2 = e - i1 * nsrc[2]
+            if first[1, i1] >= last[1, i1] or first[2, i2] >= last[2, i2]:
                 continue
-            # the cell's 8 labels once; two classes (most mixed cells): each reader only weighs them,
-            # with _label_vote's arithmetic (the same products, summed in tap order)
+            # the cell's 8 labels once; two classes: each reader only weighs them, with _vote8's
+            # arithmetic (the same products, summed in tap order; a tap of the smaller class adds 0 * w,
+            # exactly 0) and its threshold
             p0, q0 = i0 * sst[1], min(i0 + 1, nsrc[0] - 1) * sst[1]
             p1, q1 = i1 * sst[2], min(i1 + 1, nsrc[1] - 1) * sst[2]
             p2, q2 = i2 * sst[3], min(i2 + 1, nsrc[2] - 1) * sst[3]
@@ -277,9 +371,11 @@ def _label_mixed_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc
             t4, t5, t6, t7 = src[s + q0 + p1 + p2], src[s + q0 + p1 + q2], src[s + q0 + q1 + p2], src[s + q0 + q1 + q2]
             low = min(min(min(t0, t1), min(t2, t3)), min(min(t4, t5), min(t6, t7)))
             high = max(max(max(t0, t1), max(t2, t3)), max(max(t4, t5), max(t6, t7)))
-            if ((t0 == low or t0 == high) and (t1 == low or t1 == high) and (t2 == low or t2 == high)
-                    and (t3 == low or t3 == high) and (t4 == low or t4 == high) and (t5 == low or t5 == high)
-                    and (t6 == low or t6 == high) and (t7 == low or t7 == high)):
+            if (((t0 == low) | (t0 == high)) & ((t1 == low) | (t1 == high)) & ((t2 == low) | (t2 == high))
+                    & ((t3 == low) | (t3 == high)) & ((t4 == low) | (t4 == high)) & ((t5 == low) | (t5 == high))
+                    & ((t6 == low) | (t6 == high)) & ((t7 == low) | (t7 == high))):
+                m0, m1, m2, m3 = (1.0 if t0 == high else 0.0), (1.0 if t1 == high else 0.0), (1.0 if t2 == high else 0.0), (1.0 if t3 == high else 0.0)
+                m4, m5, m6, m7 = (1.0 if t4 == high else 0.0), (1.0 if t5 == high else 0.0), (1.0 if t6 == high else 0.0), (1.0 if t7 == high else 0.0)
                 for a in range(first[0, i0], last[0, i0]):
                     u0 = u[0, a]
                     v0 = 1.0 - u0
@@ -291,54 +387,77 @@ def _label_mixed_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc
                         for l in range(first[2, i2], last[2, i2]):
                             u2 = u[2, l]
                             v2 = 1.0 - u2
-                            score = 0.0
-                            score += f00 * v2 if t0 == high else 0.0
-                            score += f00 * u2 if t1 == high else 0.0
-                            score += f01 * v2 if t2 == high else 0.0
-                            score += f01 * u2 if t3 == high else 0.0
-                            score += f10 * v2 if t4 == high else 0.0
-                            score += f10 * u2 if t5 == high else 0.0
-                            score += f11 * v2 if t6 == high else 0.0
-                            score += f11 * u2 if t7 == high else 0.0
-                            out[at + l * ost[3]] = high if np.rint(score / WEIGHT_TOL) > np.rint((1.0 - score) / WEIGHT_TOL) else low
+                            score = m0 * (f00 * v2)
+                            score += m1 * (f00 * u2)
+                            score += m2 * (f01 * v2)
+                            score += m3 * (f01 * u2)
+                            score += m4 * (f10 * v2)
+                            score += m5 * (f10 * u2)
+                            score += m6 * (f11 * v2)
+                            score += m7 * (f11 * u2)
+                            out[at + l * ost[3]] = high if score >= TWO_CLASS_AT else low
                 continue
+            # three or more classes: the cell's distinct labels and, per label, the 0/1 mask of its taps once;
+            # each reader scores every label as _vote8 does (masked: the same sum in tap order)
+            labels[0], labels[1], labels[2], labels[3], labels[4], labels[5], labels[6], labels[7] = t0, t1, t2, t3, t4, t5, t6, t7
+            classes = 0
+            for t in range(8):
+                seen = False
+                for e in range(t):
+                    seen |= labels[e] == labels[t]
+                if not seen:
+                    for e in range(8):
+                        masks[classes, e] = 1.0 if labels[e] == labels[t] else 0.0
+                    kinds[classes] = labels[t]
+                    classes += 1
             for a in range(first[0, i0], last[0, i0]):
+                u0 = u[0, a]
+                v0 = 1.0 - u0
                 for b in range(first[1, i1], last[1, i1]):
+                    u1 = u[1, b]
+                    v1 = 1.0 - u1
+                    f00, f01, f10, f11 = v0 * v1, v0 * u1, u0 * v1, u0 * u1
                     at = c * ost[0] + a * ost[1] + b * ost[2]
                     for l in range(first[2, i2], last[2, i2]):
-                        out[at + l * ost[3]] = _label_vote(src, s, p[0, a], q[0, a], p[1, b], q[1, b], p[2, l], q[2, l],
-                                                           u[0, a], u[1, b], u[2, l], labels, weights)
+                        u2 = u[2, l]
+                        v2 = 1.0 - u2
+                        weights[0], weights[1], weights[2], weights[3] = f00 * v2, f00 * u2, f01 * v2, f01 * u2
+                        weights[4], weights[5], weights[6], weights[7] = f10 * v2, f10 * u2, f11 * v2, f11 * u2
+                        best = -1.0
+                        winner = high
+                        for k in range(classes):
+                            score = masks[k, 0] * weights[0]
+                            for e in range(1, 8):
+                                score += masks[k, e] * weights[e]
+                            rounded = np.rint(score / WEIGHT_TOL)
+                            if rounded > best or (rounded == best and kinds[k] < winner):
+                                best, winner = rounded, kinds[k]
+                        out[at + l * ost[3]] = winner
 
 
-def _label_first_serial(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in range(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _label_first_row(a * rows_b + b, a0, b0, *args)
+def _label_cells_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    for r in range(rows_a * rows_b):
+        _label_cells_row(r, *args)
 
 
-def _label_first_parallel(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in numba.prange(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _label_first_row(a * rows_b + b, a0, b0, *args)
+def _label_cells_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    for r in numba.prange(rows_a * rows_b):
+        _label_cells_row(r, *args)
 
 
 def _label_mixed_serial(rows_a: int, rows_b: int, args: Any) -> None:
     labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+    kinds, masks = np.empty(8, dtype=args[0].dtype), np.empty((8, 8), dtype=np.float64)
     for r in range(rows_a * rows_b):
-        _label_mixed_row(r, labels, weights, *args)
+        _label_mixed_row(r, labels, weights, kinds, masks, *args)
 
 
 def _label_mixed_parallel(rows_a: int, rows_b: int, args: Any) -> None:
     for t in numba.prange((rows_a * rows_b + 7) // 8):  # 8 source slabs a task: the vote's scratch once
         labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        kinds, masks = np.empty(8, dtype=args[0].dtype), np.empty((8, 8), dtype=np.float64)
         for r in range(t * 8, min(rows_a * rows_b, t * 8 + 8)):
-            _label_mixed_row(r, labels, weights, *args)
+            _label_mixed_row(r, labels, weights, kinds, masks, *args)
 
 
 def _label_axes_serial(rows_a: int, rows_b: int, args: Any) -> None:
@@ -346,9 +465,10 @@ def _label_axes_serial(rows_a: int, rows_b: int, args: Any) -> None:
     for t in range(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        code = np.empty(args[2][2], dtype=np.uint8)  # the row's source cells (nsrc[2])
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_axes_row(a * rows_b + b, labels, weights, *args)
+                _label_axes_row(a * rows_b + b, labels, weights, code, *args)
 
 
 def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
@@ -356,12 +476,13 @@ def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
     for t in numba.prange(tiles):
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        code = np.empty(args[2][2], dtype=np.uint8)  # the row's source cells (nsrc[2])
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_axes_row(a * rows_b + b, labels, weights, *args)
+                _label_axes_row(a * rows_b + b, labels, weights, code, *args)
 
 
-compile_module(globals(), helpers=('_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_first', 'label_mixed'))
+compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_cells', 'label_mixed'))
 if numba is not None:
     _axis_table = _jit(_axis_table, nogil=True)
 
@@ -389,10 +510,15 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
 
 def label_axes_kernel(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
     """An axis-aligned (separable or index) plan's label mode with a compiled kernel, target axis
-    ``k`` reading source axis ``k`` (no permutation): per-axis tap tables, then per voxel a table
-    read and the cell's labels. ``img`` ``(N, *source)`` the whole source; ``dest`` the box (the box
-    of an axis-aligned plan is exact: every voxel of it is inside). False (nothing written) where it
-    does not apply: as :func:`label_kernel`, a permuting plan, or a thick axis with its own mode."""
+    ``k`` reading source axis ``k`` (no permutation): per-axis tap tables, then a voxel in a uniform or
+    decided cell (:func:`_sure_sides`) takes the label at its winning taps ``n`` and the others vote.
+    Targets with at least as many voxels as a contiguous 3-D source (no reflection) take two passes:
+    all voxels the label at ``n`` by torch's index gathers (as ``nearest``), then the map of the
+    source's undecided cells (:func:`_label_cells_row`) and their readers' votes
+    (:func:`_label_mixed_row`); other targets one pass (:func:`_label_axes_row`). ``img`` ``(N,
+    *source)`` the whole source; ``dest`` the box (the box of an axis-aligned plan is exact: every
+    voxel of it is inside). False (nothing written) where it does not apply: as :func:`label_kernel`,
+    a permuting plan, or a thick axis with its own mode."""
     if not available() or img.device.type != "cpu" or dest.device.type != "cpu" or img.dtype != dest.dtype:
         return False
     if plan.axes is None or tuple(plan.axes) != tuple(range(plan.ndim)):
@@ -414,14 +540,29 @@ def label_axes_kernel(img: torch.Tensor, plan: WarpPlan, box: Box, options: Warp
     for k in range(3):
         _axis_table(float(origin[k]), float(lin[k, k]), int(nsrc[k]), int(sst[1 + k]), reflect,
                     p[k, : oshape[1 + k]], q[k, : oshape[1 + k]], u[k, : oshape[1 + k]], first[k, : nsrc[k]], last[k, : nsrc[k]])
+    # a cell split across one axis by a plane, that axis' side decided at every target: its readers take
+    # the labels at the winning side's taps n (lower taps where undecided: such cells vote)
+    side = _sure_sides(u)
+    n = np.where(side == 1, q, p)
     if plan.ndim == 3 and not reflect and img.is_contiguous() and dest[0].numel() >= img[0].numel():
-        # two passes: every voxel its cell's first label (a gather), then the mixed cells' readers vote
-        # (the cell map and the scan of the source's cells pay off where the target has as many voxels)
-        _run("label_first", oshape, source, sst, out, ost, oshape, p)
-        mixed_rows = np.asarray([1, oshape[0] * nsrc[0], 1, 1], dtype=np.int64)
-        _run("label_mixed", mixed_rows, source, sst, nsrc, out, ost, oshape, p, q, u, first, last, _uniform_cells(img))
+        # two passes: every voxel the label at its taps n (a gather: right in uniform and decided cells),
+        # then the readers of the other cells vote (the map of the source's cells, built in one pass and
+        # scanned a word at a time, pays off where the target has as many voxels as the source)
+        # (the gather as nearest's: one torch index step per axis, whole rows and slabs copied at once)
+        index = [torch.from_numpy(n[k, : oshape[1 + k]] // max(1, int(sst[1 + k]))) for k in range(3)]
+        run_steps(img, [[(i, None)] for i in index], step_order([float(oshape[1 + k] / nsrc[k]) for k in range(3)]), dest)
+        # per axis and source index: the side of every target reading it (as its lower tap) is decided
+        sure = np.ones((3, width), dtype=np.bool_)
+        for k in range(3):
+            sure[k, p[k, : oshape[1 + k]][side[k, : oshape[1 + k]] < 0] // max(1, int(sst[1 + k]))] = False
+        slabs = oshape[0] * nsrc[0]
+        count = int(nsrc[1] * nsrc[2])
+        cells = np.ones((slabs, -(-count // 8) * 8), dtype=np.uint8)
+        slab_rows = np.asarray([1, slabs, 1, 1], dtype=np.int64)
+        _run("label_cells", slab_rows, source, sst, nsrc, cells, sure)
+        _run("label_mixed", slab_rows, source, sst, nsrc, out, ost, oshape, p, q, u, first, last, cells, cells.view(np.int64))
         return True
-    _run("label_axes", oshape, source, sst, out, ost, oshape, p, q, u, np.zeros(1, dtype=np.uint8), False)
+    _run("label_axes", oshape, source, sst, nsrc, out, ost, oshape, p, q, u, n, (side >= 0).astype(np.uint8))
     return True
 
 
