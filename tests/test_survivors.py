@@ -7,6 +7,8 @@ equivalent instead is listed, with its reason, in tests/mutation/README.md.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -431,3 +433,47 @@ def test_box_functions_name_their_argument_and_keep_torch():
     flip = torch.tensor([[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]])  # LPS <-> RAS in 2-D
     out = transform_boxes(torch.tensor([[1.0, 2.0, 4.0, 3.0]]), flip)
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.tolist() == [[-4.0, -3.0, -1.0, -2.0]]
+
+
+def test_as_float64_boxes_checks_and_messages_by_hand():
+    """as_float64_boxes_1 .. _10 (names, the container check, its message), _25 (a wrong corner shape accepted),
+    _34 .. _50 (the 2-D/3-D hint, the empty hint), _54 .. _75 (the rows named: non-finite, inverted; zero-size boxes
+    are MONAI's standard mode too), _check_format_6, _corners_of_4, _7, transform_boxes_3, _4, _18 (names)."""
+    from monai_spacetx import ModeError, PointsError
+    from monai_spacetx.geometry.boxes import as_float64_boxes, transform_boxes
+
+    def fails(error, message, *args, **kwargs):
+        with pytest.raises(error) as caught:
+            as_float64_boxes(*args, **kwargs)
+        assert str(caught.value) == message
+
+    two = "must be (N, 4) boxes (x1 y1 x2 y2, MONAI's standard mode) or (N, 4, 2) corners for 2-D images, got shape "
+    three = "must be (N, 6) boxes (x1 y1 z1 x2 y2 z2, MONAI's standard mode) or (N, 8, 3) corners for 3-D images, got shape "
+    fails(SpaceTypeError, "boxes must be a numpy array, a torch tensor or a sequence of boxes, got dict", {"a": 1}, 2)
+    fails(SpaceTypeError, "box must be numeric, got [['a', 'b', 'c', 'd']] (real numbers only: not bool, complex or text)",
+          [["a", "b", "c", "d"]], 2, "box")
+    fails(PointsError, "boxes " + two + "(2, 5)", np.zeros((2, 5)), 2)
+    fails(PointsError, "boxes " + three + "(2, 5)", np.zeros((2, 5)), 3)
+    fails(PointsError, "box " + two + "(1, 3, 2)", np.zeros((1, 3, 2)), 2, "box")
+    fails(PointsError, "box " + two + "(0,) (no boxes? MONAI's StandardizeEmptyBoxd makes them (0, 2D))", np.zeros((0,)), 2, "box")
+    fails(PointsError, "boxes must be finite, got non-finite values in rows [1]: [[0.0, 0.0, 1.0, inf]]",
+          [[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, np.inf], [0.0, 0.0, 2.0, 2.0]], 2)
+    fails(PointsError, "boxes: x2 < x1 (the high edge below the low edge) in rows [1]: [[3.0, 0.0, 2.0, 1.0]]",
+          [[0.0, 0.0, 1.0, 1.0], [3.0, 0.0, 2.0, 1.0]], 2)
+    zero_size = as_float64_boxes(torch.tensor([[1, 1, 1, 1]]), 2)  # a point box: x1 == x2 is allowed
+    assert zero_size.dtype == np.float64 and zero_size.tolist() == [[1.0, 1.0, 1.0, 1.0]]
+    eye = np.eye(3)
+    with pytest.raises(ModeError, match=r"^box_format must be 'boxes' or 'corners', got 'xyxy'$"):
+        transform_boxes([[0.0, 0.0, 1.0, 1.0]], eye, "xyxy")
+    with pytest.raises(PointsError, match=r"^boxes " + re.escape(two) + r"\(1, 3\)$"):
+        transform_boxes([[0.0, 0.0, 1.0]], eye)
+    with pytest.raises(PointsError, match=r"^gt " + re.escape(two) + r"\(1, 3\)$"):
+        transform_boxes([[0.0, 0.0, 1.0]], eye, name="gt")
+
+
+def test_box_corners_of_integer_boxes_is_float64():
+    """box_corners_3, _5 (integer boxes kept integer): the docstring's example, given as ints."""
+    from monai_spacetx.geometry.boxes import box_corners
+
+    out = box_corners([[0, 1, 2, 4]])
+    assert out.dtype == np.float64 and out.tolist() == [[[0.0, 1.0], [0.0, 4.0], [2.0, 1.0], [2.0, 4.0]]]
