@@ -103,25 +103,30 @@ def _linear_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, l
 
 def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                 lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
-    """Linear: 8 taps per voxel, 7 lerps in the image's dtype; the output's last axis is contiguous."""
+    """Linear: 8 taps per voxel, 7 lerps in the image's dtype; the output's last axis is contiguous. The run
+    ``[lo[r], hi[r])`` is read once into locals (a store into ``out`` could alias ``lo``, to the compiler)."""
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
-    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+    run0, run1 = lo[r], hi[r]
+    _fill_row(out, base, ost, oshape[0], run0, run1, oshape[3], fill)
+    if run1 <= run0:
+        return
     # inside [0, n - 1) on every axis the coordinate needs no padding rule and both taps are on the grid
-    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, lo[r], hi[r])
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0, run0, run1)
     inner = fast1 > fast0
-    flat = nsrc[0] == 1 and sst[1] == 0 and x0 == 0.0 and lin[0, 2] == 0.0  # a 2-D image
+    d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
+    flat = nsrc[0] == 1 and sst[1] == 0 and x0 == 0.0 and d0 == 0.0  # a 2-D image
     if not flat and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
         _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, True)
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
         if flat:
-            _linear_interior_2d(src, orow, s, x1, x2, lin[1, 2], lin[2, 2], fast0, fast1, sst, index, weights)
+            _linear_interior_2d(src, orow, s, x1, x2, d1, d2, fast0, fast1, sst, index, weights)
         else:
-            _linear_interior(src, orow, s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, index, weights)
-        _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst, weights, reflect)
+            _linear_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index, weights)
+        _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst, weights, reflect)
         if inner:
-            _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, weights, reflect)
+            _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, run1, sst, weights, reflect)
 
 
 def _linear_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,

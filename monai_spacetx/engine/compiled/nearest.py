@@ -43,20 +43,25 @@ def _nearest_edge(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, 
 
 def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any, lin: Any,
                  lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
-    """Nearest (``x`` already holds ``+ 0.5 + SNAP_TOL``); the output's last axis is contiguous."""
+    """Nearest (``x`` already holds ``+ 0.5 + SNAP_TOL``); the output's last axis is contiguous. The run
+    ``[lo[r], hi[r])`` is read once into locals (a store into ``out`` could alias ``lo``, to the compiler)."""
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
-    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
-    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, lo[r], hi[r])
+    run0, run1 = lo[r], hi[r]
+    _fill_row(out, base, ost, oshape[0], run0, run1, oshape[3], fill)
+    if run1 <= run0:
+        return
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, run0, run1)
     inner = fast1 > fast0
     if nsrc[0] > 1 and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
         _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, False)
+    d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
-        _nearest_interior(src, orow, s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, index)
-        _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst, reflect)
+        _nearest_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index)
+        _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst, reflect)
         if inner:
-            _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, reflect)
+            _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, run1, sst, reflect)
 
 
 def _nearest_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
