@@ -152,7 +152,12 @@ def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
     print(f"== {module}: mutmut over {' '.join(tests)} in {copy}", flush=True)
     log = copy / "mutmut-run.log"
     print(f"   mutmut's output: {log}", flush=True)
-    run = mutmut(copy, "run", "--max-children", str(args.max_children), nice=args.nice, log=log)
+    names: list[str] = []
+    if args.survivors:  # mutmut keeps a verdict while its function is unchanged: rerun last time's survivors by name
+        previous = copy / "summary.json"
+        names = list(json.loads(previous.read_text())["survivors"]) if previous.exists() else []
+        print(f"   rerunning the {len(names)} survivors of the last run", flush=True)
+    run = mutmut(copy, "run", "--max-children", str(args.max_children), *names, nice=args.nice, log=log)
     if run.returncode not in (0, 1):
         print(f"   mutmut run exited with {run.returncode}; the end of its output:\n{log_tail(log)}", flush=True)
     mutmut(copy, "export-cicd-stats")
@@ -194,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nice", type=int, default=15, help="niceness of the run (default 15)")
     parser.add_argument("--fresh", action="store_true", help="forget mutmut's cached verdicts")
     parser.add_argument("--show", action="store_true", help="print every survivor's diff")
+    parser.add_argument("--survivors", action="store_true",
+                        help="rerun the last run's survivors too (after new tests: mutmut keeps a verdict while the mutated function is unchanged)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests, run nothing")
     parser.add_argument("--tests", nargs="+", help="a selection of test files to use instead of the module's own (a quicker, partial run)")
     args = parser.parse_args(argv)
