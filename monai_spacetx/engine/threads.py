@@ -70,22 +70,25 @@ def _own_running_threads(enough: Optional[int] = None) -> int:
     A parallel region's worker threads (numba's, torch's OpenMP pool) spin for a while after it
     ends: seen as running in ``/proc/loadavg``, they would make the next call think the machine busy.
     """
-    count = 0
+    me = str(threading.get_native_id())
+    count = 1  # the caller runs while it reads: its own state is not read
     try:
         for task in os.listdir("/proc/self/task"):
-            count += _task_running(task)
             if enough is not None and count >= enough:
                 break
+            count += task != me and _task_running(task)
     except OSError:  # pragma: no cover - not Linux
         pass
-    return max(1, count)
+    return count
 
 
 def other_running_tasks() -> float:
     """How many tasks besides this process's own threads are running (or waiting for a CPU) now."""
     try:
-        with open("/proc/loadavg") as fh:
-            running = int(fh.read().split()[3].split("/")[0])
+        with open("/proc/loadavg", "rb", buffering=0) as fh:  # unbuffered binary: a third cheaper than text
+            raw = fh.read()
+        text = raw.decode("ascii") if isinstance(raw, bytes) else raw
+        running = int(text.split()[3].split("/")[0])
         if running <= 1:  # the caller alone (it runs while it reads): no need to count our threads
             return 0.0
         # the caller (and its spinning pool) runs while it reads; once our own count reaches the
