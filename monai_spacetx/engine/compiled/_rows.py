@@ -113,13 +113,13 @@ def _row_start(r: int, ost: Any, oshape: Any, origin: Any, lin: Any) -> tuple[in
             (origin[1] + a * lin[1, 0]) + b * lin[1, 1], (origin[2] + a * lin[2, 0]) + b * lin[2, 1])
 
 
-def _prefetch_row(src: Any, s: int, x0: float, x1: float, x2: float, lin: Any, l0: int, l1: int, sst: Any, corners: bool) -> None:
-    """Ask for the source lines the next row of the tile (one step along the output's second axis) reads
-    in ``[l0, l1)``, every 8th voxel, while this row is computed: a 3-D source's rows read lines far
-    apart, which the hardware's own prefetch does not foresee (15-30% of linear's time, sweep
-    geometries 0, 3 and 6). With ``corners`` the lines of the taps one voxel further along the first two
-    axes too (linear's 8 taps). A hint only: the addresses need not be exact or inside the source."""
-    y0, y1, y2 = x0 + lin[0, 1], x1 + lin[1, 1], x2 + lin[2, 1]
+def _prefetch_row(src: Any, s: int, x0: float, x1: float, x2: float, lin: Any, l0: int, l1: int, sst: Any, corners: bool, ahead: float) -> None:
+    """Ask for the source lines that the row ``ahead`` rows further in the tile (steps along the output's
+    second axis) reads in ``[l0, l1)``, every 8th voxel, while this row is computed: a 3-D source's rows
+    read lines far apart, which the hardware's own prefetch does not foresee (15-30% of linear's time,
+    sweep geometries 0, 3 and 6). With ``corners`` the lines of the taps one voxel further along the
+    first two axes too (linear's 8 taps). A hint only: the addresses need not be exact or inside the source."""
+    y0, y1, y2 = x0 + ahead * lin[0, 1], x1 + ahead * lin[1, 1], x2 + ahead * lin[2, 1]
     s0, s1, s2 = sst[1], sst[2], sst[3]
     for l in range(l0, l1 + 8, 8):
         q = s + int(y0 + l * lin[0, 2]) * s0 + int(y1 + l * lin[1, 2]) * s1 + int(y2 + l * lin[2, 2]) * s2

@@ -53,7 +53,7 @@ def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, os
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, 0.0, run0, run1)
     inner = fast1 > fast0
     if nsrc[0] > 1 and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
-        _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, False)
+        _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, False, 1.0)
     d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     for c in range(oshape[0]):
         s = c * sst[0]
