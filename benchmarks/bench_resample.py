@@ -38,7 +38,8 @@ DataLoader workers, another job): the case the engine's thread rule
 ones (:func:`sweep_geometries`: anisotropic source spacing, rotated 5-40 deg about a random axis, up-
 or down-sampled by 0.6-1.6x), ours against SimpleITK in the same process for linear, nearest and
 cubic (vs B-spline), and our label mode against our nearest on a 16-class label map; it prints each
-geometry's medians and ratios, then the worst and the median ratio per mode and thread count.
+geometry's medians and ratios (and the load average when it was timed), then the worst and the median
+ratio per mode and thread count, over all geometries and over the 3-D and the 2-D ones apart.
 
 Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...] [--sweep N [--sweep-seed S]]
 """
@@ -430,9 +431,18 @@ def run_sweep(args: argparse.Namespace) -> None:
     print()
     print(md_table(["geometry", "threads", "clock", "load", "linear ms (ours / sitk = ratio)", "nearest", "cubic (vs B-spline)", "label / our nearest"], rows))
     print()
+    dims = [source.ndim for _, source, _ in geometries]  # the ratios are appended in geometry order
+
+    def worst_median(values: list[float], nd: int) -> str:
+        part = [v for v, d in zip(values, dims) if d == nd]
+        return f"{max(part):.2f} / {statistics.median(part):.2f}" if part else "-"
+
     summary = [[mode, str(threads), clock, f"{max(values):.2f}", f"{statistics.median(values):.2f}", f"{min(values):.2f}",
-                str(int(np.argmax(values)))] for (mode, threads, clock), values in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))]
-    print(md_table(["mode", "threads", "clock", "worst ratio", "median ratio", "best ratio", "worst geometry"], summary))
+                str(int(np.argmax(values))), worst_median(values, 3), worst_median(values, 2)]
+               for (mode, threads, clock), values in sorted(ratios.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))]
+    print(md_table(["mode", "threads", "clock", "worst ratio", "median ratio", "best ratio", "worst geometry",
+                    "3-D worst / median", "2-D worst / median"], summary))
+    print(f"\n- load average at the end: {load_average()}")
 
 
 def _torch_path(image: torch.Tensor, source: Space, target: Space, mode: str) -> torch.Tensor:
