@@ -405,6 +405,8 @@ def test_world_box_functions_name_boxes_by_default_and_keep_torch():
         with pytest.raises(PointsError, match=r"^boxes must be \(N, 4\) boxes \(x1 y1 x2 y2, MONAI's standard mode\) or "
                                               r"\(N, 4, 2\) corners for 2-D images, got shape \(1, 3\)$"):
             function([[1.0, 2.0, 3.0]], space)
+    with pytest.raises(PointsError, match=r"^gt boxes must be \(N, 4\) "):  # boxes_to_world_13: the name given passed on
+        boxes_to_world([[1.0, 2.0, 3.0]], space, name="gt boxes")
     out = world_to_boxes(torch.tensor([[9.0, -1.5, 11.0, 4.5]], dtype=torch.float64), space)
     # by hand: (9 - 10) / 2 + 0.5 = 0, (-1.5 - 0) / 3 + 0.5 = 0, (11 - 10) / 2 + 0.5 = 1, 4.5 / 3 + 0.5 = 2
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float64 and out.tolist() == [[0.0, 0.0, 1.0, 2.0]]
