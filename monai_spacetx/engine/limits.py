@@ -82,16 +82,19 @@ def check_grid(
             voxels and bytes.
     """
     voxels = math.prod(int(n) for n in shape)
-    size = f"{what} would have shape {tuple(int(n) for n in shape)} = {voxels:,} voxels"
+
+    def size() -> str:  # the message's start, built only to raise
+        return f"{what} would have shape {tuple(int(n) for n in shape)} = {voxels:,} voxels"
+
     if max_voxels is not None and voxels > max_voxels:
-        raise SpaceError(f"{size}, more than {limit_name} {max_voxels:,}; {remedy}, or raise {limit_name} if you have the memory")
+        raise SpaceError(f"{size()}, more than {limit_name} {max_voxels:,}; {remedy}, or raise {limit_name} if you have the memory")
     need = voxels * max(1, int(channels)) * int(itemsize)
     if need <= SMALL_GRID_BYTES:
         return
     free = free_bytes(device)
     if free is not None and need > free:
         raise SpaceError(
-            f"{size} x {channels} channel(s) x {itemsize} bytes = {_gib(need)}, more than the {_gib(free)} "
+            f"{size()} x {channels} channel(s) x {itemsize} bytes = {_gib(need)}, more than the {_gib(free)} "
             f"free on {device}; {remedy}"
         )
 
