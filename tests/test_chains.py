@@ -30,13 +30,7 @@ def test_random_sampling_chains(block):
     assert not failures, "\n".join(failures)
 
 
-#: Fails until the fused padding decides a centre on a grid's edge in the frame of the grid whose voxels it
-#: holds (lazy._held_windows, docs/conventions.md section 5): the fix is handed over as a patch, since
-#: lazy.py was being changed in parallel. Strict: once the fix is in, the XPASS fails; remove this mark.
-EDGE_TIE_FIX_PENDING = pytest.mark.xfail(strict=True, reason="lazy.py: limits tested in the frame of the voxels' own grid (pending)")
-
-
-@pytest.mark.parametrize("seed", [100178, pytest.param(100653, marks=EDGE_TIE_FIX_PENDING)])
+@pytest.mark.parametrize("seed", [100178, 100653])
 def test_chains_that_failed_once(seed):
     """Chains a long run found: 100178 (SpaceZoomd -> SpaceZoomd -> ResizeWithPadOrCropd -> SpaceCropd ->
     RandRotated): a crop that copied an earlier step's computed pixels became the base of the rotation
@@ -47,7 +41,6 @@ def test_chains_that_failed_once(seed):
     assert check_chain(seed) == []
 
 
-@EDGE_TIE_FIX_PENDING
 @pytest.mark.parametrize("crop", ["monai", "ours"])
 @pytest.mark.parametrize("shift", [0.5, -0.5])
 def test_centre_on_a_flipped_crops_edge(crop, shift):

@@ -317,6 +317,32 @@ def pending_grids(run: PendingRun) -> tuple[Space, ...]:
     return tuple(grids)
 
 
+def _held_windows(first: Space, grids: Sequence[Space]) -> tuple[Space, ...]:
+    """Each of ``grids`` (the grids the data passed through after ``first``, in order) as the window of voxels it
+    holds, on the lattice of the grid that computed them: ``first`` or the last grid that interpolated.
+
+    A crop, pad, flip or permutation moves voxels and decides no tie, so whether a target centre on a
+    grid's edge lies beyond it is decided by the tie rule (:func:`~monai_spacetx.geometry.points.nearest_voxel`) in
+    the frame of the voxels' own grid, the frame the fused warp's nearest reads in when it is the
+    source: a flip's far edge is the near edge of what it flipped, and a chain gives the same voxels
+    with or without it (a centre on a crop's edge read in a flipped frame took the voxel the crop
+    removed; random chain 100653). The window has the same voxel boxes as the grid (``outside_grid``
+    answers the same off the edges).
+    """
+    out: list[Space] = []
+    frame = first
+    for grid in grids:
+        if copies(frame, grid):  # an integer map: the grid's voxels are a box of the frame's
+            matrix = index_map(grid, frame)
+            ndim = grid.ndim
+            corners = np.array(np.meshgrid(*[(0.0, n - 1.0) for n in grid.shape], indexing="ij")).reshape(ndim, -1)
+            mapped = np.round(matrix[:ndim, :ndim] @ corners + matrix[:ndim, ndim : ndim + 1]).astype(np.int64)
+            grid = frame.crop(mapped.min(axis=1), mapped.max(axis=1) + 1)
+        out.append(grid)
+        frame = grid
+    return tuple(out)
+
+
 def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False) -> FusedStep:
     """Everything one Space step onto ``target`` executes, with MONAI's pending operations fused in.
 
@@ -348,7 +374,8 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
     # each grid the data passes through, and whether the step reading it pads with a constant (MONAI: 0)
     grids = ((run.source,) if base is not None else ()) + pending_grids(run)
     readers = [(step.constant, 0.0) for step in steps] + [(options.constant, options.fill)]
-    limits = tuple((grid, fill) for grid, (pads, fill) in zip(grids, readers[len(readers) - len(grids) :]) if pads)
+    owned = _held_windows(base.source if base is not None else run.source, grids)
+    limits = tuple((grid, fill) for grid, (pads, fill) in zip(owned, readers[len(readers) - len(grids) :]) if pads)
     if base is None:
         votes, data, source, fused = tuple(new_votes), run.data, run.source, len(run.ops)
     else:
