@@ -479,3 +479,44 @@ def test_box_corners_of_integer_boxes_is_float64():
 
     out = box_corners([[0, 1, 2, 4]])
     assert out.dtype == np.float64 and out.tolist() == [[[0.0, 1.0], [0.0, 4.0], [2.0, 1.0], [2.0, 4.0]]]
+
+
+# ----------------------------------------------------------------------------- engine/box.py
+def _runs_by_brute_force(matrix, source_shape, starts, shape):
+    """Per row of the block, the first and one-past-last voxel whose centre maps into ``[-0.5, n - 0.5]`` on every
+    source axis (edges included), straight from the matrix; ``lo == hi`` for a row that stays outside."""
+    ndim = len(source_shape)
+    lo, hi = np.zeros(shape[:-1], dtype=np.int64), np.zeros(shape[:-1], dtype=np.int64)
+    for row in np.ndindex(*shape[:-1]):
+        inside = []
+        for j in range(shape[-1]):
+            index = np.array([s + r for s, r in zip(starts[:-1], row)] + [starts[-1] + j, 1.0])
+            x = matrix[:ndim] @ index
+            inside.append(all(-0.5 <= x[k] <= source_shape[k] - 0.5 for k in range(ndim)))
+        hits = np.flatnonzero(inside)
+        assert hits.size == 0 or hits[-1] - hits[0] + 1 == hits.size  # a convex field of view: one run per row
+        lo[row], hi[row] = (hits[0], hits[-1] + 1) if hits.size else (0, 0)
+    return lo, hi
+
+
+def test_inside_runs_include_the_field_of_view_edges():
+    """inside_runs_61, _64 (an edge exactly at -0.5 or n - 0.5 left out), _68 (a slope of exactly 1 taken for a
+    constant row): coupled plans whose coordinates are multiples of 1/4, so centres land on the edges exactly."""
+    from monai_spacetx.engine.box import inside_runs
+    from monai_spacetx.engine.plan import WarpPlan
+
+    for linear, shift, source_shape in (
+        ([[0.5, 0.25], [0.25, 1.0]], [-1.0, -0.75], (4, 5)),  # slope 1 along the row on axis 1
+        ([[0.25, -0.5], [1.0, 0.25]], [2.0, -2.5], (3, 6)),
+        ([[0.0, 0.5], [0.5, 0.0]], [-0.5, -0.5], (5, 4)),  # constant rows on axis 1: the slope-0 branch
+    ):
+        matrix = np.eye(3)
+        matrix[:2, :2], matrix[:2, 2] = linear, shift
+        plan = WarpPlan("general", matrix, source_shape, (12, 14))
+        for starts, shape in (((0, 0), (12, 14)), ((3, 2), (6, 9))):
+            lo, hi = inside_runs(plan, starts, shape)
+            expected_lo, expected_hi = _runs_by_brute_force(matrix, source_shape, starts, shape)
+            full = expected_hi > expected_lo
+            assert full.any() and (~full).any() or starts != (0, 0)
+            assert (lo.numpy()[full] == expected_lo[full]).all() and (hi.numpy()[full] == expected_hi[full]).all()
+            assert (hi.numpy()[~full] <= lo.numpy()[~full]).all()  # an empty row
