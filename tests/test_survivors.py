@@ -520,3 +520,36 @@ def test_inside_runs_include_the_field_of_view_edges():
             assert full.any() and (~full).any() or starts != (0, 0)
             assert (lo.numpy()[full] == expected_lo[full]).all() and (hi.numpy()[full] == expected_hi[full]).all()
             assert (hi.numpy()[~full] <= lo.numpy()[~full]).all()  # an empty row
+
+
+def _inside_by_brute_force(source, target):
+    """Target voxel indices whose centre maps into the source field of view ``[-0.5, n - 0.5]`` (raw affines)."""
+    matrix = np.linalg.solve(source.affine, target.affine)
+    ndim = source.ndim
+    index = np.stack(np.meshgrid(*[np.arange(n) for n in target.shape], indexing="ij"), -1).reshape(-1, ndim)
+    x = index @ matrix[:ndim, :ndim].T + matrix[:ndim, ndim]
+    return index[np.all((x >= -0.5) & (x <= np.array(source.shape) - 0.5), axis=1)]
+
+
+def test_target_box_edges_single_voxels_and_the_general_bound():
+    """target_box_19, _22 (a centre exactly on -0.5 or n - 0.5 left out), _26 (one voxel inside taken for none),
+    _51, _54 (the general path's box shrunk by a source voxel): against the voxels inside by brute force."""
+    from monai_spacetx.engine import plan_warp
+    from monai_spacetx.engine.box import target_box
+    from monai_spacetx.engine.options import WarpOptions
+
+    source = Space((4, 3))
+    c, s = np.cos(0.5), np.sin(0.5)
+    for target in (
+        Space((6, 3), origin=(-0.5, 0.0)),  # x = j - 0.5: voxels 0 and 4 sit on the edges, exactly
+        Space((3, 3), spacing=(10.0, 1.0), origin=(-9.0, 0.0)),  # x = 10 j - 9: voxel 1 alone is inside
+        Space((80, 80), spacing=(0.25, 0.25), origin=(-6.0, -4.0), direction=[[c, -s], [s, c]]),  # general, finer
+    ):
+        inside = _inside_by_brute_force(source, target)
+        box = target_box(plan_warp(source, target), WarpOptions())
+        assert box is not None
+        if plan_warp(source, target).kind != "general":  # axis-aligned: the exact box
+            assert [(b.start, b.stop) for b in box] == [(int(lo), int(hi) + 1) for lo, hi in zip(inside.min(0), inside.max(0))]
+        else:  # general: a bound that holds every inside voxel, not the whole grid
+            assert all(b.start <= lo and hi < b.stop for b, lo, hi in zip(box, inside.min(0), inside.max(0)))
+            assert box[0].start > 0 and box[0].stop < 80
