@@ -553,3 +553,47 @@ def test_target_box_edges_single_voxels_and_the_general_bound():
         else:  # general: a bound that holds every inside voxel, not the whole grid
             assert all(b.start <= lo and hi < b.stop for b, lo, hi in zip(box, inside.min(0), inside.max(0)))
             assert box[0].start > 0 and box[0].stop < 80
+
+
+def test_target_box_of_sheared_plans_on_whole_voxels():
+    """target_box_70 (the general box's low margin turned into a cut: wrong when a field-of-view corner maps onto a
+    voxel centre exactly), _83 (a box of no voxels returned instead of ``None``), inside_runs_124, _126 (not int64):
+    a shear ``x = (j0 + j1 + s0, j1 - 0.5)`` whose corners map to whole target indices, against brute force."""
+    from monai_spacetx.engine.box import inside_runs, target_box
+    from monai_spacetx.engine.options import WarpOptions
+    from monai_spacetx.engine.plan import WarpPlan
+
+    def plan(s0):
+        return WarpPlan("general", np.array([[1.0, 1.0, s0], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]]), (4, 3), (12, 10))
+
+    for s0 in (-5.5, -2.5, 0.5):
+        matrix = plan(s0).matrix
+        index = np.stack(np.meshgrid(np.arange(12), np.arange(10), indexing="ij"), -1).reshape(-1, 2)
+        x = index @ matrix[:2, :2].T + matrix[:2, 2]
+        inside = index[np.all((x >= -0.5) & (x <= np.array([4, 3]) - 0.5), axis=1)]
+        box = target_box(plan(s0), WarpOptions())
+        assert all(b.start <= lo and hi < b.stop for b, lo, hi in zip(box, inside.min(0), inside.max(0))), s0
+        lo, hi = inside_runs(plan(s0), (0, 0), (12, 10))
+        assert lo.dtype == torch.int64 and hi.dtype == torch.int64
+    for s0 in (-17.0, 6.0):  # the field of view maps wholly beyond the target grid on axis 0
+        assert _inside_by_brute_force_matrix(plan(s0).matrix, (4, 3), (12, 10)).size == 0
+        assert target_box(plan(s0), WarpOptions()) is None
+
+
+def _inside_by_brute_force_matrix(matrix, source_shape, target_shape):
+    index = np.stack(np.meshgrid(*[np.arange(n) for n in target_shape], indexing="ij"), -1).reshape(-1, len(target_shape))
+    x = index @ matrix[:-1, :-1].T + matrix[:-1, -1]
+    return index[np.all((x >= -0.5) & (x <= np.array(source_shape) - 0.5), axis=1)]
+
+
+def test_inside_runs_edge_tolerance_is_inclusive():
+    """inside_runs_71, _72 (``<=``/``>=`` at the tolerance): a coordinate exactly ``SNAP_TOL`` beyond an edge is
+    "within SNAP_TOL of the field-of-view edge", so on it (the docstring); rows constant along the row axis."""
+    from monai_spacetx.engine.box import inside_runs
+    from monai_spacetx.engine.plan import WarpPlan
+    from monai_spacetx.geometry.tolerances import SNAP_TOL
+
+    for edge in (-0.5 - SNAP_TOL, 3 - 0.5 + SNAP_TOL):  # source axis 1 has 3 voxels
+        matrix = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, edge], [0.0, 0.0, 1.0]])  # x = (j0, edge) for every j1
+        lo, hi = inside_runs(WarpPlan("general", matrix, (4, 3), (6, 5)), (0, 0), (6, 5))
+        assert lo.tolist() == [0] * 6 and hi.tolist() == [5, 5, 5, 5, 0, 0]  # rows j0 = 4, 5 lie beyond source axis 0
