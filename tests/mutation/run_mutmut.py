@@ -62,6 +62,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "cli/check.py": ("tests/test_cli.py", "tests/test_bad_inputs.py"),
     # the engine tests that decide which voxels are computed against brute-force oracles (zeros padding, fills,
     # tiles, far origins, border/reflection boxes); the rest of test_engine reaches box.py too but checks other things
+    # the guard's own tests (sizes and bytes by hand, the free memory made small, the real free memory)
+    "engine/limits.py": ("tests/test_bad_inputs.py::test_a_grid_too_large_for_memory_is_refused_before_allocating",
+                         "tests/test_bad_inputs.py::test_the_real_free_memory_refuses_the_issues_grid",
+                         "tests/test_bad_inputs.py::test_the_guard_counts_bytes_by_hand"),
     "engine/box.py": ("tests/test_engine.py::test_plan_box_covers_only_the_overlap", "tests/test_engine.py::test_separable_matches_general",
                       "tests/test_engine.py::test_general_path_tiles_give_the_same_answer",
                       "tests/test_engine.py::test_general_path_is_relative_to_origins",
