@@ -118,3 +118,27 @@ def test_sure_sides_decide_as_the_two_class_rule() -> None:
         upper_wins_holding_larger = rule(u)  # the larger label above: it scores u
         upper_wins_holding_smaller = not rule(1.0 - u)  # the larger label below: it scores 1 - u
         assert upper_wins_holding_larger == upper_wins_holding_smaller == bool(side == 1), u
+
+
+@pytest.mark.parametrize("shift", [0.0, 4e-10, 1.5e-9, 2.5e-9, 1e-7, -1.5e-9])
+def test_general_label_kernel_decides_faces_near_a_tie(shift: float) -> None:
+    """The general (oblique) kernel decides a face cell from the weight before snapping, with a margin of
+    twice SNAP_TOL: targets half a voxel off the source, then ``shift`` more (snapped to the tie within
+    SNAP_TOL = 1e-9, not beyond), forced onto the general path: bit for bit the torch path's labels, and
+    the per-class brute force's (ties to the smaller label) where it is unambiguous."""
+    import dataclasses
+
+    source = Space((12, 11, 10), spacing=(1.1, 0.8, 1.3))
+    labels = _blocks(np.random.default_rng(3), source.shape, 3, 40)
+    image = torch.from_numpy(labels.astype(np.uint8))
+    axes = [(1.0, 0.5 + shift), (0.5, -0.25), (1.0, 0.5 - shift)]
+    shape = tuple(int((n - 1 - offset) // scale) + 1 for n, (scale, offset) in zip(source.shape, axes))
+    target = _target(source, axes, shape)
+    forced = dataclasses.replace(plan_warp(source, target), kind="general")
+    ours = warp_image(image, source, target, "label", "border", plan=forced)
+    with compiled.disabled():
+        reference = warp_image(image, source, target, "label", "border", plan=forced)
+    assert torch.equal(ours, reference)
+    if abs(shift) > 2e-9 or shift == 0.0:  # the brute force does not snap: compare where both mean the same
+        expected, decidable = _per_class(labels, axes, shape)
+        assert not ((ours.numpy() != expected) & decidable).any()

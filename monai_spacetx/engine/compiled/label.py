@@ -2,7 +2,7 @@
 largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label), with the same
 summation order, so that the result is bit for bit the torch path's. A voxel whose cell's 8 taps hold
 one label takes it without a vote; for targets at least as large as the source, from a one-byte map
-of the uniform source cells (:func:`_uniform_cells`). Two classes are decided by one comparison with
+of the uniform source cells (:func:`_label_cells_row` with no side decided). Two classes are decided by one comparison with
 :data:`TWO_CLASS_AT` (the rule's exact threshold), three or more by each distinct label's score.
 
 Axis-aligned plans (:func:`label_axes_kernel`) also skip the vote where a cell is split across one axis
@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...geometry.tolerances import WEIGHT_TOL
+from ...geometry.tolerances import SNAP_TOL, WEIGHT_TOL
 from ..box import Box
 from ..options import WarpOptions
 from ..plan import WarpPlan
 from ..separable import run_steps, step_order
 from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
-from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _snapped_floor, _tile_rows
+from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _tile_rows
 from ._runtime import TILE, _jit, _run, available, compile_module, numba
 
 
@@ -58,6 +58,9 @@ def _two_class_threshold() -> float:
 TWO_CLASS_AT = _two_class_threshold()
 #: How far an axis' upper weight must be from one half for :func:`_sure_sides` to decide without the score.
 _SURE_MARGIN = 1e-12
+#: The same decision from a weight not yet snapped (:func:`_label_interior`): snapping moves it by at most SNAP_TOL.
+_UPPER_SURE = TWO_CLASS_AT + _SURE_MARGIN + 2.0 * SNAP_TOL
+_LOWER_SURE = (1.0 - TWO_CLASS_AT) - _SURE_MARGIN - 2.0 * SNAP_TOL
 
 
 def _sure_sides(u: np.ndarray) -> np.ndarray:
@@ -137,37 +140,78 @@ def _uniform(src: Any, s: int, p0: int, q0: int, p1: int, q1: int, p2: int, q2: 
                 and src[s + q0 + q1 + p2] == first and src[s + q0 + q1 + q2] == first)
 
 
-def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
-                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
-                    mapped: bool) -> None:
-    """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
-    axis: no padding rule, both taps on the grid. With a map of uniform cells (``mapped``: one byte a
-    source voxel, 1 where the cell's 8 corners agree) a voxel reads one byte; without it, a cell found
-    uniform answers the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
+def _label_cells_along(x0: float, x1: float, x2: float, d0: float, d1: float, d2: float, l0: int, l1: int, sst: Any,
+                       index: Any) -> None:
+    """The storage offset (channel 0) of the source cell of each voxel ``[l0, l1)`` of a row in the interior
+    (coordinates in ``[0, n - 1)``), into ``index``: ``floor(snap_half(x))`` per axis without a branch (a
+    coordinate within ``SNAP_TOL`` below an integer is that integer: :func:`._rows._snapped_floor`), so
+    that the loop is vectorised."""
     t0, t1, t2 = sst[1], sst[2], sst[3]
-    last = -1
-    last_label = src[s]
     for l in range(l0, l1):
         y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
-        i0, i1, i2 = _snapped_floor(y0), _snapped_floor(y1), _snapped_floor(y2)
-        p0, p1, p2 = i0 * t0, i1 * t1, i2 * t2
-        cell = p0 + p1 + p2
+        i0, i1, i2 = int(y0), int(y1), int(y2)
+        i0 += 1 if (i0 + 1.0) - y0 <= SNAP_TOL else 0
+        i1 += 1 if (i1 + 1.0) - y1 <= SNAP_TOL else 0
+        i2 += 1 if (i2 + 1.0) - y2 <= SNAP_TOL else 0
+        index[l] = i0 * t0 + i1 * t1 + i2 * t2
+
+
+def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
+                    mapped: bool, index: Any) -> None:
+    """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
+    axis (their cells in ``index``, :func:`_label_cells_along`): no padding rule, both taps on the grid.
+    With a map of uniform cells (``mapped``: one byte a source voxel, 1 where the cell's 8 corners agree)
+    a voxel reads one byte; without it, its cell's 8 labels (compared without branches), a cell found
+    uniform answering the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
+    # unsigned subscripts: numba adds a negative-index wraparound (a compare and a select) to every signed one
+    t0, t1, t2 = np.uint64(sst[1]), np.uint64(sst[2]), np.uint64(sst[3])
+    t01, t02, t12, t012 = t0 + t1, t0 + t2, t1 + t2, t0 + t1 + t2
+    us = np.uint64(s)
+    last = np.uint64(0)
+    last_label = src[s]
+    found = False
+    for l in range(l0, l1):
+        cell = us + np.uint64(index[l])
         if mapped:
-            if cells[s + cell]:
-                out[at + l * step] = src[s + cell]
+            if cells[cell]:
+                out[at + l * step] = src[cell]
                 continue
-        elif cell == last:
+        elif found and cell == last:
             out[at + l * step] = last_label
             continue
+        a0, a1, a2, a3 = src[cell], src[cell + t2], src[cell + t1], src[cell + t12]
+        a4, a5, a6, a7 = src[cell + t0], src[cell + t02], src[cell + t01], src[cell + t012]
+        if (a1 == a0) & (a2 == a0) & (a3 == a0) & (a4 == a0) & (a5 == a0) & (a6 == a0) & (a7 == a0):
+            last, last_label, found = cell, a0, True
+            out[at + l * step] = a0
+            continue
+        # a region's face (two labels split across one axis by a plane): the heavier side wins whichever
+        # label it holds where its weight is clearly off one half (:func:`_sure_sides`; the weight here is
+        # not snapped yet, which moves it by at most SNAP_TOL: hence the wider margin)
+        along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
+        along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
+        along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
+        if along0 & along1:
+            y, upper = x2 + l * d2, a1
+        elif along0 & along2:
+            y, upper = x1 + l * d1, a2
+        elif along1 & along2:
+            y, upper = x0 + l * d0, a4
         else:
-            first = src[s + cell]
-            if _uniform(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, first):
-                last, last_label = cell, first
-                out[at + l * step] = first
+            y, upper = -1.0, a0
+        if y >= 0.0:
+            i = int(y)
+            i += 1 if (i + 1.0) - y <= SNAP_TOL else 0
+            w = y - i
+            if w >= _UPPER_SURE:
+                out[at + l * step] = upper
                 continue
-        y0, y1, y2 = _snap_half(y0), _snap_half(y1), _snap_half(y2)
-        out[at + l * step] = _label_vote(src, s, p0, p0 + t0, p1, p1 + t1, p2, p2 + t2, y0 - i0, y1 - i1, y2 - i2,
-                                         labels, weights)
+            if w <= _LOWER_SURE:
+                out[at + l * step] = a0
+                continue
+        y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
+        out[at + l * step] = _vote8(a0, a1, a2, a3, a4, a5, a6, a7, y0 - int(y0), y1 - int(y1), y2 - int(y2), labels, weights)
 
 
 def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
@@ -190,10 +234,10 @@ def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: f
             out[at + l * step] = _label_vote(src, s, p0, q0, p1, q1, p2, q2, y0 - f0, y1 - f1, y2 - f2, labels, weights)
 
 
-def _label_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
+def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
                oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
-    ``weights``: the vote's scratch, 8 each, one set per tile)."""
+    ``weights``: the vote's scratch, 8 each; ``index``: a row's cells; one set per tile)."""
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
     # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
@@ -201,10 +245,11 @@ def _label_row(r: int, labels: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
     fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0 - 1e-6, lo[r], hi[r])
     fast1 = fast0 if reflect else fast1
     inner = fast1 > fast0
+    _label_cells_along(x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, index)
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
         _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
-                        labels, weights, cells, mapped)
+                        labels, weights, cells, mapped, index)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
                     labels, weights, reflect)
         if inner:
@@ -217,9 +262,10 @@ def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         # allocated per tile: per row, the threads would contend in the allocator
         labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        index = np.empty(args[5][3], dtype=np.int64)  # a row's cells (oshape[3] voxels)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, *args)
+                _label_row(a * rows_b + b, labels, weights, index, *args)
 
 
 def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
@@ -228,9 +274,10 @@ def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
         a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
         # allocated per tile: per row, the threads would contend in the allocator
         labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
+        index = np.empty(args[5][3], dtype=np.int64)  # a row's cells (oshape[3] voxels)
         for a in range(a0, a1):
             for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, *args)
+                _label_row(a * rows_b + b, labels, weights, index, *args)
 
 
 def _axis_table(o: float, step: float, n: int, stride: int, reflect: bool, p: Any, q: Any, u: Any, first: Any, last: Any) -> None:
@@ -482,7 +529,7 @@ def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
                 _label_axes_row(a * rows_b + b, labels, weights, code, *args)
 
 
-compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_cells', 'label_mixed'))
+compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_cells_along', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_cells', 'label_mixed'))
 if numba is not None:
     _axis_table = _jit(_axis_table, nogil=True)
 
@@ -502,7 +549,14 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     reflect = options.padding_mode == "reflection"
     # the map costs 8 reads and one byte per source voxel: worth it where the output has as many voxels
     mapped = plan.ndim == 3 and not reflect and src.is_contiguous() and dest[0].numel() >= src[0].numel()
-    cells = _uniform_cells(src) if mapped else np.zeros(1, dtype=np.uint8)
+    cells = np.zeros(1, dtype=np.uint8)
+    if mapped:  # the uniform cells (no side decided): _label_cells_row, one branch-free pass over the rows
+        nsrc = _padded(plan.ndim, src.shape[1:])
+        slabs, count = int(src.shape[0] * nsrc[0]), int(nsrc[1] * nsrc[2])
+        cells = np.empty((slabs, count), dtype=np.uint8)
+        _run("label_cells", np.asarray([1, slabs, 1, 1], dtype=np.int64), source, sst, nsrc, cells,
+             np.zeros((3, int(nsrc.max())), dtype=np.bool_))
+        cells = cells.reshape(-1)
     _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
          origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, mapped)
     return True
@@ -564,16 +618,3 @@ def label_axes_kernel(img: torch.Tensor, plan: WarpPlan, box: Box, options: Warp
         return True
     _run("label_axes", oshape, source, sst, nsrc, out, ost, oshape, p, q, u, n, (side >= 0).astype(np.uint8))
     return True
-
-
-def _uniform_cells(src: torch.Tensor) -> np.ndarray:
-    """Contiguous ``(C, D, H, W)`` labels -> a uint8 map of their cells in the same layout (a cell's
-    storage offset is its lowest corner's): 1 where the 8 corners hold one label, 0 on each axis' last voxel."""
-    corner = src[:, :-1, :-1, :-1]
-    same = torch.ones_like(corner, dtype=torch.bool)
-    for shift in range(1, 8):
-        a, b, c = shift >> 2, (shift >> 1) & 1, shift & 1
-        same &= src[:, a : a + corner.shape[1], b : b + corner.shape[2], c : c + corner.shape[3]] == corner
-    cells = torch.zeros(src.shape, dtype=torch.uint8)
-    cells[:, :-1, :-1, :-1] = same
-    return cells.view(-1).numpy()
