@@ -10,12 +10,16 @@ process so that load from other processes hits both alike):
 - ``map back K=117``: a 117-class Voronoi map on a 1.5 mm working grid (the crop of a 384x384x200 CT at
   0.8x0.8x2.0 mm) back onto that CT grid (the export of a prediction).
 
+``--sweep N``: instead, the geometry sweep of ``bench_resample.py --sweep N`` (N random oblique 3-D
+geometries and max(2, N // 2) 2-D ones, seed 0) on its 16-class Voronoi maps: label against nearest on
+the general path.
+
 For each case and thread count the script prints the medians (wall clock and the process's CPU time:
 at one thread the CPU time is the call's own work, far steadier on a loaded machine), ``label /
 nearest`` from both, and the load average; at the end the worst ratio per thread count and clock.
 ``--quick``: every grid about 2x coarser per axis.
 
-Usage: python benchmarks/bench_label.py [--quick] [--repeat N] [--threads 1 2]
+Usage: python benchmarks/bench_label.py [--quick] [--repeat N] [--threads 1 2] [--sweep N]
 """
 
 from __future__ import annotations
@@ -64,6 +68,14 @@ def cases(quick: bool) -> list[tuple[str, Space, Space, torch.Tensor]]:
     return out
 
 
+def sweep_cases(count: int, quick: bool) -> list[tuple[str, Space, Space, torch.Tensor]]:
+    """``bench_resample.py``'s sweep geometries (seed 0) with its 16-class Voronoi map per geometry."""
+    from bench_resample import sweep_geometries, voronoi_labels
+
+    return [(f"{what.split(' @')[0]} -> {target.shape}", source, target, voronoi_labels(source.shape, 16, seed=index))
+            for index, (what, source, target) in enumerate(sweep_geometries(count, 0, quick))]
+
+
 def round_robin(fns: list[Callable[[], Any]], repeat: int) -> tuple[list[float], list[float]]:
     """Median wall and CPU seconds per callable, the callables interleaved in each round."""
     wall: list[list[float]] = [[] for _ in fns]
@@ -82,6 +94,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every grid about 2x coarser per axis")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sweep", type=int, default=0, metavar="N", help="bench_resample's geometry sweep instead of the cases")
     args = parser.parse_args()
     print("\n".join(machine_lines()))
     print(f"- compiled kernels loaded in {compiled.warm_up():.2f} s")
@@ -89,7 +102,7 @@ def main() -> None:
     worst: dict[tuple[int, str], float] = {}
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for name, source, target, labels in cases(args.quick):
+        for name, source, target, labels in (sweep_cases(args.sweep, args.quick) if args.sweep else cases(args.quick)):
             label = lambda: warp_image(labels, source, target, "label")  # noqa: E731
             nearest = lambda: warp_image(labels, source, target, "nearest")  # noqa: E731
             label(), nearest()
