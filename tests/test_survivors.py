@@ -597,3 +597,41 @@ def test_inside_runs_edge_tolerance_is_inclusive():
         matrix = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, edge], [0.0, 0.0, 1.0]])  # x = (j0, edge) for every j1
         lo, hi = inside_runs(WarpPlan("general", matrix, (4, 3), (6, 5)), (0, 0), (6, 5))
         assert lo.tolist() == [0] * 6 and hi.tolist() == [5, 5, 5, 5, 0, 0]  # rows j0 = 4, 5 lie beyond source axis 0
+
+
+# ----------------------------------------------------------------------------- engine/limits.py
+def test_free_bytes_reads_memavailable_in_kib_else_the_physical_memory(monkeypatch):
+    """free_bytes_20 (kB read as 1025 bytes), _21 .. _29 (the fallback when /proc/meminfo cannot be read): a fake
+    meminfo by hand, then none at all (the physical memory, pages x page size, as ``os.sysconf`` reports them)."""
+    import io
+    import os
+
+    from monai_spacetx.engine import limits
+
+    fake = "MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    1234567 kB\n"
+    monkeypatch.setattr(limits, "open", lambda path, *a, **k: io.StringIO(fake), raising=False)
+    assert limits.free_bytes(torch.device("cpu")) == 1234567 * 1024
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(path)
+
+    monkeypatch.setattr(limits, "open", unreadable, raising=False)
+    assert limits.free_bytes(torch.device("cpu")) == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_check_grid_defaults_by_hand(monkeypatch):
+    """check_grid_1, _2 (default channels 1 and 4-byte items), _3, _4 (the limit's default name): 8 MiB free; a grid
+    of 2**21 float32 voxels needs exactly that (fits), one voxel more does not; the messages by hand."""
+    from monai_spacetx import SpaceError
+    from monai_spacetx.engine import limits
+
+    monkeypatch.setattr(limits, "free_bytes", lambda device: 8 << 20)
+    limits.check_grid((2**21,), what="g")  # 2,097,152 x 1 x 4 bytes = 8 MiB: exactly the free memory, fine
+    with pytest.raises(SpaceError) as caught:
+        limits.check_grid((2**21 + 1,), what="g")
+    assert str(caught.value) == ("g would have shape (2097153,) = 2,097,153 voxels x 1 channel(s) x 4 bytes = 0.00781 GiB, "
+                                 "more than the 0.00781 GiB free on cpu; use a coarser spacing or a smaller size")
+    with pytest.raises(SpaceError) as caught:
+        limits.check_grid((3, 4), what="g", max_voxels=11)
+    assert str(caught.value) == ("g would have shape (3, 4) = 12 voxels, more than max_voxels 11; use a coarser spacing or a "
+                                 "smaller size, or raise max_voxels if you have the memory")
