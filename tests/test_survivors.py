@@ -635,3 +635,16 @@ def test_check_grid_defaults_by_hand(monkeypatch):
         limits.check_grid((3, 4), what="g", max_voxels=11)
     assert str(caught.value) == ("g would have shape (3, 4) = 12 voxels, more than max_voxels 11; use a coarser spacing or a "
                                  "smaller size, or raise max_voxels if you have the memory")
+
+
+def test_check_grid_skips_small_grids_and_unknown_memory(monkeypatch):
+    """check_grid_26 (a grid of exactly SMALL_GRID_BYTES checked against the memory), _29 (an unknown free memory
+    compared anyway): "grids of at most SMALL_GRID_BYTES are not checked", "None where it cannot be told (then
+    nothing is refused)"."""
+    from monai_spacetx.engine import limits
+
+    monkeypatch.setattr(limits, "free_bytes", lambda device: 1)  # 1 byte free: anything checked is refused
+    assert limits.SMALL_GRID_BYTES == 4 * 2**20
+    limits.check_grid((2**20,), what="g")  # 2**20 float32 voxels = 4 MiB exactly: not checked
+    monkeypatch.setattr(limits, "free_bytes", lambda device: None)
+    limits.check_grid((2**30,), what="g", channels=4)  # 16 GiB, but the free memory cannot be told: not refused
