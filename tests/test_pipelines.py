@@ -497,6 +497,41 @@ def test_engine_passes_per_key(monkeypatch):
         assert out["label"].dtype == (torch.float32 if "Intensity" in name else torch.uint8), name
 
 
+def test_random_lazy_chains_run_the_engine_once_per_key(monkeypatch):
+    """The random chains of ``tests/chains.py`` (MONAI's lazy spatial transforms and ours, any order, our sink
+    last; their values are checked there): the engine runs at most once per key, copies included."""
+    import warnings
+
+    import chains
+    import monai_spacetx.transforms.lazy as lazy_module
+
+    calls: list[int] = []
+    real = lazy_module.warp_image
+
+    def counted(data, *args, **kwargs):
+        calls.append(1)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(lazy_module, "warp_image", counted)
+    over = []
+    for seed in range(300, 350):
+        sample, steps = chains.random_chain(seed)
+        pipeline = Compose([*steps, SpaceApplyPendingd(chains.KEYS, point_keys=chains.POINTS)], lazy=True)
+        pipeline.set_random_state(seed)
+        calls.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out = pipeline(sample)
+            except Exception:  # refused by MONAI itself (a crop to nothing): tests/chains.py holds us to that
+                continue
+        for key in chains.KEYS:
+            out[key].as_tensor()
+        if len(calls) > len(chains.KEYS):
+            over.append(f"{seed}: {len(calls)} passes: " + " -> ".join(type(step).__name__ for step in steps))
+    assert not over, "\n".join(over)
+
+
 @pytest.mark.parametrize("name", sorted(CROPS))
 def test_boxes_and_landmarks_follow_each_sample(name):
     """A box [x1, y1, z1, x2, y2, z2) and a landmark move into each sample by the sample's offset
