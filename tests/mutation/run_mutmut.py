@@ -78,8 +78,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "transforms/sink.py": ("tests/test_lazy.py",),
     "transforms/chain.py": ("tests/test_lazy.py", "tests/test_chains.py"),
     # MONAI's Spacing/Resize/Zoom side by side (test_counterparts), our SpaceResampled's pixdim (test_transforms)
-    "transforms/planning.py": ("tests/test_counterparts.py", "tests/test_transforms.py",
-                               "--deselect=tests/test_transforms.py::test_dataloader_collate_decollate_matches_unbatched"),
+    "transforms/planning.py": ("tests/test_counterparts.py", "tests/test_transforms.py"),
     "transforms/functional.py": ("tests/test_engine.py", "tests/test_export.py", "tests/test_transforms.py"),
     "transforms/counterparts.py": ("tests/test_counterparts.py",),
     "transforms/lazy.py": ("tests/test_lazy.py", "tests/test_records.py"),
