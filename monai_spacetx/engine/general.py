@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Iterator
+import threading
+from collections import OrderedDict
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -113,10 +115,36 @@ def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, 
     values.masked_fill_(~inside.unsqueeze(0), fill)
 
 
+#: Recent source windows (the window's index ranges and the matrix for it, read only), keyed by the plan's
+#: matrix and source shape, the box, the padding and the margin: finding the window (the box's corners
+#: mapped) cost about as much as a 2-D target's linear kernel.
+_WINDOWS: "OrderedDict[tuple[Any, ...], tuple[tuple[slice, ...], np.ndarray]]" = OrderedDict()
+_WINDOWS_SIZE = 32
+_WINDOWS_LOCK = threading.Lock()
+
+
 def source_window(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, margin: int = 2) -> tuple[torch.Tensor, np.ndarray]:
     """The part of ``img`` ``(N, *source)`` the box's taps can read, ``margin`` voxels beyond its
     coordinates (all of it with reflection, which folds far coordinates in), and ``plan.matrix``
-    re-expressed for it (coordinates relative to its first voxel)."""
+    re-expressed for it (coordinates relative to its first voxel; read only: it may be handed out again
+    for the same arguments)."""
+    key = (plan.matrix.tobytes(), plan.source_shape, tuple((b.start, b.stop) for b in box), options.padding_mode == "reflection", margin)
+    with _WINDOWS_LOCK:
+        cached = _WINDOWS.get(key)
+        if cached is not None:
+            _WINDOWS.move_to_end(key)
+    if cached is None:
+        cached = _find_window(plan, box, options, margin)
+        with _WINDOWS_LOCK:
+            _WINDOWS[key] = cached
+            while len(_WINDOWS) > _WINDOWS_SIZE:
+                _WINDOWS.popitem(last=False)
+    window, matrix = cached
+    return img[(slice(None), *window)], matrix
+
+
+def _find_window(plan: WarpPlan, box: Box, options: WarpOptions, margin: int) -> tuple[tuple[slice, ...], np.ndarray]:
+    """:func:`source_window`'s index ranges and matrix (read only)."""
     ndim = plan.ndim
     window = [slice(0, n) for n in plan.source_shape]
     if options.padding_mode != "reflection":
@@ -128,7 +156,8 @@ def source_window(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOpti
             window[k] = slice(lo, hi)
     matrix = plan.matrix.copy()
     matrix[:ndim, ndim] -= [w.start for w in window]
-    return img[(slice(None), *window)], matrix
+    matrix.setflags(write=False)
+    return tuple(window), matrix
 
 
 def tap_window(src: torch.Tensor, firsts: list[torch.Tensor], before: int, after: int, options: WarpOptions) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
