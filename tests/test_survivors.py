@@ -648,3 +648,41 @@ def test_check_grid_skips_small_grids_and_unknown_memory(monkeypatch):
     limits.check_grid((2**20,), what="g")  # 2**20 float32 voxels = 4 MiB exactly: not checked
     monkeypatch.setattr(limits, "free_bytes", lambda device: None)
     limits.check_grid((2**30,), what="g", channels=4)  # 16 GiB, but the free memory cannot be told: not refused
+
+
+# ----------------------------------------------------------------------------- transforms/planning.py
+def _odd_image():
+    from monai.data import MetaTensor
+
+    return MetaTensor(torch.rand(1, 9, 11, 7, generator=torch.Generator().manual_seed(2)),
+                      affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+
+
+def test_a_kept_size_zoom_in_of_odd_sizes_crops_where_monai_does():
+    """zoom_target_26 (``n / 2`` for ``n // 2``: the centre crop one voxel off on odd axes): 9 x 11 x 7 zoomed by 1.5
+    (13 x 16 x 10 voxels, cropped back), against MONAI's Zoom side by side."""
+    from monai.transforms import Zoom
+
+    from monai_spacetx.transforms import SpaceZoom
+
+    img = _odd_image()
+    theirs, ours = Zoom(1.5, keep_size=True)(img), SpaceZoom(1.5, keep_size=True)(img)
+    assert ours.shape == theirs.shape == img.shape
+    np.testing.assert_array_equal(ours.affine.numpy(), theirs.affine.numpy())
+    np.testing.assert_allclose(ours.as_tensor().numpy(), theirs.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+def test_resize_longest_takes_one_positive_int():
+    """resize_shape_6, _7, _10, _11 (the check of ``size_mode='longest'``): 1 is allowed (MONAI's shape, side by
+    side); 0, ``True`` and 2.5 are refused, naming the value."""
+    from monai.transforms import Resize
+
+    from monai_spacetx import SpaceError
+    from monai_spacetx.transforms import SpaceResize
+
+    img = _odd_image()
+    assert SpaceResize(1, size_mode="longest")(img).shape == Resize(1, size_mode="longest")(img).shape == (1, 1, 1, 1)
+    for bad in (0, True, 2.5):
+        with pytest.raises(SpaceError) as caught:
+            SpaceResize(bad, size_mode="longest")(img)
+        assert str(caught.value) == f"spatial_size must be one positive int with size_mode='longest', got {bad!r}"
