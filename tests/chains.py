@@ -445,7 +445,8 @@ def _cast(sample: dict[str, Any], dtypes: dict[str, torch.dtype]) -> dict[str, A
             values = values * 1000  # integer intensities with some range
         if dtype == torch.bool:
             values = values > 1  # two classes
-        out[key] = MetaTensor(values.to(dtype), affine=sample[key].affine, meta=dict(sample[key].meta))
+        meta = {name: value for name, value in sample[key].meta.items() if name != "affine"}  # given once, below
+        out[key] = MetaTensor(values.to(dtype), affine=sample[key].affine, meta=meta)
     return out
 
 
