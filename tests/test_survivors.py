@@ -686,3 +686,53 @@ def test_resize_longest_takes_one_positive_int():
         with pytest.raises(SpaceError) as caught:
             SpaceResize(bad, size_mode="longest")(img)
         assert str(caught.value) == f"spatial_size must be one positive int with size_mode='longest', got {bad!r}"
+
+
+def test_a_2d_slice_keeps_its_place_in_the_volume_through_spacing():
+    """_in_volume_21, _22 (the slice's through-plane spacing or position lost): a 2-D image with MONAI's 4 x 4 affine,
+    against MONAI's Spacing side by side (the affine, every entry)."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    from monai_spacetx.transforms import SpaceSpacing
+
+    affine = torch.tensor([[0.8, 0, 0, 10.0], [0, 0.9, 0, -5.0], [0, 0, 2.5, 37.5], [0, 0, 0, 1]], dtype=torch.float64)
+    img = MetaTensor(torch.rand(1, 12, 10, generator=torch.Generator().manual_seed(0)), affine=affine)
+    for kwargs in ({}, {"scale_extent": True}, {"diagonal": True}):  # the last two by MONAI's own rule (_in_volume)
+        theirs, ours = Spacing((0.5, 0.6), **kwargs)(img), SpaceSpacing((0.5, 0.6), **kwargs)(img)
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours.as_tensor().numpy(), theirs.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+def test_int_entries_and_resize_shape_by_hand():
+    """int_entries_2 .. _12 (a tensor's conversion, the ragged message), _20, _25 (text taken for numbers), _31 .. _38
+    (the channel-axis hint only for D + 1 entries), _41 (a fraction accepted), _54 .. _56 (message, int64),
+    resize_shape_12, _13 (the key), _41 (an entry of 1 taken to keep the axis: MONAI's Resize, side by side)."""
+    from monai.transforms import Resize
+
+    from monai_spacetx import SpaceError
+    from monai_spacetx.transforms import SpaceResize
+    from monai_spacetx.transforms.planning import int_entries, resize_shape
+
+    got = int_entries(torch.tensor([4, 5, 6]), 3, "spatial_size", None)
+    assert got.dtype == np.int64 and got.tolist() == [4, 5, 6]
+    assert int_entries(np.float64(2.0), 3, "spatial_size", None).tolist() == [2, 2, 2]
+    start = "spatial_size for key 'img' must "
+    for value, error, message in (
+        ([[1, 2], [3]], SpaceTypeError, "be 3 integers, got [[1, 2], [3]]"),
+        ([1, 2, 3, 4], SpaceError, "have 3 entries (one per spatial axis of a 3-D image), got [1, 2, 3, 4] (is the channel "
+                                   "axis missing? images are channel-first (C, *spatial))"),
+        ([1, 2], SpaceError, "have 3 entries (one per spatial axis of a 3-D image), got [1, 2]"),
+        (["a", "b", "c"], SpaceError, "have 3 entries (one per spatial axis of a 3-D image), got ['a', 'b', 'c']"),
+        ([1.5, 2, 3], SpaceError, "be integers, got [1.5, 2, 3]"),
+    ):
+        with pytest.raises(error) as caught:
+            int_entries(value, 3, "spatial_size", "img")
+        assert str(caught.value) == start + message
+    with pytest.raises(SpaceError) as caught:
+        resize_shape(Space((4, 4, 4)), 0, "longest", key="img")
+    assert str(caught.value) == "spatial_size for key 'img' must be one positive int with size_mode='longest', got 0"
+    img = _odd_image()
+    assert SpaceResize((1, -1, 4))(img).shape == Resize((1, -1, 4))(img).shape == (1, 1, 11, 4)
