@@ -736,3 +736,26 @@ def test_int_entries_and_resize_shape_by_hand():
     assert str(caught.value) == "spatial_size for key 'img' must be one positive int with size_mode='longest', got 0"
     img = _odd_image()
     assert SpaceResize((1, -1, 4))(img).shape == Resize((1, -1, 4))(img).shape == (1, 1, 11, 4)
+
+
+def test_spacing_rules_and_limits_against_monai():
+    """spacing_target_6 (``min_pixdim`` dropped), _monai_spacing_grid_93, _94 (one voxel along an axis refused),
+    _92, _95 (none refused, or without its message): MONAI's Spacing side by side, the message by hand."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    from monai_spacetx import SpaceError
+    from monai_spacetx.transforms import SpaceSpacing
+
+    affine = torch.tensor([[0.8, 0, 0, 10.0], [0, 0.9, 0, -5.0], [0, 0, 2.5, 37.5], [0, 0, 0, 1]], dtype=torch.float64)
+    img = MetaTensor(torch.rand(1, 12, 10, 6, generator=torch.Generator().manual_seed(0)), affine=affine)
+    for kwargs in (dict(pixdim=(0.4, 0.45, 5.0), min_pixdim=(0.5, 0.5, 2.0)),  # spacings above min_pixdim are kept
+                   dict(pixdim=(9.6, 1.0, 1.0), scale_extent=True),  # one voxel along axis 0
+                   dict(pixdim=(9.6, 1.0, 1.0), diagonal=True)):
+        theirs, ours = Spacing(**kwargs)(img), SpaceSpacing(**kwargs)(img)
+        assert ours.shape == theirs.shape, kwargs
+        np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-12)
+    assert SpaceSpacing(pixdim=(0.4, 0.45, 5.0), min_pixdim=(0.5, 0.5, 2.0))(img).shape != SpaceSpacing(pixdim=(0.4, 0.45, 5.0))(img).shape
+    with pytest.raises(SpaceError) as caught:
+        SpaceSpacing(pixdim=(40.0, 1.0, 1.0), scale_extent=True)(img)
+    assert str(caught.value) == "pixdim [40.0, 1.0, 1.0] leaves no voxel along some axis of shape (12, 10, 6)"
