@@ -91,12 +91,12 @@ def counting() -> Iterator[dict[str, int]]:
     dispatch, map_back = engine_warp._dispatch, spacetx_functional.map_back_nearest
     torch_fns = {name: getattr(torch.nn.functional, name) for name in ("grid_sample", "interpolate")}
 
-    def ours_dispatch(img: Any, plan: Any, options: Any) -> Any:
+    def ours_dispatch(img: Any, plan: Any, options: Any, *rest: Any) -> Any:
         if depth[0] == 0 and plan.kind not in ("identity", "index"):
             counts["ours"] += 1
         depth[0] += 1
         try:
-            return dispatch(img, plan, options)
+            return dispatch(img, plan, options, *rest)
         finally:
             depth[0] -= 1
 
