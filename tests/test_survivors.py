@@ -759,3 +759,37 @@ def test_spacing_rules_and_limits_against_monai():
     with pytest.raises(SpaceError) as caught:
         SpaceSpacing(pixdim=(40.0, 1.0, 1.0), scale_extent=True)(img)
     assert str(caught.value) == "pixdim [40.0, 1.0, 1.0] leaves no voxel along some axis of shape (12, 10, 6)"
+
+
+def test_min_and_max_pixdim_read_as_monai_does_by_hand():
+    """_bounds_5 .. _32 (tuples, None entries, tensors, the checks and messages), monai_spacing_4 .. _36 (the names and
+    key passed on, the order check): spacings by hand from MONAI's documented rule (an input spacing inside
+    ``[min(min_pixdim, p), max(max_pixdim, p)]`` is kept; ``None`` is no bound), messages by hand."""
+    from monai_spacetx import SpaceError
+    from monai_spacetx.transforms.planning import monai_spacing
+
+    source = Space((8, 8, 8), spacing=(0.8, 0.9, 2.5))
+    assert monai_spacing((0.5, 0.5, 1.0), source, None, (1.0, None, 3.0)).tolist() == [0.8, 0.5, 2.5]  # a tuple, None
+    assert monai_spacing(1.0, source, (0.5, None, 2.0)).tolist() == [0.8, 1.0, 1.0]
+    assert monai_spacing(1.0, source, torch.tensor([0.5, 0.5, 2.0])).tolist() == [0.8, 0.9, 1.0]  # a tensor
+    assert monai_spacing(1.0, source, 0.0).tolist() == [0.8, 1.0, 1.0]  # one number: axis 0 only
+    assert monai_spacing(1.0, source, None, (None, None, 3.0)).tolist() == [1.0, 1.0, 2.5]  # max bounds axis 2 only
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    img = MetaTensor(torch.zeros(1, 8, 8, 8), affine=torch.diag(torch.tensor([0.8, 0.9, 2.5, 1.0], dtype=torch.float64)))
+    for kwargs in (dict(pixdim=(0.5, 0.5, 1.0), max_pixdim=(1.0, None, 3.0)), dict(pixdim=1.0, min_pixdim=(0.5, None, 2.0))):
+        kept = np.sqrt((Spacing(**kwargs)(img).affine.numpy()[:3, :3] ** 2).sum(0))  # MONAI's own output spacing
+        np.testing.assert_allclose(monai_spacing(kwargs.pop("pixdim"), source, **kwargs), kept, rtol=0, atol=1e-12)
+    for kwargs, error, message in (
+        (dict(min_pixdim=("a", 1.0)), SpaceTypeError, "min_pixdim for key 'img' must be numbers or None, got ('a', 1.0)"),
+        (dict(max_pixdim=[[1.0, 2.0]]), SpaceError, "max_pixdim for key 'img' must be numbers (None for no bound), got [[1.0, 2.0]]"),
+        (dict(min_pixdim=[-np.inf]), SpaceError, "min_pixdim for key 'img' must be numbers (None for no bound), got [-inf]"),
+        (dict(min_pixdim=[]), SpaceError, "min_pixdim for key 'img' must be numbers (None for no bound), got []"),
+        (dict(min_pixdim=-0.1), SpaceError, "min_pixdim for key 'img' must be >= 0 and <= max_pixdim, got -0.1 and None"),
+        (dict(min_pixdim=2.0, max_pixdim=1.0), SpaceError, "min_pixdim for key 'img' must be >= 0 and <= max_pixdim, got 2.0 and 1.0"),
+        (dict(), SpaceError, "pixdim for key 'img' must be finite numbers, got nan"),
+    ):
+        with pytest.raises(error) as caught:
+            monai_spacing(np.nan if not kwargs else 1.0, source, key="img", **kwargs)
+        assert str(caught.value) == message, kwargs
