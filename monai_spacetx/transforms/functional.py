@@ -37,7 +37,7 @@ from ..engine.warp import _as_tensor as engine_tensor
 from ..errors import ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .chain import map_back_nearest
-from .lazy import DATA_SOURCE_KEY, FUSED_KEY, Deferred, Replay, defer, execute_fused, forget, pending_space, plan_step, remember, run_step, warp_as, with_applied
+from .lazy import DATA_SOURCE_KEY, FUSED_KEY, Deferred, Replay, defer, execute_fused, forget, plan_step, remember, run_step, warp_as, with_applied
 from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, native_space
 
 __all__ = ["as_image", "source_of", "resample", "execute_pending", "pop_record", "invert", "map_back", "write_geometry", "record_options"]
@@ -348,9 +348,10 @@ def execute_pending(
             forget(img)
         return img
     image = as_image(img, key)
-    grid, native = pending_space(image), get_native_space(image)
+    native = get_native_space(image)
     assert isinstance(native, Space)  # one sample, not a collated batch
     pixels, covered, step = execute_fused(image, options, options is not None if override is None else override)
+    grid = step.grid  # the pending grid (``pending_space(image)``), as the step planned it
     applied = with_applied(image)
     if covered:  # the warp also covered an earlier lazy Space step: say so on the newest record (.chain reads it)
         newest = dict(applied.applied_operations[-1])

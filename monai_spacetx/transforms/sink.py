@@ -100,8 +100,9 @@ class SpaceApplyPendingd(_NamedKeys, LazyTransform, _PointsMixin):
         """Each key with its pending operations executed; the first key's moves the landmarks."""
         d = self._as_dict(data)
         moved: Optional[tuple[Space, Space]] = None
+        carried = bool(self.point_keys or self.box_keys)  # the grids are read only for landmarks or boxes to move
         for key, (options, override) in self.key_iterator(d, self.options):
-            if moved is None and isinstance(d[key], MetaTensor) and d[key].pending_operations:
+            if carried and moved is None and isinstance(d[key], MetaTensor) and d[key].pending_operations:
                 moved = (landmark_grid(d[key]), pending_space(d[key]))
             d[key] = execute_pending(d[key], options, key, override)
         if moved is not None:
