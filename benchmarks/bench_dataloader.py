@@ -26,9 +26,15 @@ thread: the 2 workers and the main process share the 2 cores), and in the main p
 The cached case (``--only cached``): a 160x160x64 volume and its label already in memory, as a
 ``CacheDataset`` loop runs them every epoch after the first: ``RandAffined`` (rotation + scale) per
 sample, ours (``Compose(lazy=True)`` + ``SpaceApplyPendingd``) against MONAI's own lazy execution and
-TorchIO's ``RandomAffine`` on loaded subjects, in workers and in the main process.
+TorchIO's ``RandomAffine`` on loaded subjects, in workers and in the main process. SimpleITK (TorchIO's
+resampler) runs on as many threads as torch there (1): its default is every core.
 
-Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N] [--only crop|augment|cached]``
+The spleen case (``--only spleen``): the same cached volumes, ``RandCropByPosNegLabeld(96x96x48,
+pos 1, neg 1, num_samples=4)`` then ``RandAffined`` per patch in ``Compose(lazy=True)``: ours with
+``SpaceRandCropByPosNegLabeld`` and the sink, MONAI with its own ``RandCropByPosNegLabeld`` and lazy
+execution; samples/s counts patches.
+
+Run: ``python benchmarks/bench_dataloader.py [--quick] [--repeats N] [--only crop|augment|cached|spleen]``
 """
 
 from __future__ import annotations
@@ -148,6 +154,15 @@ def augmentation_rows(case: dict[str, Any], repeats: int, samples: int = 8) -> l
 CACHED_SHAPE = (160, 160, 64)  # the cached case's volume (a CacheDataset item after loading and respacing)
 
 
+def _sitk_threads(threads: int) -> None:
+    """SimpleITK's default thread count (TorchIO resamples with it), inherited by forked DataLoader workers."""
+    try:
+        import SimpleITK as sitk
+    except ImportError:
+        return
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
 def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     """The cached case: volumes already in memory (what a ``CacheDataset`` loop runs every epoch after
     its first), each sample ``RandAffined`` (rotation + scale, image bilinear + label nearest):
@@ -195,11 +210,51 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     rows = []
     for workers, threads in ((2, 1), (0, 1)):
         torch.set_num_threads(threads)
+        _sitk_threads(threads)
         rates = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in datasets.items()}
         where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
         ours = rates["monai-spacetx"]
         rows.append([where, load_average().split(" / ")[0], f"{ours:.2f}", f"{rates['MONAI']:.2f} ({ours / rates['MONAI']:.2f}x)",
                      f"{rates['TorchIO']:.2f} ({ours / rates['TorchIO']:.2f}x)" if "TorchIO" in rates else "n/a"])
+    return rows
+
+
+SPLEEN_PATCH, SPLEEN_SAMPLES = (96, 96, 48), 4  # the spleen case's patches per cached volume
+
+
+def spleen_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
+    """The spleen case: cached volumes, ``RandCropByPosNegLabeld(num_samples=4)`` then ``RandAffined`` per patch,
+    in ``Compose(lazy=True)``: ours (``SpaceRandCropByPosNegLabeld`` ... ``SpaceApplyPendingd``) against MONAI's
+    ``RandCropByPosNegLabeld`` and its own lazy execution. Patches per second, workers and main process, 1 thread."""
+    import torch
+    from monai.data import CacheDataset
+    from monai.transforms import Compose, LoadImaged, RandAffined, RandCropByPosNegLabeld
+
+    from monai_spacetx import SpaceApplyPendingd, SpaceRandCropByPosNegLabeld
+
+    keys = ["image", "label"]
+    q = 2 if quick else 1
+    shape, patch = tuple(n // q for n in CACHED_SHAPE), tuple(n // q for n in SPLEEN_PATCH)
+    case = write_case(False, shape=shape)
+    files = [{"image": case["image"], "label": case["label"]} for _ in range(samples)]
+    load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
+    crop = dict(label_key="label", spatial_size=patch, pos=1, neg=1, num_samples=SPLEEN_SAMPLES)  # background: label 0 (the CT holds negative HU)
+
+    def rand_affine() -> Any:
+        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
+
+    datasets = {
+        "monai-spacetx": CacheDataset(files, Compose([load, SpaceRandCropByPosNegLabeld(keys, **crop), rand_affine(), SpaceApplyPendingd(keys)],
+                                                     lazy=True), progress=False),
+        "MONAI": CacheDataset(files, Compose([load, RandCropByPosNegLabeld(keys, **crop), rand_affine()], lazy=True), progress=False),
+    }
+    rows = []
+    for workers, threads in ((2, 1), (0, 1)):
+        torch.set_num_threads(threads)
+        rates = {name: samples_per_second(dataset, workers, repeats) for name, dataset in datasets.items()}
+        where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
+        ours = rates["monai-spacetx"]
+        rows.append([where, load_average().split(" / ")[0], f"{ours:.2f}", f"{rates['MONAI']:.2f} ({ours / rates['MONAI']:.2f}x)"])
     return rows
 
 
@@ -222,7 +277,14 @@ def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list
               "per sample, samples/s (ratio: ours / peer)\n")
         print(md_table(["where", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine"], cached_rows(quick, repeats)))
         print()
-    if only in ("augment", "cached"):
+    if only in (None, "spleen"):
+        shape = tuple(n // (2 if quick else 1) for n in CACHED_SHAPE)
+        patch = tuple(n // (2 if quick else 1) for n in SPLEEN_PATCH)
+        print(f"### spleen-style, cached volumes ({shape}): RandCropByPosNegLabeld({patch}, num_samples={SPLEEN_SAMPLES}) + "
+              f"RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}) per patch, patches/s (ratio: ours / peer)\n")
+        print(md_table(["where", "load", "monai-spacetx", "MONAI (lazy)"], spleen_rows(quick, repeats)))
+        print()
+    if only in ("augment", "cached", "spleen"):
         return []
     print("### crop + respace + random crop, samples/s\n")
     rows = []
@@ -240,6 +302,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 4x coarser grid per axis")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["crop", "augment", "cached"], default=None, help="run one of the two cases")
+    parser.add_argument("--only", choices=["crop", "augment", "cached", "spleen"], default=None, help="run one of the cases")
     args = parser.parse_args()
     main(args.quick, args.repeats, args.only)
