@@ -793,3 +793,30 @@ def test_min_and_max_pixdim_read_as_monai_does_by_hand():
         with pytest.raises(error) as caught:
             monai_spacing(np.nan if not kwargs else 1.0, source, key="img", **kwargs)
         assert str(caught.value) == message, kwargs
+
+
+def test_pixdim_checks_and_2d_spacing_without_a_slice_position():
+    """pixdim_values_13, _15 (the key, a 2-D pixdim let through), monai_spacing_39 (equal bounds refused),
+    _in_volume_1 (a 2-D grid with no slice position read as one), _monai_spacing_grid_88 (the origin's sign):
+    messages and spacings by hand, MONAI's Spacing side by side."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    from monai_spacetx import SpaceError
+    from monai_spacetx.transforms import SpaceSpacing
+    from monai_spacetx.transforms.planning import monai_spacing, pixdim_values
+
+    with pytest.raises(SpaceTypeError, match=r"^pixdim for key 'img' must be numbers, got 'abc'$"):
+        pixdim_values("abc", "img")
+    with pytest.raises(SpaceError, match=r"^pixdim for key 'img' must be finite numbers, got \[\[1\.0, 2\.0\]\]$"):
+        pixdim_values([[1.0, 2.0]], "img")
+    # min_pixdim == max_pixdim is a valid (one-point) range: axis 0 (1.0) is kept, the others resampled to 0.5
+    assert monai_spacing(0.5, Space((4, 4, 4)), 1.0, 1.0).tolist() == [1.0, 0.5, 0.5]
+    flat = MetaTensor(torch.rand(1, 12, 10, generator=torch.Generator().manual_seed(0)),
+                      affine=torch.tensor([[0.8, 0, 3.0], [0, 0.9, 4.0], [0, 0, 1.0]], dtype=torch.float64))  # 3 x 3: no slice
+    at_zero = MetaTensor(torch.rand(1, 12, 10, 6, generator=torch.Generator().manual_seed(0)),
+                         affine=torch.diag(torch.tensor([0.8, 0.9, 2.5, 1.0], dtype=torch.float64)))
+    for img, pixdim in ((flat, (0.5, 0.6)), (at_zero, (1.0, 1.0, 1.0))):
+        theirs, ours = Spacing(pixdim, scale_extent=True)(img), SpaceSpacing(pixdim, scale_extent=True)(img)
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-12)
