@@ -15,6 +15,7 @@ into ``<workdir>/<module>/``, writes the module and its test selection into the 
     python tests/mutation/run_mutmut.py --list                      # the modules and their tests
     python tests/mutation/run_mutmut.py                              # every module, in order
     python tests/mutation/run_mutmut.py compare.py --show            # and print each survivor's diff
+    python tests/mutation/run_mutmut.py engine/box.py --ref HEAD --survivors  # after new kill tests: rerun the survivors
 
 Each module prints one line: mutants, killed, survived (plus timeouts and "no tests"), and the
 survivors' names; ``<workdir>/<module>/survivors.txt`` holds their diffs. A mutant's verdict is
@@ -22,7 +23,7 @@ cached by mutmut in the copy: rerunning a module reruns only mutants whose code 
 unless ``--fresh``. Not run in CI: every module takes from minutes to an hour on 2 shared cores.
 Not collected by pytest (its name does not start with ``test_``).
 
-The compiled kernels (``engine/compiled.py``) are not mutated here: mutmut's trampolines cannot
+The compiled kernels (``engine/compiled/``) are not mutated here: mutmut's trampolines cannot
 run inside numba's nopython code. They are covered by their comparisons with the torch path and the
 oracles in ``tests/test_kernels.py`` and ``tests/test_export.py`` (and ``run_mutations.py`` edits them).
 """
