@@ -445,11 +445,18 @@ class Deferred(MetaTensor):
         (MONAI's own flush included) computes the pixels first, as for this one.
         """
         if self.untyped_storage() in _PLANS and _called_by_lazy_monai():
-            view = MetaTensor(MetaTensor.as_tensor(self))  # fresh metadata, as MONAI's own as_tensor() + MetaTensor()
-            setattr(view, "__class__", Deferred)
-            return view
+            return _unread_view(self)  # fresh metadata, as MONAI's own as_tensor() + MetaTensor()
         realize(self)  # which makes it an ordinary MetaTensor
         return MetaTensor.as_tensor(self)
+
+
+def _unread_view(img: torch.Tensor) -> MetaTensor:
+    """A MetaTensor with fresh metadata on ``img``'s storage, read nowhere: a :class:`Deferred` when
+    ``img`` is one, so that whatever reads it computes the pixels first."""
+    view = MetaTensor(torch.Tensor.as_subclass(img, torch.Tensor))
+    if isinstance(img, Deferred):
+        setattr(view, "__class__", Deferred)
+    return view
 
 
 def _called_by_lazy_monai() -> bool:
@@ -623,9 +630,7 @@ def with_applied(img: MetaTensor) -> MetaTensor:
     In order, the same records, as MONAI's ``apply_pending`` leaves them after executing them,
     so MONAI's ``Invertd`` / ``Compose.inverse`` undo each one. ``img`` is not modified.
     """
-    out = MetaTensor(torch.Tensor.as_subclass(img, torch.Tensor))  # not read here: a deferred output stays unmade
-    if isinstance(img, Deferred):
-        setattr(out, "__class__", Deferred)  # and is computed if something reads it
+    out = _unread_view(img)  # not read here: a deferred output stays unmade
     out.copy_meta_from(img)  # copies the operation lists (shallowly): ``img``'s stay as they are
     ops = out.pending_operations
     out.clear_pending_operations()
