@@ -143,12 +143,12 @@ def log_tail(log: Path, lines: int = 60) -> str:
     return "\n".join(kept[-lines:] + progress[-1:])
 
 
-#: Tests written to kill survivors (one file for every module: each test names its mutants).
-SURVIVOR_TESTS = ("tests/test_survivors.py",)
+#: Tests written to kill survivors (each test names its mutants): ``tests/test_survivors.py`` and one
+#: ``tests/test_survivors_<module>.py`` a module where a module's kill tests got their own file.
+SURVIVOR_TESTS = "test_survivors*.py"
 
 
 def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
-    tests = (tuple(args.tests) if args.tests else MODULES[module]) + SURVIVOR_TESTS
     copy = args.workdir / slug(module)
     if args.fresh or not (copy / "mutants").exists():
         copy_repository(copy, args.ref)
@@ -160,6 +160,8 @@ def run_module(module: str, args: argparse.Namespace) -> dict[str, object]:
             shutil.rmtree(target) if target.is_dir() else target.unlink()
             shutil.move(str(fresh / name), str(target))
         shutil.rmtree(fresh)
+    survivor_tests = tuple(sorted(f"tests/{p.name}" for p in (copy / "tests").glob(SURVIVOR_TESTS)))
+    tests = (tuple(args.tests) if args.tests else MODULES[module]) + survivor_tests
     write_module_config(copy, module, tests)
     print(f"== {module}: mutmut over {' '.join(tests)} in {copy}", flush=True)
     log = copy / "mutmut-run.log"
