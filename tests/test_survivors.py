@@ -796,9 +796,8 @@ def test_min_and_max_pixdim_read_as_monai_does_by_hand():
 
 
 def test_pixdim_checks_and_2d_spacing_without_a_slice_position():
-    """pixdim_values_13, _15 (the key, a 2-D pixdim let through), monai_spacing_39 (equal bounds refused),
-    _in_volume_1 (a 2-D grid with no slice position read as one), _monai_spacing_grid_88 (the origin's sign):
-    messages and spacings by hand, MONAI's Spacing side by side."""
+    """pixdim_values_13, _15 (the key, a 2-D pixdim let through), monai_spacing_39 (equal bounds refused):
+    messages and spacings by hand, MONAI's Spacing side by side, a 3 x 3 affine and a 4 x 4 one."""
     from monai.data import MetaTensor
     from monai.transforms import Spacing
 
@@ -820,3 +819,48 @@ def test_pixdim_checks_and_2d_spacing_without_a_slice_position():
         theirs, ours = Spacing(pixdim, scale_extent=True)(img), SpaceSpacing(pixdim, scale_extent=True)(img)
         assert ours.shape == theirs.shape
         np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-12)
+
+
+def test_spacing_keeps_an_input_spacing_exactly_on_a_tolerance_bound():
+    """monai_spacing_73, _74 (the bounds ``lo - AFFINE_TOL <= current <= hi + AFFINE_TOL`` made strict): an input
+    spacing of exactly ``1.0 - 1e-3`` with ``min_pixdim=1.0`` and of exactly ``3.0 + 1e-3`` with ``max_pixdim=3.0``
+    is kept on that axis by MONAI's Spacing (side by side: shape and affine), the other axes go to 2.0."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    from monai_spacetx.transforms import SpaceSpacing
+
+    for spacing, bounds in ((1.0 - 1e-3, {"min_pixdim": 1.0}), (3.0 + 1e-3, {"max_pixdim": 3.0})):
+        img = MetaTensor(torch.rand(1, 10, 10, 10, generator=torch.Generator().manual_seed(1)),
+                         affine=torch.diag(torch.tensor([spacing, 1.0, 1.0, 1.0], dtype=torch.float64)))
+        theirs, ours = Spacing(2.0, **bounds)(img), SpaceSpacing(2.0, **bounds)(img)
+        assert theirs.shape == ours.shape == (1, 10, 6, 6)
+        assert float(theirs.affine[0, 0]) == float(ours.affine[0, 0]) == spacing
+        np.testing.assert_array_equal(ours.affine.numpy(), theirs.affine.numpy())
+
+
+def test_scale_extent_with_a_source_edge_at_world_zero():
+    """_monai_spacing_grid_88 (the edge-aligned origin divided by its sign instead of multiplied): the source's lowest
+    edge at x = 0 exactly (first centre 0.5 mm, 1 mm voxels) makes that sign 0; MONAI's Spacing(scale_extent=True)
+    puts the new origin's x at 0, side by side, every entry of the affine."""
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    from monai_spacetx.transforms import SpaceSpacing
+
+    affine = torch.tensor([[1.0, 0, 0, 0.5], [0, 1.0, 0, 3.0], [0, 0, 1.0, 4.0], [0, 0, 0, 1.0]], dtype=torch.float64)
+    img = MetaTensor(torch.rand(1, 10, 10, 10, generator=torch.Generator().manual_seed(2)), affine=affine)
+    theirs, ours = Spacing(2.0, scale_extent=True)(img), SpaceSpacing(2.0, scale_extent=True)(img)
+    assert float(theirs.affine[0, 3]) == 0.0
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours.affine.numpy(), theirs.affine.numpy())
+
+
+def test_pixdim_as_a_tensor_that_requires_grad_and_the_key_in_spacing_target():
+    """pixdim_values_4 (a tensor read without ``detach``: torch refuses ``numpy()`` on a tensor that requires grad),
+    spacing_target_8, _13 (the key not passed on: the message would not name it): values and message by hand."""
+    from monai_spacetx.transforms.planning import pixdim_values, spacing_target
+
+    assert pixdim_values(torch.tensor([2.0, 3.0], requires_grad=True)).tolist() == [2.0, 3.0]
+    with pytest.raises(SpaceTypeError, match=r"^pixdim for key 'img' must be numbers, got 'abc'$"):
+        spacing_target(Space((4, 4, 4)), "abc", key="img")
