@@ -134,7 +134,14 @@ MODULES: dict[str, tuple[str, ...]] = {
                            "--deselect=tests/test_lazy.py::test_a_nearest_vote_given_as_a_spline_order_is_kept_under_lazy[name]",
                            "--deselect=tests/test_lazy.py::test_a_nearest_vote_given_as_a_spline_order_is_kept_under_lazy[int]"),
     "engine/warp.py": ("tests/test_engine.py", "tests/test_bad_inputs.py"),
-    "engine/label.py": ("tests/test_engine.py", "tests/test_engine_exactness.py"),
+    # label.py is the torch path (the compiled kernels run on CPU): the per-class definition by brute force on that path
+    # (test_survivors_label.py, compiled off, every padding, ties, 2 and 40 classes), exact-weight ties against the brute
+    # force with the torch path as reference (test_label_axes.py), the dispatch into the kernels against the definition
+    # (test_engine.py's per-class test), fill and ties by hand (test_engine_exactness.py); not all of test_engine.py
+    "engine/label.py": ("tests/test_engine.py::test_label_mode_matches_the_per_class_definition_on_every_path",
+                        "tests/test_label_axes.py::test_axis_aligned_label_kernel_on_exact_weights",
+                        "tests/test_label_axes.py::test_general_label_kernel_decides_faces_near_a_tie",
+                        "tests/test_engine_exactness.py::test_label_mode_fill_and_ties"),
     # warp_argmax against the brute-force oracles (every channel by scipy's map_coordinates or the Keys cubic from the raw
     # affines, then argmax; ties and wide dtypes by hand), on both CPU paths (compiled and the torch tiles); not the
     # MONAI-transform, CLI, memory and benchmark tests of test_export.py (they call the export but check other things: 40
