@@ -170,7 +170,20 @@ MODULES: dict[str, tuple[str, ...]] = {
                            "tests/test_records.py::test_lazy_chain_is_one_resample_with_the_asked_mode[RandFlipd-no-None-3-sink]",
                            "--deselect=tests/test_lazy.py::test_a_nearest_vote_given_as_a_spline_order_is_kept_under_lazy[name]",
                            "--deselect=tests/test_lazy.py::test_a_nearest_vote_given_as_a_spline_order_is_kept_under_lazy[int]"),
-    "engine/warp.py": ("tests/test_engine.py", "tests/test_bad_inputs.py"),
+    # warp_image's checks, containers, dtypes and dispatch against outside oracles: the brute-force index map (every
+    # dtype), np.pad's edge/symmetric, the brute-force interpolators of every mode and padding (2-D: the dispatch is
+    # per mode, not per dimension), messages and dtypes by hand, the per-class label definition, the guard's sizes by
+    # hand; not all of test_engine.py + test_bad_inputs.py (~30 s a mutant)
+    "engine/warp.py": tuple(f"tests/test_engine.py::{name}" for name in (
+        "test_index_path_is_bitwise_exact", "test_index_path_border_and_reflection", "test_identity_returns_a_copy",
+        "test_dtypes_and_containers", "test_input_is_not_mutated", "test_bad_input_messages",
+        "test_numpy_arrays_torch_cannot_wrap_are_converted", "test_complex_input_is_resampled_per_part",
+        "test_label_mode_refuses_what_is_not_a_label_map", "test_label_mode_keeps_any_label_dtype")) + tuple(
+        f"tests/test_engine.py::test_separable_matches_general[{mode}-{padding}-2]" for mode in ("nearest", "linear", "cubic", "label")
+        for padding in ("zeros-0.0", "zeros--3", "border-0.0", "reflection-0.0")) + (
+        "tests/test_engine_exactness.py::test_label_mode_fill_and_ties",
+        "tests/test_bad_inputs.py::test_a_grid_too_large_for_memory_is_refused_before_allocating",
+        "tests/test_bad_inputs.py::test_label_mode_refuses_an_image_that_requires_grad"),
     # label.py is the torch path (the compiled kernels run on CPU): the per-class definition by brute force on that path
     # (test_survivors_label.py, compiled off, every padding, ties, 2 and 40 classes), exact-weight ties against the brute
     # force with the torch path as reference (test_label_axes.py), the dispatch into the kernels against the definition
