@@ -56,7 +56,21 @@ MODULES: dict[str, tuple[str, ...]] = {
                               "--deselect=tests/test_compat_monai.py::test_dataloader_workers[spawn]",
                               "--deselect=tests/test_compat_monai.py::test_transforms_pickle"),
     "transforms/meta.py": ("tests/test_space_monai.py", "tests/test_bad_inputs.py", "tests/test_interop.py"),
-    "engine/options.py": ("tests/test_engine.py", "tests/test_bad_inputs.py"),
+    # every engine call builds a WarpOptions, so every selected test reaches this module: only the tests that check
+    # the options themselves (messages by hand, MONAI's names and recorded modes, the sigma and thick-axis rules) and
+    # one brute-force case per padding mode (the constant/border/reflection routing); the alias table by hand in
+    # test_survivors_options.py. A few seconds a mutant, where test_engine.py + test_bad_inputs.py cost ~30 s
+    "engine/options.py": ("tests/test_engine.py::test_bad_input_messages",
+                          "tests/test_engine.py::test_anti_aliasing_smooths_only_what_shrinks_and_only_interpolating_modes",
+                          "tests/test_engine.py::test_thick_axis_mode_needs_an_anisotropic_grid",
+                          "tests/test_engine.py::test_index_path_border_and_reflection",
+                          "tests/test_engine.py::test_separable_matches_general[linear-zeros--3-2]",
+                          "tests/test_engine.py::test_separable_matches_general[linear-border-0.0-2]",
+                          "tests/test_engine.py::test_separable_matches_general[linear-reflection-0.0-2]",
+                          "tests/test_transforms.py::test_bad_input_messages",
+                          "tests/test_transforms.py::test_transform_bad_inputs_name_the_argument_the_key_and_the_value",
+                          "tests/test_transforms.py::test_nearest_interp_switches_recorded_modes",
+                          "tests/test_counterparts.py::test_spacing_values_we_refuse_say_why"),
     "transforms/records.py": ("tests/test_records.py",),
     "compare.py": ("tests/test_compare.py", "tests/test_bad_inputs.py"),
     # the command line's inputs in process (the four tests that start a subprocess are left out: mutmut's trampolines
