@@ -88,3 +88,11 @@ def test_plan_warp_names_the_argument_that_is_not_a_space():
     """The source's message (test_engine checks only the target's)."""
     with pytest.raises(SpaceTypeError, match=r"^source must be a monai_spacetx\.Space, got ndarray$"):
         plan_warp(np.eye(3), Space((4, 4)))
+
+
+def test_a_scale_residue_is_snapped_by_its_effect_over_the_grids_extent():
+    """_drop_negligible_41 (the residue divided by the extent, not multiplied): a spacing of 1 + d read by an 11-voxel
+    axis (extent 10) moves the last voxel by 10 d; snapped to an exact copy when 10 d <= PLAN_TOL / 2 = 5e-5 (d = 4e-6),
+    resampled when not (d = 1e-5: a 1e-4 voxel drift is a real resample, not float32 header round-off)."""
+    for d, kind in ((4e-6, "identity"), (1e-5, "separable")):
+        assert plan_warp(Space((11, 3)), Space((11, 3), spacing=(1.0 + d, 1.0))).kind == kind, d
