@@ -29,18 +29,26 @@ def test_torch_path_cell_codes_runners_up_and_certificate_by_hand() -> None:
     Runners-up are kept at the corners of mixed cells only (v1, v2, v3; v0 keeps +inf and class -1).
 
     Kills ``_Pruned._runners_up`` 70 (``where[b0 : b0 - block]``: no runner-up kept), ``_Pruned._certify_cells``
-    10 (``code == K + 2``: nothing certified) and 20 (``cells[b0 : b0 - SCORE_BLOCK]``)."""
+    10 (``code == K + 2``: nothing certified), 20 (``cells[b0 : b0 - SCORE_BLOCK]``) and 70 (the
+    smallest corner class never updated: a cell whose lower corner holds the larger class is not certified; the
+    column reversed puts it there)."""
     from monai_spacetx.engine.export import _Pruned
 
     x = torch.tensor([[1.0, 0.9, 0.5, 0.0], [0.0, 0.2, 0.8, 0.3], [-5.0, -5.0, -5.0, 0.6]]).reshape(3, 4, 1)
     source = Space((4, 1))
-    with compiled.disabled():
-        pruned = _Pruned(x, plan_warp(source, source.resize((7, 1))), WarpOptions.parse("linear", "border"))
-    assert not pruned.compiled
-    assert pruned.first.tolist() == [0, 0, 1, 2]
-    assert pruned.code.view(-1).tolist() == [0, 3, 4, 2]
-    assert (int(pruned.cell_low[1]), int(pruned.cell_high[1])) == (0, 1)
     inf = math.inf
-    np.testing.assert_array_equal(pruned.second.numpy(), np.float32([inf, 0.2, 0.5, 0.3]))
-    assert pruned.second_class.tolist() == [-1, 1, 0, 1]
-    np.testing.assert_array_equal(pruned.third.numpy(), np.float32([inf, -5.0, -5.0, 0.0]))
+    cases = [  # (channels, first maxima, codes, certified cell, second, its class, third)
+        (x, [0, 0, 1, 2], [0, 3, 4, 2], 1, [inf, 0.2, 0.5, 0.3], [-1, 1, 0, 1], [inf, -5.0, -5.0, 0.0]),
+        # the column reversed: the certified cell's lower corner now holds the larger class (1, then 0)
+        (x.flip(1), [2, 1, 0, 0], [4, 3, 0, 0], 1, [0.3, 0.5, 0.2, inf], [1, 0, 1, -1], [0.0, -5.0, -5.0, inf]),
+    ]
+    for channels, first, codes, cell, second, second_class, third in cases:
+        with compiled.disabled():
+            pruned = _Pruned(channels.contiguous(), plan_warp(source, source.resize((7, 1))), WarpOptions.parse("linear", "border"))
+        assert not pruned.compiled
+        assert pruned.first.tolist() == first
+        assert pruned.code.view(-1).tolist() == codes
+        assert (int(pruned.cell_low[cell]), int(pruned.cell_high[cell])) == (0, 1)
+        np.testing.assert_array_equal(pruned.second.numpy(), np.float32(second))
+        assert pruned.second_class.tolist() == second_class
+        np.testing.assert_array_equal(pruned.third.numpy(), np.float32(third))
