@@ -116,3 +116,62 @@ def test_a_nested_record_without_its_extra_info_names_the_missing_entry():
     assert step.kind == "crop"
     with pytest.raises(MetadataError, match=r"the record of 'CropForeground' lacks what its kind 'crop' needs: KeyError\('cropped'\)"):
         index_map(step, Space((5, 4)))
+
+
+# ----------------------------------------------------------------------------- read_record: constant padding, modes
+def _constant_cases():
+    from monai.transforms import (Affine, CenterSpatialCrop, Flip, ResizeWithPadOrCrop, Rotate, Spacing, SpatialPad,
+                                  Zoom)
+
+    # (transform, does it fill what lies outside its input with a constant (0), its interpolation mode in our names)
+    return {
+        "SpatialPad-constant": (SpatialPad((9, 9, 9), mode="constant"), True, None),
+        "SpatialPad-edge": (SpatialPad((9, 9, 9), mode="edge"), False, None),
+        "SpatialPad-nothing-to-pad": (SpatialPad((7, 9, 5), mode="constant"), False, None),
+        "Spacing-zeros": (Spacing(pixdim=0.8, padding_mode="zeros", mode="bilinear"), True, "linear"),
+        "Spacing-border": (Spacing(pixdim=0.8, padding_mode="border", mode="nearest"), False, "nearest"),
+        "ResizeWithPadOrCrop-pads": (ResizeWithPadOrCrop((9, 5, 9), mode="constant"), True, None),
+        "ResizeWithPadOrCrop-pads-edge": (ResizeWithPadOrCrop((9, 5, 9), mode="edge"), False, None),
+        "ResizeWithPadOrCrop-crops": (ResizeWithPadOrCrop((5, 5, 5), mode="constant"), False, None),
+        "Zoom-keep-pads": (Zoom(0.6, keep_size=True, padding_mode="constant", mode="trilinear"), True, "linear"),
+        "Zoom-keep-pads-edge": (Zoom(0.6, keep_size=True, padding_mode="edge", mode="nearest"), False, "nearest"),
+        "Zoom-keep-crops": (Zoom(1.5, keep_size=True, padding_mode="constant", mode="area"), False, "linear"),
+        "Zoom-free": (Zoom(1.5, keep_size=False, padding_mode="constant", mode="nearest-exact"), False, "nearest"),
+        "Rotate-zeros": (Rotate(0.3, padding_mode="zeros", mode="nearest"), True, "nearest"),
+        "Rotate-border": (Rotate(0.3, padding_mode="border", mode="bilinear"), False, "linear"),
+        "Affine-zeros": (Affine(rotate_params=0.2, padding_mode="zeros", mode=3), True, "cubic"),
+        "Affine-reflection": (Affine(rotate_params=0.2, padding_mode="reflection", mode=0), False, "nearest"),
+        "Flip": (Flip(0), False, None),
+        "CenterSpatialCrop": (CenterSpatialCrop((5, 5, 5)), False, None),
+    }
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
+@pytest.mark.parametrize("name", list(_constant_cases()))
+def test_the_constant_padding_and_mode_each_monai_record_says(name, lazy):
+    """records_read_record_* (the ``constant`` rule per kind: a pad fills with 0 only in ``constant`` mode and
+    only where it pads; a resample with ``zeros`` padding; a crop never), records__pad_constant_*,
+    records__padding_constant_*, and the recorded mode (MONAI's names and spline orders, ``area`` as linear).
+    By hand, from MONAI's documented padding modes, on its eager and its lazy records alike."""
+    transform, constant, mode = _constant_cases()[name]
+    image = MetaTensor(torch.rand(1, 7, 9, 5, generator=torch.Generator().manual_seed(1)))
+    out = transform(image, lazy=lazy)
+    out = out[0] if isinstance(out, tuple) else out  # Affine returns (image, matrix)
+    step = read_record((out.pending_operations if lazy else out.applied_operations)[-1])
+    assert (step.constant, step.mode) == (constant, mode)
+    assert step.in_shape == (7, 9, 5) and step.applied
+
+
+def test_crop_foreground_pads_with_a_constant_only_when_it_pads():
+    """records__pad_constant_* (the ``pad_info`` nested in a crop record): ``CropForeground`` with a margin past
+    the image's edge pads (``mode="constant"``: 0, ``"edge"``: no constant); without one it only crops."""
+    from monai.transforms import CropForeground
+
+    label = MetaTensor(torch.zeros(1, 7, 9, 5))
+    label[0, 1:4, 3:5, 1:3] = 1
+    for margin, mode, constant in ((3, "constant", True), (3, "edge", False), (0, "constant", False)):
+        out = CropForeground(margin=margin, allow_smaller=False, mode=mode)(label)
+        step = read_record(out.applied_operations[-1])
+        assert (step.kind, step.constant) == ("crop", constant), (margin, mode)
+        # the grid before: MONAI's own input grid, whatever the margin (crop then pad, by hand from the record)
+        assert input_grid(step, Space.from_metatensor(out)) == Space((7, 9, 5))
