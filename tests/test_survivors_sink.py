@@ -174,3 +174,25 @@ def test_a_pending_image_of_the_wrong_rank_is_refused_naming_its_key(shape):
     assert data["scan"].pending_operations
     with pytest.raises(ShapeMismatchError, match=r"^image \(key 'scan'\) must be channel-first .*got shape " + re.escape(str(tuple(shape)))):
         SpaceApplyPendingd("scan")(data)
+
+
+def test_the_sinks_default_padding_is_zeros_with_a_zero_fill():
+    """sink_SpaceApplyPending___init___3 and sink_SpaceApplyPendingd___init___3 (default ``fill`` 1.0): a pending
+    rotation recorded with ``border`` padding (no constant of its own) executed by the sinks' defaults is the
+    brute-force linear sample with zeros padding: 0 where the taps leave the scan (160 voxels here)."""
+    source = _image()
+    pending = Rotated("image", angle=(0.4, 0.0, 0.0), mode="bilinear", padding_mode="border")({"image": _image()}, lazy=True)
+    for out in (SpaceApplyPending()(pending["image"]), SpaceApplyPendingd("image")(dict(pending))["image"]):
+        expected = oracles.interpolate(source[0].numpy(), source.affine, out.affine, out.shape[1:], 1, "zeros", 0.0)
+        assert (expected == 0).sum() > 100
+        np.testing.assert_allclose(out[0].numpy(), expected, rtol=0, atol=2e-5)
+
+
+def test_a_missing_key_is_refused_unless_allowed():
+    """sink_SpaceApplyPendingd___init___4 (``allow_missing_keys`` default True): MONAI's default refuses a missing
+    key with a ``KeyError`` naming the key and the transform; allowed, the present keys are executed."""
+    data = Flipd("image", spatial_axis=0)({"image": _image()}, lazy=True)
+    with pytest.raises(KeyError, match=r"Key `label` of transform `SpaceApplyPendingd` was missing"):
+        SpaceApplyPendingd(["image", "label"])(dict(data))
+    out = SpaceApplyPendingd(["image", "label"], allow_missing_keys=True)(dict(data))
+    assert "label" not in out and torch.equal(out["image"].as_tensor(), Flip(spatial_axis=0)(_image()).as_tensor())
