@@ -57,3 +57,67 @@ def test_area_taps_are_adaptive_average_pooling(padding_mode: str):
             ours = _apply(area_taps(x, n, n / m, options), values)
             theirs = torch.nn.functional.adaptive_avg_pool1d(values[None, None], m)[0, 0]
             torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12, msg=f"{n} -> {m}")
+
+
+@pytest.mark.parametrize("padding_mode, numpy_mode", [("zeros", "edge"), ("border", "edge"), ("reflection", "symmetric")])
+def test_wrap_index_is_numpys_edge_and_symmetric_padding(padding_mode: str, numpy_mode: str):
+    """wrap_index: a tap index off the grid reads what ``np.pad`` puts there (``edge``: the edge voxel; ``symmetric``:
+    the mirror image about the voxel edges, repeating), for axes of 1 to 5 voxels and taps up to three lengths out."""
+    from monai_spacetx.engine.taps import pad_by_rule, wrap_index
+
+    options = WarpOptions(padding_mode=padding_mode)
+    for n in range(1, 6):
+        reach = 3 * n + 2
+        expected = np.pad(np.arange(n), reach, mode=numpy_mode)
+        got = wrap_index(torch.arange(-reach, n + reach), n, options)
+        assert got.tolist() == expected.tolist(), n
+        values = torch.arange(n, dtype=torch.float64)[None] * 10.0
+        padded = pad_by_rule(values, 1, reach, 2, options)
+        assert padded[0].tolist() == (np.pad(np.arange(n) * 10.0, (reach, 2), mode=numpy_mode)).tolist(), n
+
+
+@pytest.mark.parametrize("padding_mode", ["border", "reflection"])
+def test_wrap_coord_is_grid_samples_padding(padding_mode: str):
+    """wrap_coord: torch's ``grid_sample(..., align_corners=False)`` samples a ramp (value = index) at the coordinate
+    its padding rule gives, clamped to ``[0, n - 1]``; so linear interpolation of the ramp at x equals wrap_coord(x)."""
+    from monai_spacetx.engine.taps import wrap_coord
+
+    options = WarpOptions(padding_mode=padding_mode)
+    for n in range(1, 6):
+        x = torch.linspace(-3.0 * n - 0.75, 4.0 * n + 0.75, 97, dtype=torch.float64)
+        ramp = torch.arange(n, dtype=torch.float64).reshape(1, 1, 1, n)
+        grid = torch.stack([(2.0 * x + 1.0) / n - 1.0, torch.zeros_like(x)], dim=-1).reshape(1, 1, -1, 2)
+        theirs = torch.nn.functional.grid_sample(ramp, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+        torch.testing.assert_close(wrap_coord(x, n, options), theirs.reshape(-1), rtol=0, atol=1e-12, msg=str(n))
+    # clamp=False (reflection only): reflected into [-0.5, n - 0.5] and no further, by hand for n = 4 (period 8 in x + 0.5)
+    x = torch.tensor([-0.75, -0.5, 3.75, 5.0, 9.0, -4.5, 3.5, 0.25], dtype=torch.float64)
+    reflected = wrap_coord(x, 4, WarpOptions(padding_mode="reflection"), clamp=False)
+    assert reflected.tolist() == [-0.25, -0.5, 3.25, 2.0, 1.0, 3.5, 3.5, 0.25]
+    assert wrap_coord(x, 4, WarpOptions(padding_mode="border"), clamp=False).tolist() == x.tolist()  # nothing to reflect
+
+
+def test_snap_half_by_hand():
+    """snap_half: values within SNAP_TOL = 1e-9 of an integer or a half-integer become it, others stay."""
+    from monai_spacetx.engine.taps import snap_half
+
+    x = torch.tensor([0.5 + 5e-10, 0.5 + 3e-9, 2.0 - 8e-10, 2.25, -1.5 - 9e-10, -0.7, 3.0 + 1.5e-9], dtype=torch.float64)
+    assert snap_half(x).tolist() == [0.5, 0.5 + 3e-9, 2.0, 2.25, -1.5, -0.7, 3.0 + 1.5e-9]
+
+
+def test_anti_aliasing_sigmas_by_monais_rule():
+    """anti_aliasing_sigmas: MONAI Resize's ``max(0, (s - 1) / 2)`` per shrinking axis (0 where an axis grows),
+    area smoothed like linear and cubic, a per-axis sigma kept per axis, nothing when no axis shrinks."""
+    from monai_spacetx.engine.taps import anti_aliasing_sigmas
+
+    for mode in ("linear", "cubic", "area"):
+        on = WarpOptions(mode=mode, anti_aliasing=True)
+        assert anti_aliasing_sigmas(on, [5.0, 0.25, 1.0]) == [2.0, 0.0, 0.0], mode
+        assert anti_aliasing_sigmas(on, [1.0, 1.0]) == [0.0, 0.0] and anti_aliasing_sigmas(on, [1.5]) == [0.25]
+        per_axis = WarpOptions(mode=mode, anti_aliasing=True, anti_aliasing_sigma=(0.5, 0.0, 1.5))
+        assert anti_aliasing_sigmas(per_axis, [2.0, 0.5, 1.0]) == [0.5, 0.0, 1.5]
+        assert anti_aliasing_sigmas(WarpOptions(mode=mode, anti_aliasing=True, anti_aliasing_sigma=0.3), [0.5, 2.0]) == [0.3, 0.3]
+    assert anti_aliasing_sigmas(WarpOptions(mode="linear", anti_aliasing=False), [4.0, 4.0]) == [0.0, 0.0]
+    from monai_spacetx.errors import ModeError
+
+    with pytest.raises(ModeError, match=r"^anti_aliasing_sigma has 3 values for a 2-D image, got \(0\.5, 0\.0, 1\.5\)$"):
+        anti_aliasing_sigmas(WarpOptions(anti_aliasing=True, anti_aliasing_sigma=(0.5, 0.0, 1.5)), [2.0, 2.0])
