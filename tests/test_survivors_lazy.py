@@ -1,0 +1,141 @@
+"""Tests written to kill the mutants mutmut left alive in ``transforms/lazy.py`` (tests/mutation/run_mutmut.py).
+
+Each test names the mutants it kills; each checks against an outside oracle: MONAI's own eager
+transforms, brute force from the raw affines (tests/oracles.py), values and messages by hand, or
+the module's documented rule worked out by hand. Small images only: this file joins every
+module's mutation selection.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Affined, Spacingd
+
+from monai_spacetx.engine.options import WarpOptions
+from monai_spacetx.errors import SpaceError
+from monai_spacetx.transforms.lazy import fuse_options, pending_space
+
+
+def _image(ndim: int, n: int = 12) -> MetaTensor:
+    values = torch.arange(float(n**ndim)).reshape(1, *([n] * ndim))
+    return MetaTensor(values, affine=torch.eye(4, dtype=torch.float64))
+
+
+def _shift(ndim: int, mode: str = "nearest", padding_mode: str = "zeros") -> list:
+    """MONAI's lazy ``Affined`` shifting 2 voxels along axis 0 (its record keeps ``mode``): an integer index map."""
+    shift = (2,) + (0,) * (ndim - 1)
+    pending = Affined("img", translate_params=shift, mode=mode, padding_mode=padding_mode)({"img": _image(ndim)}, lazy=True)
+    return list(pending["img"].pending_operations)
+
+
+# ----------------------------------------------------------------------------- pending_space's message
+def test_a_record_without_a_class_name_is_named_by_a_question_mark():
+    """_op_names_3, _5, _6 (the default name ``"?"`` replaced): a singular pending grid whose record lost its class
+    name is refused naming it ``'?'`` (the message by hand)."""
+    flat = np.diag([1.0, 1.0, 0.0, 1.0])
+    pending = Affined("img", affine=flat, mode="bilinear")({"img": _image(3)}, lazy=True)["img"]
+    ops = pending.pending_operations
+    del ops[0]["class"]
+    with pytest.raises(SpaceError, match=r"^the pending operations \['\?'\] give a grid that is not a Space"):
+        pending_space(pending)
+
+
+# ----------------------------------------------------------------------------- fuse_options: the rule by hand
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_an_integer_shift_has_no_vote_in_2d_and_3d(ndim):
+    """fuse_options_2 (``ndim`` default 4), _8 (``ndim`` not passed on: 3 for a 2-D image): MONAI's ``Affined``
+    shifting by 2 voxels with ``mode="nearest"`` copies voxels (its 2-D record is 3x3, its 3-D 4x4, both
+    ``[I | (2, 0..)]``), so by the module's rule it has no say: our linear step decides, ``linear``. A vote for
+    ``nearest`` would make it ``nearest``."""
+    ops = _shift(ndim)
+    matrix = np.asarray(ops[0]["lazy_affine"], dtype=float)
+    expected = np.eye(ndim + 1)
+    expected[0, ndim] = 2.0
+    np.testing.assert_array_equal(matrix, expected)  # the integer index map, by hand
+    if ndim == 2:
+        assert fuse_options(ops, WarpOptions("linear"), ndim=2).mode == "linear"
+    else:
+        assert fuse_options(ops, WarpOptions("linear")).mode == "linear"  # the default ndim is 3
+    # an interpolating MONAI step's vote does count: nearest wins over our linear
+    spaced = Spacingd("img", pixdim=0.7, mode="nearest")({"img": _image(ndim)}, lazy=True)["img"].pending_operations
+    assert fuse_options(spaced, WarpOptions("linear"), ndim=ndim).mode == "nearest"
+
+
+def test_a_fused_step_that_pads_with_zeros_decides_the_padding():
+    """fuse_options_14, _18 (whether a fused step fills with a constant lost): MONAI's ``Spacingd`` with
+    ``padding_mode="zeros"`` filled beyond its input with 0, so our ``border`` step fuses to zeros padding, fill
+    0 (the module's rule); ``border`` pending steps leave our padding as it is."""
+    zeros = Spacingd("img", pixdim=0.7, mode="bilinear", padding_mode="zeros")({"img": _image(3)}, lazy=True)["img"]
+    border = Spacingd("img", pixdim=0.7, mode="bilinear", padding_mode="border")({"img": _image(3)}, lazy=True)["img"]
+    assert fuse_options(zeros.pending_operations, WarpOptions("cubic", "border")) == WarpOptions("cubic", "zeros", 0.0)
+    assert fuse_options(border.pending_operations, WarpOptions("cubic", "border")) == WarpOptions("cubic", "border")
+
+
+# ----------------------------------------------------------------------------- a MONAI pad mode replayed (Replay, _in_pad)
+def test_a_copy_after_a_lazy_zoom_with_edge_padding_carries_the_padding_on():
+    """_in_pad_25.._31 (which target voxels lie in the zoom's edge padding): a lazy kept-size zoom out (``edge``:
+    the zoomed grid's 6 x 4 x 3 voxels padded to 10 x 8 x 6 by repeating its edge) then a lazy crop 2 voxels
+    beyond every side (zeros there) is MONAI's eager ``Zoom`` then ``BorderPad(2)``, side by side: the crop
+    copies, so its fused warp reads the input once inside the zoomed grid and carries the edge padding on."""
+    from monai.transforms import BorderPad, Zoom
+
+    from monai_spacetx.transforms import SpaceCrop, SpaceZoom
+
+    generator = torch.Generator().manual_seed(1)
+    img = MetaTensor(torch.rand(1, 10, 8, 6, generator=generator),
+                     affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    zoomed = SpaceZoom(0.6, mode="bilinear", padding_mode="edge", lazy=True)(img)
+    out = SpaceCrop(roi_start=(-2, -2, -2), roi_end=(12, 10, 8), lazy=True)(zoomed)
+    expected = BorderPad(2)(Zoom(0.6, mode="bilinear", padding_mode="edge")(img))
+    assert out.shape == expected.shape == (1, 14, 12, 10)
+    np.testing.assert_array_equal(out.affine.numpy(), expected.affine.numpy())
+    np.testing.assert_allclose(out.as_tensor().numpy(), expected.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- Deferred: which reads compute the pixels
+def _float_image() -> MetaTensor:
+    generator = torch.Generator().manual_seed(0)
+    return MetaTensor(torch.rand(1, 12, 10, 8, generator=generator),
+                      affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+
+
+def _one_linear_resample(img: MetaTensor, out: torch.Tensor) -> np.ndarray:
+    """The brute-force linear sample (``border``, SpaceResampled's default) of ``img`` on ``out``'s grid."""
+    from oracles import interpolate
+
+    return interpolate(img.as_tensor().numpy()[0], img.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:]), 1, "border")
+
+
+@pytest.mark.parametrize("flag", ["copy", "non_blocking"])
+def test_a_copying_to_of_a_deferred_output_computes_its_pixels_first(flag):
+    """_keeps_storage_1, _2, _7, _8, _9 (``copy=True`` / ``non_blocking=True`` read as keeping the storage): a lazy
+    Space step's output not yet computed, ``.to(dtype=float32, copy=True)`` (one positional argument, as MONAI's
+    ``convert_to_tensor`` calls it) copies the pixels, so they are computed first: the brute-force one linear
+    resample of the input, not the uninitialised storage."""
+    from monai_spacetx.transforms import SpaceResampled
+
+    img = _float_image()
+    out = SpaceResampled("img", pixdim=0.9, lazy=True)({"img": img})["img"]
+    copied = out.to(dtype=torch.float32, **{flag: True})
+    expected = _one_linear_resample(img, out)
+    np.testing.assert_allclose(torch.as_tensor(copied).numpy()[0], expected, rtol=0, atol=1e-5)
+
+
+def test_a_monai_flip_between_a_space_step_and_the_sink_costs_no_pass(warp_calls):
+    """_keeps_storage_5, _6 (every one-argument ``.to`` read as a read): MONAI's lazy ``Flipd`` takes the Space step's
+    deferred output through ``convert_to_tensor`` (``.to(dtype=None, device=None, memory_format=...)``), which reads
+    nothing: ``SpaceResampled -> Flipd -> SpaceApplyPendingd`` is ONE warp (counted), the brute-force linear resample
+    of the input onto the flipped grid, and none by MONAI."""
+    from monai.transforms import Compose, Flipd
+
+    from monai_spacetx import SpaceApplyPendingd
+    from monai_spacetx.transforms import SpaceResampled
+
+    img = _float_image()
+    chain = Compose([SpaceResampled("img", pixdim=0.9), Flipd("img", spatial_axis=0), SpaceApplyPendingd("img")], lazy=True)
+    out = chain({"img": img})["img"]
+    assert warp_calls == {"ours": 1, "monai": 0}
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
