@@ -175,3 +175,77 @@ def test_crop_foreground_pads_with_a_constant_only_when_it_pads():
         assert (step.kind, step.constant) == ("crop", constant), (margin, mode)
         # the grid before: MONAI's own input grid, whatever the margin (crop then pad, by hand from the record)
         assert input_grid(step, Space.from_metatensor(out)) == Space((7, 9, 5))
+
+
+# ----------------------------------------------------------------------------- read_record by hand
+def test_read_record_entries_by_hand():
+    """records_read_record_* (the class name's default, ``orig_size`` read from the outer record when the
+    nested one has none, ``do_transforms`` of either level, ``lazy_shape`` as ints, ``lazy_affine`` as float64,
+    the name kept from the outermost record and the kind from the innermost). Records written by hand in
+    MONAI's layout (``RandRotated`` nests ``RandRotate`` nests ``Rotate``)."""
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    rotate = {"class": "Rotate", "orig_size": (6, 4), "extra_info": {"rot_mat": rot, "mode": "nearest", "padding_mode": "zeros"}}
+    nested = {"class": "RandRotated", "orig_size": (9, 9), "do_transforms": True,
+              "extra_info": {"class": "RandRotate", "do_transforms": True, "extra_info": rotate}}
+    step = read_record(nested)
+    assert (step.name, step.kind, step.mode, step.constant, step.applied) == ("RandRotated", "Rotate", "nearest", True, True)
+    assert step.in_shape == (6, 4) and step.out_shape is None and step.lazy_affine is None
+    np.testing.assert_array_equal(index_map(step, Space((4, 6))), rot)
+    # no orig_size on the innermost record: the outer one's
+    bare = {"class": "Flip", "extra_info": {"axes": 0}}
+    step = read_record({"class": "RandFlipd", "orig_size": (5, 3), "do_transforms": True, "extra_info": bare})
+    assert (step.kind, step.in_shape) == ("Flip", (5, 3))
+    # do_transforms False at either level: an identity step, whatever the class (even one not known)
+    for outer, inner in ((False, True), (True, False)):
+        step = read_record({"class": "RandLambdad", "orig_size": (5, 3), "do_transforms": outer,
+                            "extra_info": {"class": "RandLambda", "do_transforms": inner, "extra_info": {"x": 1}}})
+        assert (step.kind, step.applied, step.mode, step.constant, dict(step.extra)) == ("identity", False, None, False, {})
+        assert np.array_equal(index_map(step, Space((5, 3))), np.eye(3))
+    # a lazy record: its shape as ints, its affine as float64 from a tensor
+    step = read_record({"class": "Flip", "orig_size": (5, 3), "lazy_shape": (np.int64(5), 3.0),
+                        "lazy_affine": torch.tensor([[-1, 0, 4], [0, 1, 0], [0, 0, 1]], dtype=torch.int32),
+                        "extra_info": {"axes": 0}})
+    assert step.out_shape == (5, 3) and all(type(s) is int for s in step.out_shape)
+    assert step.lazy_affine.dtype == np.float64 and step.lazy_affine.tolist() == [[-1, 0, 4], [0, 1, 0], [0, 0, 1]]
+    # no class at all: named '?' in the refusal
+    with pytest.raises(MetadataError, match=r"cannot read the record of '\?' \(innermost None\)"):
+        read_record({"orig_size": (5, 3), "extra_info": {"x": 1}})
+
+
+def test_refusals_name_the_transform_what_is_known_and_what_to_do():
+    """records_read_record_* (the messages): the unknown record's refusal lists every known kind and says what to
+    do; a recorded mode we do not know is named with the transform."""
+    with pytest.raises(MetadataError) as caught:
+        read_record(_record("Rand3DElastic"))
+    message = str(caught.value)
+    assert message.startswith("monai-spacetx cannot read the record of 'Rand3DElastic' (innermost 'Rand3DElastic'): it does "
+                              "not know what that transform does to the grid. Known: Affine, CastToType, ")
+    assert message.endswith(" and our Space transforms. Execute it outside the Space chain, or map back with one resample (mode='linear')")
+    for kind in ("Flip", "Rotate90", "crop", "pad", "intensity", "ResampleToMatch", "SpatialResample", "Zoom"):
+        assert f" {kind}," in message or f" {kind} and" in message
+    with pytest.raises(MetadataError, match=r"^'Spacingd' recorded an interpolation mode monai-spacetx does not know: .*'bogus'"):
+        read_record({"class": "Spacingd", "orig_size": (5, 3), "extra_info": {"class": "SpatialResample", "orig_size": (5, 3),
+                                                                               "extra_info": {"mode": "bogus", "src_affine": np.eye(3)}}})
+
+
+def test_index_map_refuses_records_lacking_entries_and_our_own_steps():
+    """records_index_map_* (the refusals' messages, and the exceptions they catch: a missing entry, a wrong
+    type, a short list)."""
+    out = Space((5, 3))
+    for record, error in (
+        (_record("Flip"), r"KeyError\('axes'\)"),
+        (_record("SpatialResample"), r"KeyError\('src_affine'\)"),
+        (_record("Orientation"), r"KeyError\('original_affine'\)"),
+        (_record("Rotate90", {"k": 1}), r"KeyError\('axes'\)"),
+        (_record("Rotate", {"mode": "bilinear"}), r"KeyError\('rot_mat'\)"),
+        (_record("Affine", {"mode": "bilinear"}), r"KeyError\('affine'\)"),
+        (_record("SpatialPad", {"padded": None}), r"TypeError"),
+    ):
+        step = read_record(record)
+        with pytest.raises(MetadataError, match=rf"^the record of '{record['class']}' lacks what its kind '{step.kind}' needs: .*{error}"):
+            index_map(step, out)
+    ours = {"class": "SpaceResample", "orig_size": (5, 3), "extra_info": {"source": Space((6, 4)).to_json(), "target": Space((5, 3)).to_json()}}
+    step = read_record(ours)
+    assert step.kind == "spacetx" and input_grid(step, out) == Space((6, 4))
+    with pytest.raises(MetadataError, match=r"^the record of 'SpaceResample' \(spacetx\) has no index map of its own$"):
+        index_map(step, out)
