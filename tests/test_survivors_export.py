@@ -52,3 +52,83 @@ def test_torch_path_cell_codes_runners_up_and_certificate_by_hand() -> None:
         np.testing.assert_array_equal(pruned.second.numpy(), np.float32(second))
         assert pruned.second_class.tolist() == second_class
         np.testing.assert_array_equal(pruned.third.numpy(), np.float32(third))
+
+
+def test_label_dtype_boundaries_by_hand() -> None:
+    """The smallest integer dtype holding ``0 .. K - 1`` and the fill label, at each dtype's edges, and the
+    refusal past int64 in full. Kills ``label_dtype``'s bound mutants (``<`` for ``<=``, the fill or the
+    class count dropped or shifted) and its message's."""
+    from monai_spacetx.engine.export import label_dtype
+    from monai_spacetx.errors import ModeError
+
+    cases = [
+        (2, 0, torch.uint8), (256, 0, torch.uint8), (257, 0, torch.int16), (2, 255, torch.uint8), (2, 256, torch.int16),
+        (2, -1, torch.int16), (2, -(2**15), torch.int16), (2, -(2**15) - 1, torch.int32), (2**15, 0, torch.int16),
+        (2**15 + 1, 0, torch.int32), (2, 2**31 - 1, torch.int32), (2, 2**31, torch.int64), (2, -(2**31), torch.int32),
+        (2, -(2**31) - 1, torch.int64), (2, 2**63 - 1, torch.int64),
+    ]
+    for classes, fill, dtype in cases:
+        assert label_dtype(classes, fill) == dtype, (classes, fill)
+    assert label_dtype(300) == torch.int16  # fill defaults to 0
+    with pytest.raises(ModeError, match=r"^fill label 1e\+19 does not fit in int64$"):
+        label_dtype(2, 1e19)
+
+
+def test_warp_argmax_refusals_in_full() -> None:
+    """Each refusal's whole message (a mutated string passes a ``match`` on a fragment). Kills the message and
+    check mutants of ``warp_argmax`` (the tensor type, complex and bool dtypes, the mode, a fractional fill, the
+    shape, zero channels)."""
+    from monai_spacetx.engine.export import warp_argmax
+    from monai_spacetx.errors import ModeError, ShapeMismatchError, SpaceTypeError
+
+    space = Space((4, 4))
+    x = torch.rand(3, 4, 4)
+    with pytest.raises(SpaceTypeError, match=r"^image must be a torch\.Tensor \(K, \*spatial\), got ndarray$"):
+        warp_argmax(x.numpy(), space, space)  # type: ignore[arg-type]
+    for dtype in (torch.complex64, torch.bool):
+        with pytest.raises(SpaceTypeError, match=rf"^argmax needs real-valued probabilities or logits, got dtype {dtype}$"):
+            warp_argmax(torch.zeros((3, 4, 4), dtype=dtype), space, space)
+    for mode in ("nearest", "label"):
+        with pytest.raises(ModeError, match=r"^argmax=True interpolates every channel and needs mode 'linear' \(or 'bilinear', 'cubic'\), "
+                                            rf"got mode '{mode}': for a nearest export warp the argmax instead, mode 'label' is for label maps$"):
+            warp_argmax(x, space, space, WarpOptions.parse(mode))
+    with pytest.raises(ModeError, match=r"^fill is the fill label with argmax=True and must be a whole number, got 0\.5$"):
+        warp_argmax(x, space, space, WarpOptions.parse("linear", "zeros", 0.5))
+    for bad in (torch.rand(4, 4), torch.rand(0, 4, 4), torch.rand(3, 4, 5), torch.rand(1, 3, 4, 4)):
+        with pytest.raises(ShapeMismatchError, match=rf"^argmax needs \(K, \*spatial\) channels on the source grid \(4, 4\), "
+                                                    rf"got shape {re_tuple(tuple(bad.shape))}$"):
+            warp_argmax(bad, space, space)
+
+
+def re_tuple(shape: tuple[int, ...]) -> str:
+    """``str(shape)`` escaped for a regular expression."""
+    return str(shape).replace("(", r"\(").replace(")", r"\)")
+
+
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+def test_one_channel_and_the_probability_dtype_by_hand(path: str) -> None:
+    """``K = 1`` is accepted: every voxel inside is class 0 and its probability is the channel interpolated,
+    by hand: values 1 and 3 on a 2-voxel column resized to 4 voxels sit at source indices -0.25, 0.25, 0.75, 1.25,
+    clamped (border): 1, 1.5, 2.5, 3. ``prob`` is float64 for float64 channels, float32 for float32 and float16;
+    with ``"zeros"`` padding a voxel outside is the fill label 7 with probability 0. Kills ``warp_argmax``'s
+    ``x.shape[0] < 1`` mutants (``<= 1``, ``< 2``) and the probability dtype's (``and False``, dtype dropped)."""
+    from monai_spacetx.engine.export import warp_argmax
+
+    source = Space((2, 1))
+    target = source.resize((4, 1))
+    for dtype, prob_dtype in ((torch.float64, torch.float64), (torch.float32, torch.float32), (torch.float16, torch.float32)):
+        x = torch.tensor([[[1.0], [3.0]]], dtype=dtype)
+        with compiled.disabled() if path == "torch" else _nothing():
+            labels, prob = warp_argmax(x, source, target, WarpOptions.parse("linear", "border"), keep_prob=True)
+            padded, padded_prob = warp_argmax(x, source, source.pad((1, 0)), WarpOptions.parse("linear", "zeros", 7), keep_prob=True)
+        assert labels.dtype == torch.uint8 and labels.view(-1).tolist() == [0, 0, 0, 0]
+        assert prob is not None and prob.dtype == prob_dtype
+        assert prob.view(-1).tolist() == [1.0, 1.5, 2.5, 3.0]
+        assert padded.view(-1).tolist() == [7, 0, 0, 7]
+        assert padded_prob is not None and padded_prob.dtype == prob_dtype and padded_prob.view(-1).tolist() == [0.0, 1.0, 3.0, 0.0]
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
