@@ -139,3 +139,31 @@ def test_a_monai_flip_between_a_space_step_and_the_sink_costs_no_pass(warp_calls
     out = chain({"img": img})["img"]
     assert warp_calls == {"ours": 1, "monai": 0}
     np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_which_to_calls_read_a_deferred_output(warp_calls):
+    """_keeps_storage_10.._33 (the ``.to`` a deferred output answers without computing its pixels): a ``.to`` that
+    returns the tensor itself (same dtype, device, contiguous) computes nothing (counted: 0 warps until a read,
+    then 1); one that makes a new tensor (another dtype, ``channels_last``, ``copy=True``) gets the computed
+    pixels: the brute-force one linear resample of the input."""
+    from monai_spacetx.transforms import SpaceResampled
+
+    img = _float_image()
+
+    def deferred() -> MetaTensor:
+        out = SpaceResampled("img", pixdim=0.9, lazy=True)({"img": img})["img"]
+        warp_calls["ours"] = 0
+        return out
+
+    for kwargs in ({"dtype": torch.float32}, {"dtype": None, "device": None, "memory_format": torch.contiguous_format},
+                   {"memory_format": torch.preserve_format}, {"device": torch.device("cpu"), "copy": False}):
+        out = deferred()
+        same = out.to(**kwargs)
+        assert warp_calls["ours"] == 0, kwargs  # nothing read yet
+        np.testing.assert_allclose(same.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+        assert warp_calls["ours"] == 1, kwargs
+    for kwargs in ({"dtype": torch.float64}, {"memory_format": torch.channels_last}, {"dtype": torch.float32, "copy": True}):
+        out = deferred()
+        made = torch.as_tensor(out.to(**kwargs))
+        assert warp_calls["ours"] == 1, kwargs  # computed for the new tensor, once
+        np.testing.assert_allclose(made.float().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
