@@ -1,0 +1,127 @@
+"""Kill tests for the mutmut survivors of ``cli/inputs.py`` (tests/mutation/run_mutmut.py, tests/mutation/README.md).
+
+Each test names the mutants it kills. The oracle is the command line's contract written out by hand: the exact
+message a user reads for each bad input, and the points or volume a good input holds (written to disk here, so
+the values are known). The readers themselves are MONAI's (``LoadImage``) and nibabel's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from monai_spacetx.cli import inputs
+from monai_spacetx.cli.inputs import load_case, read_landmarks
+from monai_spacetx.cli.text import CliError
+
+
+def _refused(call, *args) -> str:
+    with pytest.raises(CliError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_landmark_files_refused_with_the_path_and_the_reason(tmp_path):
+    """read_landmarks_2.._9, _read_landmarks_8, _9, _17, _18, _26, _27, _69, _70, _71, _76, _77, _80, _81, _85, _86
+    (each message lost, its path lost, or its folder/file word swapped; ``or`` read as ``and`` in the shape check):
+    every refusal's whole text, by hand."""
+    folder = tmp_path / "points"
+    folder.mkdir()
+    missing = tmp_path / "none.csv"
+    assert _refused(read_landmarks, folder, 3) == f"--landmarks: a folder, not a file: {str(folder)!r}"
+    assert _refused(read_landmarks, missing, 3) == f"--landmarks: no such file: {str(missing)!r}"
+    bad_json = _write(tmp_path / "bad.json", "[[1, 2, 3],")
+    assert re.fullmatch(rf"--landmarks {re.escape(repr(str(bad_json)))}: not valid JSON \(.+\)", _refused(read_landmarks, bad_json, 3))
+    keyless = _write(tmp_path / "keyless.json", json.dumps({"coords": [[1, 2, 3]]}))
+    assert _refused(read_landmarks, keyless, 3) == f"--landmarks {str(keyless)!r}: a JSON object needs a 'landmarks' or 'points' list"
+    words = _write(tmp_path / "words.json", json.dumps([["a", "b", "c"]]))
+    assert re.fullmatch(rf"--landmarks {re.escape(repr(str(words)))}: not a list of numeric points \(.+\)", _refused(read_landmarks, words, 3))
+    other = _write(tmp_path / "points.txt", "1,2,3\n")
+    assert _refused(read_landmarks, other, 3) == f"--landmarks: expected a .csv or .json file, got {str(other)!r}"
+    flat = _write(tmp_path / "flat.json", json.dumps([1.0, 2.0, 3.0]))  # one point without its brackets: 1-D
+    assert _refused(read_landmarks, flat, 3) == f"--landmarks {str(flat)!r}: expected N x 3 coordinates for a 3-D image, got shape (3,)"
+    planar = _write(tmp_path / "planar.json", json.dumps([[1.0, 2.0], [3.0, 4.0]]))  # 2-D rows for a 3-D image
+    assert _refused(read_landmarks, planar, 3) == f"--landmarks {str(planar)!r}: expected N x 3 coordinates for a 3-D image, got shape (2, 2)"
+    empty = _write(tmp_path / "empty.json", "[]")
+    assert _refused(read_landmarks, empty, 3) == f"--landmarks {str(empty)!r}: expected N x 3 coordinates for a 3-D image, got shape (0,)"
+    header_only = _write(tmp_path / "header.csv", "x,y,z\n")
+    assert _refused(read_landmarks, header_only, 3) == f"--landmarks {str(header_only)!r}: no points"
+    infinite = _write(tmp_path / "inf.csv", "1,2,inf\n")
+    assert _refused(read_landmarks, infinite, 3) == f"--landmarks {str(infinite)!r}: non-finite coordinates"
+
+
+def test_landmark_files_read_as_float64_points(tmp_path):
+    """_read_landmarks_13, _14 (the ``"points"`` key misspelt), _23, _25, _64, _66 (the points not made float64: whole
+    numbers stay int64), _42 (a blank row ends the file instead of being skipped): values and dtype by hand."""
+    by_points = _write(tmp_path / "p.json", json.dumps({"points": [[1, 2, 3], [4, 5, 6]]}))
+    got = read_landmarks(by_points, 3)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    spaced = _write(tmp_path / "spaced.csv", "x,y,z\n1,2,3\n\n4,5,6\n")
+    got = read_landmarks(spaced, 3)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+
+
+def _series(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 4-D NIfTI of three 5 x 4 x 3 volumes whose voxels say which volume they are (100 * v + index)."""
+    data = np.stack([100.0 * v + np.arange(60, dtype=np.float32).reshape(5, 4, 3) for v in range(3)], axis=-1)
+    path = tmp_path / "series.nii.gz"
+    nib.save(nib.Nifti1Image(data.astype(np.float32), np.diag([1.0, 1.0, 2.0, 1.0])), str(path))
+    return path, data
+
+
+def test_a_series_needs_volume_and_gives_exactly_that_volume(tmp_path):
+    """_pick_volume_8, _10, _11, _12, _20 (the path, the shape or the range in the messages), _14, _15 (volume 0 refused),
+    _22 (two volumes taken): the messages by hand; volumes 0 and 2 hold the values written."""
+    path, data = _series(tmp_path)
+    assert _refused(load_case, path, None, None, None) == (
+        f"image {str(path)!r} holds 3 volumes (shape (5, 4, 3) x 3); pick one with --volume N, N in 0..2")
+    assert _refused(load_case, path, None, None, 3) == f"--volume: expected 0..2 for {str(path)!r} (3 volumes), got 3"
+    for volume in (0, 2):
+        case, _, _ = load_case(path, None, None, volume)
+        assert tuple(case["image"].shape) == (1, 5, 4, 3)
+        np.testing.assert_array_equal(case["image"].numpy()[0], data[..., volume])
+
+
+def test_the_dicom_reader_is_named_as_monai_registers_it(monkeypatch):
+    """_dicom_reader_6.._10 (the ``itk`` module or ``ITKReader`` misspelt): with pydicom absent and itk present the
+    reader is MONAI's ``ITKReader``, with pydicom present ``PydicomReader`` (both names MONAI's own classes)."""
+    import importlib.util
+
+    import monai.data
+
+    present: set[str] = set()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name in present else None)
+    assert inputs._dicom_reader() is None
+    present.add("itk")
+    assert inputs._dicom_reader() == "ITKReader" and hasattr(monai.data, "ITKReader")
+    present.add("pydicom")
+    assert inputs._dicom_reader() == "PydicomReader" and hasattr(monai.data, "PydicomReader")
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("scan.tar.gz", "no reader takes .tar.gz files"),
+    ("run.01.tar.gz", "no reader takes .tar.gz files"),
+    ("SCAN.TAR.GZ", "no reader takes .TAR.GZ files"),
+    ("brain.v1.mgz", "FreeSurfer MGH .mgz files are read by nibabel, not by LoadImage; convert it to NIfTI, "
+                     "e.g. nibabel.save(nibabel.load(path), 'scan.nii.gz')"),
+    ("scan", "a file without an extension that is not a DICOM file either (no DICM header)"),
+])
+def test_why_a_file_no_reader_takes_is_refused(tmp_path, name, reason):
+    """_unknown_suffix_2.._7, _9.._11 (the two-part ``.gz`` suffix: its test, the join, the slice), _16.._18 (the text
+    for a file without an extension): the whole message of ``check``'s image reader, by hand."""
+    path = _write(tmp_path / name, "not an image\n")
+    assert _refused(load_case, path, None, None, None) == (
+        f"image {str(path)!r}: cannot be read as an image by MONAI's LoadImage "
+        f"(not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM: {reason})")
