@@ -78,13 +78,16 @@ MODULES: dict[str, tuple[str, ...]] = {
                               "tests/test_records.py::test_exact_map_back_through_every_record",
                               "tests/test_records.py::test_an_unknown_record_is_refused_by_name"),
     "compare.py": ("tests/test_compare.py", "tests/test_bad_inputs.py"),
-    # the command line's inputs in process (the four tests that start a subprocess are left out: mutmut's trampolines
-    # do not reach into a child process, and they cost 65 of test_cli's 96 s)
-    "cli/inputs.py": ("tests/test_cli.py", "tests/test_bad_inputs.py",
-                      "--deselect=tests/test_cli.py::test_check_errors_from_a_subprocess_end_with_one_line_and_no_traceback",
-                      "--deselect=tests/test_cli.py::test_python_dash_m_runs_the_same_main",
-                      "--deselect=tests/test_cli.py::test_prog_name_is_how_the_user_called_us",
-                      "--deselect=tests/test_cli.py::test_the_script_entry_point_is_the_cli_main"),
+    # the command line's inputs: test_bad_inputs' command-line table and test_cli's tests of reading (bad inputs, landmarks,
+    # stand-in labels, series, colour, DICOM, the loading progress), in process; not the tests that run whole checks for
+    # their report or figure (each 2-3 s for every mutant of load_case) nor the four that start a subprocess (mutmut's
+    # trampolines do not reach into a child process)
+    "cli/inputs.py": tuple(f"tests/test_cli.py::{name}" for name in (
+        "test_errors_are_one_line_with_one_prefix", "test_check_bad_input_messages", "test_check_landmarks_csv_json_and_lps",
+        "test_check_stand_in_label_2d_png_and_4d_volume", "test_check_progress_moves_while_the_case_loads",
+        "test_check_bad_input_is_one_line_exit_2_before_the_work", "test_check_stand_in_threshold_ignores_a_nan_background",
+        "test_check_rgb_png_is_converted_to_luminance", "test_check_reads_a_dicom_series_folder_as_monai_loadimage_does",
+        "test_check_dicom_folder_without_a_dicom_reader_is_one_line")) + ("tests/test_bad_inputs.py",),
     "cli/check.py": ("tests/test_cli.py", "tests/test_bad_inputs.py"),
     # the engine tests that decide which voxels are computed against brute-force oracles (zeros padding, fills,
     # tiles, far origins, border/reflection boxes); the rest of test_engine reaches box.py too but checks other things
