@@ -121,3 +121,24 @@ def test_anti_aliasing_sigmas_by_monais_rule():
 
     with pytest.raises(ModeError, match=r"^anti_aliasing_sigma has 3 values for a 2-D image, got \(0\.5, 0\.0, 1\.5\)$"):
         anti_aliasing_sigmas(WarpOptions(anti_aliasing=True, anti_aliasing_sigma=(0.5, 0.0, 1.5)), [2.0, 2.0])
+
+
+def test_anti_aliasing_of_a_float32_image_on_the_general_path():
+    """smooth_2 (the kernel left in float64 for a float32 window): a float32 image shrunk with anti-aliasing on the
+    general path equals the brute-force definition (the source smoothed by the erf Gaussian of sigma (s - 1) / 2 per
+    shrinking axis, then sampled linearly; tests/oracles.py) to float32 round-off, and stays float32."""
+    import dataclasses
+
+    import oracles
+    from monai_spacetx import Space
+    from monai_spacetx.engine import plan_warp, warp_image
+
+    space = Space((21, 17), spacing=(0.8, 1.1))
+    target = space.respace((2.4, 1.1))  # shrinks axis 0 three times: sigma (3 - 1) / 2 = 1
+    src = np.random.default_rng(5).standard_normal(space.shape).astype(np.float32)
+    plan = dataclasses.replace(plan_warp(space, target), kind="general")
+    out = warp_image(src, space, target, options=WarpOptions(anti_aliasing=True, padding_mode="border"), plan=plan)
+    assert out.dtype == np.float32
+    expected = oracles.interpolate(oracles.gaussian_smoothed(src, [1.0, 0.0], "border"), space.affine, target.affine,
+                                   target.shape, 1, "border")
+    np.testing.assert_allclose(out, expected, rtol=0, atol=2e-6)
