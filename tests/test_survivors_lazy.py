@@ -124,26 +124,10 @@ def test_a_copying_to_of_a_deferred_output_computes_its_pixels_first(flag):
     np.testing.assert_allclose(torch.as_tensor(copied).numpy()[0], expected, rtol=0, atol=1e-5)
 
 
-def test_a_monai_flip_between_a_space_step_and_the_sink_costs_no_pass(warp_calls):
-    """_keeps_storage_5, _6 (every one-argument ``.to`` read as a read): MONAI's lazy ``Flipd`` takes the Space step's
-    deferred output through ``convert_to_tensor`` (``.to(dtype=None, device=None, memory_format=...)``), which reads
-    nothing: ``SpaceResampled -> Flipd -> SpaceApplyPendingd`` is ONE warp (counted), the brute-force linear resample
-    of the input onto the flipped grid, and none by MONAI."""
-    from monai.transforms import Compose, Flipd
-
-    from monai_spacetx import SpaceApplyPendingd
-    from monai_spacetx.transforms import SpaceResampled
-
-    img = _float_image()
-    chain = Compose([SpaceResampled("img", pixdim=0.9), Flipd("img", spatial_axis=0), SpaceApplyPendingd("img")], lazy=True)
-    out = chain({"img": img})["img"]
-    assert warp_calls == {"ours": 1, "monai": 0}
-    np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
-
-
 def test_which_to_calls_read_a_deferred_output(warp_calls):
-    """_keeps_storage_10.._33 (the ``.to`` a deferred output answers without computing its pixels): a ``.to`` that
-    returns the tensor itself (same dtype, device, contiguous) computes nothing (counted: 0 warps until a read,
+    """_keeps_storage_5, _6, _10.._33 (the ``.to`` a deferred output answers without computing its pixels): a ``.to``
+    that returns the tensor itself (same dtype, device, contiguous; MONAI's ``convert_to_tensor`` calls
+    ``.to(dtype=None, device=None, memory_format=contiguous_format)`` on what it wraps) computes nothing (counted: 0 warps until a read,
     then 1); one that makes a new tensor (another dtype, ``channels_last``, ``copy=True``) gets the computed
     pixels: the brute-force one linear resample of the input."""
     from monai_spacetx.transforms import SpaceResampled
