@@ -196,3 +196,21 @@ def test_a_missing_key_is_refused_unless_allowed():
         SpaceApplyPendingd(["image", "label"])(dict(data))
     out = SpaceApplyPendingd(["image", "label"], allow_missing_keys=True)(dict(data))
     assert "label" not in out and torch.equal(out["image"].as_tensor(), Flip(spatial_axis=0)(_image()).as_tensor())
+
+
+def test_boxes_in_another_box_mode_and_as_corners_move_with_the_sink():
+    """sink_SpaceApplyPendingd___init___50 (``box_mode`` not passed on), _58 (``box_format`` not passed on). By hand,
+    a flip of the 10 voxels of axis 0 sends the box edge ``x`` to ``10 - x``: centre-size boxes (``cccwhd``) keep
+    their sizes and move their centre ``2.5 -> 7.5``; oriented corners ``(N, 8, 3)`` keep their order, each
+    corner's ``x`` mirrored."""
+    box = np.array([[2.5, 3.5, 1.5, 3.0, 3.0, 3.0]])  # cccwhd of [1, 4) x [2, 5) x [0, 3)
+    data = Flipd("image", spatial_axis=0)({"image": _image(), "box": box}, lazy=True)
+    out = SpaceApplyPendingd("image", box_keys="box", box_mode="cccwhd")(dict(data))
+    np.testing.assert_allclose(np.asarray(out["box"]), [[7.5, 3.5, 1.5, 3.0, 3.0, 3.0]], rtol=0, atol=1e-9)
+    corners = np.array(np.meshgrid([1.0, 4.0], [2.0, 5.0], [0.0, 3.0], indexing="ij")).reshape(3, -1).T[None]
+    data = Flipd("image", spatial_axis=0)({"image": _image(), "box": corners.copy()}, lazy=True)
+    out = SpaceApplyPendingd("image", box_keys="box", box_format="corners")(dict(data))
+    expected = corners.copy()
+    expected[..., 0] = 10.0 - corners[..., 0]
+    assert np.asarray(out["box"]).shape == (1, 8, 3)
+    np.testing.assert_allclose(np.asarray(out["box"]), expected, rtol=0, atol=1e-9)
