@@ -1,0 +1,177 @@
+"""Tests written to kill the mutants mutmut left alive in ``transforms/chain.py`` (tests/mutation/run_mutmut.py).
+
+Each test names the mutants it kills (``chain_<function>_<n>``: mutmut's ``x_<function>__mutmut_<n>``) and checks
+against an outside oracle: the grids MONAI's own eager transforms leave after each step (read from their
+affines), the nearest map-back by brute force from the raw affines (``oracles.nearest`` from each grid to the one
+before it), grids and counts worked out by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import (CastToTyped, Compose, Flipd, Orientationd, RandFlipd, Rotate90d, Rotated, Spacingd,
+                              SpatialCropd, SpatialPadd, Zoomd)
+
+import oracles
+from monai_spacetx import MetadataError, Space, SpaceApplyPendingd, SpaceCropd, SpaceResampled
+from monai_spacetx.transforms.chain import compose_nearest, interpolating_steps, map_back_nearest, recorded_grids
+
+SHAPE = (9, 11, 7)
+
+
+def _affine() -> np.ndarray:
+    c, s = np.cos(0.3), np.sin(0.3)
+    affine = np.eye(4)
+    affine[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag([1.2, 0.9, 1.7])
+    affine[:3, 3] = (-25.0, 40.0, 90.0)
+    return affine
+
+
+def _label(seed: int = 3) -> MetaTensor:
+    values = torch.randint(0, 5, (1, *SHAPE), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    affine = torch.as_tensor(_affine())
+    return MetaTensor(values, affine=affine.clone(), meta={"original_affine": affine.clone(), "spatial_shape": np.array(SHAPE)})
+
+
+STEPS = [
+    lambda: Orientationd("label", axcodes="LPS"),
+    lambda: Spacingd("label", pixdim=(0.8, 0.7, 1.1), mode="nearest"),
+    lambda: RandFlipd("label", prob=0.0, spatial_axis=0),  # did not fire: no grid
+    lambda: CastToTyped("label", dtype=np.uint8),  # non-spatial: no grid
+    lambda: SpatialCropd("label", roi_start=(1, 2, 1), roi_end=(12, 14, 10)),
+    lambda: Flipd("label", spatial_axis=1),
+    lambda: SpaceResampled("label", pixdim=(0.6, 0.5, 0.9), mode="nearest"),
+    lambda: Rotate90d("label", k=1, spatial_axes=(0, 2)),
+    lambda: SpatialPadd("label", spatial_size=(30, 30, 30)),
+]
+
+
+def _eager_grids() -> tuple[MetaTensor, list[Space]]:
+    """MONAI's (and our) eager transforms one at a time: the grid after each spatial step that ran, by its affine."""
+    data = {"label": _label()}
+    grids = [Space.from_affine(_affine(), SHAPE)]
+    for index, make in enumerate(STEPS):
+        data = make()(data)
+        if index not in (2, 3):
+            grids.append(Space.from_metatensor(data["label"]))
+    return data["label"], grids
+
+
+def test_recorded_grids_are_the_grids_monai_left_after_each_step():
+    """chain_recorded_grids_* (the walk back through every record: each step's input grid, a random step that did
+    not fire and a non-spatial one skipped, our own step's recorded source): the grids equal those MONAI's eager
+    transforms left, step by step; ``interpolating_steps`` counts the two resamples (by hand: ``Spacingd`` and
+    ``SpaceResampled``; reorientation, crop, flip, turn and pad copy)."""
+    label, expected = _eager_grids()
+    grids = recorded_grids(label)
+    assert len(grids) == len(expected) == 8
+    for got, want in zip(grids, expected):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.affine, want.affine, rtol=0, atol=1e-6)
+    assert interpolating_steps(grids) == 2
+    assert interpolating_steps(grids[:2]) == 0 and interpolating_steps(grids[1:3]) == 1
+
+
+def test_interpolating_steps_by_hand():
+    """chain_interpolating_steps_* on hand-made grids: crops, flips and permutations copy; a respacing or a
+    rotation resamples."""
+    native = Space((6, 5, 4), spacing=(1.0, 2.0, 3.0))
+    cropped = native.crop((1, 0, 0), (5, 5, 4))
+    flipped = cropped.flip(0)
+    respaced = flipped.respace(0.5)
+    turned = respaced.rotate((0.2, 0.0, 0.0))
+    assert interpolating_steps([native]) == 0
+    assert interpolating_steps([native, cropped, flipped]) == 0
+    assert interpolating_steps([native, cropped, flipped, respaced]) == 1
+    assert interpolating_steps([native, cropped, flipped, respaced, turned, turned.crop((0, 0, 0), (3, 3, 3))]) == 2
+
+
+def _brute_map_back(values: np.ndarray, grids: list[Space], fill) -> np.ndarray:
+    """Nearest from each grid to the one before it, last to first, by brute force from the raw affines (a voxel
+    outside a grid takes the fill, which then travels on)."""
+    for later, earlier in zip(grids[::-1][:-1], grids[::-1][1:]):
+        values = oracles.nearest(values, later.affine, earlier.affine, earlier.shape, fill=fill)
+    return values
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_compose_nearest_in_chunks_is_the_brute_force_map_back(chunk):
+    """chain_compose_nearest_* (the chunked loop: chunk bounds, ``unravel_index``, the validity of each step): on
+    every chunk size, the composed index read from the last grid equals the nearest map-back by brute force."""
+    _, grids = _eager_grids()
+    rotated = grids[-1].rotate((0.25, -0.1, 0.15))  # an oblique last step: no axis-aligned shortcut
+    grids = [*grids, rotated]
+    values = np.arange(int(np.prod(rotated.shape)), dtype=np.int64).reshape(rotated.shape) + 1
+    index, valid = compose_nearest(grids, chunk=chunk)
+    assert index.shape == (int(np.prod(SHAPE)), 3) and index.dtype == np.int64 and valid.shape == (int(np.prod(SHAPE)),)
+    got = np.where(valid, values[tuple(np.where(valid[:, None], index, 0).T)], 0).reshape(SHAPE)
+    expected = _brute_map_back(values, grids, 0)
+    assert 0.2 < valid.mean() < 1.0
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["axis-aligned", "oblique"])
+def test_map_back_nearest_is_the_brute_force_map_back_with_the_fill(oblique):
+    """chain_map_back_nearest_*, chain__separable_flat_index_* (the gather, the fill where a step left its grid,
+    the dtype kept): the eager chain's label, turned or not, mapped back to the native grid equals the brute-force
+    map-back from the raw affines, the fill (9) where some step left its grid."""
+    data = {"label": _label()}
+    chain = [make() for make in STEPS]
+    if oblique:
+        chain.insert(7, Rotated("label", angle=(0.3, 0.0, 0.2), mode="nearest", padding_mode="zeros"))
+    for transform in chain:
+        data = transform(data)
+    label = data["label"]
+    current = torch.as_tensor(label.as_tensor(), dtype=torch.int16) * 3 + 1
+    native = Space.from_affine(_affine(), SHAPE)
+    out = map_back_nearest(current, label, native, fill=9)
+    assert out is not None and out.dtype == torch.int16 and tuple(out.shape) == (1, *SHAPE)
+    grids = recorded_grids(label)
+    expected = _brute_map_back(current[0].numpy(), [native, *grids[1:]], 9)
+    assert (expected == 9).any() and (expected != 9).mean() > 0.3
+    np.testing.assert_array_equal(out[0].numpy(), expected)
+
+
+def test_map_back_nearest_returns_none_for_one_resample_and_refuses_a_chain_that_does_not_lead_back():
+    """chain_map_back_nearest_* (fewer than two resamples: ``None``, one resample back is then exact; a native
+    grid the records do not lead to is refused, naming the records and both grids)."""
+    data = Compose([Orientationd("label", axcodes="LPS"), Spacingd("label", pixdim=0.8, mode="nearest"),
+                    Flipd("label", spatial_axis=0)])({"label": _label()})
+    native = Space.from_affine(_affine(), SHAPE)
+    assert map_back_nearest(data["label"].as_tensor(), data["label"], native) is None
+    label, _ = _eager_grids()
+    other = Space.from_affine(_affine() @ np.diag([1.0, 1.0, 1.0, 1.0]) + np.array([[0, 0, 0, 2.0]] * 3 + [[0, 0, 0, 0]]), SHAPE)
+    with pytest.raises(MetadataError, match=r"^the recorded chain \['Orientation', 'SpatialResample', 'RandFlip"):
+        map_back_nearest(label.as_tensor(), label, other)
+    with pytest.raises(MetadataError, match=r"does not lead back to the native grid \(it arrives at Space.*the native grid is Space"):
+        map_back_nearest(label.as_tensor(), label, Space.from_affine(_affine(), (9, 11, 8)))
+
+
+def test_a_lazily_executed_run_is_one_step_from_its_first_input():
+    """chain_recorded_grids_* (a run of MONAI operations executed lazily, by our sink: one step, whose input grid
+    is the first operation's; the sink's warp covering an earlier Space step): the grids by hand from MONAI's
+    eager grids of the same steps."""
+    steps = [Orientationd("label", axcodes="LPS"), Spacingd("label", pixdim=(0.8, 0.7, 1.1), mode="nearest"),
+             Flipd("label", spatial_axis=1), Zoomd("label", zoom=1.3, mode="nearest", keep_size=False)]
+    eager = {"label": _label()}
+    after = []
+    for step in steps:
+        eager = step(eager)
+        after.append(Space.from_metatensor(eager["label"]))
+    lazy = Compose([*steps, SpaceApplyPendingd("label")], lazy=True)({"label": _label()})
+    grids = recorded_grids(lazy["label"])
+    assert len(grids) == 2
+    np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
+    assert grids[0].shape == SHAPE
+    np.testing.assert_allclose(grids[1].affine, after[-1].affine, rtol=0, atol=1e-6)
+    # a Space step, MONAI ops pending after it, the sink: the sink's warp covered the Space step too: one step
+    covered = Compose([SpaceCropd("label", roi_start=(1, 1, 1), roi_end=(8, 10, 6)), Flipd("label", spatial_axis=0),
+                       Spacingd("label", pixdim=0.9, mode="nearest"), SpaceApplyPendingd("label")], lazy=True)({"label": _label()})
+    assert covered["label"].applied_operations[-1]["spacetx_fused"] == 1
+    grids = recorded_grids(covered["label"])
+    assert [g.shape for g in grids][0] == SHAPE and len(grids) == 2
+    np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(grids[-1].affine, covered["label"].affine.numpy(), rtol=0, atol=1e-9)
