@@ -132,3 +132,21 @@ def _nothing():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+def test_float64_probabilities_keep_float64_precision(path: str) -> None:
+    """Two float64 channels on a 2-voxel column resized to 4 voxels (border): source indices 0, 1/4, 3/4, 1
+    after clamping, so channel 0 (0.1, 0.3) reads 0.1, 0.15, 0.25, 0.3 and channel 1 (0.2, 0.15) reads 0.2,
+    0.1875, 0.1625, 0.15: classes 1, 1, 0, 0, each value to float64 precision (float32 is 1e-9 off).
+    Kills ``_Pruned.run_80`` (the winning values accumulated in float32)."""
+    from monai_spacetx.engine.export import warp_argmax
+
+    source = Space((2, 1))
+    x = torch.tensor([[[0.1], [0.3]], [[0.2], [0.15]]], dtype=torch.float64)
+    with compiled.disabled() if path == "torch" else _nothing():
+        labels, prob = warp_argmax(x, source, source.resize((4, 1)), WarpOptions.parse("linear", "border"), keep_prob=True)
+    assert labels.view(-1).tolist() == [1, 1, 0, 0]
+    assert prob is not None and prob.dtype == torch.float64
+    expected = np.array([0.2, 0.75 * 0.2 + 0.25 * 0.15, 0.25 * 0.1 + 0.75 * 0.3, 0.3])
+    np.testing.assert_allclose(prob.view(-1).numpy(), expected, rtol=0, atol=1e-15)
