@@ -125,7 +125,7 @@ def test_a_copying_to_of_a_deferred_output_computes_its_pixels_first(flag):
 
 
 def test_which_to_calls_read_a_deferred_output(warp_calls):
-    """_keeps_storage_5, _6, _10.._33 (the ``.to`` a deferred output answers without computing its pixels): a ``.to``
+    """_keeps_storage_5, _6, _11.._13, _20, _23.._33, _37, _38 (the ``.to`` a deferred output answers without computing its pixels): a ``.to``
     that returns the tensor itself (same dtype, device, contiguous; MONAI's ``convert_to_tensor`` calls
     ``.to(dtype=None, device=None, memory_format=contiguous_format)`` on what it wraps) computes nothing (counted: 0 warps until a read,
     then 1); one that makes a new tensor (another dtype, ``channels_last``, ``copy=True``) gets the computed
@@ -151,3 +151,26 @@ def test_which_to_calls_read_a_deferred_output(warp_calls):
         made = torch.as_tensor(out.to(**kwargs))
         assert warp_calls["ours"] == 1, kwargs  # computed for the new tensor, once
         np.testing.assert_allclose(made.float().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+    out = deferred()
+    assert out.to(device="meta").device.type == "meta"  # another device: computed before the move
+    assert warp_calls["ours"] == 1
+
+
+def test_a_crop_inside_a_lazy_zooms_computed_part_is_one_warp(warp_calls):
+    """_in_pad_40 (the replay's warps run though no target voxel lies in the zoom's padding): a lazy kept-size zoom
+    out (``edge``) then a lazy crop inside the zoomed grid's computed part (voxels [2, 8) x [2, 6) x [2, 4) of
+    10 x 8 x 6) is ONE warp (counted), MONAI's eager ``Zoom`` then ``SpatialCrop``, side by side."""
+    from monai.transforms import SpatialCrop, Zoom
+
+    from monai_spacetx.transforms import SpaceCrop, SpaceZoom
+
+    generator = torch.Generator().manual_seed(1)
+    img = MetaTensor(torch.rand(1, 10, 8, 6, generator=generator),
+                     affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    out = SpaceCrop(roi_start=(2, 2, 2), roi_end=(8, 6, 4), lazy=True)(SpaceZoom(0.6, mode="bilinear", padding_mode="edge", lazy=True)(img))
+    warp_calls["ours"] = 0
+    values = out.as_tensor().numpy()
+    assert warp_calls["ours"] == 1
+    expected = SpatialCrop(roi_start=(2, 2, 2), roi_end=(8, 6, 4))(Zoom(0.6, mode="bilinear", padding_mode="edge")(img))
+    np.testing.assert_array_equal(out.affine.numpy(), expected.affine.numpy())
+    np.testing.assert_allclose(values, expected.as_tensor().numpy(), rtol=0, atol=1e-6)
