@@ -1,0 +1,88 @@
+"""Tests that kill mutmut's survivors of ``monai_spacetx/engine/warp.py`` (``tests/mutation/run_mutmut.py``).
+
+Each test names the mutants it kills. The oracles are outside the package: the brute-force nearest sample
+from the raw affines (``tests/oracles.py``), and bytes, counts and messages worked out by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import oracles
+
+from monai_spacetx import Space
+from monai_spacetx.engine import warp_image
+from monai_spacetx.errors import SpaceError
+
+SPACE = Space((6, 5, 4))
+
+
+@pytest.mark.parametrize(
+    "dtype, mode, itemsize",
+    [(torch.int16, "nearest", 2), (torch.int16, "label", 2), (torch.int16, "linear", 4), (torch.uint8, "cubic", 4),
+     (torch.bool, "nearest", 1), (torch.float64, "linear", 8), (torch.complex64, "linear", 8), (torch.float16, "cubic", 2)],
+)
+def test_the_memory_guard_counts_the_output_dtype(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, mode: str, itemsize: int) -> None:
+    """The guard is asked for the output's bytes: the input's item size where the output keeps the dtype
+    (floating and complex input, nearest and label modes), 4 (float32) where integer or bool input is
+    interpolated; batch x channels arrays at once. With 1 MiB free, a 108^3 target of 2 x 3 channels is refused
+    with those numbers, by hand. Kills ``warp_image``'s ``check_grid`` argument mutants (``what``, channels,
+    item size, the floating test, the mode names)."""
+    from monai_spacetx.engine import limits
+
+    monkeypatch.setattr(limits, "free_bytes", lambda device: 2**20)
+    target = SPACE.resize((108, 108, 108))
+    need = 1_259_712 * 6 * itemsize
+    message = (rf"^target \(the grid to sample onto\) would have shape \(108, 108, 108\) = 1,259,712 voxels x 6 channel\(s\) "
+               rf"x {itemsize} bytes = {need / 2**30:.3g} GiB, more than the 0\.000977 GiB free on cpu; use a coarser spacing or a smaller size$")
+    with pytest.raises(SpaceError, match=message):
+        warp_image(torch.zeros((2, 3, *SPACE.shape), dtype=dtype), SPACE, target, mode)
+
+
+def test_cached_plans_are_per_shape_and_affine() -> None:
+    """Recent plans are reused only for equal shapes and bit-equal affines: crops at the origin share the
+    affine but not the shape, a source of another shape shares the affine, a shifted target shares the shape;
+    each warp equals the brute-force nearest sample from its own raw affines, and a cached plan's matrix is
+    read-only. Kills the cache key's mutants of ``_plan_for`` (a shape or an affine left out of the key)."""
+    from monai_spacetx.engine.warp import _plan_for
+
+    rng = np.random.default_rng(0)
+    source = Space((7, 6), spacing=(1.3, 0.9), origin=(2.0, -1.0))
+    other_source = Space((5, 8), spacing=(1.3, 0.9), origin=(2.0, -1.0))
+    targets = [source.crop((0, 0), (3, 4)), source.crop((0, 0), (5, 6)), source.crop((1, 0), (4, 4)), source.respace(0.7)]
+    for src in (source, other_source):
+        image = rng.integers(0, 100, src.shape).astype(np.int32)
+        for _ in range(2):  # the second time from the cache
+            for target in targets:
+                out = warp_image(image, src, target, "nearest", "zeros", -1)
+                assert out.shape == target.shape
+                np.testing.assert_array_equal(out, oracles.nearest(image, src.affine, target.affine, target.shape, -1, "zeros"))
+    plan, _ = _plan_for(source, targets[0])
+    assert not plan.matrix.flags.writeable
+    with pytest.raises(ValueError):
+        plan.matrix[0, 0] = 2.0
+
+
+def test_the_plan_cache_keeps_the_64_most_recent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache holds the 64 most recently used pairs: after 70 distinct targets it holds 64, the first six
+    evicted, and a pair used again moves to the end (kept when older ones go). Counted by hand. Kills
+    ``_plan_for``'s eviction mutants (``>=`` for ``>``, the newest evicted, the hit not moved to the end)."""
+    from monai_spacetx.engine import warp as warp_module
+
+    monkeypatch.setattr(warp_module, "_PLANS", type(warp_module._PLANS)())
+    source = Space((4, 4))
+    image = np.arange(16, dtype=np.float32).reshape(4, 4)
+    targets = [source.resize((5 + k, 4)) for k in range(70)]
+    for target in targets[:64]:
+        warp_image(image, source, target, "nearest")
+    warp_image(image, source, targets[0], "nearest")  # a hit: targets[0] becomes the most recent
+    for target in targets[64:]:
+        warp_image(image, source, target, "nearest")
+    cache = warp_module._PLANS
+    assert len(cache) == 64
+    kept = {key[2] for key in cache}
+    assert (5, 4) in kept  # targets[0], used again
+    assert all((5 + k, 4) not in kept for k in range(1, 7))  # the six least recent
+    assert all((5 + k, 4) in kept for k in range(7, 70))
