@@ -125,3 +125,41 @@ def test_why_a_file_no_reader_takes_is_refused(tmp_path, name, reason):
     assert _refused(load_case, path, None, None, None) == (
         f"image {str(path)!r}: cannot be read as an image by MONAI's LoadImage "
         f"(not NIfTI, NRRD, PNG/JPG/BMP/TIFF nor DICOM: {reason})")
+
+
+def _png(tmp_path: Path, name: str, pixels: np.ndarray, mode: str) -> Path:
+    from PIL import Image
+
+    path = tmp_path / name
+    Image.fromarray(pixels, mode=mode).save(path)
+    return path
+
+
+def test_grey_with_alpha_keeps_the_grey_channel_and_rgba_drops_the_alpha(tmp_path):
+    """_colour_to_luminance_20, _21 (``LA`` misspelt), _25.._27 (another channel or two taken), _48 (the alpha weighted
+    in too): an LA PNG gives its grey values and the note by hand; an RGBA PNG gives 0.299 R + 0.587 G + 0.114 B of
+    the values written, whatever the alpha. PIL's images are (rows, columns); MONAI's PILReader gives (columns, rows)."""
+    rng = np.random.default_rng(0)
+    grey_alpha = rng.integers(0, 256, (6, 5, 2), dtype=np.uint8)
+    path = _png(tmp_path, "ga.png", grey_alpha, "LA")
+    case, _, note = load_case(path, None, None, None)
+    assert note == "LA (grey + alpha): the grey channel"
+    np.testing.assert_array_equal(case["image"].numpy(), grey_alpha[..., 0].T[None])
+    rgba = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    path = _png(tmp_path, "rgba.png", rgba, "RGBA")
+    case, _, note = load_case(path, None, None, None)
+    assert note == "RGBA colours converted to luminance, 0.299 R + 0.587 G + 0.114 B as PIL's convert('L')"
+    expected = (0.299 * rgba[..., 0] + 0.587 * rgba[..., 1] + 0.114 * rgba[..., 2]).T[None]
+    np.testing.assert_allclose(case["image"].numpy(), expected, rtol=0, atol=1e-4)
+
+
+def test_premultiplied_grey_alpha_keeps_the_grey_channel():
+    """_colour_to_luminance_22.._24 (``La`` misspelt): PIL's premultiplied grey + alpha (which PNG cannot store, so a
+    MetaTensor whose metadata says so) gives its first channel and the note naming the mode, by hand."""
+    import torch
+    from monai.data import MetaTensor
+
+    image = MetaTensor(torch.arange(24, dtype=torch.float32).reshape(2, 3, 4), meta={"mode": "La"})
+    grey, note = inputs._colour_to_luminance(image, None, Path("x.png"))
+    assert note == "La (grey + alpha): the grey channel"
+    np.testing.assert_array_equal(grey.numpy(), np.arange(12, dtype=np.float32).reshape(1, 3, 4))
