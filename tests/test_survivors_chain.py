@@ -99,14 +99,15 @@ def _brute_map_back(values: np.ndarray, grids: list[Space], fill) -> np.ndarray:
 
 @pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
 def test_compose_nearest_in_chunks_is_the_brute_force_map_back(chunk):
-    """chain_compose_nearest_* (the chunked loop: chunk bounds, ``unravel_index``, the validity of each step): on
+    """chain_compose_nearest_39 (each chunk from 0), _26, _28 (``valid`` not bool), and the chunked loop: on
     every chunk size, the composed index read from the last grid equals the nearest map-back by brute force."""
     _, grids = _eager_grids()
     rotated = grids[-1].rotate((0.25, -0.1, 0.15))  # an oblique last step: no axis-aligned shortcut
     grids = [*grids, rotated]
     values = np.arange(int(np.prod(rotated.shape)), dtype=np.int64).reshape(rotated.shape) + 1
     index, valid = compose_nearest(grids, chunk=chunk)
-    assert index.shape == (int(np.prod(SHAPE)), 3) and index.dtype == np.int64 and valid.shape == (int(np.prod(SHAPE)),)
+    assert index.shape == (int(np.prod(SHAPE)), 3) and index.dtype == np.int64
+    assert valid.shape == (int(np.prod(SHAPE)),) and valid.dtype == np.bool_  # as documented: (N,) bool
     got = np.where(valid, values[tuple(np.where(valid[:, None], index, 0).T)], 0).reshape(SHAPE)
     expected = _brute_map_back(values, grids, 0)
     assert 0.2 < valid.mean() < 1.0
