@@ -41,7 +41,7 @@ cubic (vs B-spline), and our label mode against our nearest on a 16-class label 
 geometry's medians and ratios (and the load average when it was timed), then the worst and the median
 ratio per mode and thread count, over all geometries and over the 3-D and the 2-D ones apart.
 
-Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...] [--sweep N [--sweep-seed S]]
+Usage: python benchmarks/bench_resample.py [--quick] [--repeat N] [--threads 1 2] [--busy N] [--cases ...] [--sweep N [--sweep-seed S] [--modes ...]]
 """
 
 from __future__ import annotations
@@ -391,6 +391,8 @@ def run_sweep(args: argparse.Namespace) -> None:
     count; then the worst and the median ratio per mode and thread count. At one thread each ratio
     also from CPU time (``clock`` "cpu"; see :func:`time_round_robin_cpu`)."""
     geometries = sweep_geometries(args.sweep, args.sweep_seed, args.quick)
+    modes = [(mode, method) for mode, method in SWEEP_MODES if mode in args.modes]
+    with_label = "label" in args.modes
     gen = torch.Generator().manual_seed(args.sweep_seed)
     ratios: dict[tuple[str, int, str], list[float]] = {}
     rows: list[list[str]] = []
@@ -401,14 +403,15 @@ def run_sweep(args: argparse.Namespace) -> None:
         image = torch.rand(source.shape, generator=gen)
         labels = voronoi_labels(source.shape, 16, seed=index)
         entries: list[tuple[str, Callable[[], Any]]] = []
-        for mode, method in SWEEP_MODES:
+        for mode, method in modes:
             run = sitk_resample(image.numpy(), source, target, method)
             if run is None:
                 raise SystemExit("the sweep needs SimpleITK")
             entries.append((f"ours {mode}", lambda mode=mode: warp_image(image, source, target, mode)))
             entries.append((f"sitk {mode}", run))
-        entries.append(("ours label", lambda: warp_image(labels, source, target, "label")))
-        entries.append(("ours nearest (labels)", lambda: warp_image(labels, source, target, "nearest")))
+        if with_label:
+            entries.append(("ours label", lambda: warp_image(labels, source, target, "label")))
+            entries.append(("ours nearest (labels)", lambda: warp_image(labels, source, target, "nearest")))
         for threads in args.threads:
             set_threads(threads)
             for _, fn in entries:  # warm-up
@@ -419,17 +422,19 @@ def run_sweep(args: argparse.Namespace) -> None:
             timings = [("wall", dict(zip(names, wall)))] + ([("cpu", dict(zip(names, cpu)))] if threads == 1 else [])
             for clock, medians in timings:
                 cells = [str(index), str(threads), clock, load]
-                for mode, _ in SWEEP_MODES:
+                for mode, _ in modes:
                     ratio = medians[f"ours {mode}"] / medians[f"sitk {mode}"]
                     ratios.setdefault((mode, threads, clock), []).append(ratio)
                     cells.append(f"{medians[f'ours {mode}'] * 1e3:.1f} / {medians[f'sitk {mode}'] * 1e3:.1f} = {ratio:.2f}")
-                ratio = medians["ours label"] / medians["ours nearest (labels)"]
-                ratios.setdefault(("label/nearest", threads, clock), []).append(ratio)
-                cells.append(f"{medians['ours label'] * 1e3:.1f} / {medians['ours nearest (labels)'] * 1e3:.1f} = {ratio:.2f}")
+                if with_label:
+                    ratio = medians["ours label"] / medians["ours nearest (labels)"]
+                    ratios.setdefault(("label/nearest", threads, clock), []).append(ratio)
+                    cells.append(f"{medians['ours label'] * 1e3:.1f} / {medians['ours nearest (labels)'] * 1e3:.1f} = {ratio:.2f}")
                 rows.append(cells)
                 print(" | ".join(cells), flush=True)
     print()
-    print(md_table(["geometry", "threads", "clock", "load", "linear ms (ours / sitk = ratio)", "nearest", "cubic (vs B-spline)", "label / our nearest"], rows))
+    print(md_table(["geometry", "threads", "clock", "load", *(f"{mode} ms (ours / sitk = ratio)" for mode, _ in modes)]
+                   + (["label / our nearest"] if with_label else []), rows))
     print()
     dims = [source.ndim for _, source, _ in geometries]  # the ratios are appended in geometry order
 
@@ -493,6 +498,9 @@ def main() -> None:
     parser.add_argument("--sweep", type=int, default=0, metavar="N",
                         help="run the geometry sweep instead of the cases: N random 3-D geometries and max(2, N // 2) 2-D ones")
     parser.add_argument("--sweep-seed", type=int, default=0, help="the sweep's seed")
+    parser.add_argument("--modes", nargs="+", default=["linear", "nearest", "cubic", "label"], choices=["linear", "nearest", "cubic", "label"],
+                        help="the sweep's modes (label: our label against our nearest); the others' calls are not run, so the caches "
+                             "between two calls of a mode see fewer other calls than in the full sweep")
     args = parser.parse_args()
     import multiprocessing
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...geometry.tolerances import SNAP_TOL
-from ._runtime import TILE, compile_module, prefetch
+from ._runtime import TILE, compile_module
 
 # Plain Python functions, compiled at the end of the module; numba ignores the annotations. Arguments:
 #   src, out: 1-D views of the storages; sst, ost: int64 (4,) element strides (channel, 3 axes)
@@ -113,21 +113,16 @@ def _row_start(r: int, ost: Any, oshape: Any, origin: Any, lin: Any) -> tuple[in
             (origin[1] + a * lin[1, 0]) + b * lin[1, 1], (origin[2] + a * lin[2, 0]) + b * lin[2, 1])
 
 
-def _prefetch_row(src: Any, s: int, x0: float, x1: float, x2: float, lin: Any, l0: int, l1: int, sst: Any, corners: bool, ahead: float) -> None:
-    """Ask for the source lines that the row ``ahead`` rows further in the tile (steps along the output's
-    second axis) reads in ``[l0, l1)``, every 8th voxel, while this row is computed: a 3-D source's rows
-    read lines far apart, which the hardware's own prefetch does not foresee (15-30% of linear's time,
-    sweep geometries 0, 3 and 6). With ``corners`` the lines of the taps one voxel further along the
-    first two axes too (linear's 8 taps). A hint only: the addresses need not be exact or inside the source."""
-    y0, y1, y2 = x0 + ahead * lin[0, 1], x1 + ahead * lin[1, 1], x2 + ahead * lin[2, 1]
-    s0, s1, s2 = sst[1], sst[2], sst[3]
-    for l in range(l0, l1 + 8, 8):
-        q = s + int(y0 + l * lin[0, 2]) * s0 + int(y1 + l * lin[1, 2]) * s1 + int(y2 + l * lin[2, 2]) * s2
-        prefetch(src, np.uint64(q))
-        if corners:
-            prefetch(src, np.uint64(q + s0))
-            prefetch(src, np.uint64(q + s1))
-            prefetch(src, np.uint64(q + s0 + s1))
+def _ahead_offset(lin: Any, sst: Any, rows: float) -> int:
+    """The storage offset between a voxel's first tap and (about) the same voxel's ``rows`` rows further
+    along the output's second axis (each axis' step rounded): the interior loops ask for the source
+    lines there while they read this row's taps. An oblique target's rows read source lines far apart,
+    which the hardware's own prefetch does not foresee; from a source out of cache (as after another
+    call) the 2-D linear kernel of sweep geometry 9 took 3-4x its in-cache time without the hints, 1.3x
+    with them, and the 3-D ones gained 10-40% (geometries 3, 6, 7) over hints given in a pass of
+    their own before the row."""
+    return (int(math.floor(rows * lin[0, 1] + 0.5)) * sst[1] + int(math.floor(rows * lin[1, 1] + 0.5)) * sst[2]
+            + int(math.floor(rows * lin[2, 1] + 0.5)) * sst[3])
 
 
 def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, length: int, fill: Any) -> None:
@@ -139,4 +134,4 @@ def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, leng
             out[at + c * ost[0] + l * ost[3]] = fill
 
 
-compile_module(globals(), helpers=('_tile_rows', '_wrap', '_reflect_coord', '_snap_half', '_snapped_floor', '_linear_coord', '_interior', '_axis_interior', '_row_interior', '_row_start', '_prefetch_row', '_fill_row'), modes=())
+compile_module(globals(), helpers=('_tile_rows', '_wrap', '_reflect_coord', '_snap_half', '_snapped_floor', '_linear_coord', '_interior', '_axis_interior', '_row_interior', '_row_start', '_ahead_offset', '_fill_row'), modes=())

@@ -86,7 +86,7 @@ def _prefetch_typing(typingctx: Any, array: Any, offset: Any) -> Any:
 
 
 #: ``prefetch(array, offset)`` in compiled code (numba intrinsic); the kernels ask for the source lines
-#: of the next row while they compute this one (see :func:`._rows._prefetch_row`).
+#: of a row further on while they compute this one (see :func:`._rows._ahead_offset`).
 prefetch: Any = numba.extending.intrinsic(_prefetch_typing) if numba is not None else None
 
 

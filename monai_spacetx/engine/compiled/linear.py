@@ -9,18 +9,22 @@ from typing import Any
 
 import numpy as np
 
-from ._rows import _fill_row, _linear_coord, _prefetch_row, _row_interior, _row_start, _tile_rows
-from ._runtime import TILE, compile_module, numba
+from ._rows import _ahead_offset, _fill_row, _linear_coord, _row_interior, _row_start, _tile_rows
+from ._runtime import TILE, compile_module, numba, prefetch
 
 
 def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float, d2: float,
-                     l0: int, l1: int, sst: Any, index: Any, weights: Any) -> None:
+                     l0: int, l1: int, sst: Any, index: Any, weights: Any, ahead: int) -> None:
     """Linear over the voxels ``[l0, l1)`` of a row whose 8 taps are all on the grid: no padding rule, no
     branch; ``orow`` is the contiguous output row, ``s`` the channel's source offset. Two tight loops:
     each voxel's first tap and weights into ``index`` and ``weights`` (no memory read: the compiler
     vectorises it), then the taps and the lerps. Both count with an unsigned integer over slices that
     start at ``l0`` and read through unsigned offsets (see :func:`.nearest._nearest_interior`: numba's
-    negative-index wraparound on signed subscripts kept the first loop scalar)."""
+    negative-index wraparound on signed subscripts kept the first loop scalar).
+
+    While a voxel's taps are read, the second loop asks for the source lines of the voxel ``ahead``
+    storage elements further (:func:`._rows._ahead_offset`: the same voxel of the row two rows on),
+    its 4 tap lines: a hint, never a read, so it need not be exact or inside the source."""
     s0, s1, s2 = sst[1], sst[2], sst[3]  # locals: the int64 stores into index could alias sst, to the compiler
     count = np.uint64(max(l1 - l0, 0))
     offsets, values = index[l0:l1], orow[l0:l1]
@@ -32,10 +36,15 @@ def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: floa
         # the weights in the image's dtype (float32 arithmetic for float32 images, as grid_sample's)
         f0[k], f1[k], f2[k] = y0 - i0, y1 - i1, y2 - i2
         offsets[k] = s + i0 * s0 + i1 * s1 + i2 * s2
-    t0, t1, t2 = np.uint64(s0), np.uint64(s1), np.uint64(s2)
+    t0, t1, t2, further = np.uint64(s0), np.uint64(s1), np.uint64(s2), np.uint64(ahead)
     for k in range(np.uint64(0), count):
         w0, w1, w2 = f0[k], f1[k], f2[k]
         p = np.uint64(offsets[k])
+        q = p + further
+        prefetch(src, q)
+        prefetch(src, q + t1)
+        prefetch(src, q + t0)
+        prefetch(src, q + t0 + t1)
         v00 = src[p]
         v00 += (src[p + t2] - v00) * w2
         v01 = src[p + t1]
@@ -50,9 +59,10 @@ def _linear_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: floa
 
 
 def _linear_interior_2d(src: Any, orow: Any, s: int, x1: float, x2: float, d1: float, d2: float,
-                        l0: int, l1: int, sst: Any, index: Any, weights: Any) -> None:
+                        l0: int, l1: int, sst: Any, index: Any, weights: Any, ahead: int) -> None:
     """:func:`_linear_interior` of a 2-D image (its leading axis of one voxel at coordinate 0): the 4
-    taps of the last two axes. The 3-D loop's last blend, ``v + (v - v) * 0``, is ``v`` itself."""
+    taps of the last two axes, the 2 tap lines ahead. The 3-D loop's last blend, ``v + (v - v) * 0``,
+    is ``v`` itself."""
     s1, s2 = sst[2], sst[3]
     count = np.uint64(max(l1 - l0, 0))
     offsets, values = index[l0:l1], orow[l0:l1]
@@ -63,10 +73,12 @@ def _linear_interior_2d(src: Any, orow: Any, s: int, x1: float, x2: float, d1: f
         i1, i2 = int(y1), int(y2)
         f1[k], f2[k] = y1 - i1, y2 - i2
         offsets[k] = s + i1 * s1 + i2 * s2
-    t1, t2 = np.uint64(s1), np.uint64(s2)
+    t1, t2, further = np.uint64(s1), np.uint64(s2), np.uint64(ahead)
     for k in range(np.uint64(0), count):
         w1, w2 = f1[k], f2[k]
         p = np.uint64(offsets[k])
+        prefetch(src, p + further)
+        prefetch(src, p + further + t1)
         v00 = src[p]
         v00 += (src[p + t2] - v00) * w2
         v01 = src[p + t1]
@@ -115,15 +127,14 @@ def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
     inner = fast1 > fast0
     d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     flat = nsrc[0] == 1 and sst[1] == 0 and x0 == 0.0 and d0 == 0.0  # a 2-D image
-    if not flat and inner:  # a 2-D source stays in cache, and the hints cost more than they save there
-        _prefetch_row(src, 0, x0, x1, x2, lin, fast0, fast1, sst, True, 2.0)  # two rows ahead: 10-25% faster than one on sweep geometries 3, 5, 7
+    ahead = _ahead_offset(lin, sst, 2.0)  # two rows on (one: 5-20% slower on sweep geometries 3, 6, 7, 9)
     for c in range(oshape[0]):
         s = c * sst[0]
         orow = out[base + c * ost[0] : base + c * ost[0] + oshape[3]]
         if flat:
-            _linear_interior_2d(src, orow, s, x1, x2, d1, d2, fast0, fast1, sst, index, weights)
+            _linear_interior_2d(src, orow, s, x1, x2, d1, d2, fast0, fast1, sst, index, weights, ahead)
         else:
-            _linear_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index, weights)
+            _linear_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index, weights, ahead)
         _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst, weights, reflect)
         if inner:
             _linear_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, run1, sst, weights, reflect)
