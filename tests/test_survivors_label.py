@@ -23,11 +23,11 @@ from monai_spacetx.engine import compiled, plan_warp, warp_image
 
 def _maps(rng: np.random.Generator, shape: tuple[int, ...], classes: int, channels: int, dtype) -> np.ndarray:
     """``channels`` label maps: blocks two voxels wide (faces, edges, corners of cells) with 15% salt noise
-    (cells holding three to eight labels), labels ``3 c - 7`` (negative, not consecutive)."""
+    (cells holding three to eight labels), labels ``3 c - 7`` (negative, not consecutive; ``3 c + 1`` unsigned)."""
     coarse = rng.integers(0, classes, (channels, *[-(-n // 2) for n in shape]))
     maps = np.kron(coarse, np.ones((1, *(2,) * len(shape)), dtype=np.int64))[(slice(None), *(slice(0, n) for n in shape))]
     maps = np.where(rng.random(maps.shape) < 0.15, rng.integers(0, classes, maps.shape), maps)
-    return (maps * 3 - 7).astype(dtype)
+    return (maps * 3 + (1 if np.dtype(dtype).kind == "u" else -7)).astype(dtype)
 
 
 def _shifted(source: Space, scales: tuple[float, ...], offsets: tuple[float, ...], shape: tuple[int, ...]) -> Space:
@@ -51,14 +51,18 @@ def _targets(source: Space) -> dict[str, Space]:
     }
 
 
-@pytest.mark.parametrize("ndim, padding, fill", [(2, "zeros", 99), (2, "border", 0), (2, "reflection", 0), (3, "zeros", 99), (3, "reflection", 0)])
-def test_torch_label_path_is_the_per_class_definition(monkeypatch: pytest.MonkeyPatch, ndim: int, padding: str, fill: int) -> None:
+@pytest.mark.parametrize(
+    "ndim, padding, fill, dtype",
+    [(2, "zeros", 99, np.int16), (2, "border", 0, np.float32), (2, "reflection", 0, np.uint8), (3, "zeros", 99, np.int16), (3, "reflection", 0, np.float32)],
+)
+def test_torch_label_path_is_the_per_class_definition(monkeypatch: pytest.MonkeyPatch, ndim: int, padding: str, fill: int, dtype) -> None:
     """Both torch paths (separable per source cell, general per target voxel), 2 and 40 classes, 2 channels,
-    up- and down-sampling, a permuted axis order, exact half-voxel ties, small blocks of cells and voxels.
+    up- and down-sampling, a permuted axis order, exact half-voxel ties, small blocks of cells and voxels, integer
+    and float32 label maps (MONAI loads label maps as float32).
 
-    Kills the mutants of :func:`vote`, ``_winner``, ``_extremes``, ``_between``, ``_of_two``, ``_winner_of_many``,
-    ``_best``, ``run_label``, ``_label_tile``, ``_cell_uniform``, ``_run_label_separable``, ``_readers``, ``_lookup``
-    and ``_spread`` listed in the module's triage (``/work/notes`` report and tests/mutation/README.md)."""
+    In ``engine/label.py``'s selection from its first run: with the oracle tests of test_label_axes.py it kills the
+    torch path's mutants (the vote, the two-class and many-class scores, the separable spreading, the readers);
+    the float32 maps kill ``vote_5`` (the mixed mask made in the labels' dtype: a float32 mask cannot be or-ed)."""
     import monai_spacetx.engine.label as label_engine
 
     monkeypatch.setattr(label_engine, "_SPREAD_BLOCK", 3000)  # a few dozen cells per block, several blocks
@@ -67,7 +71,7 @@ def test_torch_label_path_is_the_per_class_definition(monkeypatch: pytest.Monkey
     source = Space((9, 8, 7)[:ndim], spacing=(1.1, 0.8, 1.3)[:ndim], origin=(4.0, -3.0, 2.0)[:ndim])
     with compiled.disabled():
         for classes in (2, 40):
-            maps = _maps(rng, source.shape, classes, 2, np.int16)
+            maps = _maps(rng, source.shape, classes, 2, dtype)
             for name, target in _targets(source).items():
                 plan = plan_warp(source, target)
                 for kind in {plan.kind, "general"}:
