@@ -96,3 +96,14 @@ def test_a_scale_residue_is_snapped_by_its_effect_over_the_grids_extent():
     resampled when not (d = 1e-5: a 1e-4 voxel drift is a real resample, not float32 header round-off)."""
     for d, kind in ((4e-6, "identity"), (1e-5, "separable")):
         assert plan_warp(Space((11, 3)), Space((11, 3), spacing=(1.0 + d, 1.0))).kind == kind, d
+
+
+def test_a_shift_residue_is_rounded_within_half_plan_tol():
+    """_drop_negligible_50 (``<`` for ``<=``), _51 (``PLAN_TOL * 2``), _52 (``PLAN_TOL / 3``): a unit-scale axis whose
+    shift is within PLAN_TOL / 2 = 5e-5 voxels of an integer (bound included: a shift of exactly 5e-5) is an exact
+    copy; 1e-4 is a real shift, resampled."""
+    source = Space((4, 4))
+    for shift, kind in ((4e-5, "identity"), (5e-5, "identity"), (1e-4, "separable"), (2.0 + 4e-5, "index"),
+                        (-3.0 - 1e-4, "separable")):
+        plan = plan_warp(source, Space((4, 4), origin=(shift, 0.0)))
+        assert plan.kind == kind, shift

@@ -142,3 +142,12 @@ def test_anti_aliasing_of_a_float32_image_on_the_general_path():
     expected = oracles.interpolate(oracles.gaussian_smoothed(src, [1.0, 0.0], "border"), space.affine, target.affine,
                                    target.shape, 1, "border")
     np.testing.assert_allclose(out, expected, rtol=0, atol=2e-6)
+
+
+def test_area_taps_of_no_coordinates_is_one_empty_unit_tap():
+    """area_taps_34 (``count.max()`` of an empty tensor), _36 (two taps): an empty run of target voxels (a chunk or a
+    box with nothing in it) gives one unit tap with no indices, as for any window of one voxel."""
+    from monai_spacetx.engine.taps import area_taps
+
+    taps = area_taps(torch.empty(0, dtype=torch.float64), 5, 2.0, WarpOptions(mode="area"))
+    assert len(taps) == 1 and taps[0][1] is None and taps[0][0].numel() == 0 and taps[0][0].dtype == torch.int64
