@@ -174,3 +174,35 @@ def test_a_crop_inside_a_lazy_zooms_computed_part_is_one_warp(warp_calls):
     expected = SpatialCrop(roi_start=(2, 2, 2), roi_end=(8, 6, 4))(Zoom(0.6, mode="bilinear", padding_mode="edge")(img))
     np.testing.assert_array_equal(out.affine.numpy(), expected.affine.numpy())
     np.testing.assert_allclose(values, expected.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- landmark_grid: which grid, from which record
+def test_the_landmarks_grid_is_read_from_the_right_record():
+    """landmark_grid_2, _4.._8, _10 (which record is read): (a) after a Space step then MONAI's eager ``Flipd``, the
+    Space step's output grid (its affine and shape as MONAI holds them before the flip), not the flipped image's;
+    (b) ``spacetx_native`` alone, written by hand unlike the loader's ``original_affine``: that grid; (c) neither,
+    after a MONAI transform and no loader metadata: the image's own grid (affine and shape by hand)."""
+    from monai.transforms import Flipd
+
+    from monai_spacetx import Space
+    from monai_spacetx.transforms import SpaceResampled
+    from monai_spacetx.transforms.lazy import landmark_grid
+    from monai_spacetx.transforms.meta import NATIVE_KEY, space_to_meta
+
+    affine = torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64))
+    loaded = MetaTensor(torch.rand(1, 12, 10, 8), affine=affine.clone(),
+                        meta={"original_affine": affine.clone(), "spatial_shape": np.array([12, 10, 8])})
+    resampled = SpaceResampled("img", pixdim=0.9)({"img": loaded})["img"]
+    flipped = Flipd("img", spatial_axis=0)({"img": resampled})["img"]
+    assert not np.allclose(flipped.affine.numpy(), resampled.affine.numpy())
+    assert landmark_grid(flipped) == Space.from_affine(resampled.affine.numpy(), tuple(resampled.shape[1:]))
+    # (b) the native record alone decides; the loader's original_affine (identity-ish diag) is not read
+    native = np.array([[0.0, -1.5, 0.0, 10.0], [1.5, 0.0, 0.0, -3.0], [0.0, 0.0, 1.5, 5.0], [0.0, 0.0, 0.0, 1.0]])
+    only_native = MetaTensor(torch.rand(1, 12, 10, 8), affine=affine.clone(),
+                             meta={NATIVE_KEY: space_to_meta(Space.from_affine(native, (7, 6, 5))),
+                                   "original_affine": affine.clone(), "spatial_shape": np.array([12, 10, 8])})
+    assert landmark_grid(only_native) == Space.from_affine(native, (7, 6, 5))
+    # (c) no record at all, a MONAI transform applied: the image's own grid
+    bare = Flipd("img", spatial_axis=1)({"img": MetaTensor(torch.rand(1, 6, 5, 4), affine=affine.clone())})["img"]
+    assert bare.applied_operations and "original_affine" not in bare.meta
+    assert landmark_grid(bare) == Space.from_affine(bare.affine.numpy(), (6, 5, 4))
