@@ -86,3 +86,15 @@ def test_the_plan_cache_keeps_the_64_most_recent(monkeypatch: pytest.MonkeyPatch
     assert (5, 4) in kept  # targets[0], used again
     assert all((5 + k, 4) not in kept for k in range(1, 7))  # the six least recent
     assert all((5 + k, 4) in kept for k in range(7, 70))
+
+
+def test_options_and_plan_of_the_wrong_type_are_refused_in_full() -> None:
+    """Each refusal's whole message, by hand. Kills ``warp_image_20`` (the plan's message replaced) and the
+    options' message mutants."""
+    from monai_spacetx.errors import SpaceTypeError
+
+    image = torch.zeros(SPACE.shape)
+    with pytest.raises(SpaceTypeError, match=r"^plan must be a WarpPlan \(plan_warp\(source, target\)\) or None, got str$"):
+        warp_image(image, SPACE, SPACE, plan="general")  # type: ignore[arg-type]
+    with pytest.raises(SpaceTypeError, match=r"^options must be a WarpOptions \(WarpOptions\.parse\(\.\.\.\)\) or None, got dict$"):
+        warp_image(image, SPACE, SPACE, options={"mode": "linear"})  # type: ignore[arg-type]
