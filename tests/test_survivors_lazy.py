@@ -206,3 +206,22 @@ def test_the_landmarks_grid_is_read_from_the_right_record():
     bare = Flipd("img", spatial_axis=1)({"img": MetaTensor(torch.rand(1, 6, 5, 4), affine=affine.clone())})["img"]
     assert bare.applied_operations and "original_affine" not in bare.meta
     assert landmark_grid(bare) == Space.from_affine(bare.affine.numpy(), (6, 5, 4))
+
+
+def test_the_landmarks_grid_of_a_collated_batch_is_refused_by_name():
+    """landmark_grid_12.._14 (the message): two samples through ``SpaceResampled`` collated by MONAI's
+    ``list_data_collate`` hold one grid each; the message, by hand, says how many and how to decollate."""
+    from monai.data import list_data_collate
+
+    from monai_spacetx.errors import SpaceTypeError
+    from monai_spacetx.transforms import SpaceResampled
+    from monai_spacetx.transforms.lazy import landmark_grid
+
+    affine = torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64))
+    samples = [SpaceResampled("img", pixdim=0.9)({"img": MetaTensor(torch.rand(1, 6, 5, 4), affine=affine.clone())}) for _ in range(2)]
+    batch = list_data_collate(samples)["img"]
+    expected = ("the landmarks' grid of a collated batch (2 samples) is one grid per sample; "
+                "decollate the batch first (monai.data.decollate_batch)")
+    with pytest.raises(SpaceTypeError) as caught:
+        landmark_grid(batch)
+    assert str(caught.value) == expected
