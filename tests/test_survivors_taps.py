@@ -151,3 +151,20 @@ def test_area_taps_of_no_coordinates_is_one_empty_unit_tap():
 
     taps = area_taps(torch.empty(0, dtype=torch.float64), 5, 2.0, WarpOptions(mode="area"))
     assert len(taps) == 1 and taps[0][1] is None and taps[0][0].numel() == 0 and taps[0][0].dtype == torch.int64
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+def test_area_with_anti_aliasing_is_smooth_then_block_mean(padding_mode: str):
+    """area_taps_44..48 (the smoothed area taps never tested): area with anti-aliasing is the source smoothed by the
+    erf Gaussian of sigma (s - 1) / 2 per shrinking axis (tests/oracles.py, scipy; edges replicated, or mirrored for
+    reflection), then torch's ``adaptive_avg_pool2d``. 12 x 10 -> 4 x 5: s = 3 and 2, sigma = 1 and 0.5."""
+    import oracles
+    from monai_spacetx import Space
+    from monai_spacetx.engine import warp_image
+
+    space = Space((12, 10), spacing=(0.7, 1.2))
+    src = np.random.default_rng(11).standard_normal(space.shape)
+    ours = warp_image(src, space, space.resize((4, 5)), options=WarpOptions(mode="area", padding_mode=padding_mode, anti_aliasing=True))
+    smoothed = torch.from_numpy(oracles.gaussian_smoothed(src, [1.0, 0.5], padding_mode))
+    expected = torch.nn.functional.adaptive_avg_pool2d(smoothed[None, None], (4, 5))[0, 0].numpy()
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
