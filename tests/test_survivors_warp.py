@@ -98,3 +98,16 @@ def test_options_and_plan_of_the_wrong_type_are_refused_in_full() -> None:
         warp_image(image, SPACE, SPACE, plan="general")  # type: ignore[arg-type]
     with pytest.raises(SpaceTypeError, match=r"^options must be a WarpOptions \(WarpOptions\.parse\(\.\.\.\)\) or None, got dict$"):
         warp_image(image, SPACE, SPACE, options={"mode": "linear"})  # type: ignore[arg-type]
+
+
+def test_area_mode_is_refused_on_a_rotation_in_full() -> None:
+    """``"area"`` (block averaging) needs an axis-aligned resample: a rotated target is refused with the whole
+    message, by hand; the same resize without the rotation runs. Kills ``_dispatch_10`` (``"GENERAL"``)."""
+    from monai_spacetx.errors import ModeError
+
+    image = torch.rand(SPACE.shape)
+    with pytest.raises(ModeError, match=r"^mode 'area' \(block averaging, MONAI Resize's default\) needs an axis-aligned resample \(a resize, "
+                                        r"zoom or respacing, with flips/permutations\); this one rotates the grid: use 'bilinear' with "
+                                        r"anti_aliasing=True$"):
+        warp_image(image, SPACE, SPACE.rotate((0.3, 0.0, 0.0)).resize((3, 3, 2)), "area")
+    assert warp_image(image, SPACE, SPACE.resize((3, 5, 2)), "area").shape == (3, 5, 2)
