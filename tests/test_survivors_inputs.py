@@ -137,8 +137,9 @@ def _png(tmp_path: Path, name: str, pixels: np.ndarray, mode: str) -> Path:
 
 def test_grey_with_alpha_keeps_the_grey_channel_and_rgba_drops_the_alpha(tmp_path):
     """_colour_to_luminance_20, _21 (``LA`` misspelt), _25.._27 (another channel or two taken), _48 (the alpha weighted
-    in too): an LA PNG gives its grey values and the note by hand; an RGBA PNG gives 0.299 R + 0.587 G + 0.114 B of
-    the values written, whatever the alpha. PIL's images are (rows, columns); MONAI's PILReader gives (columns, rows)."""
+    in too), _53, _55 (the luminance without the file's metadata): an LA PNG gives its grey values and the note by
+    hand; an RGBA PNG gives 0.299 R + 0.587 G + 0.114 B of the values written, whatever the alpha, and still names
+    its file. PIL's images are (rows, columns); MONAI's PILReader gives (columns, rows)."""
     rng = np.random.default_rng(0)
     grey_alpha = rng.integers(0, 256, (6, 5, 2), dtype=np.uint8)
     path = _png(tmp_path, "ga.png", grey_alpha, "LA")
@@ -151,6 +152,14 @@ def test_grey_with_alpha_keeps_the_grey_channel_and_rgba_drops_the_alpha(tmp_pat
     assert note == "RGBA colours converted to luminance, 0.299 R + 0.587 G + 0.114 B as PIL's convert('L')"
     expected = (0.299 * rgba[..., 0] + 0.587 * rgba[..., 1] + 0.114 * rgba[..., 2]).T[None]
     np.testing.assert_allclose(case["image"].numpy(), expected, rtol=0, atol=1e-4)
+    assert case["image"].meta["filename_or_obj"] == str(path)
+
+
+def test_a_colour_mode_we_do_not_convert_is_refused_by_name(tmp_path):
+    """_colour_to_luminance_58, _59 (the message lost, or its path): a CMYK JPEG, the whole message by hand."""
+    path = _png(tmp_path, "print.jpg", np.full((6, 5, 4), 100, dtype=np.uint8), "CMYK")
+    assert _refused(load_case, path, None, None, None) == (
+        f"image {str(path)!r}: colour mode 'CMYK' is not supported; convert it to greyscale or RGB first")
 
 
 def test_premultiplied_grey_alpha_keeps_the_grey_channel():
