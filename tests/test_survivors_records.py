@@ -249,3 +249,24 @@ def test_index_map_refuses_records_lacking_entries_and_our_own_steps():
     assert step.kind == "spacetx" and input_grid(step, out) == Space((6, 4))
     with pytest.raises(MetadataError, match=r"^the record of 'SpaceResample' \(spacetx\) has no index map of its own$"):
         index_map(step, out)
+
+
+def test_parse_recorded_mode_by_hand():
+    """records_parse_recorded_mode_1, _4, _6, _7 (MONAI's ``"none"`` in any case is no mode), _9 (spline orders not
+    read as orders), _10 .. _17 (the orders' table: 0 nearest, 1 linear, 2 and up cubic). By hand, from MONAI's
+    documented spline orders and mode names."""
+    from monai.utils import InterpolateMode
+
+    from monai_spacetx import ModeError
+
+    from monai_spacetx.transforms.records import parse_recorded_mode
+
+    for value in (None, "none", "None", "NONE"):
+        assert parse_recorded_mode(value) is None, value
+    table = {0: "nearest", np.int64(0): "nearest", 1: "linear", np.int32(1): "linear", 2: "cubic", 3: "cubic", 5: "cubic",
+             "bilinear": "linear", "NEAREST-EXACT": "nearest", "area": "linear", InterpolateMode.AREA: "linear",
+             InterpolateMode.BICUBIC: "cubic"}
+    for value, expected in table.items():
+        assert parse_recorded_mode(value) == expected, value
+    with pytest.raises(ModeError, match=r"got 'true'"):  # a bool is no spline order (True == 1 would read as linear)
+        parse_recorded_mode(True)
