@@ -111,3 +111,26 @@ def test_area_mode_is_refused_on_a_rotation_in_full() -> None:
                                         r"anti_aliasing=True$"):
         warp_image(image, SPACE, SPACE.rotate((0.3, 0.0, 0.0)).resize((3, 3, 2)), "area")
     assert warp_image(image, SPACE, SPACE.resize((3, 5, 2)), "area").shape == (3, 5, 2)
+
+
+class _Wrapped(torch.Tensor):
+    """A tensor subclass with MONAI MetaTensor's ``as_tensor()`` (the plain tensor), without importing MONAI."""
+
+    def as_tensor(self) -> torch.Tensor:
+        return self.as_subclass(torch.Tensor)
+
+
+def test_a_tensor_with_as_tensor_is_read_as_the_plain_tensor() -> None:
+    """A MetaTensor-like input (``as_tensor()``) comes back as a plain ``torch.Tensor`` on every path, the identity's
+    copy included, with the input's values (identity, crop: by hand; resize: the brute-force linear oracle).
+    Kills ``_as_tensor_40`` (``getattr(None, "as_tensor")``: the subclass kept)."""
+    space = Space((4, 3))
+    values = torch.arange(12, dtype=torch.float64).reshape(4, 3)
+    image = values.clone().as_subclass(_Wrapped)
+    same = warp_image(image, space, space)
+    crop = warp_image(image, space, space.crop((1, 0), (3, 2)), "nearest")
+    resized = warp_image(image, space, space.resize((6, 5)))
+    assert type(same) is torch.Tensor and type(crop) is torch.Tensor and type(resized) is torch.Tensor
+    assert torch.equal(same, values) and torch.equal(crop, values[1:3, 0:2])
+    expected = oracles.interpolate(values.numpy(), space.affine, space.resize((6, 5)).affine, (6, 5), 1, "zeros")
+    np.testing.assert_allclose(resized.numpy(), expected, rtol=0, atol=1e-12)
