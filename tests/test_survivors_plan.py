@@ -107,3 +107,31 @@ def test_a_shift_residue_is_rounded_within_half_plan_tol():
                         (-3.0 - 1e-4, "separable")):
         plan = plan_warp(source, Space((4, 4), origin=(shift, 0.0)))
         assert plan.kind == kind, shift
+
+
+def test_nearly_parallel_target_axes_take_the_general_path():
+    """plan_warp_37 (``or`` for ``and``), _40 (the row count read twice): a sheared target whose two axes both run along
+    source axis 0 (index map columns (1, 1e-6) and (1, -1e-6): the 1e-6 parts move no voxel by more than PLAN_TOL over
+    3 voxels and are dropped) has no source axis per target axis: it is not axis-aligned, whatever the counts of one
+    side say. Then the values: the brute-force linear interpolation from the raw affines (tests/oracles.py)."""
+    import oracles
+
+    source = Space((3, 3))
+    src = np.arange(9.0).reshape(3, 3) ** 2
+    for linear in ([[1.0, 1.0], [1e-6, -1e-6]], [[1.0, 1e-6], [1.0, -1e-6]]):
+        affine = np.eye(3)
+        affine[:2, :2] = linear
+        target = Space.from_affine(affine, (3, 3))
+        assert plan_warp(source, target).kind == "general", linear
+        expected = oracles.interpolate(src, source.affine, target.affine, target.shape, 1, "border")
+        np.testing.assert_allclose(warp_image(src, source, target, "linear", "border"), expected, rtol=0, atol=1e-9)
+
+
+def test_every_plan_carries_the_grids_spacings():
+    """plan_warp_52, _53 (a general plan without its spacings): the spacings are the attributes' documented values on
+    every path, the column norms of the raw affines."""
+    source = Space((8, 7), spacing=(0.8, 1.7))
+    for target in (source.rotate(0.3).respace((1.1, 0.9)), source.respace((1.1, 0.9)), source.crop((1, 1), (6, 6))):
+        plan = plan_warp(source, target)
+        assert np.allclose(plan.source_spacing, np.linalg.norm(source.affine[:2, :2], axis=0), rtol=0, atol=1e-12)
+        assert np.allclose(plan.target_spacing, np.linalg.norm(target.affine[:2, :2], axis=0), rtol=0, atol=1e-12), plan.kind
