@@ -134,3 +134,22 @@ def test_a_tensor_with_as_tensor_is_read_as_the_plain_tensor() -> None:
     assert torch.equal(same, values) and torch.equal(crop, values[1:3, 0:2])
     expected = oracles.interpolate(values.numpy(), space.affine, space.resize((6, 5)).affine, (6, 5), 1, "zeros")
     np.testing.assert_allclose(resized.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_label_mode_refuses_non_integer_maps_in_full() -> None:
+    """NaN, infinite and fractional values in a float image are refused in ``"label"`` mode with the whole
+    message, by hand. Kills ``_check_integral_labels_5`` (the NaN message replaced) and the message mutants
+    of the fractional case."""
+    from monai_spacetx.errors import ModeError
+
+    space = Space((3, 4))
+    target = space.resize((5, 5))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        image = torch.zeros(space.shape)
+        image[1, 2] = bad
+        with pytest.raises(ModeError, match=r"^mode 'label' needs integer class values, got NaN or infinite values in a torch\.float32 image$"):
+            warp_image(image, space, target, "label")
+    halves = torch.tensor([[0.0, 0.5, 1.0, 1.5]] * 3, dtype=torch.float64)
+    with pytest.raises(ModeError, match=r"^mode 'label' needs integer class values, got a torch\.float64 image with 4 distinct values "
+                                        r"\(not all integers\); use mode 'linear' for intensities or probabilities$"):
+        warp_image(halves, space, target, "label")
