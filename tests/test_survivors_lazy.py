@@ -225,3 +225,32 @@ def test_the_landmarks_grid_of_a_collated_batch_is_refused_by_name():
     with pytest.raises(SpaceTypeError) as caught:
         landmark_grid(batch)
     assert str(caught.value) == expected
+
+
+# ----------------------------------------------------------------------------- op_votes / _decide: the rule by hand
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_a_half_voxel_shift_votes_and_a_whole_one_does_not(ndim):
+    """_op_copies_15 (the translation column left out of the integrality check): MONAI's ``Affined`` shifting by 0.5
+    voxel with ``mode="nearest"`` interpolates (its index map ``[I | (0.5, 0..)]``, by hand), so it votes
+    ``nearest``; shifting by 2 voxels copies: no vote."""
+    from monai_spacetx.transforms.lazy import op_votes
+
+    def shifted(by: float) -> list:
+        shift = (by,) + (0.0,) * (ndim - 1)
+        return list(Affined("img", translate_params=shift, mode="nearest")({"img": _image(ndim)}, lazy=True)["img"].pending_operations)
+
+    half = shifted(0.5)
+    expected = np.eye(ndim + 1)
+    expected[0, ndim] = 0.5
+    np.testing.assert_array_equal(np.asarray(half[0]["lazy_affine"], dtype=float), expected)
+    assert op_votes(half, ndim) == ["nearest"]
+    assert op_votes(shifted(2.0), ndim) == []
+
+
+def test_a_constant_filling_step_sets_the_padding_and_keeps_the_voted_mode():
+    """_decide_27 (the voted mode dropped), _29 (the fill kept) where a fused step fills with a constant: MONAI's
+    ``Spacingd(mode="nearest", padding_mode="zeros")`` under our ``linear``/``border`` step with fill 5: by the rule,
+    ``nearest`` (a discrete vote), zeros padding, fill 0."""
+    zeros = Spacingd("img", pixdim=0.7, mode="nearest", padding_mode="zeros")({"img": _image(3)}, lazy=True)["img"]
+    fused = fuse_options(zeros.pending_operations, WarpOptions("linear", "border", 5.0))
+    assert (fused.mode, fused.padding_mode, fused.fill) == ("nearest", "zeros", 0.0)
