@@ -176,3 +176,23 @@ def test_a_lazily_executed_run_is_one_step_from_its_first_input():
     assert [g.shape for g in grids][0] == SHAPE and len(grids) == 2
     np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
     np.testing.assert_allclose(grids[-1].affine, covered["label"].affine.numpy(), rtol=0, atol=1e-9)
+
+
+def test_separable_flat_indices_stay_inside_a_last_grid_one_voxel_thick():
+    """chain__separable_flat_index_100 (a voxel that left the grid given index 1 on that axis, not 0): the flat
+    indices point into ``grids[-1]`` everywhere (the gather reads them all before the fill), which a last grid one
+    voxel thick along its slowest axis tells; where valid, they are the brute-force map-back from the raw affines."""
+    from monai_spacetx.transforms.chain import _separable_flat_index
+
+    native = Space((6, 5, 4), spacing=(1.0, 2.0, 3.0), origin=(4.0, -2.0, 7.0))
+    respaced = native.respace(0.5)
+    last = respaced.crop((3, 0, 0), (4, respaced.shape[1], respaced.shape[2]))
+    grids = [native, respaced, last]
+    assert last.shape[0] == 1
+    flat, valid = _separable_flat_index(grids)
+    size = int(np.prod(last.shape))
+    assert flat.min() >= 0 and flat.max() < size  # every entry is an index into the last grid
+    values = np.arange(size, dtype=np.int64).reshape(last.shape) + 1
+    expected = _brute_map_back(values, grids, 0).reshape(-1)
+    assert valid.any() and not valid.all()
+    np.testing.assert_array_equal(np.where(valid, values.reshape(-1)[flat], 0), expected)
