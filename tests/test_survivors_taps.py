@@ -97,11 +97,13 @@ def test_wrap_coord_is_grid_samples_padding(padding_mode: str):
 
 
 def test_snap_half_by_hand():
-    """snap_half: values within SNAP_TOL = 1e-9 of an integer or a half-integer become it, others stay."""
+    """snap_half (_14): values within SNAP_TOL = 1e-9 of an integer or a half-integer become it, others stay."""
     from monai_spacetx.engine.taps import snap_half
 
     x = torch.tensor([0.5 + 5e-10, 0.5 + 3e-9, 2.0 - 8e-10, 2.25, -1.5 - 9e-10, -0.7, 3.0 + 1.5e-9], dtype=torch.float64)
     assert snap_half(x).tolist() == [0.5, 0.5 + 3e-9, 2.0, 2.25, -1.5, -0.7, 3.0 + 1.5e-9]
+    # snap_half_14 (``<`` for ``<=``): the bound is included, as in geometry.points.snap (1e-9 from 0 is exactly SNAP_TOL)
+    assert snap_half(torch.tensor([1e-9, -1e-9, 1.1e-9], dtype=torch.float64)).tolist() == [0.0, 0.0, 1.1e-9]
 
 
 def test_anti_aliasing_sigmas_by_monais_rule():
