@@ -254,3 +254,24 @@ def test_a_constant_filling_step_sets_the_padding_and_keeps_the_voted_mode():
     zeros = Spacingd("img", pixdim=0.7, mode="nearest", padding_mode="zeros")({"img": _image(3)}, lazy=True)["img"]
     fused = fuse_options(zeros.pending_operations, WarpOptions("linear", "border", 5.0))
     assert (fused.mode, fused.padding_mode, fused.fill) == ("nearest", "zeros", 0.0)
+
+
+def test_an_index_map_within_the_plan_tolerance_of_a_permutation_copies():
+    """_op_copies_27 (the tolerance made exclusive): MONAI's ``Affined`` with a shear of exactly ``PLAN_TOL`` along a
+    1-voxel axis (no centring shift: its record is ``[[1, PLAN_TOL, 0, 0], ...]``, by hand) is an integer map
+    within the tolerance, bound included: no vote; 1.5 ``PLAN_TOL`` votes ``nearest``."""
+    from monai_spacetx.geometry.tolerances import PLAN_TOL
+    from monai_spacetx.transforms.lazy import op_votes
+
+    img = MetaTensor(torch.rand(1, 8, 1, 8), affine=torch.eye(4, dtype=torch.float64))
+
+    def sheared(amount: float) -> list:
+        matrix = np.eye(4)
+        matrix[0, 1] = amount
+        return list(Affined("img", affine=matrix, mode="nearest")({"img": img}, lazy=True)["img"].pending_operations)
+
+    exact = sheared(PLAN_TOL)
+    record = np.asarray(exact[0]["lazy_affine"], dtype=float)
+    assert record[0].tolist() == [1.0, PLAN_TOL, 0.0, 0.0] and np.array_equal(record[1:], np.eye(4)[1:])
+    assert op_votes(exact) == []
+    assert op_votes(sheared(1.5 * PLAN_TOL)) == ["nearest"]
