@@ -172,3 +172,57 @@ def test_premultiplied_grey_alpha_keeps_the_grey_channel():
     grey, note = inputs._colour_to_luminance(image, None, Path("x.png"))
     assert note == "La (grey + alpha): the grey channel"
     np.testing.assert_array_equal(grey.numpy(), np.arange(12, dtype=np.float32).reshape(1, 3, 4))
+
+
+def _monai_first_line(path: Path) -> str:
+    """The first line of what MONAI's own ``LoadImage`` raises for ``path`` (the oracle for the reason quoted)."""
+    import warnings
+
+    from monai.transforms import LoadImage
+
+    with warnings.catch_warnings(), pytest.raises(Exception) as caught:
+        warnings.simplefilter("ignore")
+        LoadImage(image_only=True, ensure_channel_first=True)(str(path))
+    return next(line.strip() for line in str(caught.value).splitlines() if line.strip())
+
+
+def test_an_unreadable_file_quotes_the_readers_first_line_cut_at_200_characters(tmp_path):
+    """_read_image_23.._27, _29 (the reader's first line lost, or cut at 201), _31, _35 (a known suffix given the
+    unknown-suffix reason): a broken ``.nii.gz`` whose name is long enough that MONAI's message passes 200
+    characters; the reason is that message's first line, cut at 200, by hand from MONAI's own ``LoadImage``."""
+    path = tmp_path / ("x" * 210 + ".nii.gz")
+    path.write_bytes(b"not gzip" * 8)
+    first = _monai_first_line(path)
+    assert len(first) > 200
+    assert _refused(load_case, path, None, None, None) == (
+        f"image {str(path)!r}: cannot be read as an image by MONAI's LoadImage ({first[:200]})")
+
+
+def test_a_reader_error_without_text_is_named_by_its_type(tmp_path, monkeypatch):
+    """_read_image_30 (the type of ``None`` named instead of the error's): a reader that raises ``ValueError()``."""
+    import monai.transforms
+
+    def silent(self, *args, **kwargs):
+        raise ValueError()
+
+    monkeypatch.setattr(monai.transforms.LoadImage, "__call__", silent)
+    path = _write(tmp_path / "scan.nii.gz", "x")
+    assert _refused(inputs.read_image, "image", path) == (
+        f"image {str(path)!r}: cannot be read as an image by MONAI's LoadImage (ValueError)")
+
+
+def test_a_folder_that_is_no_dicom_series_and_missing_inputs_are_named(tmp_path):
+    """_read_image_1 (the argument's name lost), _39, _41.._43 (the folder called an image, or the words changed),
+    _load_case_6.._9, _11 (``image``/``--label`` misspelt or lost in the missing-file message), _16, _18.._20 (the
+    progress text for a DICOM folder): the messages and the progress step by hand."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _write(folder / "notes.txt", "hello")
+    steps: list[str] = []
+    assert re.fullmatch(rf"image {re.escape(repr(str(folder)))}: cannot be read as a DICOM series by MONAI's LoadImage \(.+\)",
+                        _refused(load_case, folder, None, None, None, steps.append))
+    assert steps == ["read the scan (a DICOM series)"]
+    missing, scan = tmp_path / "none.nii.gz", _series(tmp_path)[0]
+    assert _refused(load_case, missing, None, None, None) == f"image: no such file: {str(missing)!r}"
+    assert _refused(load_case, scan, missing, None, 0) == f"--label: no such file: {str(missing)!r}"
+    assert _refused(inputs.read_image, "--label", missing) == f"--label: no such file: {str(missing)!r}"
