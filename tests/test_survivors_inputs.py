@@ -226,3 +226,67 @@ def test_a_folder_that_is_no_dicom_series_and_missing_inputs_are_named(tmp_path)
     assert _refused(load_case, missing, None, None, None) == f"image: no such file: {str(missing)!r}"
     assert _refused(load_case, scan, missing, None, 0) == f"--label: no such file: {str(missing)!r}"
     assert _refused(inputs.read_image, "--label", missing) == f"--label: no such file: {str(missing)!r}"
+
+
+def _nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    nib.save(nib.Nifti1Image(data, np.diag([1.0, 1.0, 2.0, 1.0]) if affine is None else affine), str(path))
+    return path
+
+
+def test_the_label_is_checked_and_returned_as_uint8_whole_numbers(tmp_path):
+    """load_case's label branch: every refusal's whole message and the accepted label's values and dtype, by hand
+    from the arrays written (the stand-in's note and cut too)."""
+    rng = np.random.default_rng(3)
+    image = rng.random((5, 4, 3)).astype(np.float32)
+    scan = _nifti(tmp_path / "scan.nii.gz", image)
+    labels = rng.integers(0, 4, (5, 4, 3)).astype(np.float32)
+    good = _nifti(tmp_path / "good.nii.gz", labels)
+    case, source, note = load_case(scan, good, None, None)
+    assert (source, note) == (str(good), None)
+    assert case["label"].dtype == torch_uint8()
+    np.testing.assert_array_equal(case["label"].numpy()[0], labels.astype(np.uint8))
+    np.testing.assert_array_equal(case["image"].numpy()[0], image)
+
+    case, source, _ = load_case(scan, None, 0.5, None)
+    assert source == "stand-in: image > 0.5"
+    np.testing.assert_array_equal(case["label"].numpy()[0], (image > 0.5).astype(np.uint8))
+    case, source, _ = load_case(scan, None, None, None)
+    assert source == f"stand-in: image > {float(np.mean(image, dtype=np.float64)):g}"
+
+    other = _nifti(tmp_path / "small.nii.gz", labels[:4])
+    assert _refused(load_case, scan, other, None, None) == (
+        f"--label {str(other)!r}: must lie on the image's grid; label shape (4, 4, 3) vs image (5, 4, 3)")
+    nan = labels.copy()
+    nan[0, 0, 0] = np.nan
+    nan_path = _nifti(tmp_path / "nan.nii.gz", nan)
+    assert _refused(load_case, scan, nan_path, None, None) == (
+        f"--label {str(nan_path)!r}: labels must be whole numbers 0..255, got NaN or infinite values")
+    many = labels + np.arange(60, dtype=np.float32).reshape(5, 4, 3) % 7 / 8  # fractions 1/8 .. 6/8
+    many_path = _nifti(tmp_path / "many.nii.gz", many)
+    fractional = np.unique(many[many != np.round(many)])
+    assert _refused(load_case, scan, many_path, None, None) == (
+        f"--label {str(many_path)!r}: labels must be whole numbers 0..255, got {fractional.size} fractional value(s): "
+        + ", ".join(f"{v:g}" for v in fractional[:5]) + ", ...")
+    for low, high in ((-1.0, 3.0), (0.0, 256.0)):
+        out = labels.copy()
+        out[0, 0, 0], out[1, 1, 1] = low, high
+        out_path = _nifti(tmp_path / f"range{high:g}.nii.gz", out)
+        assert _refused(load_case, scan, out_path, None, None) == (
+            f"--label {str(out_path)!r}: labels must be 0..255, got {min(low, 0):g}..{high:g}")
+
+
+def torch_uint8():
+    import torch
+
+    return torch.uint8
+
+
+def test_images_of_the_wrong_dimension_are_refused_with_their_shape(tmp_path):
+    """load_case's dimension checks: a 1-D image and a 5-D NIfTI, the whole messages by hand."""
+    line = _nifti(tmp_path / "line.nii.gz", np.arange(6, dtype=np.float32))
+    assert _refused(load_case, line, None, None, None) == (
+        f"image {str(line)!r}: expected a 2-D or 3-D image, got spatial shape (6,)")
+    five = _nifti(tmp_path / "five.nii.gz", np.zeros((3, 3, 3, 2, 2), dtype=np.float32))
+    # MONAI's LoadImage takes the last of the five NIfTI axes as the channel
+    assert _refused(load_case, five, None, None, None) == (f"image {str(five)!r}: expected a 2-D or 3-D image (or a 4-D series "
+                                                           "of them, with --volume), got a 5-D array of shape (3, 3, 3, 2) x 2")
