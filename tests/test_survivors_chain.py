@@ -196,3 +196,22 @@ def test_separable_flat_indices_stay_inside_a_last_grid_one_voxel_thick():
     expected = _brute_map_back(values, grids, 0).reshape(-1)
     assert valid.any() and not valid.all()
     np.testing.assert_array_equal(np.where(valid, values.reshape(-1)[flat], 0), expected)
+
+
+def test_a_space_step_that_fused_monai_operations_is_one_step_from_its_data_source():
+    """chain_recorded_grids_9, _10 (our record not recognised: the MONAI records it fused read again as steps of
+    their own), _23, _27, _28 (``data_source`` not read: the step starts from the grid MONAI's operations left,
+    not the data it read). ``Orientationd`` and ``Spacingd`` pending, fused into ``SpaceResampled``: one resample
+    from the native grid to the eager chain's last grid (MONAI's eager ``Orientationd`` + ``Spacingd``, then
+    ours)."""
+    steps = [Orientationd("label", axcodes="LPS"), Spacingd("label", pixdim=0.8, mode="nearest"),
+             SpaceResampled("label", pixdim=0.6, mode="nearest")]
+    lazy = Compose(steps, lazy=True)({"label": _label()})["label"]
+    eager = Compose(steps)({"label": _label()})["label"]
+    assert [op["class"] for op in lazy.applied_operations] == ["Orientation", "SpatialResample", "SpaceResample"]
+    assert lazy.applied_operations[-1]["extra_info"]["fused"] == 2
+    grids = recorded_grids(lazy)
+    assert len(grids) == 2 and grids[0].shape == SHAPE and grids[1].shape == tuple(eager.shape[1:])
+    np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(grids[1].affine, eager.affine.numpy(), rtol=0, atol=1e-6)
+    assert interpolating_steps(grids) == 1
