@@ -230,7 +230,7 @@ def test_the_landmarks_grid_of_a_collated_batch_is_refused_by_name():
 # ----------------------------------------------------------------------------- op_votes / _decide: the rule by hand
 @pytest.mark.parametrize("ndim", [2, 3])
 def test_a_half_voxel_shift_votes_and_a_whole_one_does_not(ndim):
-    """_op_copies_15 (the translation column left out of the integrality check): MONAI's ``Affined`` shifting by 0.5
+    """_op_copies_15 (the translation column left out of the integrality check), op_votes_1 (default ``ndim`` 4): MONAI's ``Affined`` shifting by 0.5
     voxel with ``mode="nearest"`` interpolates (its index map ``[I | (0.5, 0..)]``, by hand), so it votes
     ``nearest``; shifting by 2 voxels copies: no vote."""
     from monai_spacetx.transforms.lazy import op_votes
@@ -245,6 +245,8 @@ def test_a_half_voxel_shift_votes_and_a_whole_one_does_not(ndim):
     np.testing.assert_array_equal(np.asarray(half[0]["lazy_affine"], dtype=float), expected)
     assert op_votes(half, ndim) == ["nearest"]
     assert op_votes(shifted(2.0), ndim) == []
+    if ndim == 3:  # op_votes_1: the default ndim is 3
+        assert op_votes(shifted(2.0)) == []
 
 
 def test_a_constant_filling_step_sets_the_padding_and_keeps_the_voted_mode():
