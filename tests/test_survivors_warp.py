@@ -153,3 +153,18 @@ def test_label_mode_refuses_non_integer_maps_in_full() -> None:
     with pytest.raises(ModeError, match=r"^mode 'label' needs integer class values, got a torch\.float64 image with 4 distinct values "
                                         r"\(not all integers\); use mode 'linear' for intensities or probabilities$"):
         warp_image(halves, space, target, "label")
+
+
+def test_the_defaults_are_linear_zeros_and_fill_0() -> None:
+    """``warp_image(image, source, target)``: linear, ``"zeros"`` padding, fill 0. A one-voxel pad keeps the
+    input inside (an integer shift: the copy) and is 0 outside; a half-voxel shift interpolates (by hand: the mean
+    of neighbours) and is 0 where the centre leaves the field of view. Kills ``warp_image_5`` (default fill 1.0)."""
+    space = Space((3, 4))
+    image = torch.arange(12, dtype=torch.float64).reshape(3, 4) + 1.0
+    padded = warp_image(image, space, space.pad(1))
+    assert torch.equal(padded[1:-1, 1:-1], image)
+    assert float(padded[0].abs().sum() + padded[-1].abs().sum() + padded[:, 0].abs().sum() + padded[:, -1].abs().sum()) == 0.0
+    shifted = Space.from_affine(space.affine @ np.array([[1.0, 0, 0.5], [0, 1.0, 0], [0, 0, 1.0]]), (4, 4))  # rows at 0.5, 1.5, 2.5, 3.5
+    out = warp_image(image, space, shifted)
+    expected = torch.cat([(image[:-1] + image[1:]) / 2, image[-1:], torch.zeros(1, 4, dtype=torch.float64)])  # 2.5: clamped to row 2
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
