@@ -170,3 +170,14 @@ def test_area_with_anti_aliasing_is_smooth_then_block_mean(padding_mode: str):
     smoothed = torch.from_numpy(oracles.gaussian_smoothed(src, [1.0, 0.5], padding_mode))
     expected = torch.nn.functional.adaptive_avg_pool2d(smoothed[None, None], (4, 5))[0, 0].numpy()
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
+
+def test_axis_taps_defaults_are_no_smoothing_and_one_voxel_wide():
+    """axis_taps_1, _2 (the defaults ``sigma=0``, ``width=1`` changed): by hand, linear at x = 0 and 1.5 on 4 voxels is
+    voxel 0 whole and half of voxels 1 and 2; area at integral x on 3 voxels is each voxel itself."""
+    from monai_spacetx.engine.taps import axis_taps
+
+    linear = axis_taps(torch.tensor([0.0, 1.5], dtype=torch.float64), 4, "linear", WarpOptions())
+    assert [(i.tolist(), w.tolist()) for i, w in linear] == [([0, 1], [1.0, 0.5]), ([1, 2], [0.0, 0.5])]
+    area = axis_taps(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 3, "area", WarpOptions(mode="area"))
+    assert len(area) == 1 and area[0][0].tolist() == [0, 1, 2] and area[0][1] is None
