@@ -145,50 +145,64 @@ def _label_cells_along(x0: float, x1: float, x2: float, d0: float, d1: float, d2
     """The storage offset (channel 0) of the source cell of each voxel ``[l0, l1)`` of a row in the interior
     (coordinates in ``[0, n - 1)``), into ``index``: ``floor(snap_half(x))`` per axis without a branch (a
     coordinate within ``SNAP_TOL`` below an integer is that integer: :func:`._rows._snapped_floor`), so
-    that the loop is vectorised."""
+    that the loop is vectorised (an unsigned count over a slice that starts at ``l0``: see
+    :func:`.nearest._nearest_interior`)."""
     t0, t1, t2 = sst[1], sst[2], sst[3]
-    for l in range(l0, l1):
+    count = np.uint64(max(l1 - l0, 0))
+    offsets = index[l0:l1]
+    for k in range(np.uint64(0), count):
+        l = float(np.int64(k) + l0)  # exact: the same float64 coordinates as x + l * step
         y0, y1, y2 = x0 + l * d0, x1 + l * d1, x2 + l * d2
         i0, i1, i2 = int(y0), int(y1), int(y2)
         i0 += 1 if (i0 + 1.0) - y0 <= SNAP_TOL else 0
         i1 += 1 if (i1 + 1.0) - y1 <= SNAP_TOL else 0
         i2 += 1 if (i2 + 1.0) - y2 <= SNAP_TOL else 0
-        index[l] = i0 * t0 + i1 * t1 + i2 * t2
+        offsets[k] = i0 * t0 + i1 * t1 + i2 * t2
 
 
-def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
+def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
                     d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
-                    mapped: bool, index: Any) -> None:
+                    mapped: bool, index: Any, flat: bool) -> None:
     """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
-    axis (their cells in ``index``, :func:`_label_cells_along`): no padding rule, both taps on the grid.
+    axis (their cells in ``index``, :func:`_label_cells_along`): no padding rule, both taps on the grid;
+    ``orow`` the output row (a view), ``s`` the channel's source offset.
     With a map of uniform cells (``mapped``: one byte a source voxel, 1 where the cell's 8 corners agree)
     a voxel reads one byte; without it, its cell's 8 labels (compared without branches), a cell found
-    uniform answering the next voxels of the row that fall in it (the usual upsampling back to the scan)."""
-    # unsigned subscripts: numba adds a negative-index wraparound (a compare and a select) to every signed one
+    uniform answering the next voxels of the row that fall in it (the usual upsampling back to the scan).
+    ``flat``: the source's first axis has a stride of 0 (a 2-D image), so the 4 taps one step along it
+    are the 4 read already (the same values: the same labels and votes), not read again. The voxels are
+    counted unsigned over slices that start at ``l0``, the reads through unsigned offsets (numba adds a
+    negative-index wraparound, a compare and a select, to every signed subscript)."""
     t0, t1, t2 = np.uint64(sst[1]), np.uint64(sst[2]), np.uint64(sst[3])
     t01, t02, t12, t012 = t0 + t1, t0 + t2, t1 + t2, t0 + t1 + t2
+    count = np.uint64(max(l1 - l0, 0))
+    offsets, values = index[l0:l1], orow[l0:l1]
     us = np.uint64(s)
     last = np.uint64(0)
     last_label = src[s]
     found = False
-    for l in range(l0, l1):
-        cell = us + np.uint64(index[l])
+    for k in range(np.uint64(0), count):
+        cell = us + np.uint64(offsets[k])
         if mapped:
             if cells[cell]:
-                out[at + l * step] = src[cell]
+                values[k] = src[cell]
                 continue
         elif found and cell == last:
-            out[at + l * step] = last_label
+            values[k] = last_label
             continue
         a0, a1, a2, a3 = src[cell], src[cell + t2], src[cell + t1], src[cell + t12]
-        a4, a5, a6, a7 = src[cell + t0], src[cell + t02], src[cell + t01], src[cell + t012]
+        if flat:
+            a4, a5, a6, a7 = a0, a1, a2, a3
+        else:
+            a4, a5, a6, a7 = src[cell + t0], src[cell + t02], src[cell + t01], src[cell + t012]
         if (a1 == a0) & (a2 == a0) & (a3 == a0) & (a4 == a0) & (a5 == a0) & (a6 == a0) & (a7 == a0):
             last, last_label, found = cell, a0, True
-            out[at + l * step] = a0
+            values[k] = a0
             continue
         # a region's face (two labels split across one axis by a plane): the heavier side wins whichever
         # label it holds where its weight is clearly off one half (:func:`_sure_sides`; the weight here is
         # not snapped yet, which moves it by at most SNAP_TOL: hence the wider margin)
+        l = float(np.int64(k) + l0)
         along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
         along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
         along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
@@ -205,13 +219,13 @@ def _label_interior(src: Any, out: Any, at: int, step: int, s: int, x0: float, x
             i += 1 if (i + 1.0) - y <= SNAP_TOL else 0
             w = y - i
             if w >= _UPPER_SURE:
-                out[at + l * step] = upper
+                values[k] = upper
                 continue
             if w <= _LOWER_SURE:
-                out[at + l * step] = a0
+                values[k] = a0
                 continue
         y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
-        out[at + l * step] = _vote8(a0, a1, a2, a3, a4, a5, a6, a7, y0 - int(y0), y1 - int(y1), y2 - int(y2), labels, weights)
+        values[k] = _vote8(a0, a1, a2, a3, a4, a5, a6, a7, y0 - int(y0), y1 - int(y1), y2 - int(y2), labels, weights)
 
 
 def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
@@ -239,45 +253,49 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
     ``weights``: the vote's scratch, 8 each; ``index``: a row's cells; one set per tile)."""
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
-    _fill_row(out, base, ost, oshape[0], lo[r], hi[r], oshape[3], fill)
+    run0, run1 = lo[r], hi[r]  # read once into locals (a store into out could alias lo, to the compiler)
+    _fill_row(out, base, ost, oshape[0], run0, run1, oshape[3], fill)
     # kept 1e-6 below n - 1, so that snapping (by at most SNAP_TOL) cannot reach the last index; none
     # with reflection, whose arithmetic moves even an inside coordinate by round-off (and so the vote)
-    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0 - 1e-6, lo[r], hi[r])
+    fast0, fast1 = _row_interior(x0, x1, x2, lin, nsrc, 0.0, -1.0 - 1e-6, run0, run1)
     fast1 = fast0 if reflect else fast1
     inner = fast1 > fast0
-    _label_cells_along(x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst, index)
+    d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
+    _label_cells_along(x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index)
+    step = max(ost[3], 1)  # an output axis of one voxel has stride 0 (its only index is 0)
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
-        _label_interior(src, out, at, ost[3], s, x0, x1, x2, lin[0, 2], lin[1, 2], lin[2, 2], fast0, fast1, sst,
-                        labels, weights, cells, mapped, index)
-        _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, lo[r], fast0 if inner else hi[r], sst,
+        orow = out[at : at + (oshape[3] - 1) * step + 1 : step]
+        if sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True)
+        else:
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, False)
+        _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst,
                     labels, weights, reflect)
         if inner:
-            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, hi[r], sst, labels, weights, reflect)
+            _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, fast1, run1, sst, labels, weights, reflect)
+
+
+def _label_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
+                lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
+    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`).
+    The vote's scratch and the row's cells are allocated per tile: per row, the threads would contend in the allocator."""
+    a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
+    labels, weights = np.empty(8, dtype=src.dtype), np.empty(8, dtype=np.float64)
+    index = np.empty(oshape[3], dtype=np.int64)  # a row's cells
+    for a in range(a0, a1):
+        for b in range(b0, b1):
+            _label_row(a * rows_b + b, labels, weights, index, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect, cells, mapped)
 
 
 def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in range(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        # allocated per tile: per row, the threads would contend in the allocator
-        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
-        index = np.empty(args[5][3], dtype=np.int64)  # a row's cells (oshape[3] voxels)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, index, *args)
+    for t in range(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _label_tile(t, rows_a, rows_b, *args)
 
 
 def _label_parallel(rows_a: int, rows_b: int, args: Any) -> None:
-    tiles = ((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)
-    for t in numba.prange(tiles):
-        a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-        # allocated per tile: per row, the threads would contend in the allocator
-        labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
-        index = np.empty(args[5][3], dtype=np.int64)  # a row's cells (oshape[3] voxels)
-        for a in range(a0, a1):
-            for b in range(b0, b1):
-                _label_row(a * rows_b + b, labels, weights, index, *args)
+    for t in numba.prange(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
+        _label_tile(t, rows_a, rows_b, *args)
 
 
 def _axis_table(o: float, step: float, n: int, stride: int, reflect: bool, p: Any, q: Any, u: Any, first: Any, last: Any) -> None:
@@ -529,7 +547,9 @@ def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
                 _label_axes_row(a * rows_b + b, labels, weights, code, *args)
 
 
-compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_cells_along', '_label_interior', '_label_edge'), modes=('label', 'label_axes', 'label_cells', 'label_mixed'))
+compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_cells_along', '_label_interior', '_label_edge', '_label_row'),
+               modes=('label',), unit="tile")
+compile_module(globals(), helpers=(), modes=('label_axes', 'label_cells', 'label_mixed'))
 if numba is not None:
     _axis_table = _jit(_axis_table, nogil=True)
 
