@@ -6,6 +6,8 @@ from the raw affines (``tests/oracles.py``), and bytes, counts and messages work
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -168,3 +170,15 @@ def test_the_defaults_are_linear_zeros_and_fill_0() -> None:
     out = warp_image(image, space, shifted)
     expected = torch.cat([(image[:-1] + image[1:]) / 2, image[-1:], torch.zeros(1, 4, dtype=torch.float64)])  # 2.5: clamped to row 2
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+def test_numpy_arrays_that_are_not_numbers_are_refused_in_full() -> None:
+    """Strings, bytes and datetimes are no image: refused with our error naming the dtype, by hand (not torch's
+    ``TypeError`` from ``from_numpy``). Kills ``_as_tensor_5`` (the dtype test run on ``None``: float64, so
+    every dtype but object passed)."""
+    from monai_spacetx.errors import SpaceTypeError
+
+    space = Space((2, 3))
+    for array in (np.full((2, 3), "a"), np.full((2, 3), b"a"), np.zeros((2, 3), dtype="datetime64[s]")):
+        with pytest.raises(SpaceTypeError, match=rf"^image must have a numeric or bool dtype, got numpy dtype {re.escape(str(array.dtype))}$"):
+            warp_image(array, space, space)
