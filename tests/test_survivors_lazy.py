@@ -277,3 +277,91 @@ def test_an_index_map_within_the_plan_tolerance_of_a_permutation_copies():
     assert record[0].tolist() == [1.0, PLAN_TOL, 0.0, 0.0] and np.array_equal(record[1:], np.eye(4)[1:])
     assert op_votes(exact) == []
     assert op_votes(sheared(1.5 * PLAN_TOL)) == ["nearest"]
+
+
+# ----------------------------------------------------------------------------- plan_step: copy computed pixels, or re-read the input
+def _resampled(img: MetaTensor, pixdim: float = 0.9) -> MetaTensor:
+    from monai_spacetx.transforms import SpaceResampled
+
+    return SpaceResampled("img", pixdim=pixdim, lazy=True)({"img": img})["img"]
+
+
+def _crop(img: MetaTensor) -> MetaTensor:
+    from monai_spacetx.transforms import SpaceCrop
+
+    return SpaceCrop(roi_start=(1, 2, 1), roi_end=(9, 8, 6), lazy=True)(img)
+
+
+def test_a_crop_after_a_lazy_resample_reads_the_input_or_copies_the_read_pixels(monkeypatch):
+    """plan_step_14, _17, _19, _20, _29, _31 (when a crop copies the resample's computed pixels, when it re-reads the
+    input): lazy ``SpaceResampled`` then lazy ``SpaceCrop``. Unread in between: ONE warp in all, reading the input's
+    storage; read in between: the crop's warp reads the resample's computed storage (a copy, not a second
+    resample of the input). Either way the crop holds the brute-force one linear resample of the input."""
+    import monai_spacetx.transforms.lazy as lazy_module
+
+    reads: list[int] = []  # the storage each engine warp reads
+    engine = lazy_module.warp_image
+
+    def recorded(data, *args, **kwargs):
+        reads.append(data.untyped_storage().data_ptr())
+        return engine(data, *args, **kwargs)
+
+    monkeypatch.setattr(lazy_module, "warp_image", recorded)
+    img = _float_image()
+    for read_between in (False, True):
+        reads.clear()
+        first = _resampled(img)
+        if read_between:
+            first.as_tensor()
+        out = _crop(first)
+        values = out.as_tensor().numpy()[0]
+        expected_reads = [img.untyped_storage().data_ptr()] + ([first.untyped_storage().data_ptr()] if read_between else [])
+        assert reads == expected_reads, read_between
+        assert tuple(out.shape[1:]) == (8, 6, 5)
+        np.testing.assert_allclose(values, _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_a_resample_after_a_read_lazy_resample_still_reads_the_input_once():
+    """plan_step_15, _18 (the computed pixels copied although the next step interpolates: two resamples): lazy
+    ``SpaceResampled(0.9)``, read, then lazy ``SpaceResampled(1.3)``: the brute-force ONE linear resample of the
+    input on the last grid."""
+    img = _float_image()
+    first = _resampled(img)
+    first.as_tensor()
+    out = _resampled(first, 1.3)
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_a_monai_resize_along_the_last_axis_after_a_read_resample_is_fused():
+    """plan_step_13 (the pending operations' copy check made on one axis too few): lazy ``SpaceResampled``, read,
+    then MONAI's lazy ``Resized`` along the last axis only (it interpolates there) and the sink: the brute-force
+    ONE linear resample of the input onto MONAI's grid, not a copy of the read pixels resampled again."""
+    from monai.transforms import Resized
+
+    from monai_spacetx import SpaceApplyPendingd
+
+    img = _float_image()
+    first = _resampled(img)
+    first.as_tensor()
+    shape = tuple(first.shape[1:])
+    pending = Resized("img", spatial_size=(shape[0], shape[1], shape[2] + 3), mode="trilinear")({"img": first}, lazy=True)
+    out = SpaceApplyPendingd("img")(pending)["img"]
+    assert tuple(out.shape[1:]) == (shape[0], shape[1], shape[2] + 3)
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_a_key_a_foreground_crop_does_not_read_is_computed_before_it_is_cropped():
+    """plan_step_29 (the crop's input never computed when there is no earlier step to read from): lazy
+    ``SpaceResampled`` on two keys, then ``SpaceCropForegroundd`` on the first: it ends the segment for both keys,
+    so the second key's deferred output has no earlier input to fuse with and must be computed before the crop
+    copies it: the brute-force one linear resample of the second key's input on its cropped grid."""
+    from monai_spacetx.transforms import SpaceCropForegroundd, SpaceResampled
+
+    other = _float_image()
+    blob = torch.zeros_like(other.as_tensor())
+    blob[:, 3:9, 3:7, 2:6] = 1.0
+    img = MetaTensor(blob, affine=other.affine.clone())
+    out = SpaceResampled(["img", "other"], pixdim=0.9, lazy=True)({"img": img, "other": other})
+    cropped = SpaceCropForegroundd(["img", "other"], source_key="img", lazy=True)(out)["other"]
+    assert tuple(cropped.shape[1:]) != tuple(out["other"].shape[1:])  # a real crop
+    np.testing.assert_allclose(cropped.as_tensor().numpy()[0], _one_linear_resample(other, cropped), rtol=0, atol=1e-5)
