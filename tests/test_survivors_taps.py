@@ -173,11 +173,15 @@ def test_area_with_anti_aliasing_is_smooth_then_block_mean(padding_mode: str):
 
 
 def test_axis_taps_defaults_are_no_smoothing_and_one_voxel_wide():
-    """axis_taps_1, _2 (the defaults ``sigma=0``, ``width=1`` changed): by hand, linear at x = 0 and 1.5 on 4 voxels is
+    """axis_taps_1, _2, _62, _63, _64 (the defaults ``sigma=0``, ``width=1`` changed): by hand, linear at x = 0 and 1.5 on 4 voxels is
     voxel 0 whole and half of voxels 1 and 2; area at integral x on 3 voxels is each voxel itself."""
     from monai_spacetx.engine.taps import axis_taps
 
     linear = axis_taps(torch.tensor([0.0, 1.5], dtype=torch.float64), 4, "linear", WarpOptions())
     assert [(i.tolist(), w.tolist()) for i, w in linear] == [([0, 1], [1.0, 0.5]), ([1, 2], [0.0, 0.5])]
+    # axis_taps_62..64: the first tap's weight is 1 - w (the separable path's lerp reads only w, so only the taps tell);
+    # at integral x one unit tap, as documented
+    integral = axis_taps(torch.tensor([0.0, 2.0, 3.0], dtype=torch.float64), 4, "linear", WarpOptions())
+    assert len(integral) == 1 and integral[0][0].tolist() == [0, 2, 3] and integral[0][1] is None
     area = axis_taps(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 3, "area", WarpOptions(mode="area"))
     assert len(area) == 1 and area[0][0].tolist() == [0, 1, 2] and area[0][1] is None
