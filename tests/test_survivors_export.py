@@ -150,3 +150,20 @@ def test_float64_probabilities_keep_float64_precision(path: str) -> None:
     assert prob is not None and prob.dtype == torch.float64
     expected = np.array([0.2, 0.75 * 0.2 + 0.25 * 0.15, 0.25 * 0.1 + 0.75 * 0.3, 0.3])
     np.testing.assert_allclose(prob.view(-1).numpy(), expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("path", ["compiled", "torch"])
+def test_an_uncertified_two_class_tie_goes_to_the_smaller_class(path: str) -> None:
+    """Two voxels, first maxima class 1 (1.0, v0) and class 2 (1.0, v1), class 0 at 0.3 in both: the cell is
+    not certified (class 0's bound 0.3 is not below max(min x1, min x2) = 0), but halfway (target voxel 1 of
+    3) classes 1 and 2 tie exactly at 0.5, above that bound, so the voxel compares its two corner classes only:
+    by hand, the tie goes to class 1 with value 0.5; the ends are classes 1 and 2. Kills ``_Pruned._score_45``
+    (``>=``: the tie to the larger class)."""
+    from monai_spacetx.engine.export import warp_argmax
+
+    source = Space((2, 1))
+    x = torch.tensor([[[0.3], [0.3]], [[1.0], [0.0]], [[0.0], [1.0]]], dtype=torch.float32)
+    with compiled.disabled() if path == "torch" else _nothing():
+        labels, prob = warp_argmax(x, source, source.resize((3, 1)), WarpOptions.parse("linear", "border"), keep_prob=True)
+    assert labels.view(-1).tolist() == [1, 1, 2]
+    assert prob is not None and prob.view(-1).tolist() == [1.0, 0.5, 1.0]
