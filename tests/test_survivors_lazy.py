@@ -125,7 +125,7 @@ def test_a_copying_to_of_a_deferred_output_computes_its_pixels_first(flag):
 
 
 def test_which_to_calls_read_a_deferred_output(warp_calls):
-    """_keeps_storage_5, _6, _11.._13, _20, _23.._33, _37, _38 (the ``.to`` a deferred output answers without computing its pixels): a ``.to``
+    """_keeps_storage_5, _6, _11.._13, _20, _23.._33, _37.._39, _46, _55, _56 (the ``.to`` a deferred output answers without computing its pixels): a ``.to``
     that returns the tensor itself (same dtype, device, contiguous; MONAI's ``convert_to_tensor`` calls
     ``.to(dtype=None, device=None, memory_format=contiguous_format)`` on what it wraps) computes nothing (counted: 0 warps until a read,
     then 1); one that makes a new tensor (another dtype, ``channels_last``, ``copy=True``) gets the computed
@@ -140,7 +140,8 @@ def test_which_to_calls_read_a_deferred_output(warp_calls):
         return out
 
     for kwargs in ({"dtype": torch.float32}, {"dtype": None, "device": None, "memory_format": torch.contiguous_format},
-                   {"memory_format": torch.preserve_format}, {"device": torch.device("cpu"), "copy": False}):
+                   {"memory_format": torch.preserve_format}, {"device": torch.device("cpu"), "copy": False},
+                   {"dtype": None, "device": None, "memory_format": torch.contiguous_format, "copy": False, "non_blocking": False}):
         out = deferred()
         same = out.to(**kwargs)
         assert warp_calls["ours"] == 0, kwargs  # nothing read yet
@@ -365,3 +366,35 @@ def test_a_key_a_foreground_crop_does_not_read_is_computed_before_it_is_cropped(
     cropped = SpaceCropForegroundd(["img", "other"], source_key="img", lazy=True)(out)["other"]
     assert tuple(cropped.shape[1:]) != tuple(out["other"].shape[1:])  # a real crop
     np.testing.assert_allclose(cropped.as_tensor().numpy()[0], _one_linear_resample(other, cropped), rtol=0, atol=1e-5)
+
+
+
+# ----------------------------------------------------------------------------- plan_step: 2-D votes, the fused count
+def test_a_2d_integer_shift_before_our_linear_step_has_no_vote():
+    """plan_step_38 (the pending operations' votes read as 3-D in 2-D): MONAI's lazy 2-D ``Affined`` shifting 2
+    voxels with ``mode="nearest"`` (a 3x3 record: a copy) then our lazy ``SpaceResampled`` (bilinear): the
+    brute-force ONE linear resample of the input, not nearest."""
+    from oracles import interpolate
+
+    from monai_spacetx.transforms import SpaceResampled
+
+    generator = torch.Generator().manual_seed(2)
+    img = MetaTensor(torch.rand(1, 12, 10, generator=generator), affine=torch.diag(torch.tensor([1.0, 1.2, 1.0, 1.0], dtype=torch.float64)))
+    pending = Affined("img", translate_params=(2, 0), mode="nearest", padding_mode="border")({"img": img}, lazy=True)
+    out = SpaceResampled("img", pixdim=0.7, lazy=True)(pending)["img"]
+    expected = interpolate(img.as_tensor().numpy()[0], img.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:]), 1, "border")
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
+
+
+def test_the_fused_count_covers_the_space_step_and_the_monai_steps_between():
+    """plan_step_76 (the count of records the warp covers): lazy ``SpaceResampled``, MONAI's lazy ``Flipd``, lazy
+    ``SpaceResampled``: the last warp covers 2 records before its own (the first Space step's and the flip's), by
+    hand, and the result is the brute-force ONE linear resample of the input."""
+    from monai.transforms import Flipd
+
+    img = _float_image()
+    flipped = Flipd("img", spatial_axis=0)({"img": _resampled(img)}, lazy=True)["img"]
+    out = _resampled(flipped, 1.3)
+    assert [op["class"] for op in out.applied_operations] == ["SpaceResample", "Flip", "SpaceResample"]
+    assert out.applied_operations[-1]["extra_info"]["fused"] == 2
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
