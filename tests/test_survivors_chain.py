@@ -215,3 +215,24 @@ def test_a_space_step_that_fused_monai_operations_is_one_step_from_its_data_sour
     np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
     np.testing.assert_allclose(grids[1].affine, eager.affine.numpy(), rtol=0, atol=1e-6)
     assert interpolating_steps(grids) == 1
+
+
+def test_map_back_nearest_default_fill_and_the_native_grids_tolerance():
+    """chain_map_back_nearest_1 (default fill 1.0), _14 (numpy's default ``allclose`` tolerances instead of the
+    documented 1e-4 absolute, ``AFFINE_MATCH_ATOL``): the default fill is 0 where a step left its grid (brute
+    force); a native grid 5e-5 off in its linear part is the recorded one (within 1e-4; numpy's defaults allow
+    1e-5 relative there), one 2e-3 mm off in its translation (90 mm: 1e-4 + 1e-5 * 90 allowed) is not."""
+    label, _ = _eager_grids()
+    current = torch.as_tensor(label.as_tensor(), dtype=torch.int16) + 1
+    native = Space.from_affine(_affine(), SHAPE)
+    out = map_back_nearest(current, label, native)
+    expected = _brute_map_back(current[0].numpy(), [native, *recorded_grids(label)[1:]], 0)
+    assert (expected == 0).any()
+    np.testing.assert_array_equal(out[0].numpy(), expected)
+    near = _affine()
+    near[:3, :3] += 5e-5
+    assert torch.equal(map_back_nearest(current, label, Space.from_affine(near, SHAPE)), out)
+    far = _affine()
+    far[2, 3] += 2e-3
+    with pytest.raises(MetadataError, match=r"does not lead back to the native grid"):
+        map_back_nearest(current, label, Space.from_affine(far, SHAPE))
