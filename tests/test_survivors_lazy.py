@@ -398,3 +398,23 @@ def test_the_fused_count_covers_the_space_step_and_the_monai_steps_between():
     assert [op["class"] for op in out.applied_operations] == ["SpaceResample", "Flip", "SpaceResample"]
     assert out.applied_operations[-1]["extra_info"]["fused"] == 2
     np.testing.assert_allclose(out.as_tensor().numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_our_label_mode_wins_over_a_monai_nearest_vote():
+    """plan_step_84 (our step's own vote lost): MONAI's lazy ``Spacingd(mode="nearest")`` on a uint8 label, then our
+    lazy ``SpaceResampled(mode="label")``: by the rule ``label`` (our step asked for it), so no voxel breaks the
+    per-class linear vote of the input on the final grid (tests/oracles.py: ties may go either way), which the
+    brute-force nearest sample breaks in hundreds."""
+    from oracles import label_vote_violations, nearest
+
+    from monai_spacetx.transforms import SpaceResampled
+
+    values = (np.indices((12, 12, 12)).sum(axis=0) // 3 % 3).astype(np.uint8)
+    label = MetaTensor(torch.as_tensor(values)[None], affine=torch.diag(torch.tensor([1.0, 1.2, 1.0, 1.0], dtype=torch.float64)))
+    pending = Spacingd("seg", pixdim=0.8, mode="nearest")({"seg": label}, lazy=True)
+    out = SpaceResampled("seg", pixdim=0.7, mode="label", lazy=True)(pending)["seg"]
+    got = out.as_tensor().numpy()[0]
+    a0, a1, shape = label.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:])
+    assert out.dtype == torch.uint8
+    assert label_vote_violations(got, values, a0, a1, shape, "border") == 0
+    assert label_vote_violations(nearest(values, a0, a1, shape), values, a0, a1, shape, "border") > 100
