@@ -147,8 +147,11 @@ def test_map_back_nearest_returns_none_for_one_resample_and_refuses_a_chain_that
     other = Space.from_affine(_affine() @ np.diag([1.0, 1.0, 1.0, 1.0]) + np.array([[0, 0, 0, 2.0]] * 3 + [[0, 0, 0, 0]]), SHAPE)
     with pytest.raises(MetadataError, match=r"^the recorded chain \['Orientation', 'SpatialResample', 'RandFlip"):
         map_back_nearest(label.as_tensor(), label, other)
-    with pytest.raises(MetadataError, match=r"does not lead back to the native grid \(it arrives at Space.*the native grid is Space"):
-        map_back_nearest(label.as_tensor(), label, Space.from_affine(_affine(), (9, 11, 8)))
+    wrong_shape = Space.from_affine(_affine(), (9, 11, 8))
+    with pytest.raises(MetadataError, match=r"does not lead back to the native grid \(it arrives at Space.*the native grid is Space") as caught:
+        map_back_nearest(label.as_tensor(), label, wrong_shape)
+    # chain_map_back_nearest_28: the grid the records arrive at is the native one (9, 11, 7), named first
+    assert f"it arrives at {Space.from_affine(_affine(), SHAPE)!r}, the native grid is {wrong_shape!r}" in str(caught.value)
 
 
 def test_a_lazily_executed_run_is_one_step_from_its_first_input():

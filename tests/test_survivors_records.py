@@ -270,3 +270,28 @@ def test_parse_recorded_mode_by_hand():
         assert parse_recorded_mode(value) == expected, value
     with pytest.raises(ModeError, match=r"got 'true'"):  # a bool is no spline order (True == 1 would read as linear)
         parse_recorded_mode(True)
+
+
+def test_resample_to_match_records_give_monais_lazy_affine():
+    """records_index_map_19, _20, _21 (``ResampleToMatch`` not read as a resample from ``src_affine``): its eager
+    record gives MONAI's own lazy ``lazy_affine`` of the same call, and by numpy on the raw affines
+    ``solve(source affine, destination affine)``; the grid before is the source's."""
+    from monai.transforms import ResampleToMatch
+
+    c, s = np.cos(0.3), np.sin(0.3)
+    source_affine = np.eye(4)
+    source_affine[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag([1.2, 0.9, 1.7])
+    source_affine[:3, 3] = (-25.0, 40.0, 90.0)
+    destination_affine = np.diag([0.8, 1.1, 1.3, 1.0])
+    destination_affine[:3, 3] = (-30.0, 35.0, 88.0)
+    image = MetaTensor(torch.rand(1, 9, 11, 7, generator=torch.Generator().manual_seed(2)), affine=torch.as_tensor(source_affine))
+    destination = MetaTensor(torch.zeros(1, 12, 10, 9), affine=torch.as_tensor(destination_affine))
+    eager = ResampleToMatch(mode="bilinear")(image, destination)
+    pending = ResampleToMatch(mode="bilinear")(image, destination, lazy=True)
+    step = read_record(eager.applied_operations[-1])
+    assert (step.name, step.kind, step.mode) == ("ResampleToMatch", "ResampleToMatch", "linear")
+    out = Space.from_metatensor(eager)
+    matrix = index_map(step, out)
+    np.testing.assert_allclose(matrix, np.asarray(pending.pending_operations[-1]["lazy_affine"], dtype=np.float64), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(matrix, np.linalg.solve(source_affine, destination_affine), rtol=0, atol=1e-9)
+    assert input_grid(step, out) == Space.from_affine(source_affine, (9, 11, 7))
