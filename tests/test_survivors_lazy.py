@@ -418,3 +418,20 @@ def test_our_label_mode_wins_over_a_monai_nearest_vote():
     assert out.dtype == torch.uint8
     assert label_vote_violations(got, values, a0, a1, shape, "border") == 0
     assert label_vote_violations(nearest(values, a0, a1, shape), values, a0, a1, shape, "border") > 100
+
+
+def test_a_monai_zeros_padding_before_our_border_step_pads_the_fused_warp_with_zeros():
+    """plan_step_42, _43 (whether a fused step fills with a constant): MONAI's lazy ``Affined`` (turned 0.4 rad,
+    ``padding_mode="zeros"``) then our lazy ``SpaceResampled`` (``border``): the fused warp pads with zeros, as
+    MONAI's step filled beyond the input: the brute-force ONE linear resample of the input with zeros padding."""
+    from oracles import interpolate
+
+    from monai_spacetx.transforms import SpaceResampled
+
+    img = _float_image()
+    pending = Affined("img", rotate_params=(0.4, 0.0, 0.0), mode="bilinear", padding_mode="zeros")({"img": img}, lazy=True)
+    out = SpaceResampled("img", pixdim=0.7, padding_mode="border", lazy=True)(pending)["img"]
+    data, shape = img.as_tensor().numpy()[0], tuple(out.shape[1:])
+    expected = interpolate(data, img.affine.numpy(), out.affine.numpy(), shape, 1, "zeros")
+    assert np.abs(expected - interpolate(data, img.affine.numpy(), out.affine.numpy(), shape, 1, "border")).max() > 0.1
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
