@@ -107,7 +107,7 @@ def test_snap_half_by_hand():
 
 
 def test_anti_aliasing_sigmas_by_monais_rule():
-    """anti_aliasing_sigmas: MONAI Resize's ``max(0, (s - 1) / 2)`` per shrinking axis (0 where an axis grows),
+    """anti_aliasing_sigmas (_9, _10, _12): MONAI Resize's ``max(0, (s - 1) / 2)`` per shrinking axis (0 where an axis grows),
     area smoothed like linear and cubic, a per-axis sigma kept per axis, nothing when no axis shrinks."""
     from monai_spacetx.engine.taps import anti_aliasing_sigmas
 
@@ -119,6 +119,9 @@ def test_anti_aliasing_sigmas_by_monais_rule():
         assert anti_aliasing_sigmas(per_axis, [2.0, 0.5, 1.0]) == [0.5, 0.0, 1.5]
         assert anti_aliasing_sigmas(WarpOptions(mode=mode, anti_aliasing=True, anti_aliasing_sigma=0.3), [0.5, 2.0]) == [0.3, 0.3]
     assert anti_aliasing_sigmas(WarpOptions(mode="linear", anti_aliasing=False), [4.0, 4.0]) == [0.0, 0.0]
+    # _12 (``<`` for ``<=``): MONAI's Resize smooths only when some axis shrinks; an axis kept (s = 1) is no shrink,
+    # even with a sigma given
+    assert anti_aliasing_sigmas(WarpOptions(anti_aliasing=True, anti_aliasing_sigma=0.3), [1.0, 1.0]) == [0.0, 0.0]
     from monai_spacetx.errors import ModeError
 
     with pytest.raises(ModeError, match=r"^anti_aliasing_sigma has 3 values for a 2-D image, got \(0\.5, 0\.0, 1\.5\)$"):
