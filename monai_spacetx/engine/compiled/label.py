@@ -23,8 +23,8 @@ from ..options import WarpOptions
 from ..plan import WarpPlan
 from ..separable import run_steps, step_order
 from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
-from ._rows import _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _tile_rows
-from ._runtime import TILE, _jit, _run, available, compile_module, numba
+from ._rows import _ahead_offset, _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _tile_rows
+from ._runtime import TILE, _jit, _run, available, compile_module, numba, prefetch
 
 
 #: Label dtypes the vote kernel compares directly (bool is moved as uint8: False < True holds).
@@ -162,7 +162,7 @@ def _label_cells_along(x0: float, x1: float, x2: float, d0: float, d1: float, d2
 
 def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
                     d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
-                    mapped: bool, index: Any, flat: bool) -> None:
+                    mapped: bool, index: Any, flat: bool, ahead: int) -> None:
     """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
     axis (their cells in ``index``, :func:`_label_cells_along`): no padding rule, both taps on the grid;
     ``orow`` the output row (a view), ``s`` the channel's source offset.
@@ -170,14 +170,16 @@ def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float
     a voxel reads one byte; without it, its cell's 8 labels (compared without branches), a cell found
     uniform answering the next voxels of the row that fall in it (the usual upsampling back to the scan).
     ``flat``: the source's first axis has a stride of 0 (a 2-D image), so the 4 taps one step along it
-    are the 4 read already (the same values: the same labels and votes), not read again. The voxels are
+    are the 4 read already (the same values: the same labels and votes), not read again; there each voxel
+    asks for the 2 tap lines ``ahead`` elements further (:func:`._rows._ahead_offset`: from a 2-D source
+    out of cache, 25-30% faster on sweep geometry 9; in 3-D the hints gave nothing). The voxels are
     counted unsigned over slices that start at ``l0``, the reads through unsigned offsets (numba adds a
     negative-index wraparound, a compare and a select, to every signed subscript)."""
     t0, t1, t2 = np.uint64(sst[1]), np.uint64(sst[2]), np.uint64(sst[3])
     t01, t02, t12, t012 = t0 + t1, t0 + t2, t1 + t2, t0 + t1 + t2
     count = np.uint64(max(l1 - l0, 0))
     offsets, values = index[l0:l1], orow[l0:l1]
-    us = np.uint64(s)
+    us, further = np.uint64(s), np.uint64(ahead)
     last = np.uint64(0)
     last_label = src[s]
     found = False
@@ -190,6 +192,9 @@ def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float
         elif found and cell == last:
             values[k] = last_label
             continue
+        if flat:
+            prefetch(src, cell + further)
+            prefetch(src, cell + further + t1)
         a0, a1, a2, a3 = src[cell], src[cell + t2], src[cell + t1], src[cell + t12]
         if flat:
             a4, a5, a6, a7 = a0, a1, a2, a3
@@ -267,9 +272,10 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any
         s, at = c * sst[0], base + c * ost[0]
         orow = out[at : at + (oshape[3] - 1) * step + 1 : step]
         if sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
-            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True)
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True,
+                            _ahead_offset(lin, sst, 2.0))
         else:
-            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, False)
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, False, 0)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst,
                     labels, weights, reflect)
         if inner:
