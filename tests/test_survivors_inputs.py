@@ -290,3 +290,50 @@ def test_images_of_the_wrong_dimension_are_refused_with_their_shape(tmp_path):
     # MONAI's LoadImage takes the last of the five NIfTI axes as the channel
     assert _refused(load_case, five, None, None, None) == (f"image {str(five)!r}: expected a 2-D or 3-D image (or a 4-D series "
                                                            "of them, with --volume), got a 5-D array of shape (3, 3, 3, 2) x 2")
+
+
+def _on_grids(monkeypatch, tmp_path: Path, image_origin, label_origin, channels: int = 1) -> tuple[Path, Path]:
+    """Two files whose reading gives a 4 x 3 x 2 scan and label with these origins (float64 affines, so a difference
+    is exactly what is written; a NIfTI file would store float32)."""
+    import torch
+    from monai.data import MetaTensor
+
+    def grid(origin) -> torch.Tensor:
+        affine = torch.eye(4, dtype=torch.float64)
+        affine[:3, 3] = torch.tensor(origin, dtype=torch.float64)
+        return affine
+
+    made = {"scan.nii.gz": MetaTensor(torch.arange(24.0).reshape(1, 4, 3, 2), affine=grid(image_origin)),
+            "label.nii.gz": MetaTensor(torch.ones(channels, 4, 3, 2), affine=grid(label_origin))}
+    monkeypatch.setattr(inputs, "read_image", lambda name, path: made[path.name])
+    return _write(tmp_path / "scan.nii.gz", "x"), _write(tmp_path / "label.nii.gz", "x")
+
+
+def test_a_label_grid_within_the_tolerance_is_accepted_and_one_beyond_is_refused_with_both_origins(monkeypatch, tmp_path):
+    """_load_case_127 (the affine tolerance made strict: a label exactly 1e-4 mm off refused), _135, _140, _144, _149 (the
+    origins in the message rounded to 0 or 5 decimals, not 4), _106 (the path in the channel message): by hand."""
+    scan, label = _on_grids(monkeypatch, tmp_path, (0.0, 0.0, 0.0), (1e-4, 0.0, 0.0))
+    case, source, _ = load_case(scan, label, None, None)
+    assert source == str(label) and case["label"].shape == (1, 4, 3, 2)
+    scan, label = _on_grids(monkeypatch, tmp_path, (1.23456789, 0.0, 0.0), (1.23476789, 0.0, 0.0))
+    assert _refused(load_case, scan, label, None, None) == (
+        f"--label {str(label)!r}: must lie on the image's grid; same shape (4, 3, 2) but its affine differs from the image's "
+        "by up to 0.0002 mm (label origin [1.2348, 0.0, 0.0], image origin [1.2346, 0.0, 0.0])")
+    scan, label = _on_grids(monkeypatch, tmp_path, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), channels=2)
+    assert _refused(load_case, scan, label, None, None) == f"--label {str(label)!r}: expected one label map, got 2 channels"
+
+
+def test_the_stand_in_label_is_uint8_and_the_progress_says_what_is_read(tmp_path):
+    """_load_case_79 (the stand-in left as bool), _59 (its progress text), _89 (the advice for an empty stand-in): the
+    dtype, the two progress texts and the whole message, by hand."""
+    import torch
+
+    scan = _nifti(tmp_path / "scan.nii.gz", np.arange(24, dtype=np.float32).reshape(4, 3, 2))
+    steps: list[str] = []
+    case, _, _ = load_case(scan, None, None, None, steps.append)
+    assert case["label"].dtype == torch.uint8
+    assert steps == ["read the scan (scan.nii.gz)", "stand-in label: threshold the scan"]
+    flat = _nifti(tmp_path / "flat.nii.gz", np.zeros((4, 3, 2), dtype=np.float32))
+    assert _refused(load_case, flat, None, None, None) == (
+        f"image {str(flat)!r}: the stand-in label image > 0 is empty (no voxel above it: a constant image?); give --label, "
+        "or --crop-foreground T with a lower T")
