@@ -121,8 +121,9 @@ def _ahead_offset(lin: Any, sst: Any, rows: float) -> int:
     call) the 2-D linear kernel of sweep geometry 9 took 3-4x its in-cache time without the hints, 1.3x
     with them, and the 3-D ones gained 10-40% (geometries 3, 6, 7) over hints given in a pass of
     their own before the row."""
-    return (int(math.floor(rows * lin[0, 1] + 0.5)) * sst[1] + int(math.floor(rows * lin[1, 1] + 0.5)) * sst[2]
-            + int(math.floor(rows * lin[2, 1] + 0.5)) * sst[3])
+    offset: int = (int(math.floor(rows * lin[0, 1] + 0.5)) * sst[1] + int(math.floor(rows * lin[1, 1] + 0.5)) * sst[2]
+                   + int(math.floor(rows * lin[2, 1] + 0.5)) * sst[3])
+    return offset
 
 
 def _fill_row(out: Any, at: int, ost: Any, channels: int, lo: int, hi: int, length: int, fill: Any) -> None:
