@@ -295,3 +295,20 @@ def test_resample_to_match_records_give_monais_lazy_affine():
     np.testing.assert_allclose(matrix, np.asarray(pending.pending_operations[-1]["lazy_affine"], dtype=np.float64), rtol=0, atol=1e-9)
     np.testing.assert_allclose(matrix, np.linalg.solve(source_affine, destination_affine), rtol=0, atol=1e-9)
     assert input_grid(step, out) == Space.from_affine(source_affine, (9, 11, 7))
+
+
+@pytest.mark.parametrize("zoom", [1.5, (1.5, 0.7, 1.3)], ids=["crops", "crops-and-pads"])
+def test_a_kept_size_zoom_that_crops_gives_monais_lazy_affine(zoom):
+    """records_index_map_156, _161, _162 (the ``crop_info`` nested in a kept-size ``Zoom``'s ``padcrop`` not read): a
+    zoom in (> 1) with ``keep_size=True`` crops the zoomed grid back to its size; its eager record gives MONAI's own
+    lazy ``lazy_affine`` of the same call, and the grid before is the input's."""
+    from monai.transforms import Zoom
+
+    image = MetaTensor(torch.rand(1, 7, 9, 5, generator=torch.Generator().manual_seed(4)))
+    transform = Zoom(zoom, mode="trilinear", keep_size=True, padding_mode="constant")
+    eager, pending = transform(image), transform(image, lazy=True)
+    out = Space.from_metatensor(eager)
+    step = read_record(eager.applied_operations[-1])
+    np.testing.assert_allclose(index_map(step, out), np.asarray(pending.pending_operations[-1]["lazy_affine"], dtype=np.float64),
+                               rtol=0, atol=1e-9)
+    assert input_grid(step, out) == Space((7, 9, 5))
