@@ -312,3 +312,15 @@ def test_a_kept_size_zoom_that_crops_gives_monais_lazy_affine(zoom):
     np.testing.assert_allclose(index_map(step, out), np.asarray(pending.pending_operations[-1]["lazy_affine"], dtype=np.float64),
                                rtol=0, atol=1e-9)
     assert input_grid(step, out) == Space((7, 9, 5))
+
+
+def test_square_takes_monais_two_forms_and_refuses_others_by_name():
+    """records_square_6 (``or``: a 2-D op's matrix of any shape read as MONAI's 4x4 form), _22 (the message lost):
+    by hand, a 2-D op's 4x4 matrix keeps rows/columns 0, 1, 3; a 5x5 matrix fits no 2-D image."""
+    from monai_spacetx.transforms.records import square
+
+    four = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_array_equal(square(four, 2), [[0.0, 1.0, 3.0], [4.0, 5.0, 7.0], [12.0, 13.0, 15.0]])
+    np.testing.assert_array_equal(square(four, 3), four)
+    with pytest.raises(MetadataError, match=r"^a recorded matrix of shape \(5, 5\) does not fit a 2-D image$"):
+        square(np.eye(5), 2)
