@@ -337,3 +337,23 @@ def test_the_stand_in_label_is_uint8_and_the_progress_says_what_is_read(tmp_path
     assert _refused(load_case, flat, None, None, None) == (
         f"image {str(flat)!r}: the stand-in label image > 0 is empty (no voxel above it: a constant image?); give --label, "
         "or --crop-foreground T with a lower T")
+
+
+def test_label_bounds_and_the_shortened_list_of_fractions(tmp_path):
+    """_load_case_172, _173 (the list of fractional values shortened at 5 rather than after 5), _180 (255 refused),
+    _189, _191 (the label's metadata dropped): exactly five fractions are all shown, six end in "...", a label of 255 is
+    kept as 255 with its file named in its metadata; by hand."""
+    scan = _nifti(tmp_path / "scan.nii.gz", np.ones((4, 3, 2), dtype=np.float32))
+    for count in (5, 6):
+        values = np.zeros((4, 3, 2), dtype=np.float32)
+        values.flat[:count] = np.arange(count) + 0.5
+        path = _nifti(tmp_path / f"frac{count}.nii.gz", values)
+        shown = ", ".join(f"{v + 0.5:g}" for v in range(min(count, 5))) + (", ..." if count > 5 else "")
+        assert _refused(load_case, scan, path, None, None) == (
+            f"--label {str(path)!r}: labels must be whole numbers 0..255, got {count} fractional value(s): {shown}")
+    top = np.zeros((4, 3, 2), dtype=np.float32)
+    top[1, 2, 1] = 255
+    path = _nifti(tmp_path / "top.nii.gz", top)
+    case, _, _ = load_case(scan, path, None, None)
+    np.testing.assert_array_equal(case["label"].numpy()[0], top.astype(np.uint8))
+    assert case["label"].meta["filename_or_obj"] == str(path)
