@@ -324,3 +324,12 @@ def test_square_takes_monais_two_forms_and_refuses_others_by_name():
     np.testing.assert_array_equal(square(four, 3), four)
     with pytest.raises(MetadataError, match=r"^a recorded matrix of shape \(5, 5\) does not fit a 2-D image$"):
         square(np.eye(5), 2)
+
+
+def test_our_own_records_say_whether_they_padded_with_a_constant():
+    """records_read_record_66, _75 .. _78 (our record's ``padding_mode`` not read): by hand, our step with
+    ``zeros`` (MONAI's ``constant`` too) fills with a constant, with ``border`` it does not."""
+    grids = {"source": Space((6, 4)).to_json(), "target": Space((5, 3)).to_json()}
+    for padding, constant in (("zeros", True), ("constant", True), ("border", False), ("reflection", False)):
+        step = read_record({"class": "SpaceResample", "orig_size": (6, 4), "extra_info": {**grids, "padding_mode": padding}})
+        assert (step.kind, step.constant) == ("spacetx", constant), padding
