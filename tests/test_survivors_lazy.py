@@ -435,3 +435,38 @@ def test_a_monai_zeros_padding_before_our_border_step_pads_the_fused_warp_with_z
     expected = interpolate(data, img.affine.numpy(), out.affine.numpy(), shape, 1, "zeros")
     assert np.abs(expected - interpolate(data, img.affine.numpy(), out.affine.numpy(), shape, 1, "border")).max() > 0.1
     np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_outside_grid_is_the_brute_force_nearest_cell_test(seed):
+    """outside_grid_25 (the corner test stops one voxel short), _31 (the corners moved the wrong way): a target box
+    on an oblique, sheared grid, a third of a voxel off its centres, that passes the grid's edge (only at the far end,
+    only at the near end, or by 0-2 voxels on random sides); the voxels outside are exactly those whose centre, solved
+    from the raw affines with numpy, rounds (``floor(x + 0.5)``) outside the grid."""
+    from monai_spacetx import Space
+    from monai_spacetx.transforms.lazy import outside_grid
+
+    rng = np.random.default_rng(seed)
+    ndim = 2 + seed % 2
+    linear = np.diag(rng.uniform(0.7, 1.6, ndim)) + rng.uniform(-0.2, 0.2, (ndim, ndim))
+    affine = np.eye(ndim + 1)
+    affine[:ndim, :ndim], affine[:ndim, ndim] = linear, rng.uniform(-5, 5, ndim)
+    shape = rng.integers(5, 9, ndim)
+    grid = Space.from_affine(affine, shape.tolist())
+    low, high = np.zeros(ndim, dtype=np.int64), shape.copy()
+    if seed < 2:  # one row past the far end of axis 0, inside everywhere else
+        high[0] += 1
+    elif seed < 4:  # one row before the near end of axis 0, and two short of the far end
+        low[0], high[0] = -1, shape[0] - 2
+    else:
+        low, high = -rng.integers(0, 3, ndim), shape + rng.integers(0, 3, ndim)
+    target_affine = affine.copy()
+    target_affine[:ndim, ndim] = affine[:ndim, :ndim] @ (low + 1.0 / 3.0) + affine[:ndim, ndim]
+    target = Space.from_affine(target_affine, (high - low).tolist())
+    got = outside_grid(target, grid)
+    index = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in target.shape], indexing="ij"), -1)
+    world = index @ target_affine[:ndim, :ndim].T + target_affine[:ndim, ndim]
+    cell = np.floor(np.linalg.solve(linear, (world - affine[:ndim, ndim]).reshape(-1, ndim).T).T + 0.5).reshape(index.shape)
+    expected = ~np.all((cell >= 0) & (cell < shape), axis=-1)
+    assert expected.any() == bool(np.any(low < 0) or np.any(high > shape))
+    np.testing.assert_array_equal(np.zeros(target.shape, dtype=bool) if got is None else got, expected)
