@@ -470,3 +470,28 @@ def test_outside_grid_is_the_brute_force_nearest_cell_test(seed):
     expected = ~np.all((cell >= 0) & (cell < shape), axis=-1)
     assert expected.any() == bool(np.any(low < 0) or np.any(high > shape))
     np.testing.assert_array_equal(np.zeros(target.shape, dtype=bool) if got is None else got, expected)
+
+
+def test_warp_as_keeps_copied_dtypes_and_returns_monais_float_for_interpolated_integers():
+    """warp_as_1, _2, _5.._8 (``nearest``/``label`` sent through MONAI's computation dtype), _19, _20 (the output dtype
+    of an interpolated image): with a computation dtype given (MONAI's ``dtype=float64``), a nearest or label copy
+    keeps a uint8 map's dtype and values, an int16 image interpolated comes back float32 and a float64 one float64
+    (the module's contract, MONAI's rule for integer input); the grid is a whole-voxel crop, so every value is the
+    input's, by hand."""
+    from monai_spacetx import Space
+    from monai_spacetx.transforms.lazy import warp_as
+
+    source = Space((6, 5, 4))
+    target = source.crop((1, 1, 0), (5, 4, 4))
+    window = (slice(None), slice(1, 5), slice(1, 4), slice(0, 4))
+    labels = torch.arange(120).reshape(1, 6, 5, 4).to(torch.uint8)
+    for mode in ("nearest", "label"):
+        out = warp_as(labels, source, target, WarpOptions.parse(mode, "zeros"), torch.float64)
+        assert out.dtype == torch.uint8, mode
+        assert torch.equal(out, labels[window]), mode
+    ints = torch.arange(120, dtype=torch.int16).reshape(1, 6, 5, 4)
+    out = warp_as(ints, source, target, WarpOptions.parse("linear", "zeros"), torch.float64)
+    assert out.dtype == torch.float32 and torch.equal(out, ints[window].float())
+    doubles = torch.rand(1, 6, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = warp_as(doubles, source, target, WarpOptions.parse("linear", "zeros"), torch.float32)
+    assert out.dtype == torch.float64 and torch.equal(out, doubles[window].float().double())
