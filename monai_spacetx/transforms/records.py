@@ -218,8 +218,8 @@ def read_record(record: Mapping[str, Any]) -> RecordedStep:
             raise MetadataError(f"{name!r} recorded an interpolation mode monai-spacetx does not know: {err}") from err
     if kind == "pad":
         constant = _padding_constant(extra.get("mode")) and any(any(p) for p in extra.get("padded", ()))
-    elif kind in ("crop", "ResizeWithPadOrCrop", "Zoom"):
-        constant = _pad_constant(extra) or (kind == "Zoom" and _padding_constant(extra.get("padding_mode")))
+    elif kind in ("crop", "ResizeWithPadOrCrop", "Zoom"):  # MONAI's Zoom pads through its nested ``padcrop`` record
+        constant = _pad_constant(extra)
     else:
         constant = _padding_constant(record.get(LazyAttr.PADDING_MODE, extra.get("padding_mode")))
     return RecordedStep(kind=kind, mode=mode, constant=constant, extra=extra, **common)  # type: ignore[arg-type]
