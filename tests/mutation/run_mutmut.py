@@ -77,7 +77,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "transforms/records.py": ("tests/test_records.py::test_reader_gives_monais_own_index_map_grid_and_mode",
                               "tests/test_records.py::test_exact_map_back_through_every_record",
                               "tests/test_records.py::test_an_unknown_record_is_refused_by_name"),
-    "compare.py": ("tests/test_compare.py", "tests/test_bad_inputs.py"),
+    # the metrics and the harness by hand (test_compare), their four refusals in test_bad_inputs' table (not the whole file:
+    # the rest never reaches compare.py), the two check reports whose counts are worked out by hand from the scan (MONAI's
+    # pipeline's scores included); _ours_probabilities (only reached with probabilities=True: "no tests" for 62 mutants
+    # before) by test_survivors_compare.py
+    "compare.py": ("tests/test_compare.py",
+                   *(f"tests/test_bad_inputs.py::test_bad_input_raises_our_error_naming_it[{case}]" for case in (
+                       "working_grid_mask(None)", "landmark_error_mm(None)", "example_scan(None)", "compare_roundtrip({})")),
+                   "tests/test_cli.py::test_check_on_the_shipped_example_scan",
+                   "tests/test_cli.py::test_check_separates_inside_and_outside_the_working_grid"),
     # the command line's inputs: test_bad_inputs' command-line table and test_cli's tests of reading (bad inputs, landmarks,
     # stand-in labels, series, colour, DICOM, the loading progress), in process; not the tests that run whole checks for
     # their report or figure (each 2-3 s for every mutant of load_case) nor the four that start a subprocess (mutmut's
