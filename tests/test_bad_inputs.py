@@ -474,3 +474,39 @@ def test_linear_and_cubic_are_differentiable_on_every_path(mode):
         for target in (turn.resize((3,) * nd), space.respace(0.7), space.crop((1,) * nd, (3,) * nd)):
             x = torch.rand(1, *space.shape, dtype=torch.float64, requires_grad=True)
             assert torch.autograd.gradcheck(lambda t: warp_image(t, space, target, mode, "border"), (x,))
+
+
+
+@pytest.mark.parametrize(
+    "kind, extra, error",
+    [
+        ("Rotate90", {"k": 1, "axes": (0,)}, r"ValueError\('not enough values to unpack"),  # one axis, not a plane
+        ("SpatialResample", {"src_affine": np.zeros((3, 3))}, r"LinAlgError\('Singular matrix'\)"),  # no index map
+    ],
+)
+def test_a_malformed_record_is_our_metadata_error_naming_the_transform(kind, extra, error):
+    """A record MONAI would never write (hand-made or corrupted metadata) is refused with our error, which
+    names the transform and what numpy or Python found wrong, rather than a bare ValueError."""
+    from monai_spacetx.transforms.records import index_map, read_record
+
+    step = read_record({"class": kind, "orig_size": (5, 3), "do_transforms": True, "extra_info": extra})
+    with pytest.raises(MetadataError, match=rf"^the record of '{kind}' lacks what its kind '{step.kind}' needs: {error}"):
+        index_map(step, Space((5, 3)))
+
+
+@pytest.mark.parametrize(
+    "record, error",
+    [
+        ({"class": "SpatialCrop", "orig_size": (5, 3), "extra_info": {"cropped": [0, 1, 0, 1], "pad_info": {"extra_info": ["x"]}}},
+         r"AttributeError\(\"'list' object has no attribute 'get'\"\)"),
+        ({"class": "Flip", "orig_size": (5, "three"), "extra_info": {"axes": [0]}}, r"ValueError\(\"invalid literal for int"),
+        ({"class": "SpatialPad", "orig_size": (5, 3), "extra_info": {"mode": "constant", "padded": 7}}, r"TypeError\("),
+    ],
+)
+def test_a_record_monai_never_writes_is_refused_when_read(record, error):
+    """The reader itself refuses a malformed record with our error naming the transform (bare AttributeError,
+    ValueError or TypeError before)."""
+    from monai_spacetx.transforms.records import read_record
+
+    with pytest.raises(MetadataError, match=rf"^the record of '{record['class']}' is not one MONAI writes: {error}"):
+        read_record(record)

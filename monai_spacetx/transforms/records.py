@@ -36,7 +36,7 @@ import torch
 from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
 
 from ..engine.options import Mode, parse_mode
-from ..errors import MetadataError, ModeError
+from ..errors import MetadataError, ModeError, SpaceTxError
 from ..geometry.space import Space
 
 __all__ = [
@@ -179,13 +179,28 @@ def _pad_constant(extra: Mapping[str, Any]) -> bool:
     return False
 
 
+# what a record MONAI never writes (hand-made, corrupted) makes Python or numpy raise on the way: a missing
+# entry, a wrong type or length, a singular matrix (numpy's LinAlgError is a ValueError)
+_MALFORMED = (KeyError, TypeError, IndexError, ValueError, AttributeError)
+
+
 def read_record(record: Mapping[str, Any]) -> RecordedStep:
     """Read one MONAI record (applied or pending).
 
     Raises:
-        MetadataError: the record's transform is not one this module knows (named in the message).
+        MetadataError: the record's transform is not one this module knows (named in the message), or the
+            record is not one MONAI writes (an entry missing or of the wrong type).
     """
-    name = str(record.get(TraceKeys.CLASS_NAME, "?"))
+    name = str(record.get(TraceKeys.CLASS_NAME, "?")) if isinstance(record, Mapping) else "?"
+    try:
+        return _read_record(record, name)
+    except SpaceTxError:
+        raise
+    except _MALFORMED as err:
+        raise MetadataError(f"the record of {name!r} is not one MONAI writes: {err!r}") from err
+
+
+def _read_record(record: Mapping[str, Any], name: str) -> RecordedStep:
     inner = _innermost(record)
     in_shape = tuple(int(s) for s in inner.get(TraceKeys.ORIG_SIZE, record.get(TraceKeys.ORIG_SIZE, ())))
     lazy_shape = record.get(LazyAttr.SHAPE)
@@ -328,7 +343,9 @@ def index_map(step: RecordedStep, out: Space) -> np.ndarray:
             return square(_matrix(extra["rot_mat"]), ndim)
         if step.kind in ("Affine", "RandAffine"):
             return _centred(square(_matrix(extra["affine"]), ndim), in_shape, out.shape)
-    except (KeyError, TypeError, IndexError) as err:
+    except SpaceTxError:
+        raise
+    except _MALFORMED as err:
         raise MetadataError(f"the record of {step.name!r} lacks what its kind {step.kind!r} needs: {err!r}") from err
     raise MetadataError(f"the record of {step.name!r} ({step.kind}) has no index map of its own")
 
