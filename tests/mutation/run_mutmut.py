@@ -173,7 +173,20 @@ MODULES: dict[str, tuple[str, ...]] = {
                             "tests/test_chains.py::test_chains_that_failed_once"),
     # MONAI's Spacing/Resize/Zoom side by side (test_counterparts), our SpaceResampled's pixdim (test_transforms)
     "transforms/planning.py": ("tests/test_counterparts.py", "tests/test_transforms.py"),
-    "transforms/functional.py": ("tests/test_engine.py", "tests/test_export.py", "tests/test_transforms.py"),
+    # the tests that reach the functional layer through the transforms: test_transforms (MONAI side by side, exact label
+    # round trips), test_export's SpaceInvertd argmax tests (MONAI's Invertd + AsDiscreted), the transforms' bad-input table
+    # (messages by hand) and big-endian arrays, set_track_meta(False), a MONAI multi-sample crop between our steps, the
+    # map-back through every record; test_engine.py never reaches this module and test_export.py's other tests call the
+    # engine directly (with them ~30 s a mutant on the shared machine); execute_pending is reached by test_survivors_lazy/_sink
+    "transforms/functional.py": ("tests/test_transforms.py",
+                                 "tests/test_export.py::test_space_invertd_argmax_replaces_invertd_and_asdiscreted",
+                                 "tests/test_export.py::test_space_invertd_argmax_arguments",
+                                 "tests/test_export.py::test_asdiscreted_argmax_after_the_export_makes_everything_class_0",
+                                 "tests/test_bad_inputs.py::test_bad_input_raises_our_error_naming_it",
+                                 "tests/test_bad_inputs.py::test_big_endian_arrays_work_in_the_transforms_as_in_warp_image",
+                                 "tests/test_compat_monai.py::test_set_track_meta_false_returns_plain_tensors",
+                                 "tests/test_pipelines.py::test_monai_multi_sample_crop_between_our_steps",
+                                 "tests/test_records.py::test_exact_map_back_through_every_record"),
     "transforms/counterparts.py": ("tests/test_counterparts.py",),
     # test_lazy's tests on small images (MONAI eager side by side, brute-force oracles, pass counts), the held-windows tie
     # rule by hand and the two seeded chains that once failed (test_chains: the one-resample oracle), and 12 of test_records'
