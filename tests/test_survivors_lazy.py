@@ -495,3 +495,63 @@ def test_warp_as_keeps_copied_dtypes_and_returns_monais_float_for_interpolated_i
     doubles = torch.rand(1, 6, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     out = warp_as(doubles, source, target, WarpOptions.parse("linear", "zeros"), torch.float32)
     assert out.dtype == torch.float64 and torch.equal(out, doubles[window].float().double())
+
+
+# ----------------------------------------------------------------------------- _called_by_lazy_monai: passes by hand
+@pytest.mark.parametrize("monai_step", ["Flipd", "Rotated", "SpatialPadd"])
+def test_a_monai_lazy_step_after_a_space_step_costs_no_pass(warp_calls, monai_step):
+    """_called_by_lazy_monai_*, Deferred.as_tensor_2, _3 (a MONAI lazy function taking the data of a Space step's
+    unread output through ``as_tensor()`` reads no value): ``SpaceResampled -> <MONAI step> -> SpaceApplyPendingd``
+    under ``Compose(lazy=True)`` is ONE warp of our engine in all and none of MONAI's resampler (counted), whether
+    ``lazy`` is held by the function that calls ``as_tensor()`` (``flip``, ``pad_func``) or by its caller
+    (``affine_func`` through ``_maybe_new_metatensor``); the result is the brute-force one linear resample of the
+    input on the final grid (beyond the input: border for the flip and the rotation, zeros for the pad)."""
+    from monai.transforms import Compose, Flipd, Rotated, SpatialPadd
+
+    from monai_spacetx.transforms import SpaceApplyPendingd, SpaceResampled
+    from oracles import interpolate
+
+    step = {"Flipd": lambda: Flipd("img", spatial_axis=1),
+            "Rotated": lambda: Rotated("img", angle=0.4, mode="bilinear", padding_mode="border"),
+            "SpatialPadd": lambda: SpatialPadd("img", spatial_size=(16, 14, 12))}[monai_step]()
+    img = _float_image()
+    out = Compose([SpaceResampled("img", pixdim=0.9), step, SpaceApplyPendingd("img")], lazy=True)({"img": img})["img"]
+    values = out.as_tensor().numpy()[0]
+    assert warp_calls == {"ours": 1, "monai": 0}
+    assert [op["class"] for op in out.applied_operations] == ["SpaceResample", monai_step[:-1]]
+    if monai_step == "SpatialPadd":  # zeros beyond the resampled grid: the pad's own region, by hand
+        resampled = SpaceResampled("img", pixdim=0.9)({"img": img})["img"]
+        inner = tuple(slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(out.shape[1:], resampled.shape[1:]))
+        expected = np.zeros(out.shape[1:])
+        expected[inner] = interpolate(img.as_tensor().numpy()[0], img.affine.numpy(), resampled.affine.numpy(),
+                                      tuple(resampled.shape[1:]), 1, "border")
+    else:
+        expected = _one_linear_resample(img, out)
+    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-5)
+
+
+def test_as_tensor_outside_a_monai_lazy_function_gets_the_pixels(warp_calls):
+    """_called_by_lazy_monai (the first frame outside ``lazy.py`` must be MONAI's lazy function): a lazy Space
+    step's unread output, ``as_tensor()`` called by a user's transform inside ``Compose(lazy=True)`` (MONAI's
+    ``_apply_transform``, which holds ``lazy=True``, is its caller) and by MONAI's eager ``Flip``
+    (``lazy=False``): a plain tensor holding the brute-force one linear resample (one warp), and MONAI's eager
+    flip of it (one warp, then MONAI's copy)."""
+    from monai.transforms import Compose, Flip
+
+    from monai_spacetx.transforms import SpaceResampled
+
+    img = _float_image()
+    taken: list[torch.Tensor] = []
+
+    def user_transform(data: dict) -> dict:
+        taken.append(data["img"].as_tensor())
+        return data
+
+    out = Compose([SpaceResampled("img", pixdim=0.9), user_transform], lazy=True)({"img": img})["img"]
+    assert type(taken[0]) is torch.Tensor and warp_calls["ours"] == 1
+    np.testing.assert_allclose(taken[0].numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+    warp_calls["ours"] = 0
+    fresh = SpaceResampled("img", pixdim=0.9, lazy=True)({"img": img})["img"]
+    flipped = Flip(spatial_axis=0, lazy=False)(fresh)
+    assert warp_calls["ours"] == 1
+    np.testing.assert_allclose(flipped.as_tensor().numpy()[0], _one_linear_resample(img, fresh)[::-1], rtol=0, atol=1e-5)

@@ -44,6 +44,7 @@ raises :class:`~monai_spacetx.errors.SpaceError`, naming the operations.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import weakref
 from types import FrameType
@@ -462,18 +463,37 @@ def _unread_view(img: torch.Tensor) -> MetaTensor:
 def _called_by_lazy_monai() -> bool:
     """Whether ``Deferred.as_tensor``'s caller is a MONAI transform's function running with ``lazy=True``.
 
-    MONAI's lazy functions (``crop_func``, ``affine_func`` through ``_maybe_new_metatensor``, ...)
-    hold ``lazy`` as an argument, in the caller or the caller's caller. A MONAI that reads the
-    data some other way only costs the pass this avoids: every read of the deferred view computes it.
+    MONAI's lazy functions (``crop_func``, ``flip``, ``affine_func`` through ``_maybe_new_metatensor``, ...)
+    call ``as_tensor()`` themselves and hold ``lazy`` as an argument, in that function or its caller. The walk
+    up from here skips the frames of this module (``as_tensor``'s) and of forwarding wrappers outside MONAI (a
+    function taking ``*args, **kwargs``: a decorator's wrapper, a mutation tool's trampoline), however many lie
+    in between; of the frames left, the first must be in ``monai.transforms`` (anything else calling
+    ``as_tensor()``, our other modules and the user's transforms included, gets the pixels) and hold
+    ``lazy=True``, or the next frame left must, also in ``monai.transforms``. A MONAI that reads the data some
+    other way only costs the pass this avoids: every read of the deferred view computes it.
     """
-    frame: Optional[FrameType] = sys._getframe(2)  # 0: this function, 1: as_tensor
+    frame = _outside(sys._getframe(1))
     for _ in range(2):
-        if frame is None:
+        if frame is None or not str(frame.f_globals.get("__name__", "")).startswith("monai.transforms."):
             return False
-        if str(frame.f_globals.get("__name__", "")).startswith("monai.transforms.") and frame.f_locals.get("lazy") is True:
+        if frame.f_locals.get("lazy") is True:
             return True
-        frame = frame.f_back
+        frame = _outside(frame.f_back)
     return False
+
+
+_FORWARDS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _outside(frame: Optional[FrameType]) -> Optional[FrameType]:
+    """``frame`` or the first frame above it that is neither this module's nor a forwarding wrapper outside MONAI."""
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        wrapper = not module.startswith("monai.") and frame.f_code.co_flags & _FORWARDS == _FORWARDS
+        if module != __name__ and not wrapper:
+            return frame
+        frame = frame.f_back
+    return None
 
 
 def _keeps_storage(func: Any, args: Any, kwargs: Mapping[str, Any]) -> bool:
