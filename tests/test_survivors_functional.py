@@ -1,0 +1,228 @@
+"""Tests written to kill the mutants mutmut left alive in ``transforms/functional.py`` (tests/mutation/run_mutmut.py).
+
+Each test names the mutants it kills (``<function>_<n>``: mutmut's ``x_<function>__mutmut_<n>``) and checks against an
+outside oracle: brute-force samples from the raw affines (``oracles.py``), MONAI's own transforms side by side
+(``Spacing``'s affine, ``Invertd``'s ``nearest_interp`` rewrite, ``pop_transform``'s matching), and values by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor, set_track_meta
+from monai.transforms import Flip, Spacing
+from monai.utils import TraceKeys
+
+import oracles
+from monai_spacetx import Space, SpaceResample
+from monai_spacetx.errors import ShapeMismatchError, SpaceTypeError
+from monai_spacetx.transforms import functional as F
+
+SHAPE = (9, 7, 6)
+
+
+def _affine() -> np.ndarray:
+    """Oblique, anisotropic, off the origin, every entry different: a map read wrong shows."""
+    c, s = np.cos(0.3), np.sin(0.3)
+    affine = np.eye(4)
+    affine[:3, :3] = np.array([[c, -s, 0.1], [s, c, 0.0], [0.05, 0.0, 1.0]]) @ np.diag([1.2, 0.9, 1.7])
+    affine[:3, 3] = (-12.0, 7.5, 31.0)
+    return affine
+
+
+def _image(label: bool = False, meta: dict | None = None) -> MetaTensor:
+    grid = np.indices(SHAPE).astype(np.float64)
+    if label:
+        values = torch.as_tensor(((grid[0] // 3) + 2 * (grid[1] > 3) + (grid[2] > 2)).astype(np.uint8) % 4)
+    else:
+        values = torch.as_tensor(np.sin(0.7 * grid[0]) + np.cos(0.5 * grid[1] + 0.2) + 0.1 * grid[2] ** 2, dtype=torch.float32)
+    return MetaTensor(values[None], affine=torch.as_tensor(_affine()), meta=dict(meta or {}))
+
+
+def _spacing(affine: np.ndarray) -> np.ndarray:
+    """Voxel spacing from the raw affine: the norms of its columns."""
+    d = affine.shape[0] - 1
+    return np.linalg.norm(np.asarray(affine, dtype=np.float64)[:d, :d], axis=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------- records
+
+
+def test_a_label_step_is_undone_per_class_a_linear_step_linearly():
+    """``label_aware`` is recorded for ``mode="label"`` only and the inverse reads it back (record_options_3/4/5/6/7,
+    _options_of_4/8/9/10/11/12/13): the label step's inverse is the per-class vote, the linear step's the
+    multilinear sample, each by brute force from the raw affines."""
+    label = _image(label=True)
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="label")
+    out = step(label)
+    record = out.applied_operations[-1][TraceKeys.EXTRA_INFO]
+    assert (record["mode"], record["label_aware"]) == ("bilinear", True)
+    back = step.inverse(out)
+    vote = oracles.label_vote(out[0].numpy(), out.affine, label.affine, SHAPE)
+    assert back.dtype == torch.uint8
+    assert oracles.label_vote_violations(back[0].numpy(), out[0].numpy(), out.affine, label.affine, SHAPE) == 0
+    assert np.mean(back[0].numpy() == vote) > 0.98
+    nearest = oracles.nearest(out[0].numpy(), out.affine, label.affine, SHAPE, padding="border")
+    assert np.sum(back[0].numpy() != nearest) > 0  # the vote, not the nearest sample
+
+    image = _image()
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")
+    out = step(image)
+    assert out.applied_operations[-1][TraceKeys.EXTRA_INFO]["label_aware"] is False
+    back = step.inverse(out)
+    linear = oracles.interpolate(out[0].numpy(), out.affine, image.affine, SHAPE, 1, "border")
+    np.testing.assert_allclose(back[0].numpy(), linear, rtol=0, atol=2e-5)
+
+
+def test_monais_nearest_interp_rewrite_of_a_label_step_is_nearest():
+    """``Invertd(nearest_interp=True)`` rewrites a record's ``mode`` to ``"nearest"``; a label step then inverts by the
+    nearest sample although ``label_aware`` is set (_options_of_5): brute-force nearest from the raw affines."""
+    label = _image(label=True)
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="label")
+    out = step(label)
+    record = out.applied_operations[-1]
+    record[TraceKeys.EXTRA_INFO] = {**record[TraceKeys.EXTRA_INFO], "mode": "nearest"}  # what MONAI's Invertd writes
+    back = step.inverse(out)
+    nearest = oracles.nearest(out[0].numpy(), out.affine, label.affine, SHAPE, padding="border")
+    np.testing.assert_array_equal(back[0].numpy(), nearest)
+
+
+def test_the_inverse_pads_with_the_recorded_padding_and_fill():
+    """The inverse reads the step's ``padding_mode`` and ``fill`` (_options_of_15/16/20..23, record_options_8..11):
+    a step onto a smaller field of view, undone with zeros padding and fill 7, by brute force."""
+    image = _image()
+    step = SpaceResample(spatial_size=(5, 4, 4), padding_mode="zeros", fill=7.0)
+    out = step(image)
+    smaller = Space.from_metatensor(out).crop((1, 1, 1), (4, 3, 3))  # a crop of the output: its inverse leaves voxels
+    part = MetaTensor(out.as_tensor()[:, 1:4, 1:3, 1:3].clone(), affine=torch.as_tensor(smaller.to_monai_affine()))
+    part.applied_operations = [dict(out.applied_operations[-1])]
+    part.applied_operations[-1][TraceKeys.EXTRA_INFO] = {**part.applied_operations[-1][TraceKeys.EXTRA_INFO],
+                                                         "target": smaller.to_json()}
+    back = step.inverse(part)
+    expected = oracles.interpolate(part[0].numpy(), part.affine, image.affine, SHAPE, 1, "zeros", 7.0)
+    np.testing.assert_allclose(back[0].numpy(), expected, rtol=0, atol=2e-5)
+    assert np.sum(expected == 7.0) > 10
+
+
+# ---------------------------------------------------------------------------------------------------------- pixdim, affine
+
+
+@pytest.mark.parametrize(
+    "given, expected_tail",
+    [
+        (np.array([-1.0, 2.0, 2.0, 2.0, 1.0, 0.0, 0.0, 0.0]), [1.0, 0.0, 0.0, 0.0]),  # NIfTI's 8, qfac -1 (numpy)
+        (torch.tensor([1, 3, 3, 3], dtype=torch.int64), []),  # integers: the new spacing is not truncated
+        (torch.tensor([-1.0, 1.0]), []),  # short, as MONAI's own tests write it: padded with ones
+        ([1.0, 1.0, 1.0, 1.0, 0.5], [0.5]),
+    ],
+    ids=["nifti-numpy", "int-tensor", "short", "list"],
+)
+def test_pixdim_gets_the_new_spacing_keeps_the_rest_and_the_input(given, expected_tail):
+    """``pixdim`` is ``[qfac, spacing..., rest]``: the spacing written in from the raw affine, qfac and the rest kept,
+    a short one padded to ``1 + D``, the input's own array never written (_pixdim_1..27, write_geometry_33..45)."""
+    before = copy.deepcopy(given)
+    like = _image(meta={"pixdim": given})
+    target = Space((4, 5, 3), spacing=(1.55, 0.65, 2.35), origin=(3.0, -2.0, 1.0))
+    out = F.write_geometry(torch.zeros(1, 4, 5, 3), like, target, None)
+    qfac = float(np.asarray(before, dtype=np.float64).reshape(-1)[0])
+    np.testing.assert_allclose(np.asarray(out.meta["pixdim"]), [qfac, 1.55, 0.65, 2.35, *expected_tail], rtol=0, atol=1e-12)
+    assert np.asarray(out.meta["pixdim"]).dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(like.meta["pixdim"]), np.asarray(before))  # ``like`` is never modified
+    np.testing.assert_allclose(out.affine.numpy(), target.to_monai_affine(), rtol=0, atol=1e-12)
+    assert out.affine.dtype == torch.float64
+
+
+def test_a_2d_image_keeps_monais_3x3_or_4x4_affine_as_monai_spacing_does():
+    """A 2-D image's 3x3 affine stays 3x3 and a 4x4 one 4x4, with MONAI ``Spacing``'s values (write_geometry_17..27)."""
+    a3 = np.array([[0.8, 0.3, 5.0], [-0.2, 1.1, -3.0], [0.0, 0.0, 1.0]])
+    a4 = np.eye(4)
+    a4[np.ix_([0, 1, 3], [0, 1, 3])] = a3
+    for affine in (a3, a4):
+        img = MetaTensor(torch.arange(48, dtype=torch.float32).reshape(1, 8, 6), affine=torch.as_tensor(affine))
+        ours = SpaceResample(pixdim=(0.7, 1.3))(img)
+        theirs = Spacing(pixdim=(0.7, 1.3))(img)
+        assert tuple(ours.affine.shape) == tuple(theirs.affine.shape) == affine.shape
+        np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-9)
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(_spacing(ours.affine.numpy()[np.ix_([0, 1, -1], [0, 1, -1])]), (0.7, 1.3), rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------------------------------- invert
+
+
+def test_inverting_an_image_of_another_shape_names_both_shapes():
+    """The inverse refuses an image that is not on the step's output grid, naming both shapes (invert_15/16/17)."""
+    step = SpaceResample(spatial_size=(5, 4, 4))
+    out = step(_image())
+    wrong = MetaTensor(out.as_tensor()[:, :3].clone(), affine=out.affine.clone())
+    wrong.applied_operations = list(out.applied_operations)
+    with pytest.raises(ShapeMismatchError, match=re.escape(
+            "cannot invert SpaceResample: image has spatial shape (3, 4, 4), the transform produced (5, 4, 4)")):
+        step.inverse(wrong)
+
+
+def test_without_metadata_tracking_invert_and_map_back_give_plain_tensors_with_the_values():
+    """Under ``set_track_meta(False)`` the inverse and the map-back return plain tensors holding the brute-force
+    samples (invert_28, map_back_78, resample_95)."""
+    image = _image()
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")
+    out = step(image)
+    record = out.applied_operations[-1]
+    current = Space.from_metatensor(out)
+    native = Space.from_metatensor(image)
+    linear = oracles.interpolate(out[0].numpy(), out.affine, image.affine, SHAPE, 1, "border")
+    set_track_meta(False)
+    try:
+        back = F.invert(out, record)
+        mapped = F.map_back(out.as_tensor(), out, current, native, F.WarpOptions.parse("linear", "border", 0.0))
+        forward = F.resample(image, current, F.WarpOptions.parse("linear", "border", 0.0), step.get_transform_info())
+    finally:
+        set_track_meta(True)
+    for result in (back, mapped):
+        assert type(result) is torch.Tensor
+        np.testing.assert_allclose(result[0].numpy(), linear, rtol=0, atol=2e-5)
+    assert type(forward) is torch.Tensor
+    np.testing.assert_allclose(forward[0].numpy(), out[0].numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        forward[0].numpy(), oracles.interpolate(image[0].numpy(), image.affine, out.affine, out.shape[1:], 1, "border"), rtol=0, atol=2e-5)
+
+
+# ------------------------------------------------------------------------------------------------------------- pop_record
+
+
+def test_a_rebuilt_transform_finds_its_record_below_another_by_monais_spawn_rule(monkeypatch):
+    """A transform rebuilt in another process (another ``id``) finds its record by MONAI's rule (``spawn``: the class
+    name), below a MONAI ``Flip`` record; both go, and the inverse maps from the flipped image's own grid
+    (pop_record_22..44, invert_14): the brute-force linear sample from the flipped affine onto the input grid."""
+    monkeypatch.setattr(torch.multiprocessing, "get_start_method", lambda allow_none=False: "spawn")
+    image = _image()
+    worker = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")
+    out = copy.deepcopy(worker)(image)
+    flipped = Flip(spatial_axis=1)(out)
+    assert len(flipped.applied_operations) == 2
+    record, skipped = F.pop_record(worker, flipped)
+    assert record[TraceKeys.CLASS_NAME] == "SpaceResample" and skipped is True
+    assert flipped.applied_operations == []
+    back = F.invert(flipped, record, skipped)
+    expected = oracles.interpolate(flipped[0].numpy(), flipped.affine, image.affine, SHAPE, 1, "border")
+    np.testing.assert_allclose(back[0].numpy(), expected, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(back.affine.numpy(), image.affine.numpy(), rtol=0, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------------------- as_image
+
+
+def test_as_image_accepts_2d_and_3d_channel_first_only():
+    """``(C, H, W)`` and ``(C, H, W, D)`` pass, 2-D and 5-D arrays are refused with their shape (as_image_26/27/28)."""
+    assert F.as_image(np.zeros((1, 3, 4))).shape == (1, 3, 4)
+    assert F.as_image(np.zeros((1, 3, 4, 5))).shape == (1, 3, 4, 5)
+    for shape in ((3, 4), (1, 2, 3, 4, 5)):
+        with pytest.raises(ShapeMismatchError, match=re.escape(
+                f"image (key 'img') must be channel-first (C, H, W) or (C, H, W, D), got shape {shape}")):
+            F.as_image(np.zeros(shape), "img")
+    with pytest.raises(SpaceTypeError, match=r"^image \(key 'img'\): "):
+        F.as_image(np.full((1, 2, 2, 2), "a"), "img")
