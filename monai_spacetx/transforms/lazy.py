@@ -249,7 +249,6 @@ class FusedStep:
         fused: how many records before ours the warp covers (MONAI's pending operations,
             and an earlier step's records when re-fused); 0 when it is our step alone.
         has_pending: whether MONAI operations are pending on the input (to move them).
-        constant: some fused step fills with a constant.
         limits: ``(grid, fill)`` for the grids the data passed through between ``source`` and
             the target (each pending operation's output, an earlier step's output) whose next
             step pads with a constant: the eager chain held data only inside each, so a target
@@ -268,7 +267,6 @@ class FusedStep:
     votes: tuple[Mode, ...]
     fused: int
     has_pending: bool
-    constant: bool
     limits: tuple[tuple[Space, float], ...] = ()
     replays: tuple["Replay", ...] = ()
     pixels: Optional[tuple[torch.Tensor, Space]] = None
@@ -281,7 +279,6 @@ class _Base:
     data: torch.Tensor
     source: Space
     votes: tuple[Mode, ...]
-    constant: bool  # some step of it filled with a constant
     records: int  # records from ``source`` up to and with the step's own
     record: Mapping[str, Any]  # the step's record (``extra_info``), checked by identity
     layout: tuple[Any, ...]  # (version, shape, stride, offset, dtype, device) of the output
@@ -381,7 +378,7 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         votes, data, source, fused = tuple(new_votes), run.data, run.source, len(run.ops)
     else:
         votes, data, source = base.votes + tuple(new_votes), base.data, base.source
-        fused, constant = base.records + len(run.ops), constant or base.constant
+        fused = base.records + len(run.ops)
         limits = base.limits + limits
     if not override:
         options = _decide(votes, options, own, constant and base is None)
@@ -389,13 +386,13 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         options = replace(options, padding_mode=base.padding[0], fill=base.padding[1])  # type: ignore[arg-type]
     replays = base.replays if base is not None else ()
     pixels = (run.data, run.source) if shortcut else None
-    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), constant, limits, replays, pixels)
+    return FusedStep(data, source, run.grid, options, votes, fused, bool(run.ops), limits, replays, pixels)
 
 
 def remember(out: torch.Tensor, step: FusedStep, record: Mapping[str, Any]) -> None:
     """Keep ``step``'s input for a following lazy Space step (see :func:`plan_step`); ``out`` is its output."""
     _BASES[out.untyped_storage()] = _Base(
-        step.data, step.source, step.votes, step.constant, step.fused + 1, record, _layout(out), step.limits,
+        step.data, step.source, step.votes, step.fused + 1, record, _layout(out), step.limits,
         (step.options.padding_mode, step.options.fill), step.replays,
     )
 
