@@ -7,7 +7,9 @@ Cases (``--quick``: every grid about 2x coarser per axis, K and channels unchang
   onto the same shape. Peers: SimpleITK ``Resample``, MONAI ``SpatialCrop+Spacing``.
 - ``crop+respace int16``: the same on int16 data (ours converts only the cropped box).
 - ``map back``: 3 probability channels from that working grid back onto the native grid
-  (linear, zero fill). Floor: allocate and fill the output. Peers: SimpleITK (vector image).
+  (linear, zero fill). Floors: allocate and fill the output (``torch.full``), and the same on the
+  engine's own allocation (huge pages where Linux offers them, :mod:`monai_spacetx.engine.alloc`).
+  Peers: SimpleITK (vector image).
 - ``oblique``: 256^3 -> 200^3 rotated 15 deg about two axes (the general path), linear,
   nearest and cubic. Floors: ``F.grid_sample`` with a precomputed grid (bilinear, nearest).
   Peers: SimpleITK linear / nearest / B-spline. On CPU the general path runs the compiled
@@ -60,6 +62,7 @@ import torch.nn.functional as F
 from _common import load_average, machine_lines, md_table
 from monai_spacetx import Space
 from monai_spacetx.engine import compiled, warp_image
+from monai_spacetx.engine.alloc import empty_output
 from monai_spacetx.geometry.points import index_map
 
 Entry = tuple[str, Callable[[], Any]]
@@ -138,6 +141,23 @@ def sitk_resample(image: np.ndarray, source: Space, target: Space, interpolator:
     origin, direction = [float(v) for v in lps[:nd, nd]], [float(v) for v in (lps[:nd, :nd] / target.spacing).ravel()]
     method = getattr(sitk, interpolator)
     return lambda: sitk.Resample(src, size, sitk.Transform(), method, origin, spacing, direction, 0.0)
+
+
+def monai_invertd(image: torch.Tensor, native: Space, start: tuple[int, ...], end: tuple[int, ...], pixdim: float) -> Callable[[], Any]:
+    """MONAI's ``Invertd`` taking a 3-channel prediction on the grid of ``SpatialCropd + Spacingd`` (forwarded
+    once, outside the timing) back to ``native``: MONAI's own way to map a prediction back."""
+    import copy
+
+    from monai.data import MetaTensor
+    from monai.transforms import Compose, Invertd, Spacingd, SpatialCropd
+
+    forward = Compose([SpatialCropd("image", roi_start=start, roi_end=end), Spacingd("image", pixdim=(pixdim,) * 3, mode="bilinear")])
+    data = forward({"image": MetaTensor(image[None], affine=torch.as_tensor(native.to_monai_affine()))})
+    moved = data["image"]
+    pred = MetaTensor(torch.rand((3, *moved.shape[1:]), generator=torch.Generator().manual_seed(1)),
+                      meta=copy.deepcopy(dict(moved.meta)), applied_operations=copy.deepcopy(moved.applied_operations))
+    invert = Invertd("pred", transform=forward, orig_keys="image", nearest_interp=False)
+    return lambda: invert({"image": moved, "pred": pred})["pred"]
 
 
 def precomputed_grid(source: Space, target: Space, nearest: bool = False) -> torch.Tensor:
@@ -225,10 +245,16 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     entries = [
         ("monai_spacetx", lambda: warp_image(prob, working, native, "linear")),
         ("allocate+fill (floor)", lambda: torch.full((3, *native.shape), 0.0)),
+        # the same floor on the engine's own allocation (huge pages where Linux gives them, engine/alloc.py)
+        ("allocate+fill, huge pages (floor on the engine's allocation)", lambda: empty_output((3, *native.shape), torch.float32, torch.device("cpu")).fill_(0.0)),
     ]
     run = sitk_resample(prob.numpy(), working, native, "sitkLinear")
     if run:
         entries.append(("SimpleITK Resample (vector)", run))
+    try:
+        entries.append(("MONAI Invertd (SpatialCropd+Spacingd undone, bilinear)", monai_invertd(image, native, start, end, 1.5 * q)))
+    except ImportError:
+        pass
     cases["map back"] = (f"3 x {working.shape} -> {native.shape} linear", entries)
 
     for case, (n, m) in (("oblique", (256 // q, 200 // q)), ("oblique 192", (192 // q, 150 // q))):
