@@ -12,6 +12,7 @@ import torch
 
 from monai_spacetx import Space
 from monai_spacetx.compare import compare_roundtrip
+from monai_spacetx.errors import SpaceError, SpaceTypeError
 
 
 def _case(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[dict[str, object], np.ndarray]:
@@ -23,7 +24,7 @@ def _case(shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[dict[str,
     grid = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij"), -1)
     radius = (((grid - np.array(shape) / 2) / (np.array(shape) / 3)) ** 2).sum(-1)
     label = np.where(radius <= 0.4, 7, np.where(radius <= 1.0, 3, 0)).astype(np.uint8)
-    meta = {"affine": torch.from_numpy(space.affine.copy())}
+    meta = {"affine": torch.from_numpy(space.to_monai_affine())}  # 4x4 as LoadImaged gives it, 2-D included
     image = MetaTensor(torch.from_numpy(label * 10.0).float()[None], meta=dict(meta))
     return {"image": image, "label": MetaTensor(torch.from_numpy(label)[None], meta=dict(meta))}, label
 
@@ -61,3 +62,156 @@ def test_probabilities_map_back_exactly_on_a_twice_finer_crop(shape, spacing, bo
     assert score.wrong_outside == np.count_nonzero(label) - np.count_nonzero(label[region]) > 0
     assert score.dice == pytest.approx(_dice_by_hand(back, label), abs=1e-12)
     assert ours.working_shape == tuple(2 * (b - a - 1) + 1 for a, b in zip(start, end))
+    for nearest in (ours.score, ours.label_mode):  # nearest and mode="label" map the finer crop back exactly too
+        assert nearest is not None
+        assert (nearest.wrong_inside, nearest.wrong_outside, nearest.inside_voxels) == (0, score.wrong_outside, inside_voxels)
+        assert nearest.dice_inside == 1.0 and nearest.dice == pytest.approx(_dice_by_hand(back, label), abs=1e-12)
+
+
+def _world(affine: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """World points of ``(N, D)`` index points, from MONAI's 4x4 affine by hand."""
+    d = index.shape[1]
+    return index @ affine[:d, :d].T + affine[:d, 3]
+
+
+def _monai_by_hand(data: dict[str, object], steps: list[object]) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """MONAI's own pipeline run here: the label mapped back by ``Invertd(nearest_interp=True)``, the working affine
+    and shape."""
+    import copy
+
+    from monai.data import MetaTensor
+    from monai.transforms import Compose, Invertd
+
+    pipeline = Compose(steps)
+    out = pipeline(copy.deepcopy(data))
+    affine = np.asarray(out["label"].affine, dtype=np.float64)
+    shape = tuple(int(n) for n in out["label"].shape[1:])
+    out["pred"] = MetaTensor(out["label"].as_tensor())
+    back = Invertd(keys="pred", transform=pipeline, orig_keys="label", nearest_interp=True)(out)["pred"]
+    return np.asarray(back)[0], affine, shape
+
+
+def _outside(affine: np.ndarray, shape: tuple[int, ...], world: np.ndarray) -> int:
+    """How many world points lie outside the grid of ``affine`` (voxel boxes -0.5 .. n - 0.5), by hand."""
+    d = world.shape[1]
+    index = np.linalg.solve(affine[:d, :d], (world - affine[:d, 3]).T).T
+    return int(np.count_nonzero(~np.all((index >= -0.5) & (index <= np.array(shape) - 0.5), axis=1)))
+
+
+@pytest.mark.parametrize("ndim", [3, 2])
+def test_monais_pipeline_side_by_side_with_landmarks(ndim: int) -> None:
+    """MONAI's half of the harness against MONAI's own transforms run in the test: a foreground crop above 50
+    (only class 7; ``image > 0`` would keep class 3 too) grown by a margin, then ``Resized`` (3-D), or an index
+    box then ``Spacingd`` (2-D: the 4x4 affine's translation column); the mapped-back label bit for bit, the
+    working shape, the steps, the scores by hand from it, and the landmarks: each round trip exact for both
+    pipelines, and the points outside each working grid counted from MONAI's affine by hand (one far outside,
+    one in the class-7 core, one outside the crop box but inside the native grid). Kills ``_monai``'s mutants of
+    the threshold, the size, the landmark matrix and the outside count, and the progress texts."""
+    from monai.transforms import CropForegroundd, Resized, Spacingd, SpatialCropd
+
+    if ndim == 3:
+        shape, spacing = (20, 16, 10), (1.2, 1.0, 2.5)
+        crop: dict[str, object] = {"threshold": 50.0, "margin": 1}
+        grid = {"size": (9, 11, 6)}
+        steps = [CropForegroundd(keys=["label"], source_key="image", select_fn=lambda x: x > 50.0, margin=1),
+                 Resized(keys=["label"], spatial_size=(9, 11, 6), mode="nearest")]
+        names = "CropForegroundd + Resized + Invertd"
+        points = np.array([[-4.0, 3.0, 2.0], [10.2, 7.6, 5.1], [2.0, 1.0, 1.0]])
+    else:
+        shape, spacing = (18, 14), (1.0, 1.5)
+        crop = {"start": (5, 4), "end": (15, 12)}
+        grid = {"spacing": (0.7, 1.1)}
+        steps = [SpatialCropd(keys=["label"], roi_start=(5, 4), roi_end=(15, 12)),
+                 Spacingd(keys=["label"], pixdim=(0.7, 1.1), mode="nearest")]
+        names = "SpatialCropd + Spacingd + Invertd"
+        points = np.array([[-4.0, 3.0], [9.2, 7.6], [2.0, 1.0]])
+    data, label = _case(shape, spacing)
+    affine = np.asarray(data["image"].affine, dtype=np.float64)
+    world = _world(affine, points)
+    expected, working_affine, working_shape = _monai_by_hand(data, steps)
+    assert _outside(working_affine, working_shape, world) == 2  # the far point and the corner one
+    said: list[str] = []
+    report = compare_roundtrip(data, crop=crop, landmarks_world=world, progress=said.append, **grid)
+    ours, theirs = report.results
+    assert theirs.name == "MONAI" and theirs.steps == names and theirs.note == ""
+    assert theirs.working_shape == working_shape and theirs.native_shape == label.shape
+    np.testing.assert_array_equal(theirs.back, expected)
+    assert theirs.score is not None
+    assert theirs.score.wrong == np.count_nonzero(expected != label)
+    assert theirs.landmark_mm.shape == (3,) and theirs.landmark_mm.max() < 1e-9
+    assert theirs.landmarks_outside == 2
+    assert ours.name == "monai-spacetx" and ours.steps == names.replace("Invertd", "SpaceInvertd").replace(
+        "CropForegroundd", "SpaceCropForegroundd").replace("SpatialCropd", "SpaceCropd").replace("Resized", "SpaceResampled").replace(
+        "Spacingd", "SpaceResampled")
+    assert ours.working_shape == working_shape and ours.native_shape == label.shape  # MONAI's working grid
+    assert ours.landmark_mm.shape == (3,) and ours.landmark_mm.max() < 1e-9
+    assert ours.landmarks_outside == 2
+    assert said == ["monai-spacetx: crop + resample the label into the working grid",
+                    "monai-spacetx: map the prediction back (nearest)",
+                    "scoring: which native voxels the working grid covers",
+                    "monai-spacetx: map the prediction back (mode='label')",
+                    "MONAI: crop + resample the label into the working grid",
+                    "MONAI: map the prediction back (Invertd, nearest_interp=True)"]
+
+
+def test_a_working_grid_whose_faces_pass_through_native_centres() -> None:
+    """The working voxels' boxes end exactly on native voxel centres (working spacing 2 and 3, origins 1 and
+    1.5 on an identity native grid: the field of view is world 0 .. 6 on both axes), and a centre on the boundary
+    counts as inside: native voxels 0..6 along both axes, by hand. Kills ``working_grid_mask``'s mutants of the
+    tolerance's sign and of ``<=`` / ``>=``."""
+    from monai_spacetx.compare import working_grid_mask
+
+    native = Space((9, 8))
+    working = Space((3, 2), spacing=(2.0, 3.0), origin=(1.0, 1.5))
+    expected = np.zeros((9, 8), dtype=bool)
+    expected[0:7, 0:7] = True
+    np.testing.assert_array_equal(working_grid_mask(native, working), expected)
+    # and the same faces one working voxel in from each side along axis 0: world 2 .. 4
+    np.testing.assert_array_equal(working_grid_mask(native, Space((1, 2), spacing=(2.0, 3.0), origin=(3.0, 1.5))),
+                                  np.pad(np.ones((3, 7), bool), ((2, 4), (0, 1))))
+
+
+_DATA_MESSAGE = ("data must be {'image': MetaTensor, 'label': MetaTensor}, each (1, *spatial) with 2 or 3 spatial axes, as "
+                 "LoadImaged(ensure_channel_first=True) returns them; got ")
+
+
+def _bad_data() -> list[tuple[object, str]]:
+    from monai.data import MetaTensor
+
+    good = MetaTensor(torch.zeros(1, 4, 4, 4))
+    return [
+        ({}, "dict {}"),
+        ([1, 2], "list [1, 2]"),
+        ({"image": good}, "dict {'image': 'MetaTensor'}"),
+        ({"image": good, "label": torch.zeros(1, 4, 4, 4)}, "dict {'image': 'MetaTensor', 'label': 'Tensor'}"),  # no affine
+        ({"image": MetaTensor(torch.zeros(1, 1, 4, 4, 4)), "label": good}, "dict {'image': 'MetaTensor', 'label': 'MetaTensor'}"),  # 4 axes
+        ({"image": good, "label": MetaTensor(torch.zeros(4, 4))}, "dict {'image': 'MetaTensor', 'label': 'MetaTensor'}"),  # 1 axis
+        ("x" * 100, "str '" + "x" * 79),  # the repr cut at 80 characters: the quote and 79 x
+    ]
+
+
+def test_compare_roundtrip_refuses_what_is_not_a_loaded_pair_in_full() -> None:
+    """The whole message, by hand, for each kind of bad ``data`` (not a dict, a key missing, no affine, 1 or 4
+    spatial axes), and the grid's three refusals. Kills ``compare_roundtrip``'s and ``_grid_args``' message and
+    check mutants."""
+    from monai.data import MetaTensor
+
+    for data, got in _bad_data():
+        with pytest.raises(SpaceTypeError) as caught:
+            compare_roundtrip(data, size=(3, 3, 3))
+        assert str(caught.value) == _DATA_MESSAGE + got
+    good = MetaTensor(torch.zeros(1, 4, 4, 4))
+    data = {"image": good, "label": good}
+    for grid, message in [
+        ({"spacing": (1, 1, 1), "size": (2, 2, 2)}, "give exactly one of spacing and size, got spacing=(1, 1, 1), size=(2, 2, 2)"),
+        ({}, "give exactly one of spacing and size, got spacing=None, size=None"),
+        ({"spacing": (1.0, 0.0, 1.0)}, "spacing: values must be positive and finite, got [1.0, 0.0, 1.0]"),
+        ({"spacing": (1.0, -2.0, 1.0)}, "spacing: values must be positive and finite, got [1.0, -2.0, 1.0]"),
+        ({"size": (2, float("inf"), 2)}, "size: values must be positive and finite, got [2, inf, 2]"),
+        ({"size": (2, float("nan"), 2)}, "size: values must be positive and finite, got [2, nan, 2]"),
+        ({"spacing": (1.0, 1.0)}, "spacing: expected 3 values for a 3-D image, got [1.0, 1.0]"),
+        ({"size": [5, 5, 5, 5]}, "size: expected 3 values for a 3-D image, got [5, 5, 5, 5]"),
+    ]:
+        with pytest.raises(SpaceError) as refused:
+            compare_roundtrip(data, **grid)
+        assert type(refused.value) is SpaceError and str(refused.value) == message
