@@ -226,3 +226,94 @@ def test_as_image_accepts_2d_and_3d_channel_first_only():
             F.as_image(np.zeros(shape), "img")
     with pytest.raises(SpaceTypeError, match=r"^image \(key 'img'\): "):
         F.as_image(np.full((1, 2, 2, 2), "a"), "img")
+
+
+def _monai_1_5_most_recent(self, data, key=None, check=True, pop=False):
+    """MONAI 1.4/1.5's ``get_most_recent_transform``: the newest record only, checked against ``self``, else an error
+    (1.6 searches down the stack by ``id``); written here from MONAI 1.5.0's source."""
+    records = data.applied_operations
+    if check:
+        self.check_transforms_match(records[-1])
+    return records.pop(-1) if pop else records[-1]
+
+
+def test_our_record_below_monais_is_found_by_id_also_where_monai_looks_at_the_newest_only(monkeypatch):
+    """MONAI before 1.6 pops only the newest record (and refuses another transform's): ``pop_record`` finds its own by
+    ``id`` below a MONAI ``Flip`` record itself (pop_record_3, _10.._12, _15, _17.._19, _21, _22): both records go and
+    the inverse maps from the flipped image's own grid, by brute force."""
+    from monai.transforms.inverse import TraceableTransform
+
+    monkeypatch.setattr(TraceableTransform, "get_most_recent_transform", _monai_1_5_most_recent)
+    image = _image()
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")
+    flipped = Flip(spatial_axis=0)(step(image))
+    with pytest.raises(RuntimeError):  # the stand-in behaves as MONAI 1.5 did
+        step.pop_transform(copy.copy(flipped))
+    back = step.inverse(flipped)
+    assert flipped.applied_operations == [] and back.applied_operations == []
+    expected = oracles.interpolate(flipped[0].numpy(), flipped.affine, image.affine, SHAPE, 1, "border")
+    np.testing.assert_allclose(back[0].numpy(), expected, rtol=0, atol=2e-5)
+
+
+def test_a_transform_applied_twice_is_undone_newest_first():
+    """Two records of one transform instance: the inverse pops the newer one only and maps onto the grid between
+    (pop_record_14): brute-force linear sample from the second output onto the first output's grid."""
+    image = _image()
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")
+    once = step(image)
+    grid_once = once.affine.clone()
+    twice = step(SpaceResample(pixdim=(1.2, 1.5, 1.9))(once))
+    assert len(twice.applied_operations) == 3
+    back = step.inverse(twice)
+    assert [op[TraceKeys.CLASS_NAME] for op in back.applied_operations] == ["SpaceResample", "SpaceResample"]
+    middle = back.applied_operations[-1][TraceKeys.EXTRA_INFO]["target"]
+    assert Space.from_json(middle).shape == tuple(back.shape[1:])
+    expected = oracles.interpolate(twice[0].numpy(), twice.affine, Space.from_json(middle).to_monai_affine(), back.shape[1:], 1, "border")
+    np.testing.assert_allclose(back[0].numpy(), expected, rtol=0, atol=2e-5)
+    assert not np.allclose(back.affine.numpy(), grid_once.numpy())
+
+
+def test_invert_maps_from_the_recorded_target_unless_told_to_use_the_data_grid():
+    """``from_data_grid`` defaults to the recorded target (invert_1): an image whose affine was moved (same shape) is
+    still read on the step's recorded output grid; with ``from_data_grid=True`` on its own grid. Brute force both."""
+    image = _image()
+    out = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")(image)
+    record = out.applied_operations[-1]
+    moved_affine = out.affine.clone()
+    moved_affine[:3, 3] += torch.tensor([2.5, -1.0, 3.0], dtype=moved_affine.dtype)
+    moved = MetaTensor(out.as_tensor().clone(), affine=moved_affine)
+    recorded = Space.from_json(record[TraceKeys.EXTRA_INFO]["target"]).to_monai_affine()
+    default = F.invert(moved, record)
+    np.testing.assert_allclose(default[0].numpy(), oracles.interpolate(out[0].numpy(), recorded, image.affine, SHAPE, 1, "border"),
+                               rtol=0, atol=2e-5)
+    own = F.invert(moved, record, True)
+    np.testing.assert_allclose(own[0].numpy(), oracles.interpolate(out[0].numpy(), moved_affine, image.affine, SHAPE, 1, "border"),
+                               rtol=0, atol=2e-5)
+    assert np.abs(own[0].numpy() - default[0].numpy()).max() > 0.1
+
+
+# ---------------------------------------------------------------------------------------------------------- native grid
+
+
+def test_the_native_grid_an_earlier_space_step_recorded_wins_over_monais_original_affine():
+    """``spacetx_native`` (written by an earlier Space step) is the native grid, before MONAI's ``original_affine`` +
+    ``spatial_shape`` (_native_or_none_1, _3): the grids written by hand, the output names the recorded one."""
+    recorded = Space((11, 10, 8), spacing=(0.9, 0.8, 1.5), origin=(-14.0, 6.0, 29.0))
+    loader = np.diag([1.0, 1.0, 1.0, 1.0])
+    image = _image(meta={F.NATIVE_KEY: recorded.to_json(), "original_affine": loader, "spatial_shape": np.array((4, 4, 4))})
+    out = SpaceResample(pixdim=(1.6, 1.3, 2.2))(image)
+    assert Space.from_json(out.meta[F.NATIVE_KEY]) == recorded
+
+
+def test_a_forward_step_needs_no_native_grid_and_writes_none_it_cannot_tell():
+    """An image MONAI already flipped, without loader metadata: its native grid cannot be told, a forward step still
+    runs (only mapping back needs it) and writes no ``spacetx_native`` (_native_or_none_2, _4, _5); values by brute force."""
+    flipped = Flip(spatial_axis=2)(_image())
+    assert flipped.applied_operations and "spatial_shape" not in flipped.meta
+    out = SpaceResample(pixdim=(1.6, 1.3, 2.2), mode="bilinear")(flipped)
+    assert F.NATIVE_KEY not in out.meta
+    expected = oracles.interpolate(flipped[0].numpy(), flipped.affine, out.affine, out.shape[1:], 1, "border")
+    np.testing.assert_allclose(out[0].numpy(), expected, rtol=0, atol=2e-5)
+    image = _image()  # untouched: its own grid is native
+    out = SpaceResample(pixdim=(1.6, 1.3, 2.2))(image)
+    assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_metatensor(image)
