@@ -144,6 +144,13 @@ def test_monais_pipeline_side_by_side_with_landmarks(ndim: int) -> None:
         "CropForegroundd", "SpaceCropForegroundd").replace("SpatialCropd", "SpaceCropd").replace("Resized", "SpaceResampled").replace(
         "Spacingd", "SpaceResampled")
     assert ours.working_shape == working_shape and ours.native_shape == label.shape  # MONAI's working grid
+    if ndim == 3:  # our crop: the box of image > 50 (class 7) grown by 1, by numpy; nothing predicted outside it
+        where = np.argwhere(label == 7)
+        box = tuple(slice(max(a - 1, 0), min(b + 2, n)) for a, b, n in zip(where.min(0), where.max(0), shape))
+    else:
+        box = (slice(5, 15), slice(4, 12))
+    assert ours.score is not None and ours.score.inside_voxels == label[box].size
+    assert ours.score.wrong_outside == np.count_nonzero(label) - np.count_nonzero(label[box]) > 0
     assert ours.landmark_mm.shape == (3,) and ours.landmark_mm.max() < 1e-9
     assert ours.landmarks_outside == 2
     assert said == ["monai-spacetx: crop + resample the label into the working grid",
@@ -215,3 +222,47 @@ def test_compare_roundtrip_refuses_what_is_not_a_loaded_pair_in_full() -> None:
         with pytest.raises(SpaceError) as refused:
             compare_roundtrip(data, **grid)
         assert type(refused.value) is SpaceError and str(refused.value) == message
+
+
+def test_landmarks_on_the_working_grids_faces_count_as_inside() -> None:
+    """An identity grid cropped to rows 0..8 and resampled at its own spacing: the working grid's faces lie at
+    index -0.5 and 8.5 (rows), -0.5 and 9.5 (columns), exactly representable, so MONAI's working index of each
+    point is exact. Four points on the faces are inside, two 1e-7 beyond them outside, one in the middle inside:
+    2 outside, by hand, for both pipelines, each mapped back exactly. Kills ``_monai``'s mutants of the outside
+    test's bounds (``>``, ``<``, ``shape - 1.5``)."""
+    from monai.data import MetaTensor
+
+    label = np.zeros((12, 10), np.uint8)
+    label[3:8, 2:7] = 2
+    meta = {"affine": torch.eye(4, dtype=torch.float64)}
+    data = {"image": MetaTensor(torch.from_numpy(label * 10.0).float()[None], meta=dict(meta)),
+            "label": MetaTensor(torch.from_numpy(label)[None], meta=dict(meta))}
+    world = np.array([[-0.5, 3.0], [8.5, 2.0], [3.0, 9.5], [2.0, -0.5], [-0.5000001, 3.0], [8.5000001, 3.0], [4.0, 4.0]])
+    report = compare_roundtrip(data, crop={"start": (0, 0), "end": (9, 10)}, spacing=(1.0, 1.0), landmarks_world=world)
+    for result in report.results:
+        assert result.working_shape == (9, 10)
+        assert result.landmarks_outside == 2, result.name
+        np.testing.assert_allclose(result.landmark_mm, np.zeros(7), atol=1e-12)
+        assert result.score is not None and (result.score.wrong, result.score.inside_voxels) == (0, 90)
+
+
+def test_masks_given_as_zeros_and_ones_are_masks() -> None:
+    """Masks given as 0/1 integers (not bool) mean the same voxels; a class only outside the mask scores 1
+    inside it (absent from both there). By hand on 8 voxels: inside (the first 4) pred 0 1 1 2, truth 0 1 2 2:
+    one wrong, Dice of class 1 = 2*1/3, class 2 = 2*1/3, class 3 (only outside) 1 -> 7/9; outside 3 wrong; over
+    all: class 1 2*2/6, class 2 2*1/5, class 3 0 -> 16/45. Kills the metrics' mask-dtype mutants and
+    ``score_labels``' classes/mask argument mutants."""
+    from monai_spacetx.compare import dice, score_labels, wrong_voxels
+
+    pred = np.array([0, 1, 1, 2, 2, 3, 1, 2])
+    truth = np.array([0, 1, 2, 2, 0, 0, 1, 1])
+    where = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    assert wrong_voxels(pred, truth, where) == 1 and wrong_voxels(pred, truth, 1 - where) == 3
+    assert dice(pred, truth, where=where) == pytest.approx(2 / 3, abs=1e-15)  # classes 1 and 2 inside
+    assert dice(pred, truth, classes=[1, 2, 3], where=where) == pytest.approx(7 / 9, abs=1e-15)
+    score = score_labels(pred, truth, where)
+    assert (score.wrong_inside, score.wrong_outside, score.inside_voxels, score.wrong) == (1, 3, 4, 4)
+    assert score.dice_inside == pytest.approx(7 / 9, abs=1e-15) and score.dice == pytest.approx(16 / 45, abs=1e-15)
+    everywhere = score_labels(pred, truth)
+    assert (everywhere.wrong_inside, everywhere.wrong_outside, everywhere.inside_voxels) == (4, 0, 8)
+    assert everywhere.dice_inside == everywhere.dice == pytest.approx(16 / 45, abs=1e-15)
