@@ -7,9 +7,8 @@ Cases (``--quick``: every grid about 2x coarser per axis, K and channels unchang
   onto the same shape. Peers: SimpleITK ``Resample``, MONAI ``SpatialCrop+Spacing``.
 - ``crop+respace int16``: the same on int16 data (ours converts only the cropped box).
 - ``map back``: 3 probability channels from that working grid back onto the native grid
-  (linear, zero fill). Floors: allocate and fill the output (``torch.full``), and the same on the
-  engine's own allocation (huge pages where Linux offers them, :mod:`monai_spacetx.engine.alloc`).
-  Peers: SimpleITK (vector image).
+  (linear, zero fill). Floor: allocate and fill the output. Peers: SimpleITK (vector image),
+  MONAI's ``Invertd`` undoing ``SpatialCropd + Spacingd``.
 - ``oblique``: 256^3 -> 200^3 rotated 15 deg about two axes (the general path), linear,
   nearest and cubic. Floors: ``F.grid_sample`` with a precomputed grid (bilinear, nearest).
   Peers: SimpleITK linear / nearest / B-spline. On CPU the general path runs the compiled
@@ -62,7 +61,6 @@ import torch.nn.functional as F
 from _common import load_average, machine_lines, md_table
 from monai_spacetx import Space
 from monai_spacetx.engine import compiled, warp_image
-from monai_spacetx.engine.alloc import empty_output
 from monai_spacetx.geometry.points import index_map
 
 Entry = tuple[str, Callable[[], Any]]
@@ -245,8 +243,6 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     entries = [
         ("monai_spacetx", lambda: warp_image(prob, working, native, "linear")),
         ("allocate+fill (floor)", lambda: torch.full((3, *native.shape), 0.0)),
-        # the same floor on the engine's own allocation (huge pages where Linux gives them, engine/alloc.py)
-        ("allocate+fill, huge pages (floor on the engine's allocation)", lambda: empty_output((3, *native.shape), torch.float32, torch.device("cpu")).fill_(0.0)),
     ]
     run = sitk_resample(prob.numpy(), working, native, "sitkLinear")
     if run:

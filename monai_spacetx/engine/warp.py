@@ -14,7 +14,6 @@ import torch
 
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
-from .alloc import HUGE_PAGE_BYTES, empty_output
 from .box import Box, target_box
 from .general import run_general
 from .index import run_index
@@ -119,14 +118,14 @@ def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: tor
     else:
         box = boxes[options.constant] = target_box(plan, options)
     lead, device = img.shape[0], img.device
-    out = empty_output((lead, *plan.target_shape), out_dtype, device)
     if box is None:
-        return out.fill_(options.fill)
+        return torch.full((lead, *plan.target_shape), options.fill, dtype=out_dtype, device=device)
+    out = torch.empty((lead, *plan.target_shape), dtype=out_dtype, device=device)
     box_voxels, voxels = math.prod(s.stop - s.start for s in box), math.prod(plan.target_shape)
-    if box_voxels < voxels and (2 * box_voxels <= voxels or out.numel() * out.element_size() >= HUGE_PAGE_BYTES):
-        # mostly fill, or a large output: one contiguous fill, then the kernel overwrites the box. The
-        # complement's slabs along the last axis are short strided runs, slower to fill than the whole
-        # (3 channels to 384x384x200: 168 against 151 ms of CPU), and on huge pages much slower still
+    if box_voxels < voxels and 2 * box_voxels <= voxels:
+        # mostly fill: one contiguous fill, then the kernel overwrites the box. The complement's slabs
+        # along the last axis are short strided runs, slower to fill than the whole (3 channels to
+        # 384x384x200, a third of it the box: 168 against 151 ms of CPU)
         out.fill_(options.fill)
     else:
         # fill only the complement of the box (one slab per side per axis): the box is written
