@@ -91,3 +91,67 @@ def test_one_voxel_thick_grids_are_spaces() -> None:
     assert line.shape == (1, 7)
     np.testing.assert_array_equal(line.affine, [[2.0, 0.0, 1.0], [0.0, 0.5, -1.0], [0.0, 0.0, 1.0]])
     assert Space.from_affine(np.eye(4), (1, 1, 1)).shape == (1, 1, 1)
+
+
+def test_a_planned_axis_of_2_to_the_62_voxels_is_refused() -> None:
+    """A planned axis of ``2**62`` voxels is no float32 array's axis (numpy itself refuses to make one: more
+    than its largest ``size * itemsize``), so planning refuses it by name, and a factor or spacing that plans
+    ``1e300`` voxels too, instead of a wrapped int64 cast. Kills ``_planned_shape_10`` (``2**63``) and
+    ``_planned_shape_5`` (no size check: the cast wraps)."""
+    with pytest.raises(ValueError, match="array is too big"):
+        np.empty(2**62, np.float32)
+    with pytest.raises(SpaceError, match=r"^the planned shape \[4\.611686018427388e\+18, 1\.0\] is no array's shape"):
+        Space((2, 1)).zoom((2.0**61, 1.0))
+    with pytest.raises(SpaceError, match=r"^the planned shape \[2e\+300, 2e\+300\] is no array's shape \(a tiny spacing or factor, or a huge size\?\)$"):
+        Space((2, 2)).zoom(1e300)
+    with pytest.raises(SpaceError, match=r"^the planned shape \[(1e\+300|9\.9+e\+299), 1\.0\] is no array's shape"):  # (2 - 1) / 1e-300 + 1
+        Space((2, 2)).respace((1e-300, 100.0), align="centers")
+    assert Space((2, 1)).zoom((2.0**30, 1.0)).shape == (2**31, 1)  # large, but an array's shape
+
+
+def test_an_affine_with_a_zero_column_is_refused_by_its_spacing() -> None:
+    """A zero column is no voxel size: refused naming the column norms (by hand), not read as a grid. Kills
+    ``_init_55`` (``spacing >= 0``: the zero column's NaN direction passed the degeneracy check)."""
+    for affine, norms in ((np.diag([1.0, 0.0, 1.0]), r"\[1\.0, 0\.0\]"), (np.diag([0.0, 2.0, 3.0, 1.0]), r"\[0\.0, 2\.0, 3\.0\]")):
+        with pytest.raises(SpaceError, match=rf"^spacing \(affine column norms\) must be positive, got {norms}$"):
+            Space.from_affine(affine, (3,) * (len(affine) - 1))
+
+
+def test_crop_world_checks_its_shape_and_spacing_by_name() -> None:
+    """``crop_world``'s ``shape`` must have one entry per axis and its ``spacing`` be positive (a negative one
+    would flip the box): each refused naming the argument and the value, by hand. Kills ``crop_world_35``
+    (the shape read without its name and axis count) and ``crop_world_55`` (``positive=False``)."""
+    space = Space((4, 4))
+    with pytest.raises(SpaceError, match=r"^shape must be 2 integers, got \(4, 4, 4\)$"):
+        space.crop_world((0, 0), (4, 4), shape=(4, 4, 4))
+    with pytest.raises(SpaceError, match=r"^shape must be positive integers, got \(0, 4\)$"):
+        space.crop_world((0, 0), (4, 4), shape=(0, 4))
+    with pytest.raises(SpaceError, match=r"^spacing must be positive, got \(1\.0, -1\.0\)$"):
+        space.crop_world((0, 0), (4, 4), spacing=(1.0, -1.0))
+
+
+@pytest.mark.parametrize("order", [0, None, 2.0])
+def test_permute_refuses_an_order_that_is_no_sequence(order: object) -> None:
+    """A number or ``None`` is no axis order: our ``SpaceError`` naming it (by hand), not Python's ``TypeError``
+    from ``list(0)``. Kills ``permute_5`` (``or`` for ``and``)."""
+    with pytest.raises(SpaceError, match=rf"^order must be a permutation of \[0, 1, 2\], got {order!r}$"):
+        Space((4, 5, 6)).permute(order)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shear", [-0.6, 0.6])
+def test_respace_centers_of_a_grid_sheared_either_way_is_monais_spacing(shear: float) -> None:
+    """A 2-D grid whose second axis leans back (``-0.6``): in the respaced (QR) frame no corner centre is lowest
+    along both new axes, so voxel 0 goes where MONAI's ``compute_shape_offset`` falls back (the two grids'
+    ``shape / 2`` points coincide); leaning forward (``0.6``) voxel 0 is the old corner 0. MONAI's ``Spacing``
+    is the oracle for shape and affine. Kills ``_respace_sheared_85`` (``new * 2``) and ``_80`` (no fallback)."""
+    import torch
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    direction = np.array([[1.0, shear], [0.0, 0.8]])
+    space = Space((7, 5), spacing=(1.5, 2.0), origin=(3.0, -2.0), direction=direction)
+    ours = space.respace((0.7, 1.3), align="centers")
+    image = MetaTensor(torch.zeros(1, 7, 5), affine=torch.as_tensor(space.to_monai_affine()))
+    theirs = Spacing(pixdim=(0.7, 1.3), mode="nearest")(image)
+    assert ours.shape == tuple(theirs.shape[1:])
+    np.testing.assert_allclose(ours.to_monai_affine(), theirs.affine.numpy(), rtol=0, atol=1e-9)
