@@ -317,3 +317,17 @@ def test_a_forward_step_needs_no_native_grid_and_writes_none_it_cannot_tell():
     image = _image()  # untouched: its own grid is native
     out = SpaceResample(pixdim=(1.6, 1.3, 2.2))(image)
     assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_metatensor(image)
+
+
+def test_pop_record_says_whether_records_above_ours_went_too():
+    """Our record on top: popped alone, second value ``False``; under a MONAI ``Flip`` record: both go, ``True``
+    (pop_record_46, _47, _48); by hand."""
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2))
+    out = step(_image())
+    newest = out.applied_operations[-1]
+    record, skipped = F.pop_record(step, out)
+    assert record is newest and skipped is False and out.applied_operations == []
+    flipped = Flip(spatial_axis=1)(step(_image()))
+    ours = flipped.applied_operations[0]
+    record, skipped = F.pop_record(step, flipped)
+    assert record is ours and skipped is True and flipped.applied_operations == []
