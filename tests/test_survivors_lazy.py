@@ -555,3 +555,182 @@ def test_as_tensor_outside_a_monai_lazy_function_gets_the_pixels(warp_calls):
     flipped = Flip(spatial_axis=0, lazy=False)(fresh)
     assert warp_calls["ours"] == 1
     np.testing.assert_allclose(flipped.as_tensor().numpy()[0], _one_linear_resample(img, fresh)[::-1], rtol=0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- realize, _unread_view: the views of one storage
+@pytest.mark.parametrize("first", ["output", "view"])
+def test_a_read_deferred_output_and_its_monai_view_are_ordinary_metatensors_with_the_pixels(warp_calls, first):
+    """realize_5, _22, _23, _30, _31, _unread_view_7.._14 (the class switch after computing; a second view of
+    the same storage; the view MONAI's lazy ``Flip`` gets): a lazy ``SpaceResampled``'s unread output and the
+    MetaTensor MONAI's lazy ``Flip`` made of it share one storage; whichever is read first computes it (one warp,
+    counted), the other then reads the same pixels without a second warp: the brute-force one linear resample (the
+    flip is still pending on the view). The one read first is then of the type MONAI's eager ``Spacing`` returns."""
+    from monai.transforms import Flip, Spacing
+
+    img = _float_image()
+    out = _resampled(img)
+    view = Flip(spatial_axis=0, lazy=True)(out)
+    assert warp_calls["ours"] == 0 and len(view.pending_operations) == 1
+    expected = _one_linear_resample(img, out)
+    for tensor in ((out, view) if first == "output" else (view, out)):
+        np.testing.assert_allclose(tensor.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
+        assert warp_calls["ours"] == 1
+    assert type(out if first == "output" else view) is type(Spacing(pixdim=0.9)(img))
+
+
+# ----------------------------------------------------------------------------- output_dtype: an interpolated integer image
+def test_a_lazily_interpolated_integer_image_is_float32_as_monais():
+    """output_dtype_13 (the deferred output allocated in the input's dtype): a lazy ``SpaceResampled`` (bilinear) of
+    an int16 image is float32, MONAI's eager ``Spacing``'s dtype, and holds the brute-force linear resample (not
+    truncated to integers)."""
+    from monai.transforms import Spacing
+
+    generator = torch.Generator().manual_seed(3)
+    values = torch.randint(-300, 300, (1, 12, 10, 8), generator=generator, dtype=torch.int16)
+    img = MetaTensor(values, affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    out = _resampled(img)
+    assert out.dtype == Spacing(pixdim=0.9)(img).dtype == torch.float32
+    expected = _one_linear_resample(MetaTensor(values.double(), affine=img.affine), out)
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- _recall: only the untouched output fuses
+def test_a_space_steps_output_changed_in_place_is_read_as_changed():
+    """_recall_3 (a changed layout, the version after an in-place write, ignored when records exist): a lazy
+    ``SpaceResampled``'s output, ``add_(1)`` in place, then a lazy ``SpaceCrop`` and a lazy ``SpaceResampled(1.3)``:
+    the crop holds the brute-force linear resample plus 1; the second resample resamples those pixels (the
+    brute-force resample onto the 0.9 grid, plus 1, resampled onto the 1.3 grid), not the input once."""
+    from oracles import interpolate
+
+    img = _float_image()
+    out = _resampled(img)
+    out.add_(1.0)
+    cropped = _crop(out)
+    np.testing.assert_allclose(cropped.as_tensor().numpy()[0], _one_linear_resample(img, cropped) + 1.0, rtol=0, atol=1e-5)
+    again = _resampled(out, 1.3)
+    twice = interpolate(_one_linear_resample(img, out) + 1.0, out.affine.numpy(), again.affine.numpy(), tuple(again.shape[1:]), 1, "border")
+    assert np.abs(twice - _one_linear_resample(img, again) - 1.0).max() > 1e-3  # the two differ: the test can tell
+    np.testing.assert_allclose(again.as_tensor().numpy()[0], twice, rtol=0, atol=1e-5)
+
+
+def test_an_eager_monai_step_on_the_same_storage_ends_the_fusion():
+    """_recall_14 (any output on the step's storage taken for its untouched output): MONAI's eager identity
+    ``Orientation`` (RAS already) returns the lazy ``SpaceResampled``'s storage with its own record last; a
+    following lazy ``SpaceResampled(1.3)`` resamples those pixels, as the eager chain does: the brute-force linear
+    resample onto the 0.9 grid, then from that grid onto the 1.3 grid (two resamples, not one from the input)."""
+    from monai.transforms import Orientation
+
+    from oracles import interpolate
+
+    img = _float_image()
+    first = _resampled(img)
+    oriented = Orientation(axcodes="RAS")(first)
+    assert oriented.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+    out = _resampled(oriented, 1.3)
+    once = _one_linear_resample(img, first)
+    twice = interpolate(once, first.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:]), 1, "border")
+    assert np.abs(twice - _one_linear_resample(img, out)).max() > 1e-3  # the two differ: the test can tell
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], twice, rtol=0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- take_pending, execute, execute_fused (public)
+def test_take_pending_reads_a_deferred_outputs_pixels_by_default():
+    """take_pending_1 (``read=False`` by default): ``take_pending`` of a lazy Space step's unread output gives
+    its pixels, the brute-force one linear resample, with no pending operation and the output's grid."""
+    from monai_spacetx.transforms.lazy import take_pending
+
+    img = _float_image()
+    out = _resampled(img)
+    run = take_pending(out)
+    assert run.ops == () and run.grid == run.source
+    np.testing.assert_array_equal(run.source.affine, out.affine.numpy())
+    np.testing.assert_allclose(run.data.numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+def test_execute_takes_the_recorded_mode_and_the_given_padding():
+    """execute_1.._5, execute_fused_1 (``override`` on by default: the given mode over the recorded one): MONAI's
+    lazy ``Rotate`` recorded with ``nearest`` and ``border``; ``execute(img, linear + border)``: the recorded
+    nearest wins (the given mode is a default), our ``border`` pads: the brute-force nearest sample of the raw
+    affines (border), a plain tensor on the pending grid. With ``zeros`` given, zeros beyond the input."""
+    from monai.transforms import Rotate
+
+    from monai_spacetx.transforms.lazy import execute
+    from oracles import nearest
+
+    generator = torch.Generator().manual_seed(4)
+    img = MetaTensor(torch.rand(1, 12, 10, 8, generator=generator), affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    pending = Rotate(angle=(0.0, 0.0, 0.35), mode="nearest", padding_mode="border", lazy=True)(img)
+    target = pending.peek_pending_affine().numpy()
+    shape = tuple(int(n) for n in pending.peek_pending_shape())
+    for padding in ("border", "zeros"):
+        pixels = execute(pending, WarpOptions("linear", padding_mode=padding))
+        assert type(pixels) is torch.Tensor and tuple(pixels.shape) == (1, *shape)
+        expected = nearest(img.numpy()[0], img.affine.numpy(), target, shape, padding=padding)
+        np.testing.assert_array_equal(pixels.numpy()[0], expected)
+
+
+def test_execute_fused_with_nothing_pending_returns_the_pixels_and_covers_nothing():
+    """execute_fused_4, _7, _8, _27 (what is read, and the count, when nothing is pending): ``execute_fused`` of a
+    MetaTensor with nothing pending returns its own data (the same storage) and covers 0 records; of a lazy Space
+    step's unread output, its pixels computed: the brute-force one linear resample."""
+    from monai_spacetx.transforms.lazy import execute_fused
+
+    img = _float_image()
+    pixels, covered, _ = execute_fused(img)
+    assert covered == 0 and pixels.untyped_storage().data_ptr() == img.untyped_storage().data_ptr()
+    np.testing.assert_array_equal(pixels.numpy(), img.numpy())
+    out = _resampled(img)
+    pixels, covered, _ = execute_fused(out)
+    assert covered == 0
+    np.testing.assert_allclose(torch.as_tensor(pixels).numpy()[0], _one_linear_resample(img, out), rtol=0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- Deferred.__torch_function__: keyword arguments
+def test_a_deferred_output_given_as_a_keyword_argument_is_computed_first():
+    """Deferred.__torch_function___12 (keyword arguments not searched for deferred outputs): ``torch.add(x,
+    other=out)`` with ``out`` a lazy Space step's unread output: x + the brute-force one linear resample."""
+    img = _float_image()
+    out = _resampled(img)
+    ones = torch.ones(out.shape)
+    total = torch.add(ones, other=out)
+    np.testing.assert_allclose(torch.as_tensor(total).numpy()[0], _one_linear_resample(img, out) + 1.0, rtol=0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- run_step: copied pixels
+def test_a_border_crop_beyond_a_read_resample_copies_its_pixels_with_their_border(warp_calls):
+    """run_step_6, _11 (the options not passed when the computed pixels are copied): a lazy ``SpaceResampled``
+    (``border``), read, then a lazy ``SpaceCrop`` reaching 2 voxels beyond its grid on every side with
+    ``padding_mode="border"``: one copy of the read pixels (counted: 1 warp after the read), each voxel beyond
+    the grid the nearest edge voxel: numpy's ``edge`` pad of the brute-force resample."""
+    from monai_spacetx.transforms import SpaceCrop
+
+    img = _float_image()
+    first = _resampled(img)
+    first.as_tensor()
+    warp_calls["ours"] = 0
+    shape = tuple(first.shape[1:])
+    out = SpaceCrop(roi_start=(-2, -2, -2), roi_end=tuple(n + 2 for n in shape), padding_mode="border", lazy=True)(first)
+    values = out.as_tensor().numpy()[0]
+    assert warp_calls["ours"] == 1
+    np.testing.assert_allclose(values, np.pad(_one_linear_resample(img, first), 2, mode="edge"), rtol=0, atol=1e-5)
+
+
+def test_a_crop_of_a_read_edge_zoom_copies_its_padded_pixels_in_one_warp(warp_calls):
+    """run_step_32 (the zoom's padding replayed again over pixels that hold it): a lazy kept-size ``SpaceZoom(0.6,
+    edge)``, read, then a lazy crop of voxels [0, 9) x [0, 7) x [0, 5) (the zoom's padding included): one copy of the
+    read pixels (counted: 1 warp after the read), MONAI's eager ``Zoom`` then ``SpatialCrop``, side by side."""
+    from monai.transforms import SpatialCrop, Zoom
+
+    from monai_spacetx.transforms import SpaceCrop, SpaceZoom
+
+    generator = torch.Generator().manual_seed(1)
+    img = MetaTensor(torch.rand(1, 10, 8, 6, generator=generator),
+                     affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
+    zoomed = SpaceZoom(0.6, mode="bilinear", padding_mode="edge", lazy=True)(img)
+    zoomed.as_tensor()
+    warp_calls["ours"] = 0
+    out = SpaceCrop(roi_start=(0, 0, 0), roi_end=(9, 7, 5), lazy=True)(zoomed)
+    values = out.as_tensor().numpy()
+    assert warp_calls["ours"] == 1
+    expected = SpatialCrop(roi_start=(0, 0, 0), roi_end=(9, 7, 5))(Zoom(0.6, mode="bilinear", padding_mode="edge")(img))
+    np.testing.assert_allclose(values, expected.as_tensor().numpy(), rtol=0, atol=1e-6)
