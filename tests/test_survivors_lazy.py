@@ -734,3 +734,22 @@ def test_a_crop_of_a_read_edge_zoom_copies_its_padded_pixels_in_one_warp(warp_ca
     assert warp_calls["ours"] == 1
     expected = SpatialCrop(roi_start=(0, 0, 0), roi_end=(9, 7, 5))(Zoom(0.6, mode="bilinear", padding_mode="edge")(img))
     np.testing.assert_allclose(values, expected.as_tensor().numpy(), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- plan_step: the earlier step's padding
+def test_a_copy_after_a_lazy_resample_pads_with_the_resamples_padding_and_fill():
+    """plan_step's ``replace(options, padding_mode=base.padding[0], fill=base.padding[1])`` (either dropped: the
+    copy's own ``border`` or fill 0 beyond the input): a lazy ``SpaceResampled(0.9, zeros, fill=5)`` then a lazy
+    ``SpaceCrop`` reaching 2 voxels beyond its grid (``border``) is one warp from the input, which pads as the
+    resample did (the module's rule, by hand): the brute-force linear sample of the input on the crop's grid,
+    5 where a centre lies outside the input's field of view (there are some)."""
+    from monai_spacetx.transforms import SpaceCrop, SpaceResampled
+    from oracles import interpolate
+
+    img = _float_image()
+    first = SpaceResampled("img", pixdim=0.9, padding_mode="zeros", fill=5.0, lazy=True)({"img": img})["img"]
+    shape = tuple(first.shape[1:])
+    out = SpaceCrop(roi_start=(-2, -2, -2), roi_end=tuple(n + 2 for n in shape), padding_mode="border", lazy=True)(first)
+    expected = interpolate(img.numpy()[0], img.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:]), 1, "zeros", fill=5.0)
+    assert (expected == 5.0).sum() > 100
+    np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
