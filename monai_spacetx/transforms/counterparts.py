@@ -206,6 +206,8 @@ class SpaceSpacing(_Counterpart):
         """Resample ``data_array`` ``(C, *spatial)``; the arguments override the constructor's for this call."""
         image, kind = _adapt(data_array)
         shape = _leading(output_spatial_shape, kind, -1)
+        if kind == "5d" and shape is not None and np.size(shape) == 4 and np.ravel(shape)[3] == 1:
+            shape = np.ravel(shape)[:3]  # MONAI's shape of a (C, X, Y, Z, 1) image (Spacingd's ensure_same_shape) names the carried voxel
         target = self.plan(pending_space(image), scale_extent, None if shape is None else np.asarray(shape).astype(np.int64), align_corners, kind)
         options = self.options if mode is None and padding_mode is None else WarpOptions.parse(_or(mode, self.mode), _or(padding_mode, self.padding_mode))
         return _restore(self._resample(image, target, options, dtype, lazy), kind)  # type: ignore[no-any-return]
