@@ -266,3 +266,20 @@ def test_masks_given_as_zeros_and_ones_are_masks() -> None:
     everywhere = score_labels(pred, truth)
     assert (everywhere.wrong_inside, everywhere.wrong_outside, everywhere.inside_voxels) == (4, 0, 8)
     assert everywhere.dice_inside == everywhere.dice == pytest.approx(16 / 45, abs=1e-15)
+
+
+def test_a_prediction_that_requires_grad_is_read() -> None:
+    """A model's output still attached to its graph (``requires_grad``, a tensor or a MetaTensor) is read, not
+    refused by numpy: the values by hand. Kills ``to_numpy``'s ``detach`` mutant (``np.asarray`` of such a tensor
+    raises)."""
+    from monai.data import MetaTensor
+
+    from monai_spacetx.compare import to_numpy, wrong_voxels
+
+    plain = torch.tensor([[1.5, 2.0], [0.0, 3.0]], requires_grad=True)
+    meta = MetaTensor(torch.tensor([[1.5, 2.0], [0.0, 3.0]]), affine=torch.eye(4)).requires_grad_(True)
+    for x in (plain, meta * 1):
+        got = to_numpy(x)
+        assert type(got) is np.ndarray and got.dtype == np.float32
+        np.testing.assert_array_equal(got, [[1.5, 2.0], [0.0, 3.0]])
+    assert wrong_voxels(plain, np.array([[1.5, 2.0], [1.0, 3.0]])) == 1
