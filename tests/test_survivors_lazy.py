@@ -753,3 +753,31 @@ def test_a_copy_after_a_lazy_resample_pads_with_the_resamples_padding_and_fill()
     expected = interpolate(img.numpy()[0], img.affine.numpy(), out.affine.numpy(), tuple(out.shape[1:]), 1, "zeros", fill=5.0)
     assert (expected == 5.0).sum() > 100
     np.testing.assert_allclose(out.as_tensor().numpy()[0], expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [0.5, -0.5])
+def test_a_centre_on_the_edge_of_a_flipped_copy_is_decided_in_the_inputs_frame(shift):
+    """plan_step's held windows framed from the earlier Space step's input (``base.source``), not its output: a
+    lazy ``SpaceResampled(diagonal=True)`` of an image whose first axis runs backwards is a flipped copy; MONAI's
+    lazy half-voxel nearest ``Affined`` (zeros) then the sink: every target centre is a tie. By hand: one nearest
+    read of the input at ``floor(x + 0.5)`` (the higher row), 0 where that row is not in the input (the flip
+    decides no tie: a centre half a voxel before row 0 reads row 0)."""
+    from monai.transforms import Affined, Compose
+
+    from monai_spacetx import SpaceApplyPendingd, SpaceResampled
+
+    values = np.arange(32.0).reshape(8, 4) + 1.0
+    affine = torch.eye(4, dtype=torch.float64)
+    affine[0, 0], affine[0, 3] = -1.0, 7.0  # input row i at world 7 - i
+    data = {"image": MetaTensor(torch.as_tensor(values[None]).float(), affine=affine)}
+    out = Compose([SpaceResampled("image", pixdim=1.0, diagonal=True, mode="nearest"),
+                   Affined("image", translate_params=[shift, 0.0], mode="nearest", padding_mode="zeros"),
+                   SpaceApplyPendingd("image")], lazy=True)(data)["image"]
+    world = out.affine.numpy()[0, 0] * np.arange(out.shape[1]) + out.affine.numpy()[0, 3]
+    x = 7.0 - world  # the input row each target centre lies on
+    assert sorted(np.abs(x) % 1) == [0.5] * out.shape[1]  # every centre is a tie
+    rows = np.floor(x + 0.5).astype(int)
+    expected = np.zeros((out.shape[1], 4))
+    kept = (rows >= 0) & (rows < 8)
+    expected[kept] = values[rows[kept]]
+    np.testing.assert_array_equal(out[0].numpy(), expected)
