@@ -235,3 +235,292 @@ def test_a_5d_image_key_in_spacingd_is_resampled_as_monai_does():
         with _quiet():
             expected = Spacing((1.3, 0.6, 1.5))(image, output_spatial_shape=shape)
         _same(expected, SpaceSpacing((1.3, 0.6, 1.5))(image, output_spatial_shape=shape), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- inverse of the array forms
+@pytest.mark.parametrize(
+    "args",
+    [(Spacing, SpaceSpacing, ((1.3, 0.8, 1.7),), {}), (Resize, SpaceResize, ((11, 9, 7),), {"mode": "trilinear"}),
+     (Zoom, SpaceZoom, (0.7,), {"mode": "trilinear"}), (Zoom, SpaceZoom, (1.3,), {"mode": "trilinear", "keep_size": False})],
+    ids=["spacing", "resize", "zoom-out", "zoom-in"],
+)
+def test_the_array_inverse_is_monais_inverse(args):
+    """Each array form's ``inverse`` against MONAI's ``inverse`` of MONAI's own output (grid and values, float32
+    round-off). Kills ``_Counterpart_inverse_5`` and the other mutants that lose the image or the record."""
+    theirs_t, ours_t, pos, kwargs = args
+    image = _oblique()
+    theirs_t, ours_t = theirs_t(*pos, **kwargs), ours_t(*pos, **kwargs)
+    with _quiet():
+        expected = theirs_t.inverse(theirs_t(image))
+    back = ours_t.inverse(ours_t(image))
+    _same(expected, back, atol=2e-6)
+    assert back.applied_operations == []
+
+
+def test_inverse_after_a_transform_monai_skips_maps_from_the_images_own_grid():
+    """MONAI's ``Compose.inverse`` skips transforms that cannot invert, and ``pop_transform`` then finds ours below a
+    newer record: the data lies on that newer grid (here a MONAI crop of ours), and ``inverse`` maps from it onto
+    the input grid: brute-force nearest from the raw affines. Kills ``_Counterpart_inverse_15/_18`` (``skipped`` not
+    passed: the recorded grid's shape is refused)."""
+    image = MetaTensor(torch.rand(1, 12, 10, 8, generator=torch.Generator().manual_seed(2)),
+                       affine=torch.tensor([[1.1, 0, 0, 3], [0, 0.9, 0, -2], [0, 0, 1.7, 5], [0, 0, 0, 1.0]], dtype=torch.float64))
+    ours = SpaceSpacing((0.8, 0.7, 1.2), mode="nearest", padding_mode="zeros")
+    cropped = SpatialCrop(roi_start=(2, 1, 0), roi_end=(12, 11, 9))(ours(image))
+    back = ours.inverse(cropped)
+    assert tuple(back.shape) == tuple(image.shape) and back.applied_operations == []
+    np.testing.assert_allclose(back.affine.numpy(), image.affine.numpy(), rtol=0, atol=1e-12)
+    expected = oracles.nearest(cropped[0].numpy(), cropped.affine, image.affine, image.shape[1:])
+    np.testing.assert_array_equal(back[0].numpy(), expected)
+    assert 0 < (expected == 0).mean() < 0.9  # the crop removed part of the field of view: the fill shows
+
+
+def test_inverse_removes_the_axes_a_longer_spatial_size_added():
+    """MONAI's ``Resize`` with more ``spatial_size`` entries than axes adds trailing single-voxel axes and its inverse
+    (record ``new_dim``) takes them away: a 2-D image resized to 3-D and a 1-D image resized to 2-D and 3-D, back to
+    their rank, against MONAI's inverse (values, the spatial part of the affine). With MONAI's metadata off the
+    inverse returns a plain tensor of the input's shape. Kills ``SpaceResize___call___5/_45/_50/_55/_60``,
+    ``_Counterpart_inverse_20/_21/_25/_26/_28/_29/_30/_35/_40``, ``SpaceResize__more_axes_*``."""
+    two = MetaTensor(torch.rand(1, 9, 8, generator=torch.Generator().manual_seed(7)),
+                     affine=torch.tensor([[1.1, 0, 3.0], [0, 0.9, -2.0], [0, 0, 1.0]], dtype=torch.float64))
+    one = MetaTensor(torch.rand(1, 9, generator=torch.Generator().manual_seed(8)),
+                     affine=torch.tensor([[1.5, 0, 0, 4.0], [0, 1.0, 0, 0.0], [0, 0, 1.0, 0.0], [0, 0, 0, 1]], dtype=torch.float64))
+    for image, size in ((two, (5, 6, 3)), (one, (5, 6)), (one, (5, 6, 3))):
+        mode = "bilinear" if len(size) == 2 else "trilinear"
+        theirs_t, ours_t = Resize(size, mode=mode), SpaceResize(size, mode=mode)
+        with _quiet():
+            theirs = theirs_t(image)
+            expected = theirs_t.inverse(theirs)
+        out = ours_t(image)
+        assert tuple(out.shape) == tuple(theirs.shape) == (1, *size)
+        np.testing.assert_allclose(out.numpy(), theirs.numpy(), rtol=0, atol=1e-6)
+        back = ours_t.inverse(out)
+        assert tuple(back.shape) == tuple(expected.shape) == tuple(image.shape)
+        np.testing.assert_allclose(back.numpy(), expected.numpy(), rtol=0, atol=1e-6)
+        if image is two:  # MONAI keeps the 3x3 affine throughout; ours is the 4x4 of the 3-D grid: compare the 2-D part
+            np.testing.assert_allclose(back.affine.numpy()[np.ix_([0, 1, 3], [0, 1, 3])], expected.affine.numpy(), rtol=0, atol=1e-9)
+        out = ours_t(image)
+        set_track_meta(False)
+        try:
+            plain = ours_t.inverse(out)
+        finally:
+            set_track_meta(True)
+        assert type(plain) is torch.Tensor and tuple(plain.shape) == tuple(image.shape)
+        np.testing.assert_allclose(plain.numpy(), expected.numpy(), rtol=0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- call-time arguments override the constructor's
+def test_spacing_call_arguments_override_the_constructors_as_monais_do():
+    """``Spacing.__call__``'s ``mode``, ``padding_mode``, ``align_corners``, ``scale_extent``, ``output_spatial_shape``
+    each alone, MONAI's call side by side. Kills ``SpaceSpacing___call___15/_20/_25/_30/_35/_40/_45``,
+    ``SpaceSpacing_plan_5/_10/_50/_55/_60/_65/_70``."""
+    image = _oblique()
+    pixdim = (1.3, 0.8, 1.7)
+    cases = [
+        (dict(mode="nearest"), dict(mode="bilinear")),
+        (dict(padding_mode="border"), dict(padding_mode="reflection")),
+        (dict(mode="nearest", padding_mode="border"), dict(mode="bilinear", padding_mode="reflection")),
+        (dict(), dict(output_spatial_shape=(17, 25, 9))),
+        (dict(), dict(output_spatial_shape=(17, 25, 9), align_corners=True, scale_extent=True)),
+        (dict(), dict(scale_extent=True)),
+        (dict(scale_extent=True), dict(scale_extent=False)),
+        (dict(recompute_affine=True), dict(align_corners=True)),
+        (dict(recompute_affine=True, align_corners=True), dict()),
+    ]
+    for built, called in cases:
+        with _quiet():
+            theirs = Spacing(pixdim, **built)(image, **called)
+        ours = SpaceSpacing(pixdim, **built)(image, **called)
+        if built.get("recompute_affine"):  # MONAI 1.6.1 writes the bare scaling as the affine (documented): ours is the
+            # input's field of view resized to MONAI's shape, corner centres kept with align_corners=True, edges otherwise
+            corners = called.get("align_corners", built.get("align_corners", False))
+            assert tuple(ours.shape) == tuple(theirs.shape)
+            from monai_spacetx import Space
+
+            expected = Space.from_metatensor(image).resize(tuple(theirs.shape[1:]), align="centers" if corners else "edges")
+            assert Space.from_metatensor(ours) == expected
+            continue
+        _same(theirs, ours, atol=2e-6, affine_atol=1e-9)
+
+
+def _linear64(image: MetaTensor, out: MetaTensor, padding: str = "border") -> np.ndarray:
+    return oracles.interpolate(image[0].numpy().astype(np.float64), image.affine, out.affine, out.shape[1:], 1, padding)
+
+
+def test_the_call_dtype_is_the_computation_dtype():
+    """A float64 image resampled with ``dtype=float64`` given at the call agrees with the float64 brute-force linear
+    oracle to 1e-12 (float32 arithmetic misses it by ~1e-8), and the constructor's float32 does not. Kills
+    ``SpaceZoom___call___50``, ``_Counterpart__dtype`` mutants, the dropped ``dtype`` of the three calls."""
+    image = _axis_aligned(dtype=torch.float64)
+    for transform in (SpaceSpacing((1.3, 0.8, 1.7), dtype=np.float32), SpaceResize((11, 9, 7), mode="trilinear"), SpaceZoom(1.3, mode="trilinear")):
+        exact = transform(image, dtype=torch.float64)
+        rough = transform(image)
+        assert exact.dtype == rough.dtype == torch.float64
+        np.testing.assert_allclose(exact[0].numpy(), _linear64(image, exact), rtol=0, atol=1e-12)
+        assert np.abs(rough[0].numpy() - _linear64(image, rough)).max() > 1e-9
+    # Spacing's default computation dtype is float64 (MONAI's), the others' float32
+    default = SpaceSpacing((1.3, 0.8, 1.7))(image)
+    np.testing.assert_allclose(default[0].numpy(), _linear64(image, default), rtol=0, atol=1e-12)
+
+
+def test_resize_call_arguments_override_the_constructors_as_monais_do():
+    """``Resize.__call__``'s ``mode``, ``align_corners``, ``anti_aliasing``, ``anti_aliasing_sigma``, each alone.
+    Anti-aliasing: MONAI's Gaussian zero-pads, ours replicates the edge (documented): the voxels whose kernel stays
+    inside are compared, and the smoothing must show. Kills ``SpaceResize___call___15/_20/_25/_30/_35/_40``,
+    ``SpaceResize_plan_5/_10``."""
+    image = _oblique(shape=(40, 44, 24))
+    size = (11, 13, 12)
+    inner = (slice(None), slice(2, -2), slice(2, -2), slice(1, -1))
+    cases = [
+        (dict(), dict(mode="trilinear"), None),
+        (dict(mode="trilinear"), dict(align_corners=True), None),
+        (dict(mode="trilinear", align_corners=True), dict(align_corners=False), None),
+        (dict(mode="trilinear"), dict(anti_aliasing=True), inner),
+        (dict(mode="trilinear", anti_aliasing=True), dict(anti_aliasing_sigma=(1.0, 0.5, 0.0)), inner),
+        (dict(mode="trilinear", anti_aliasing=True, anti_aliasing_sigma=(1.0, 0.5, 0.0)), dict(anti_aliasing=False), None),
+        (dict(mode="trilinear"), dict(anti_aliasing=True, anti_aliasing_sigma=(2.0, 0.0, 0.0)), inner),
+    ]
+    for built, called, region in cases:
+        with _quiet():
+            theirs = Resize(size, **built)(image, **called)
+        ours = SpaceResize(size, **built)(image, **called)
+        if region is None:
+            _same(theirs, ours, atol=5e-6)
+            continue
+        np.testing.assert_allclose(ours.affine.numpy(), theirs.affine.numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(ours.numpy()[region], theirs.numpy()[region], rtol=0, atol=5e-5)
+        plain = Resize(size, mode="trilinear")(image)
+        assert np.abs(ours.numpy()[region] - plain.numpy()[region]).max() > 1e-2  # the smoothing shows
+
+
+def test_zoom_call_arguments_override_the_constructors_as_monais_do():
+    """``Zoom.__call__``'s ``mode``, ``padding_mode``, ``align_corners``, each alone. Kills
+    ``SpaceZoom___call___5/_15/_20/_25``, ``SpaceZoom_plan_5/_10``."""
+    image = _oblique()
+    cases = [
+        (dict(), dict(mode="trilinear")),
+        (dict(mode="trilinear"), dict(padding_mode="reflect")),
+        (dict(mode="trilinear", padding_mode="reflect"), dict(padding_mode="constant")),
+        (dict(mode="trilinear"), dict(align_corners=True)),
+        (dict(mode="trilinear", align_corners=True), dict(align_corners=False)),
+        (dict(padding_mode="constant"), dict(mode="trilinear")),
+    ]
+    for zoom in (0.7, 1.3):
+        for built, called in cases:
+            with _quiet():
+                theirs = Zoom(zoom, **built)(image, **called)
+            _same(theirs, SpaceZoom(zoom, **built)(image, **called), atol=5e-6)
+
+
+# ----------------------------------------------------------------------------- the dictionary forms
+def test_dictionary_forms_pass_each_keys_options_and_keep_monais_defaults():
+    """Per key ``mode``/``align_corners``/``anti_aliasing``/``anti_aliasing_sigma``/``dtype`` (Resized),
+    ``mode``/``padding_mode``/``align_corners``/``dtype`` (Zoomd), and the defaults (``anti_aliasing=False``,
+    ``keep_size=True``), MONAI's dictionary transforms side by side. Kills ``SpaceResized___call___10/_15/_25``,
+    ``SpaceResized___init___5``, ``SpaceZoomd___call___10/_15/_20``, ``SpaceZoomd___init___5/_65``."""
+    image = _oblique(shape=(40, 44, 24))
+    data = {"a": image, "b": image.clone(), "c": image.clone()}
+    with _quiet():
+        theirs = Resized(["a", "b"], (11, 13, 12), mode="trilinear")(dict(data))
+    ours = SpaceResized(["a", "b"], (11, 13, 12), mode="trilinear")(dict(data))
+    for key in ("a", "b"):
+        _same(theirs[key], ours[key], atol=5e-6)
+    kwargs = dict(mode=["trilinear", "nearest-exact", "trilinear"], align_corners=[True, None, False],
+                  anti_aliasing=[False, False, True], anti_aliasing_sigma=[None, None, (2.0, 0.0, 0.0)], dtype=[np.float64, np.float32, np.float32])
+    with _quiet():
+        theirs = Resized(["a", "b", "c"], (11, 13, 12), **kwargs)(dict(data))
+    ours = SpaceResized(["a", "b", "c"], (11, 13, 12), **kwargs)(dict(data))
+    _same(theirs["a"], ours["a"], atol=5e-6)
+    _same(theirs["b"], ours["b"], atol=0)
+    inner = (slice(None), slice(2, -2), slice(2, -2), slice(1, -1))
+    np.testing.assert_allclose(ours["c"].numpy()[inner], theirs["c"].numpy()[inner], rtol=0, atol=5e-5)
+    image = _oblique()
+    kwargs = dict(mode=["trilinear", "area"], padding_mode=["reflect", "constant"], align_corners=[True, None])
+    for zoom in (0.7, 1.3):
+        with _quiet():
+            theirs = Zoomd(["a", "b"], zoom, **kwargs)({"a": image, "b": image.clone()})
+        ours = SpaceZoomd(["a", "b"], zoom, **kwargs)({"a": image, "b": image.clone()})
+        for key in ("a", "b"):
+            _same(theirs[key], ours[key], atol=5e-6)
+    with _quiet():
+        theirs = Zoomd("a", 0.7, mode="trilinear")({"a": image})["a"]
+    _same(theirs, SpaceZoomd("a", 0.7, mode="trilinear")({"a": image})["a"], atol=5e-6)
+
+
+def test_lazy_forms_hand_their_flag_to_the_one_resample():
+    """A lazy Space step followed by a lazy Space step is one linear interpolation of the input (brute force from the
+    raw affines, where the input's interior is read); when the first step's ``lazy`` (constructor or call) is lost,
+    the second interpolates its output again (more than 1e-3 off). The second step's own flag does not matter: it
+    reads a lazy step's input either way. Kills ``SpaceResized___call___20``, ``SpaceZoomd___call___25``, ``SpaceSpacingd___call___55``,
+    ``_Counterpart__resample_15/_20``, ``SpaceZoom___call___40``."""
+    image = _axis_aligned(shape=(24, 22, 14), dtype=torch.float64)
+    a0 = image.affine.numpy()
+
+    def check(out: MetaTensor, once: bool) -> None:
+        shape = tuple(out.shape[1:])
+        x = oracles.source_coordinates(a0, out.affine.numpy(), shape)
+        interior = np.all((x >= 0.5) & (x <= np.array(image.shape[1:])[:, None] - 1.5), axis=0).reshape(shape)
+        assert interior.sum() > 500
+        error = np.abs(out[0].numpy()[interior] - _linear64(image, out)[interior]).max()
+        assert (error < 1e-9) if once else (error > 1e-3), error
+
+    dicts = [
+        lambda lazy: SpaceResized("img", (13, 15, 9), mode="trilinear", dtype=np.float64, lazy=lazy),
+        lambda lazy: SpaceZoomd("img", 0.8, mode="trilinear", padding_mode="constant", dtype=np.float64, lazy=lazy),
+        lambda lazy: SpaceSpacingd("img", (1.3, 1.2, 2.1), lazy=lazy),
+    ]
+    last = lambda lazy: SpaceSpacingd("img", (0.9, 1.7, 1.1), lazy=lazy)  # noqa: E731
+    for first in dicts:
+        check(last(True)(first(True)({"img": image}))["img"], once=True)
+        check(last(True)(first(False)({"img": image}))["img"], once=False)
+    arrays = [
+        lambda lazy: SpaceResize((13, 15, 9), mode="trilinear", dtype=np.float64, lazy=lazy),
+        lambda lazy: SpaceZoom(0.8, mode="trilinear", padding_mode="constant", dtype=np.float64, lazy=lazy),
+        lambda lazy: SpaceSpacing((1.3, 1.2, 2.1), lazy=lazy),
+    ]
+    for first in arrays:
+        check(SpaceSpacing((0.9, 1.7, 1.1), lazy=True)(first(True)(image)), once=True)
+        check(SpaceSpacing((0.9, 1.7, 1.1), lazy=True)(first(False)(image)), once=False)
+        check(SpaceSpacing((0.9, 1.7, 1.1))(first(False)(image, lazy=True)), once=True)  # the call's flag wins
+        check(SpaceSpacing((0.9, 1.7, 1.1))(first(True)(image, lazy=False)), once=False)
+
+
+def test_landmarks_move_with_the_first_image_key_of_a_grid():
+    """``point_keys`` move from the first key's input grid to its output grid (by hand from the raw affines: the
+    world position kept); a first key that is a 1-D image has no grid to move by, so the next key's is used; with no
+    image key present, boxes are refused by name. Kills ``_Counterpartd__apply_5/_10/_20/_25/_30`` and the
+    ``point_keys``/``point_coords``/``box_*`` arguments dropped in the three constructors."""
+    a = _oblique(shape=(20, 22, 12))
+    b = _axis_aligned(shape=(16, 18, 10))
+    points = np.array([[0.0, 0.0, 0.0], [19.0, 21.0, 11.0], [7.25, 3.5, 5.0], [-3.0, 10.0, 4.0]])
+
+    def moved(source: MetaTensor, target: MetaTensor) -> np.ndarray:
+        m = np.linalg.solve(target.affine.numpy(), source.affine.numpy())
+        return points @ m[:3, :3].T + m[:3, 3]
+
+    for transform in (SpaceSpacingd(["a", "b"], (1.3, 0.8, 1.7), point_keys="kp"),
+                      SpaceResized(["a", "b"], (11, 13, 7), point_keys="kp"),
+                      SpaceZoomd(["a", "b"], 0.7, point_keys="kp", keep_size=False)):
+        out = transform({"a": a, "b": b, "kp": points.copy()})
+        expected = moved(a, out["a"])
+        np.testing.assert_allclose(out["kp"], expected, rtol=0, atol=1e-9)
+        n = np.array(out["a"].shape[1:])
+        np.testing.assert_array_equal(out["kp_in_grid"], np.all((expected >= -0.5) & (expected <= n - 0.5), axis=1))
+        assert not np.allclose(moved(b, out["b"]), expected, atol=1e-3)  # the second key's map is another one
+    one, _ = _one_d()
+    out = SpaceZoomd(["line", "b"], 0.7, point_keys="kp", keep_size=False)({"line": one, "b": b, "kp": points.copy()})
+    np.testing.assert_allclose(out["kp"], moved(b, out["b"]), rtol=0, atol=1e-9)
+    world = SpaceResized(["a"], (11, 13, 7), point_keys="kw", point_coords="world")({"a": a, "kw": points.copy()})
+    np.testing.assert_allclose(world["kw"], points, rtol=0, atol=0)  # world landmarks stay where they are
+    boxes = np.array([[1.0, 1.0, 1.0, 4.0, 5.0, 6.0]])
+    for transform in (SpaceSpacingd(["a"], 1.3, box_keys="bx", allow_missing_keys=True),
+                      SpaceResized(["a"], 5, box_keys="bx", allow_missing_keys=True),
+                      SpaceZoomd(["a"], 0.5, box_keys="bx", allow_missing_keys=True)):
+        with pytest.raises(MetadataError, match=r"^box key 'bx' .* needs an image key to move with, and none of \['a'\] is in the data"):
+            transform({"bx": boxes})
+        out = transform({"a": a, "bx": boxes.copy()})
+        # MONAI's box coordinates put voxel i on [i, i + 1): the 8 corners, half a voxel to centre indices, mapped by
+        # hand from the raw affines, and their bounding box back in box coordinates
+        corners = np.array(np.meshgrid([1.0, 4.0], [1.0, 5.0], [1.0, 6.0], indexing="ij")).reshape(3, -1).T - 0.5
+        m = np.linalg.solve(out["a"].affine.numpy(), a.affine.numpy())
+        ends = corners @ m[:3, :3].T + m[:3, 3] + 0.5
+        np.testing.assert_allclose(out["bx"], np.r_[ends.min(0), ends.max(0)][None], rtol=0, atol=1e-9)
