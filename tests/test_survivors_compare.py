@@ -283,3 +283,16 @@ def test_a_prediction_that_requires_grad_is_read() -> None:
         assert type(got) is np.ndarray and got.dtype == np.float32
         np.testing.assert_array_equal(got, [[1.5, 2.0], [0.0, 3.0]])
     assert wrong_voxels(plain, np.array([[1.5, 2.0], [1.0, 3.0]])) == 1
+
+
+def test_a_single_point_given_as_d_coordinates() -> None:
+    """One point given as ``(D,)`` (the package's point convention: ``(D,)``, ``(N, D)``) is one distance; 3
+    coordinates on a 3-D grid of spacing 2, 3, 0.5: sqrt(4 + 9 + 0.25), by hand; with the 4x4 affine's
+    translation ignored. Kills ``landmark_error_mm``'s ``pts.shape[+1]`` mutant (the coordinates are the last
+    axis, not the second)."""
+    from monai_spacetx.compare import landmark_error_mm
+
+    affine = np.diag([2.0, 3.0, 0.5, 1.0])
+    affine[:3, 3] = (10.0, -4.0, 7.0)
+    got = landmark_error_mm(np.array([1.0, 1.0, 1.0]), np.zeros(3), affine)
+    assert got.shape == (1,) and got[0] == pytest.approx(np.sqrt(13.25), abs=1e-12)
