@@ -524,3 +524,63 @@ def test_landmarks_move_with_the_first_image_key_of_a_grid():
         m = np.linalg.solve(out["a"].affine.numpy(), a.affine.numpy())
         ends = corners @ m[:3, :3].T + m[:3, 3] + 0.5
         np.testing.assert_allclose(out["bx"], np.r_[ends.min(0), ends.max(0)][None], rtol=0, atol=1e-9)
+
+
+def test_box_options_reach_the_boxes():
+    """``box_format="corners"`` gives the 8 corners themselves, ``box_mode="cccwhd"`` MONAI's centre-size boxes in and
+    out (converted by hand); the corners mapped by hand from the raw affines. Kills the ``_init_points`` mutants
+    of the three constructors that drop ``box_mode`` or ``box_format``."""
+    a = _oblique(shape=(20, 22, 12))
+    lo, hi = np.array([1.0, 1.0, 1.0]), np.array([4.0, 5.0, 6.0])
+    corners = np.array(np.meshgrid(*zip(lo, hi), indexing="ij")).reshape(3, -1).T
+    for make in (lambda **k: SpaceSpacingd("a", (1.3, 0.8, 1.7), box_keys="bx", **k),
+                 lambda **k: SpaceResized("a", (11, 13, 7), box_keys="bx", **k),
+                 lambda **k: SpaceZoomd("a", 0.7, box_keys="bx", keep_size=False, **k)):
+        out = make(box_format="corners")({"a": a, "bx": np.r_[lo, hi][None]})
+        m = np.linalg.solve(out["a"].affine.numpy(), a.affine.numpy())
+        ends = (corners - 0.5) @ m[:3, :3].T + m[:3, 3] + 0.5
+        assert out["bx"].shape == (1, 8, 3)
+        np.testing.assert_allclose(np.sort(out["bx"][0], axis=0), np.sort(ends, axis=0), rtol=0, atol=1e-9)
+        out = make(box_mode="cccwhd")({"a": a, "bx": np.r_[(lo + hi) / 2, hi - lo][None]})
+        box = np.r_[ends.min(0), ends.max(0)]
+        np.testing.assert_allclose(out["bx"], np.r_[(box[:3] + box[3:]) / 2, box[3:] - box[:3]][None], rtol=0, atol=1e-5)
+
+
+def test_a_missing_key_is_monais_key_error_unless_allowed():
+    """MONAI's rule: a missing key raises ``KeyError`` unless ``allow_missing_keys=True``, then it is skipped. Kills
+    ``SpaceSpacingd___init___10/_20`` and the same in the two others (the flag's default turned, the flag lost)."""
+    image = _axis_aligned()
+    builders = [
+        (lambda allow: SpaceSpacingd(["a", "b"], 1.3, allow_missing_keys=allow), lambda allow: Spacingd(["a", "b"], 1.3, allow_missing_keys=allow),
+         lambda: SpaceSpacingd(["a", "b"], 1.3)),
+        (lambda allow: SpaceResized(["a", "b"], (7, 8, 9), allow_missing_keys=allow), lambda allow: Resized(["a", "b"], (7, 8, 9), allow_missing_keys=allow),
+         lambda: SpaceResized(["a", "b"], (7, 8, 9))),
+        (lambda allow: SpaceZoomd(["a", "b"], 0.6, allow_missing_keys=allow), lambda allow: Zoomd(["a", "b"], 0.6, allow_missing_keys=allow),
+         lambda: SpaceZoomd(["a", "b"], 0.6)),
+    ]
+    for ours, theirs, default in builders:
+        with pytest.raises(KeyError):
+            theirs(False)({"a": image})
+        with pytest.raises(KeyError, match="`b`"):
+            ours(False)({"a": image})
+        with pytest.raises(KeyError, match="`b`"):  # the default is MONAI's False
+            default()({"a": image})
+        with _quiet():
+            expected = theirs(True)({"a": image})
+        got = ours(True)({"a": image})
+        assert set(got) == set(expected) == {"a"}
+        _same(expected["a"], got["a"], atol=5e-6)
+
+
+def test_nearest_survives_a_padding_mode_given_alone_at_the_call():
+    """``SpaceSpacing(mode="nearest")(img, padding_mode=...)``: the constructor's mode stays (MONAI's ``nearest`` is
+    off-centre: the brute-force centre-consistent nearest with that padding is the oracle). Kills
+    ``SpaceSpacing___call___40`` (the constructor's mode not read)."""
+    image = _oblique()
+    for padding in ("zeros", "border", "reflection"):
+        out = SpaceSpacing((1.3, 0.8, 1.7), mode="nearest")(image, padding_mode=padding)
+        with _quiet():
+            grid = Spacing((1.3, 0.8, 1.7))(image)
+        np.testing.assert_allclose(out.affine.numpy(), grid.affine.numpy(), rtol=0, atol=1e-9)
+        expected = oracles.nearest(image[0].numpy(), image.affine, out.affine, out.shape[1:], padding=padding)
+        np.testing.assert_array_equal(out[0].numpy(), expected)
