@@ -331,3 +331,68 @@ def test_pop_record_says_whether_records_above_ours_went_too():
     ours = flipped.applied_operations[0]
     record, skipped = F.pop_record(step, flipped)
     assert record is ours and skipped is True and flipped.applied_operations == []
+
+
+def test_the_inverse_carries_the_native_grid_or_the_steps_source_in_its_place():
+    """The inverse's output names the image's recorded native grid (not the step's source), and the step's source when
+    the image records none (invert_29.._33, _37): the grids by hand, from the raw input."""
+    image = _image()
+    first, second = SpaceResample(pixdim=(1.6, 1.3, 2.2)), SpaceResample(pixdim=(1.1, 1.9, 1.4))
+    once = first(image)
+    middle = Space.from_metatensor(once)
+    twice = second(once)
+    bare = MetaTensor(twice.as_tensor().clone(), affine=twice.affine.clone())
+    bare.applied_operations = [dict(op) for op in twice.applied_operations]
+    back = second.inverse(twice)
+    assert Space.from_json(back.meta[F.NATIVE_KEY]) == Space.from_metatensor(image) != middle
+    back = second.inverse(bare)  # no native recorded: the step's source stands in
+    assert Space.from_json(back.meta[F.NATIVE_KEY]) == middle
+
+
+# -------------------------------------------------------------------------------------------------------- execute_pending
+
+
+def test_execute_pending_returns_what_has_nothing_pending_as_it_is():
+    """A plain tensor, an array and a MetaTensor with nothing pending come back as they are, the same objects
+    (execute_pending_2, _3, _4)."""
+    for value in (torch.zeros(1, 3, 3, 3), np.zeros((1, 3, 3, 3)), _image(), None, "text"):
+        assert F.execute_pending(value) is value
+        assert F.execute_pending(value, end_segment=True) is value
+
+
+def test_execute_pending_uses_the_options_mode_when_given_else_the_recorded_one():
+    """``override`` defaults to whether options are given (execute_pending_15, _16, _20.._23): MONAI's lazy ``Rotate``
+    recorded bilinear; with options ``nearest`` the pending rotation is the nearest sample, without options the linear
+    one, each by brute force from the raw input affine to the pending grid."""
+    from monai.transforms import Rotate
+
+    image = _image()
+    for options, order in ((F.WarpOptions.parse("nearest", "zeros", 0.0), 0), (None, 1)):
+        pending = Rotate(angle=0.4, mode="bilinear", padding_mode="zeros", lazy=True)(image.clone())
+        assert pending.pending_operations
+        out = F.execute_pending(pending, options)
+        assert not out.pending_operations
+        values = image[0].numpy().astype(np.float64)
+        if order == 0:
+            expected = oracles.nearest(values, image.affine, out.affine, out.shape[1:], padding="zeros")
+        else:
+            expected = oracles.interpolate(values, image.affine, out.affine, out.shape[1:], 1, "zeros")
+        inside = np.abs(expected) > 0
+        np.testing.assert_allclose(out[0].numpy()[inside], expected[inside], rtol=0, atol=2e-5)
+
+
+def test_a_segment_ends_at_execute_pending_only_when_asked():
+    """After a lazy Space step, ``execute_pending`` with nothing pending keeps the chain's memory of that step's input
+    unless ``end_segment`` (execute_pending_1, _5): the next lazy step is then one interpolation from the input, or an
+    interpolation of the first step's pixels; brute force both ways."""
+    image = _image()
+    for end_segment in (False, True):
+        first = SpaceResample(pixdim=(1.6, 1.3, 2.2), lazy=True)(image)
+        kept = F.execute_pending(first, end_segment=True) if end_segment else F.execute_pending(first)
+        assert kept is first
+        second = SpaceResample(pixdim=(1.1, 1.9, 1.4), lazy=True)(kept)
+        values = second[0].numpy()
+        direct = oracles.interpolate(image[0].numpy(), image.affine, second.affine, second.shape[1:], 1, "border")
+        twice = oracles.interpolate(first[0].numpy(), first.affine, second.affine, second.shape[1:], 1, "border")
+        assert np.abs(direct - twice).max() > 0.05
+        np.testing.assert_allclose(values, twice if end_segment else direct, rtol=0, atol=2e-5)
