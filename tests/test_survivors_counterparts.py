@@ -584,3 +584,50 @@ def test_nearest_survives_a_padding_mode_given_alone_at_the_call():
         np.testing.assert_allclose(out.affine.numpy(), grid.affine.numpy(), rtol=0, atol=1e-9)
         expected = oracles.nearest(image[0].numpy(), image.affine, out.affine, out.shape[1:], padding=padding)
         np.testing.assert_array_equal(out[0].numpy(), expected)
+
+
+def test_a_1d_key_with_pending_operations_is_refused_naming_the_key():
+    """1-D images are not fused lazily: our error names the key (written out by hand). Kills ``_adapt_25`` (the key
+    not passed to the lift)."""
+    from monai.transforms import Flip
+
+    from monai_spacetx import SpaceError
+
+    one, _ = _one_d()
+    pending = Flip(0, lazy=True)(one)
+    assert len(pending.pending_operations) == 1
+    for transform in (SpaceZoomd("line", 0.6), SpaceResized("line", 7), SpaceSpacingd("line", 0.7)):
+        with pytest.raises(SpaceError, match=r"^image for key 'line' is a 1-D image \(C, W\) with MONAI operations pending"):
+            transform({"line": pending})
+
+
+def test_spacing_computes_in_float64_by_default_as_monai():
+    """MONAI's ``Spacing`` default ``dtype=float64``: a float32 image comes out as the float64 brute-force linear
+    sample rounded to float32, voxel for voxel (float32 arithmetic misses ~20% of them). Kills
+    ``SpaceSpacing___init___55`` (the computation dtype lost) and the dictionary form's ``dtype`` default."""
+    image = _axis_aligned()
+    for transform in (lambda: SpaceSpacing((1.3, 0.8, 1.7)), lambda: SpaceSpacingd("img", (1.3, 0.8, 1.7))):
+        made = transform()
+        out = made(image) if isinstance(made, SpaceSpacing) else made({"img": image})["img"]
+        assert out.dtype == torch.float32
+        exact = _linear64(image, out).astype(np.float32)
+        assert (out[0].numpy() == exact).mean() > 0.999
+    rough = SpaceSpacing((1.3, 0.8, 1.7), dtype=np.float32)(image)
+    assert (rough[0].numpy() == _linear64(image, rough).astype(np.float32)).mean() < 0.95
+
+
+def test_spacingd_align_corners_reaches_recompute_affine():
+    """``recompute_affine=True``: the input's field of view resized to MONAI's shape, corner centres kept with
+    ``align_corners=True`` and edges otherwise (ours; MONAI 1.6.1 writes a bare scaling, documented), per key. Kills
+    ``SpaceSpacingd___init___65`` (the per-key ``align_corners`` lost)."""
+    from monai_spacetx import Space
+
+    image = _oblique()
+    data = {"a": image, "b": image.clone()}
+    with _quiet():
+        theirs = Spacingd(["a", "b"], (1.3, 1.3, 1.5), recompute_affine=True)(dict(data))
+    ours = SpaceSpacingd(["a", "b"], (1.3, 1.3, 1.5), recompute_affine=True, align_corners=[True, False])(dict(data))
+    for key, align in (("a", "centers"), ("b", "edges")):
+        assert tuple(ours[key].shape) == tuple(theirs[key].shape)
+        assert Space.from_metatensor(ours[key]) == Space.from_metatensor(image).resize(tuple(theirs[key].shape[1:]), align=align)
+    assert Space.from_metatensor(ours["a"]) != Space.from_metatensor(ours["b"])
