@@ -40,7 +40,8 @@ def _dice_by_hand(back: np.ndarray, label: np.ndarray) -> float:
 
 @pytest.mark.parametrize("shape, spacing, box", [((20, 16, 10), (1.2, 1.0, 2.5), ((5, 4, 2), (17, 14, 9))),
                                                  ((18, 14), (1.0, 1.5), ((1, 2), (15, 13)))])
-def test_probabilities_map_back_exactly_on_a_twice_finer_crop(shape, spacing, box) -> None:
+def test_probabilities_map_back_exactly_on_a_twice_finer_crop(shape: tuple[int, ...], spacing: tuple[float, ...],
+                                                             box: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
     """A working grid twice as fine as a crop (corner centres kept: native voxel i is working voxel 2i): the
     one-hot resampled linearly (upsampling: no anti-aliasing) and mapped back linearly at the even working
     voxels is the one-hot again, so argmax gives the label exactly inside the crop, and the fill (index 0,
