@@ -396,3 +396,55 @@ def test_a_segment_ends_at_execute_pending_only_when_asked():
         twice = oracles.interpolate(first[0].numpy(), first.affine, second.affine, second.shape[1:], 1, "border")
         assert np.abs(direct - twice).max() > 0.05
         np.testing.assert_allclose(values, twice if end_segment else direct, rtol=0, atol=2e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------- map_back
+
+
+def _two_steps() -> tuple[MetaTensor, MetaTensor]:
+    """A loaded image (MONAI's loader metadata: ``original_affine`` + ``spatial_shape``) and its working grid after two
+    Space steps (two resamples)."""
+    affine = torch.as_tensor(_affine())
+    image = _image(meta={"original_affine": affine.clone(), "spatial_shape": np.array(SHAPE)})
+    working = SpaceResample(pixdim=(1.1, 1.9, 1.4))(SpaceResample(pixdim=(1.6, 1.3, 2.2))(image))
+    return image, working
+
+
+def test_a_prediction_off_the_working_grid_is_refused_with_both_shapes():
+    """A prediction with the working grid's dimensions but another shape is refused, the message in full (map_back_10,
+    _17.._21)."""
+    from monai_spacetx import SpaceInvert
+
+    _, working = _two_steps()
+    shape = tuple(working.shape[1:])
+    bad = torch.zeros(2, shape[0] + 1, *shape[1:])
+    with pytest.raises(ShapeMismatchError, match=re.escape(
+            f"prediction of shape {tuple(bad.shape)} does not lie on the working grid {shape} (expected (C, *working))")):
+        SpaceInvert()(bad, ref=working)
+
+
+def test_a_linear_map_back_through_two_resamples_is_one_linear_resample():
+    """Only ``nearest`` composes the chain's nearest maps; linear with zeros padding is one linear resample from the
+    working grid to the native one (map_back_55): brute force from the raw affines, zeros outside."""
+    from monai_spacetx import SpaceInvert
+
+    image, working = _two_steps()
+    pred = MetaTensor(working.as_tensor() * 2.0 + 1.0, affine=working.affine.clone())
+    out = SpaceInvert(mode="bilinear", padding_mode="zeros")(pred, ref=working)
+    expected = oracles.interpolate(pred[0].numpy(), working.affine, image.affine, SHAPE, 1, "zeros", 0.0)
+    np.testing.assert_allclose(out[0].numpy(), expected, rtol=0, atol=2e-5)
+
+
+@pytest.mark.parametrize("argmax", [False, True])
+def test_the_map_back_names_the_native_grid_also_where_ref_records_none(argmax):
+    """The mapped-back prediction's ``spacetx_native`` is the native grid, also when ``ref`` only has MONAI's loader
+    metadata (map_back_41, _83): the grid from the raw loader affine and shape."""
+    from monai_spacetx import SpaceInvert
+
+    image, working = _two_steps()
+    del working.meta[F.NATIVE_KEY]
+    pred = MetaTensor(torch.stack([working[0], -working[0]]), affine=working.affine.clone())
+    out = SpaceInvert(argmax=argmax, mode="bilinear")(pred, ref=working)
+    assert tuple(out.shape[1:]) == SHAPE
+    assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_affine(_affine(), SHAPE)
+    np.testing.assert_allclose(out.affine.numpy(), _affine(), rtol=0, atol=1e-9)
