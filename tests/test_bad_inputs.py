@@ -510,3 +510,12 @@ def test_a_record_monai_never_writes_is_refused_when_read(record, error):
 
     with pytest.raises(MetadataError, match=rf"^the record of '{record['class']}' is not one MONAI writes: {error}"):
         read_record(record)
+
+
+def test_a_record_that_is_not_a_mapping_is_refused_without_a_name():
+    """Something other than a dict where MONAI keeps a record (a corrupted ``applied_operations``): our error, the
+    transform named ``'?'`` as in every message about an unnamed record."""
+    from monai_spacetx.transforms.records import read_record
+
+    with pytest.raises(MetadataError, match=r"^the record of '\?' is not one MONAI writes: AttributeError\("):
+        read_record(["SpatialCrop", {"cropped": [0, 1]}])  # type: ignore[arg-type]
