@@ -163,3 +163,26 @@ def test_crop_world_refuses_spacing_and_shape_together_in_one_sentence() -> None
     with pytest.raises(SpaceError) as info:
         Space((4, 4)).crop_world((0, 0), (4, 4), spacing=1.0, shape=(4, 4))
     assert str(info.value) == "crop_world takes spacing or shape, not both"
+
+
+def test_contains_stops_at_the_low_voxel_edges() -> None:
+    """The field of view ends half a voxel below voxel 0 along each axis: index ``-0.5`` is in, ``-0.6`` and
+    ``-1.0`` are out, in index and in world coordinates (world points from the raw affine by hand). Kills
+    ``contains_42`` (the low edge at ``-1.5``)."""
+    space = Space((4, 3), spacing=(2.0, 0.5), origin=(10.0, -1.0))
+    index = np.array([[-0.5, 0.0], [-0.6, 0.0], [0.0, -1.0], [-1.0, -1.0], [3.5, 2.5], [0.0, -0.5]])
+    expected = [True, False, False, False, True, True]
+    assert space.contains(index, coords="index").tolist() == expected
+    world = index * [2.0, 0.5] + [10.0, -1.0]
+    assert space.contains(world).tolist() == expected
+
+
+def test_equality_tolerance_is_1e_minus_6_in_the_affine() -> None:
+    """Equal when every affine entry agrees to ``1e-6`` (``EQUALITY_ATOL``, the documented tolerance): origins
+    ``1e-7`` or ``9e-7`` apart are the same grid, ``2e-6`` apart are not. Kills ``__eq___12`` (numpy's default
+    ``atol=1e-8``)."""
+    a = Space((4, 5), spacing=(1.0, 2.0), origin=(3.0, 4.0))
+    for shift, equal in ((1e-7, True), (9e-7, True), (2e-6, False)):
+        b = Space((4, 5), spacing=(1.0, 2.0), origin=(3.0 + shift, 4.0))
+        assert (a == b) is equal and (b == a) is equal
+    assert Space((4, 5), spacing=(1.0, 2.0 + 5e-7), origin=(3.0, 4.0)) == a
