@@ -52,8 +52,14 @@ def test_probabilities_map_back_exactly_on_a_twice_finer_crop(shape: tuple[int, 
     region = tuple(slice(a, b) for a, b in zip(start, end))
     back = np.zeros_like(label)
     back[region] = label[region]
+    said: list[str] = []
     report = compare_roundtrip(data, crop={"start": start, "end": end}, spacing=tuple(s / 2 for s in spacing),
-                               with_monai=False, probabilities=True)
+                               with_monai=False, probabilities=True, progress=said.append)
+    assert said == ["monai-spacetx: crop + resample the label into the working grid",
+                    "monai-spacetx: map the prediction back (nearest)",
+                    "scoring: which native voxels the working grid covers",
+                    "monai-spacetx: map the prediction back (mode='label')",
+                    "monai-spacetx: map soft probabilities back (argmax=True)"]
     (ours,) = report.results
     score = ours.probabilities
     assert score is not None
