@@ -535,8 +535,9 @@ def test_as_tensor_outside_a_monai_lazy_function_gets_the_pixels(warp_calls):
     step's unread output, ``as_tensor()`` called by a user's transform inside ``Compose(lazy=True)`` (MONAI's
     ``_apply_transform``, which holds ``lazy=True``, is its caller) and by MONAI's eager ``Flip``
     (``lazy=False``): a plain tensor holding the brute-force one linear resample (one warp), and MONAI's eager
-    flip of it (one warp, then MONAI's copy)."""
-    from monai.transforms import Compose, Flip
+    flip of it (one warp, then MONAI's copy; the output it read is then the type MONAI's eager ``Spacing`` returns).
+    _called_by_lazy_monai_30 (True when neither MONAI frame holds ``lazy=True``) fails the last."""
+    from monai.transforms import Compose, Flip, Spacing
 
     from monai_spacetx.transforms import SpaceResampled
 
@@ -553,7 +554,7 @@ def test_as_tensor_outside_a_monai_lazy_function_gets_the_pixels(warp_calls):
     warp_calls["ours"] = 0
     fresh = SpaceResampled("img", pixdim=0.9, lazy=True)({"img": img})["img"]
     flipped = Flip(spatial_axis=0, lazy=False)(fresh)
-    assert warp_calls["ours"] == 1
+    assert warp_calls["ours"] == 1 and type(fresh) is type(Spacing(pixdim=0.9)(img))  # computed, an ordinary MetaTensor
     np.testing.assert_allclose(flipped.as_tensor().numpy()[0], _one_linear_resample(img, fresh)[::-1], rtol=0, atol=1e-5)
 
 
