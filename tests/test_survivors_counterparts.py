@@ -154,12 +154,13 @@ def _assert_one_d(ours: MetaTensor, theirs: MetaTensor, one: MetaTensor, atol: f
         (lambda: SpaceSpacing((0.7,), min_pixdim=0.2, max_pixdim=0.9), lambda: Spacing((0.7, -1), min_pixdim=0.2, max_pixdim=0.9), {}),
         (lambda: SpaceSpacing((0.7,), min_pixdim=1.2, max_pixdim=1.6), lambda: Spacing((0.7, -1), min_pixdim=1.2, max_pixdim=1.6), {}),
         (lambda: SpaceSpacing(0.7), lambda: Spacing((0.7, -1)), {"output_spatial_shape": 30}),
+        (lambda: SpaceSpacing(0.7), lambda: Spacing((0.7, -1)), {"output_spatial_shape": (30,)}),
         (lambda: SpaceResize((7,)), lambda: Resize((7, -1)), {}),
         (lambda: SpaceResize(9, size_mode="longest", mode="bilinear"), lambda: Resize(9, size_mode="longest", mode="bilinear"), {}),
         (lambda: SpaceZoom(0.6, mode="bilinear"), lambda: Zoom((0.6, 1.0), mode="bilinear"), {}),
         (lambda: SpaceZoom(1.4, padding_mode="constant"), lambda: Zoom((1.4, 1.0), padding_mode="constant"), {}),
     ],
-    ids=["spacing", "spacing-extra-entry", "spacing-min-max-inside", "spacing-min-max-keeps", "spacing-shape", "resize",
+    ids=["spacing", "spacing-extra-entry", "spacing-min-max-inside", "spacing-min-max-keeps", "spacing-shape", "spacing-shape-list", "resize",
          "resize-longest", "zoom-out", "zoom-in"],
 )
 def test_a_1d_image_is_resampled_along_its_one_axis_as_monai_resamples_it_as_2d(ours, theirs, call):
@@ -171,7 +172,7 @@ def test_a_1d_image_is_resampled_along_its_one_axis_as_monai_resamples_it_as_2d(
     one, two = _one_d()
     theirs_call = dict(call)
     if "output_spatial_shape" in theirs_call:
-        theirs_call["output_spatial_shape"] = (theirs_call["output_spatial_shape"], 1)
+        theirs_call["output_spatial_shape"] = (*np.atleast_1d(theirs_call["output_spatial_shape"]), 1)
     with _quiet():
         expected = theirs()(two, **theirs_call)
     _assert_one_d(ours()(one, **call), expected, one, atol=1e-6)
@@ -311,13 +312,16 @@ def test_inverse_removes_the_axes_a_longer_spatial_size_added():
 # ----------------------------------------------------------------------------- call-time arguments override the constructor's
 def test_spacing_call_arguments_override_the_constructors_as_monais_do():
     """``Spacing.__call__``'s ``mode``, ``padding_mode``, ``align_corners``, ``scale_extent``, ``output_spatial_shape``
-    each alone, MONAI's call side by side. Kills ``SpaceSpacing___call___15/_20/_25/_30/_35/_40/_45``,
+    each alone, MONAI's call side by side (a diagonal resample, where the padding shows). Kills
+    ``SpaceSpacing___call___57/_60`` (the call's mode or padding not read) and the other call mutants,
     ``SpaceSpacing_plan_5/_10/_50/_55/_60/_65/_70``."""
     image = _oblique()
     pixdim = (1.3, 0.8, 1.7)
     cases = [
         (dict(mode="nearest"), dict(mode="bilinear")),
         (dict(padding_mode="border"), dict(padding_mode="reflection")),
+        (dict(diagonal=True), dict(padding_mode="reflection")),  # onto the world axes: the padding shows
+        (dict(diagonal=True, padding_mode="reflection"), dict(padding_mode="border")),
         (dict(mode="nearest", padding_mode="border"), dict(mode="bilinear", padding_mode="reflection")),
         (dict(), dict(output_spatial_shape=(17, 25, 9))),
         (dict(), dict(output_spatial_shape=(17, 25, 9), align_corners=True, scale_extent=True)),
@@ -631,3 +635,16 @@ def test_spacingd_align_corners_reaches_recompute_affine():
         assert tuple(ours[key].shape) == tuple(theirs[key].shape)
         assert Space.from_metatensor(ours[key]) == Space.from_metatensor(image).resize(tuple(theirs[key].shape[1:]), align=align)
     assert Space.from_metatensor(ours["a"]) != Space.from_metatensor(ours["b"])
+
+
+def test_a_spatial_size_two_entries_longer_is_refused_by_rank():
+    """MONAI grows an image by the extra ``spatial_size`` entries only up to 3 spatial axes (a 2-D image with 4 entries
+    fails in MONAI's interpolation): ours refuses it naming the image's own rank (by hand). Kills
+    ``SpaceResize__more_axes_15`` (``<= 4``: the image grown to 3-D first, the error then about a 3-D image)."""
+    from monai_spacetx import SpaceError
+
+    two = MetaTensor(torch.rand(1, 9, 8), affine=torch.tensor([[1.1, 0, 3], [0, 0.9, -2], [0, 0, 1.0]], dtype=torch.float64))
+    with pytest.raises(Exception):
+        Resize((5, 6, 4, 1))(two)
+    with pytest.raises(SpaceError, match=r"^spatial_size must have 2 entries \(one per spatial axis of a 2-D image\), got \(5, 6, 4, 1\)"):
+        SpaceResize((5, 6, 4, 1))(two)
