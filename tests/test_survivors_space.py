@@ -186,3 +186,25 @@ def test_equality_tolerance_is_1e_minus_6_in_the_affine() -> None:
         b = Space((4, 5), spacing=(1.0, 2.0), origin=(3.0 + shift, 4.0))
         assert (a == b) is equal and (b == a) is equal
     assert Space((4, 5), spacing=(1.0, 2.0 + 5e-7), origin=(3.0, 4.0)) == a
+
+
+def test_from_dict_refuses_a_dict_without_its_shape() -> None:
+    """A dict holding ``affine`` but no ``shape`` is refused by our ``SpaceTypeError`` naming it (by hand), not a
+    bare ``KeyError``. Kills ``from_dict_2`` (``and`` for the first ``or``)."""
+    from monai_spacetx.errors import SpaceTypeError
+
+    data = {"affine": np.eye(3).tolist()}
+    with pytest.raises(SpaceTypeError) as info:
+        Space.from_dict(data)
+    assert str(info.value) == f"expected a dict with 'shape' and 'affine', got {data!r}"
+
+
+@pytest.mark.parametrize("before, after", [((-1, 0), (0, 0)), ((0, 0), (0, -2)), (-1, 3)])
+def test_pad_refuses_a_negative_amount_on_either_side_alone(before: object, after: object) -> None:
+    """One negative amount, before or after, is refused naming both (by hand). Kills ``pad_22`` (refused only
+    when both sides are negative)."""
+    b = np.broadcast_to(before, (2,)).tolist()
+    a = np.broadcast_to(after, (2,)).tolist()
+    with pytest.raises(SpaceError) as info:
+        Space((10, 12)).pad(before, after)  # type: ignore[arg-type]
+    assert str(info.value) == f"pad amounts must be >= 0, got before={b}, after={a}"
