@@ -118,8 +118,9 @@ def test_the_inverse_pads_with_the_recorded_padding_and_fill():
         (torch.tensor([1, 3, 3, 3], dtype=torch.int64), []),  # integers: the new spacing is not truncated
         (torch.tensor([-1.0, 1.0]), []),  # short, as MONAI's own tests write it: padded with ones
         ([1.0, 1.0, 1.0, 1.0, 0.5], [0.5]),
+        (torch.tensor(-1.0), []),  # a single number: qfac only
     ],
-    ids=["nifti-numpy", "int-tensor", "short", "list"],
+    ids=["nifti-numpy", "int-tensor", "short", "list", "scalar"],
 )
 def test_pixdim_gets_the_new_spacing_keeps_the_rest_and_the_input(given, expected_tail):
     """``pixdim`` is ``[qfac, spacing..., rest]``: the spacing written in from the raw affine, qfac and the rest kept,
