@@ -303,3 +303,18 @@ def test_a_single_point_given_as_d_coordinates() -> None:
     affine[:3, 3] = (10.0, -4.0, 7.0)
     got = landmark_error_mm(np.array([1.0, 1.0, 1.0]), np.zeros(3), affine)
     assert got.shape == (1,) and got[0] == pytest.approx(np.sqrt(13.25), abs=1e-12)
+
+
+def test_the_foreground_threshold_is_strictly_above() -> None:
+    """``crop={"threshold": t}`` keeps ``image > t`` (MONAI's ``select_fn`` form): with t = 30, the value of
+    class 3 in the image, only class 7 (70) is foreground, for both pipelines; the box of class 7 by numpy
+    (margin 0), nothing predicted outside it. Kills ``_Above.__call__``'s ``>=`` mutant."""
+    data, label = _case((20, 16, 10), (1.2, 1.0, 2.5))
+    where = np.argwhere(label == 7)
+    box = tuple(slice(a, b + 1) for a, b in zip(where.min(0), where.max(0)))
+    outside = np.count_nonzero(label) - np.count_nonzero(label[box])
+    report = compare_roundtrip(data, crop={"threshold": 30.0, "margin": 0}, size=(6, 6, 4))
+    for result in report.results:
+        assert result.score is not None, result.name
+        assert result.score.wrong_outside == outside > 0, result.name
+    assert report.results[0].score is not None and report.results[0].score.inside_voxels == label[box].size
