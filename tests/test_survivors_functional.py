@@ -449,3 +449,19 @@ def test_the_map_back_names_the_native_grid_also_where_ref_records_none(argmax):
     assert tuple(out.shape[1:]) == SHAPE
     assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_affine(_affine(), SHAPE)
     np.testing.assert_allclose(out.affine.numpy(), _affine(), rtol=0, atol=1e-9)
+
+
+def test_the_record_holds_the_shape_the_step_started_from_after_monais_pending_pad():
+    """Our record's ``orig_size`` is MONAI's: the input's spatial shape, here the shape after a lazily pending MONAI
+    ``SpatialPad``, by hand, and the step's recorded source is that padded grid. (resample_41, ``orig_size=None``, is
+    equivalent: MONAI's own default, read from the image after the pending records moved onto it, is the same shape.)"""
+    from monai.transforms import SpatialPad
+
+    image = _image()
+    padded = SpatialPad(spatial_size=(12, 9, 6), lazy=True)(image.clone())
+    assert padded.pending_operations
+    out = SpaceResample(pixdim=(1.6, 1.3, 2.2), lazy=True)(padded)
+    ours = out.applied_operations[-1]
+    assert ours[TraceKeys.CLASS_NAME] == "SpaceResample"
+    assert tuple(int(s) for s in ours[TraceKeys.ORIG_SIZE]) == (12, 9, 6)
+    assert Space.from_json(ours[TraceKeys.EXTRA_INFO]["source"]).shape == (12, 9, 6)
