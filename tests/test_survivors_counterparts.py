@@ -167,7 +167,7 @@ def test_a_1d_image_is_resampled_along_its_one_axis_as_monai_resamples_it_as_2d(
     """The lifted 1-D image ``(C, W, 1, 1)``: only the first axis is planned; the two single-voxel axes keep their
     spacing and position (here 2 and 3 mm, not MONAI's 1 mm) whatever the other entries of ``pixdim``, ``zoom``,
     ``spatial_size`` say. Kills ``_leading_*`` (kind or value tests turned, the first entry lost or two kept),
-    ``SpaceSpacing_plan_15/_20/_25/_30`` (the absent axes respaced), ``SpaceSpacing___call___5/_10``,
+    ``SpaceSpacing_plan_15/_20/_25`` (the absent axes respaced), ``SpaceSpacing___call___5`` (a list shape not extended),
     ``SpaceResize_plan_15/_25/_35``, ``SpaceZoom_plan_15/_20``, ``_adapt_25/_30``, ``_restore_5``."""
     one, two = _one_d()
     theirs_call = dict(call)
