@@ -465,3 +465,39 @@ def test_the_record_holds_the_shape_the_step_started_from_after_monais_pending_p
     assert ours[TraceKeys.CLASS_NAME] == "SpaceResample"
     assert tuple(int(s) for s in ours[TraceKeys.ORIG_SIZE]) == (12, 9, 6)
     assert Space.from_json(ours[TraceKeys.EXTRA_INFO]["source"]).shape == (12, 9, 6)
+
+
+def test_execute_pending_marks_the_newest_record_and_names_the_loaders_native_grid():
+    """A lazy Space step, then MONAI's lazy ``Flip`` and ``Rotate``: one warp covers all three; the records stay in
+    order, only the newest (``Rotate``'s) says what the warp covered (execute_pending_29, _30), and the output names
+    the native grid told by MONAI's loader metadata (execute_pending_38): by hand."""
+    from monai.transforms import Rotate
+
+    affine = torch.as_tensor(_affine())
+    image = _image(meta={"original_affine": affine.clone(), "spatial_shape": np.array(SHAPE)})
+    step = SpaceResample(pixdim=(1.6, 1.3, 2.2), lazy=True)(image)
+    pending = Rotate(angle=0.3, lazy=True)(Flip(spatial_axis=0, lazy=True)(step))
+    out = F.execute_pending(pending)
+    names = [op[TraceKeys.CLASS_NAME] for op in out.applied_operations]
+    assert names == ["SpaceResample", "Flip", "Rotate"]
+    from monai_spacetx.transforms.lazy import FUSED_KEY
+
+    assert FUSED_KEY in out.applied_operations[-1] and FUSED_KEY not in out.applied_operations[1]
+    assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_affine(_affine(), SHAPE)
+    out = F.execute_pending(Flip(spatial_axis=1, lazy=True)(image.clone()))  # no Space step wrote it before
+    assert Space.from_json(out.meta[F.NATIVE_KEY]) == Space.from_affine(_affine(), SHAPE)
+
+
+def test_a_lazy_step_without_metadata_tracking_gives_the_plain_samples():
+    """``lazy=True`` under ``set_track_meta(False)``: a plain tensor holding the brute-force samples (resample_89,
+    _92.._94: the step is still remembered for a following one)."""
+    image = _image()
+    planned = SpaceResample(pixdim=(1.6, 1.3, 2.2))(image)
+    set_track_meta(False)
+    try:
+        out = SpaceResample(pixdim=(1.6, 1.3, 2.2), lazy=True)(image)
+    finally:
+        set_track_meta(True)
+    assert type(out) is torch.Tensor
+    expected = oracles.interpolate(image[0].numpy(), image.affine, planned.affine, planned.shape[1:], 1, "border")
+    np.testing.assert_allclose(out[0].numpy(), expected, rtol=0, atol=2e-5)
