@@ -179,7 +179,7 @@ def resample(
     image = as_image(img, key)
     # MONAI's pending operations (lazy mode) are fused into this one warp: it reads the data on
     # its own grid, our step starts from the pending grid (``source``, what the record says)
-    step = plan_step(image, options, target, own_replay=replay is not None)
+    step = plan_step(image, options, target)
     if replay is not None:  # a MONAI pad mode fills part of our grid from the rest (padding.resample_padded)
         step = replace(step, replays=step.replays + (replay,))
     source = step.grid

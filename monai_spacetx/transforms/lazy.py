@@ -341,7 +341,7 @@ def _held_windows(first: Space, grids: Sequence[Space]) -> tuple[Space, ...]:
     return tuple(out)
 
 
-def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False, own_replay: bool = False) -> FusedStep:
+def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False) -> FusedStep:
     """Everything one Space step onto ``target`` executes, with MONAI's pending operations fused in.
 
     When ``img`` is the untouched output of an earlier *lazy* Space step (same storage, same
@@ -355,16 +355,9 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         options: the step's own options (they vote when the step itself interpolates).
         target: the planned grid.
         override: use ``options`` as they are (the sink's ``mode`` given, as MONAI's ``overrides``).
-        own_replay: the step fills part of its grid from its own inside (a MONAI pad mode, :class:`Replay`).
     """
     base = _recall(img)
     own = not copies(pending_space(img), target)
-    if base is not None and own and (own_replay or base.replays):
-        # a resample after or with a step that fills its grid from its inside (a kept-size zoom's edge padding):
-        # one warp does not carry that padding through the other's (kept-size zooms in a row, edge then
-        # constant or constant then edge: up to 600 of 960 voxels differed from the eager chain), so this step
-        # reads the earlier one's pixels: two resamples, as the eager chain. A copy (crop, flip) still fuses
-        base = None
     ndim = len(img.shape) - 1
     # the earlier step's pixels exist (something read them) and the rest only copies them: copy them; a later
     # step that interpolates still reads the earlier step's input (the step below keeps it)
