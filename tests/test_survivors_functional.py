@@ -501,3 +501,25 @@ def test_a_lazy_step_without_metadata_tracking_gives_the_plain_samples():
     assert type(out) is torch.Tensor
     expected = oracles.interpolate(image[0].numpy(), image.affine, planned.affine, planned.shape[1:], 1, "border")
     np.testing.assert_allclose(out[0].numpy(), expected, rtol=0, atol=2e-5)
+
+
+def test_a_deferred_lazy_step_computes_in_its_computation_dtype():
+    """resample_55, _58 (the computation dtype not handed to the deferred step): a lazy ``SpaceSpacing`` (MONAI's
+    default ``dtype=float64``) whose output is read later is the float64 brute-force linear sample rounded to
+    float32, voxel for voxel, as the eager step is; with ``dtype=float32`` a fifth of the voxels round otherwise."""
+    from monai_spacetx.transforms import SpaceSpacing
+
+    rng = np.random.default_rng(1)
+    affine = np.array([[1.1, 0, 0, -7.0], [0, 0.9, 0, 3.0], [0, 0, 1.7, 12.5], [0, 0, 0, 1.0]])
+    image = MetaTensor(torch.as_tensor(rng.random((1, 20, 22, 12)), dtype=torch.float32), affine=torch.as_tensor(affine))
+
+    def exact(out: torch.Tensor) -> np.ndarray:
+        data = image.as_tensor().double().numpy()[0]
+        return oracles.interpolate(data, affine, out.affine.numpy(), tuple(out.shape[1:]), 1, "border").astype(np.float32)
+
+    lazy = SpaceSpacing((1.3, 0.8, 1.7), lazy=True)(image)
+    values = lazy.as_tensor()  # the first read computes the deferred step
+    assert values.dtype == torch.float32
+    assert (values[0].numpy() == exact(lazy)).mean() > 0.999
+    rough = SpaceSpacing((1.3, 0.8, 1.7), dtype=np.float32, lazy=True)(image)
+    assert (rough.as_tensor()[0].numpy() == exact(rough)).mean() < 0.95
