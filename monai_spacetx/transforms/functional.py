@@ -205,9 +205,9 @@ def resample(
         out = write_geometry(warped, meta_info, target, native)
         setattr(out, "__class__", Deferred)  # its pixels are computed when first read
         return out
-    warped = run_step(step, target, dtype)  # one warp; padding beyond every grid the data passed through
-    if lazy:
-        remember(warped, step, record)  # a following lazy Space step may resample from our input instead
+    # one warp; padding beyond every grid the data passed through. Nothing to remember for a later lazy step
+    # when lazy: without metadata (set_track_meta(False)) no record can name this output as ours
+    warped = run_step(step, target, dtype)
     if not get_track_meta():
         return warped
     return write_geometry(warped, meta_info, target, native)
