@@ -239,3 +239,16 @@ def test_map_back_nearest_default_fill_and_the_native_grids_tolerance():
     far[2, 3] += 2e-3
     with pytest.raises(MetadataError, match=r"does not lead back to the native grid"):
         map_back_nearest(current, label, Space.from_affine(far, SHAPE))
+
+
+def test_a_lazily_executed_run_starts_on_its_oldest_operations_input_shape():
+    """chain_recorded_grids_80 (the run's input shape read from its second-oldest operation): a lazy ``Spacingd``
+    (which changes the shape) then ``Flipd``, executed by our sink, is one step from the loaded grid, the shape
+    the label had before ``Spacingd``, not the one ``Flipd`` received (MONAI's eager ``Spacingd`` gives that)."""
+    resampled = Spacingd("label", pixdim=(0.8, 0.7, 1.1), mode="nearest")({"label": _label()})["label"]
+    assert tuple(resampled.shape[1:]) != SHAPE  # the two shapes the mutant would confuse differ
+    lazy = Compose([Spacingd("label", pixdim=(0.8, 0.7, 1.1), mode="nearest"), Flipd("label", spatial_axis=1),
+                    SpaceApplyPendingd("label")], lazy=True)({"label": _label()})
+    grids = recorded_grids(lazy["label"])
+    assert len(grids) == 2 and grids[0].shape == SHAPE
+    np.testing.assert_allclose(grids[0].affine, _affine(), rtol=0, atol=1e-9)
