@@ -784,12 +784,14 @@ def test_a_centre_on_the_edge_of_a_flipped_copy_is_decided_in_the_inputs_frame(s
     np.testing.assert_array_equal(out[0].numpy(), expected)
 
 
-def test_a_lazy_edge_padded_crop_back_onto_the_zooms_grid_is_monais_eager_chain():
-    """A lazy kept-size ``SpaceZoom(0.6, edge)``, a lazy crop inward, then a lazy crop back out to the zoom's grid
-    with ``edge`` padding (the last grid equals the zoom's, whose replay then stands for the crop's padding):
-    the crops copy, so the result is MONAI's eager ``Zoom``, ``SpatialCrop`` and ``BorderPad(mode="edge")``,
-    side by side, voxel for voxel. (Written for run_step_29; it does not kill it: the crop back records no
-    replay of its own, so no replay follows the one on the target's grid.)"""
+@pytest.mark.parametrize("last_lazy", [True, False])
+@pytest.mark.parametrize("mode", ["edge", "wrap", "mean", "median", "minimum", "maximum", "reflect", "symmetric", "linear_ramp"])
+def test_a_crop_back_out_past_a_lazy_crop_pads_with_its_own_mode_as_monai(mode, last_lazy):
+    """run_step_29 and the order of a step's own padding: a lazy kept-size ``SpaceZoom(0.6, edge)``, a lazy crop
+    inward, then a crop back out to the zoom's grid (lazy or not) padded with a MONAI pad mode. The crops copy, so
+    the result is MONAI's eager ``Zoom``, ``SpatialCrop`` and ``BorderPad(mode)``, side by side, voxel for voxel.
+    Before the fix the constant beyond the inward crop's grid was written after the crop's own padding (``wrap``,
+    ``mean``, ...: 384 of 480 voxels were 0)."""
     from monai.transforms import BorderPad, SpatialCrop, Zoom
 
     from monai_spacetx.transforms import SpaceCrop, SpaceZoom
@@ -799,8 +801,8 @@ def test_a_lazy_edge_padded_crop_back_onto_the_zooms_grid_is_monais_eager_chain(
                      affine=torch.diag(torch.tensor([1.0, 1.2, 2.0, 1.0], dtype=torch.float64)))
     zoomed = SpaceZoom(0.6, mode="bilinear", padding_mode="edge", lazy=True)(img)
     inward = SpaceCrop(roi_start=(2, 2, 1), roi_end=(8, 6, 5), lazy=True)(zoomed)
-    out = SpaceCrop(roi_start=(-2, -2, -1), roi_end=(8, 6, 5), padding_mode="edge", lazy=True)(inward)
-    expected = BorderPad([2, 2, 2, 2, 1, 1], mode="edge")(
+    out = SpaceCrop(roi_start=(-2, -2, -1), roi_end=(8, 6, 5), padding_mode=mode, lazy=last_lazy)(inward)
+    expected = BorderPad([2, 2, 2, 2, 1, 1], mode=mode)(
         SpatialCrop(roi_start=(2, 2, 1), roi_end=(8, 6, 5))(Zoom(0.6, mode="bilinear", padding_mode="edge")(img)))
     assert out.shape == expected.shape == (1, 10, 8, 6)
     np.testing.assert_array_equal(out.affine.numpy(), expected.affine.numpy())

@@ -610,9 +610,10 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
         out = warp_as(step.pixels[0], step.pixels[1], target, step.options, dtype)
     else:
         out = warp_as(step.data, step.source, target, step.options, dtype)
+    own = []
     for replay in step.replays:
-        if replay.grid == target:  # the step's own padding, on its own output
-            out = replay.pad(out)
+        if replay.grid == target:  # the step's own padding, on its own output: its last operation, applied last
+            own.append(replay)
             continue
         region = _in_pad(target, replay) if step.pixels is None else None  # (copied pixels hold it already)
         if region is not None:  # voxels in that grid's padding: its pixels, padded, carried here
@@ -623,6 +624,8 @@ def run_step(step: FusedStep, target: Space, dtype: Optional[torch.dtype] = None
         mask = outside_grid(target, grid)
         if mask is not None:
             out[:, torch.as_tensor(mask, device=out.device)] = torch.as_tensor(fill, dtype=out.dtype)
+    for replay in own:  # after the limits: beyond its input grid this step's own pad mode fills, not a constant
+        out = replay.pad(out)
     return out
 
 
