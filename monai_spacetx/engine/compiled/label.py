@@ -268,12 +268,12 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any
     d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     _label_cells_along(x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index)
     step = max(ost[3], 1)  # an output axis of one voxel has stride 0 (its only index is 0)
+    ahead = _ahead_offset(lin, sst, 2.0) if sst[1] == 0 else 0  # two rows on, as linear and nearest (2-D only)
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
         orow = out[at : at + (oshape[3] - 1) * step + 1 : step]
         if sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
-            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True,
-                            _ahead_offset(lin, sst, 2.0))
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True, ahead)
         else:
             _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, False, 0)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst,
