@@ -247,10 +247,7 @@ def build_cases(quick: bool) -> dict[str, tuple[str, list[Entry]]]:
     run = sitk_resample(prob.numpy(), working, native, "sitkLinear")
     if run:
         entries.append(("SimpleITK Resample (vector)", run))
-    try:
-        entries.append(("MONAI Invertd (SpatialCropd+Spacingd undone, bilinear)", monai_invertd(image, native, start, end, 1.5 * q)))
-    except ImportError:
-        pass
+    entries.append(("MONAI Invertd (SpatialCropd+Spacingd undone, bilinear)", monai_invertd(image, native, start, end, 1.5 * q)))
     cases["map back"] = (f"3 x {working.shape} -> {native.shape} linear", entries)
 
     for case, (n, m) in (("oblique", (256 // q, 200 // q)), ("oblique 192", (192 // q, 150 // q))):

@@ -165,9 +165,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                        "tests/test_engine.py::test_cubic_is_torch_bicubic_on_the_separable_path",
                        "tests/test_engine.py::test_bad_input_messages"),
     "geometry/boxes.py": ("tests/test_boxes.py",),
-    # the property tests with a fixed seed: the same examples for the clean run and every mutant (a fresh random draw
-    # can fail the clean run: test_respace_centers_keeps_voxel_zero drew a sheared grid whose spacing is within MONAI's
-    # AFFINE_TOL of the target, which MONAI's Spacing keeps and Space.respace does not) and no kill by a lucky draw
+    # the property tests with a fixed seed: the same examples for the clean run and every mutant, so no kill by a lucky
+    # draw (a random draw once failed the clean run: test_respace_centers_keeps_voxel_zero, since fixed)
     "geometry/space.py": ("tests/test_space.py", "tests/test_space_properties.py", "tests/test_space_monai.py",
                           "--hypothesis-seed=0"),
     "transforms/sink.py": ("tests/test_lazy.py",),
