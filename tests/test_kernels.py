@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -72,10 +73,25 @@ def _oblique_pair(rng: np.random.Generator, ndim: int) -> tuple[Space, Space]:
     return source, target
 
 
+@pytest.fixture(params=["parallel", "serial"])
+def build(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each kernel build: the parallel one (what a process runs, at any thread count) and the serial
+    one (what a forked child of it runs), made the one this process runs by a parent pid not its own."""
+    from monai_spacetx.engine.compiled import _runtime
+
+    if request.param == "serial":
+        monkeypatch.setattr(_runtime, "_parallel_pid", -1)
+    ran: list[tuple[str, object]] = []
+    real = _runtime._kernel
+    monkeypatch.setattr(_runtime, "_kernel", lambda name: ran.append((name, real(name))) or ran[-1][1])
+    yield request.param
+    assert ran and all(kernel is _runtime._BUILT[name][request.param == "parallel"] for name, kernel in ran)
+
+
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("padding_mode, fill", PADDINGS)
 @pytest.mark.parametrize("mode", ["nearest", "linear", "cubic", "label"])
-def test_kernels_match_the_torch_path(ndim: int, padding_mode: str, fill: float, mode: str) -> None:
+def test_kernels_match_the_torch_path(ndim: int, padding_mode: str, fill: float, mode: str, build: str) -> None:
     rng = np.random.default_rng(ndim * 100 + len(padding_mode) + int(fill))
     for _ in range(3):
         source, target = _oblique_pair(rng, ndim)
@@ -466,7 +482,7 @@ def test_argmax_export_when_a_voxels_best_classes_tie(path: str, oblique: bool, 
 # ---------------------------------------------------------------------------- axis-aligned label mode
 @pytest.mark.parametrize("ndim", [2, 3])
 @pytest.mark.parametrize("padding_mode, fill", PADDINGS)
-def test_axis_aligned_label_kernel_matches_the_torch_path(ndim: int, padding_mode: str, fill: float, monkeypatch) -> None:
+def test_axis_aligned_label_kernel_matches_the_torch_path(ndim: int, padding_mode: str, fill: float, monkeypatch, build: str) -> None:
     """Axis-aligned label mode (respacings and resizes up and down, flips, a target overhanging the
     source) runs its compiled kernel on CPU (counted: the test is not the torch path twice) and gives
     the torch separable path's labels bit for bit: 2, 5 and 40 classes, blocky regions and noise,

@@ -44,9 +44,10 @@ contiguous copy and without one compiled variant per layout.
 
 Threads: a kernel runs its target rows in ``prange`` on the thread count decided for the call
 (:func:`~.threads.call_threads`), set with ``numba.set_num_threads``, which numba keeps per
-calling thread. One thread runs a serial build of the same kernel: no parallel runtime is
-touched, which is also what a forked process must do after its parent used numba's OpenMP
-layer (GNU OpenMP aborts a forked child that starts a parallel region). The GIL is released.
+calling thread, one thread included (the parallel build is the faster one there too). A forked
+process whose parent ran a parallel build runs the serial build of the same kernel (GNU OpenMP
+aborts a forked child that starts a parallel region after its parent did); see :mod:`._runtime`.
+The GIL is released.
 
 Compile cost: ``cache=True`` keeps the machine code on disk next to each module (numba's
 ``__pycache__``, or ``NUMBA_CACHE_DIR``); a read-only install compiles in memory once per
@@ -67,7 +68,7 @@ from . import _runtime
 from . import nearest, linear, cubic  # noqa: F401,I001 (the families register their builds on import, in this order)
 from ._args import _BITS, _fill_value, _geometry, _padded, _padded_out, _runs, _storage
 from ._rows import _snapped_floor
-from ._runtime import _BUILT, TILE, _run, _state, available, disabled, numba
+from ._runtime import _BUILT, TILE, _parallel_allowed, _run, _state, available, disabled, numba
 from .label import label_axes_kernel, label_kernel
 from .compose import compose_nearest_gather
 from .export import export_argmax, export_certify, export_first_pass
@@ -143,7 +144,7 @@ def warm_up() -> float:
     lo, hi = np.zeros(16, dtype=np.int64), np.full(16, 4, dtype=np.int64)
     floats, labels, bits = np.zeros(64, np.float32), np.zeros(64, np.uint8), np.zeros(64, np.int32)
     maps, sizes = np.zeros((1, 3, 4)), np.full((1, 3), 4, dtype=np.int64)
-    for build in (0, 1):
+    for build in (0, 1) if _parallel_allowed() else (0,):
         _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))

@@ -6,9 +6,15 @@ call's thread count.
 A kernel is a row function run over all rows by a serial or a parallel driver: numba's parallel
 pass analyses only the driver's loop (its array analysis fails on some row bodies), the row code is
 compiled once for both, and the two builds have names of their own (numba's disk cache keys its
-files by module, function name and line, not by the ``parallel`` flag). One thread runs the serial
-build: no parallel runtime is touched, which is also what a forked process must do after its
-parent used numba's OpenMP layer (GNU OpenMP aborts a forked child that starts a parallel region).
+files by module, function name and line, not by the ``parallel`` flag). The parallel build runs at
+every thread count, one included: numba compiles a parallel loop's body apart, with arguments it
+knows do not alias, and that body ran 1.2-1.7x faster on one thread than the same rows through the
+serial driver (64^3 and 128^3 outputs, nearest and linear; ``benchmarks/bench_overhead.py``'s
+kernel). The serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP
+aborts a forked child that starts a parallel region after its parent did (a ``DataLoader`` worker).
+Every kernel is compiled with numba's ``error_model="numpy"``, the model numba gives a parallel
+loop's body: no kernel divides by a value that can be zero, and the Python model's zero checks kept
+loops scalar.
 """
 
 from __future__ import annotations
@@ -57,12 +63,12 @@ class disabled:
 
 
 def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
-    """``numba.njit(cache=True, **flags)(fn)``; without a writable cache location anywhere (a read-only
+    """``numba.njit(cache=True, error_model="numpy", **flags)(fn)`` (see the module docstring); without a writable cache location anywhere (a read-only
     install and no writable ``NUMBA_CACHE_DIR`` or home) numba refuses ``cache=True``: compile in memory."""
     try:
-        return numba.njit(cache=True, **flags)(fn)
+        return numba.njit(cache=True, error_model="numpy", **flags)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(cache=False, **flags)(fn)
+        return numba.njit(cache=False, error_model="numpy", **flags)(fn)
 
 
 def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -114,14 +120,20 @@ def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Seq
                         _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True))
 
 
-def _kernel(name: str, threads: int) -> Any:
-    """The serial or parallel build of kernel ``name`` for ``threads`` threads (see the module docstring)."""
+def _parallel_allowed() -> bool:
+    """Whether this process may run parallel builds (see the module docstring); records that it does."""
     global _parallel_pid
+    if _parallel_pid is not None and _parallel_pid != os.getpid():
+        return False
+    _parallel_pid = os.getpid()
+    return True
+
+
+def _kernel(name: str) -> Any:
+    """The build of kernel ``name`` this process runs: the parallel one, but in a forked child of a
+    process that ran it."""
     serial, parallel = _BUILT[name]
-    if threads <= 1 or (_parallel_pid is not None and _parallel_pid != os.getpid()):
-        return serial
-    _parallel_pid = os.getpid() if _parallel_pid is None else _parallel_pid
-    return parallel
+    return parallel if _parallel_allowed() else serial
 
 
 def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
@@ -130,11 +142,11 @@ def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
     rows_a, rows_b = int(out_shape[1]), int(out_shape[2])
     tiles = -(-rows_a // TILE) * -(-rows_b // TILE)
     threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS, max(1, tiles))
-    kernel = _kernel(name, threads)
-    if threads <= 1:
+    kernel = _kernel(name)
+    before = numba.get_num_threads()
+    if kernel is _BUILT[name][0] or threads == before:
         kernel(rows_a, rows_b, args)
         return
-    before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
         kernel(rows_a, rows_b, args)
