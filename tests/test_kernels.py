@@ -420,6 +420,25 @@ def test_forked_child_after_a_parallel_kernel(monkeypatch: pytest.MonkeyPatch) -
     assert child.exitcode == 0 and queue.get(timeout=5) == (1, 9, 8, 7)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_first_parallel_kernel_keeps_the_torch_thread_count(threads: int) -> None:
+    """numba's OpenMP layer, started by a process's first parallel kernel, sets the calling thread's
+    OpenMP count to numba's own; torch reads the same count where both load one OpenMP runtime. A
+    user's ``torch.set_num_threads`` must survive the first warp (a new process: the first one)."""
+    script = (
+        "import torch\n"
+        f"torch.set_num_threads({threads})\n"
+        "from monai_spacetx import Space\n"
+        "from monai_spacetx.engine import warp_image\n"
+        "space = Space((20, 18, 16))\n"
+        "warp_image(torch.rand(space.shape), space, space.rotate((0.2, 0.1, 0.0)), 'nearest')\n"
+        "print(torch.get_num_threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(threads)
+
+
 def test_without_a_writable_cache_kernels_compile_in_memory() -> None:
     """A read-only install: numba finds no cache location and refuses ``cache=True``; the kernels are
     then compiled in memory and give the same result."""

@@ -35,7 +35,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 
-__all__ = ["other_running_tasks", "free_cpus", "engine_threads", "call_threads"]
+__all__ = ["other_running_tasks", "free_cpus", "engine_threads", "call_threads", "torch_threads_kept"]
 
 _local = threading.local()
 #: torch's OpenMP runtime (``omp_set_num_threads`` acts on the calling thread only); found once.
@@ -175,3 +175,18 @@ def engine_threads(device: torch.device) -> Iterator[int]:
         if lowered:
             _set_torch_threads_here(threads)
         _local.threads = previous
+
+
+@contextmanager
+def torch_threads_kept() -> Iterator[None]:
+    """Give the calling thread back the torch thread count it had, if the enclosed code changed it.
+
+    numba's OpenMP threading layer, started once a process (its first parallel kernel or thread-count
+    query), sets the calling thread's OpenMP count to numba's thread count; where numba and torch load
+    the same OpenMP runtime, torch reads that as its own (a user's ``torch.set_num_threads(1)`` became 2)."""
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            _set_torch_threads_here(before)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..threads import call_threads
+from ..threads import call_threads, torch_threads_kept
 
 numba: Any
 try:  # numba is a dependency, but the engine stays usable (torch path) where it cannot be imported
@@ -125,6 +125,9 @@ def _parallel_allowed() -> bool:
     global _parallel_pid
     if _parallel_pid is not None and _parallel_pid != os.getpid():
         return False
+    if _parallel_pid is None:
+        with torch_threads_kept():
+            numba.get_num_threads()  # starts numba's threading layer here, not in a kernel call (see torch_threads_kept)
     _parallel_pid = os.getpid()
     return True
 
