@@ -527,6 +527,7 @@ def test_engine_uses_only_the_free_cpus(monkeypatch) -> None:
     torch.set_num_threads(2)
     try:
         cpu = torch.device("cpu")
+        monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)  # each call counts again (the patched counts)
         monkeypatch.setattr(threads, "_usable_cpus", lambda: 2)
         monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)  # one core busy elsewhere
         with threads.engine_threads(cpu) as used:
@@ -543,6 +544,29 @@ def test_engine_uses_only_the_free_cpus(monkeypatch) -> None:
         monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)
         out = warp_image(torch.rand(6, 7), space, space.respace(0.5))
         assert out.shape == (12, 14) and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_count_of_the_free_cpus_stands_for_probe_seconds(monkeypatch) -> None:
+    """Calls within ``PROBE_SECONDS`` of a count use it without reading ``/proc`` again; an older count is read again."""
+    from monai_spacetx.engine import threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    reads = []
+    clock = [100.0]
+    monkeypatch.setattr(threads, "_last_count", (-float("inf"), 1))
+    monkeypatch.setattr(threads, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "other_running_tasks", lambda: reads.append(1) or (1.0 if len(reads) == 1 else 0.0))
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock[0])
+    try:
+        used = []
+        for now in (100.0, 100.0 + threads.PROBE_SECONDS / 2, 100.0 + threads.PROBE_SECONDS * 1.01, 100.0 + threads.PROBE_SECONDS * 1.5):
+            clock[0] = now
+            with threads.engine_threads(torch.device("cpu")) as count:
+                used.append(count)
+        assert used == [1, 1, 2, 2] and len(reads) == 2
     finally:
         torch.set_num_threads(before)
 

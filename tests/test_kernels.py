@@ -376,6 +376,7 @@ def test_thread_policy_is_invisible_to_other_threads(monkeypatch: pytest.MonkeyP
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
+        monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)  # each call counts again (the patched counts)
         monkeypatch.setattr(threads, "_usable_cpus", lambda: 2)
         monkeypatch.setattr(threads, "other_running_tasks", lambda: 1.0)
         seen: dict[str, int] = {}
@@ -403,6 +404,7 @@ def test_forked_child_after_a_parallel_kernel(monkeypatch: pytest.MonkeyPatch) -
     (a DataLoader worker) must run the serial builds."""
     from monai_spacetx.engine import threads
 
+    monkeypatch.setattr(threads, "PROBE_SECONDS", 0.0)
     monkeypatch.setattr(threads, "free_cpus", lambda: 2)
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -6,10 +6,13 @@ a core is preempted, and each parallel op then waits about a scheduler time slic
 engine call issues tens of ops, so on a 2-core machine with one other busy process a call ran
 up to 30x slower at 2 threads than at 1 (``benchmarks/bench_resample.py --busy 1``).
 
-The engine therefore counts the tasks running right now besides the caller (Linux:
+The engine therefore counts the tasks running now besides the caller (Linux:
 ``/proc/loadavg``'s running count less this process's own running threads, which includes pool
 threads still spinning after a parallel region; elsewhere the 1-minute load average) and runs the call on ``min(torch threads, usable CPUs - others)``
-threads, at least one. An idle machine keeps torch's thread count.
+threads, at least one. An idle machine keeps torch's thread count. A count stands for
+:data:`PROBE_SECONDS` after it was read: reading it costs tens of microseconds (up to 100 on a busy
+machine, a third of a 64^3 nearest kernel at two threads), and the running tasks change on the
+scheduler's time scale, not between two calls a millisecond apart.
 
 One policy, decided per call and visible only to the calling thread:
 
@@ -28,8 +31,10 @@ One policy, decided per call and visible only to the calling thread:
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
@@ -38,6 +43,10 @@ import torch
 __all__ = ["other_running_tasks", "free_cpus", "engine_threads", "call_threads", "torch_threads_kept"]
 
 _local = threading.local()
+#: Seconds a count of the free CPUs stands for the engine calls after it (see the module docstring).
+PROBE_SECONDS = 0.01
+#: ``(time.monotonic() when read, free CPUs)`` of the last count, shared by all threads (one machine).
+_last_count: tuple[float, int] = (-math.inf, 1)
 #: torch's OpenMP runtime (``omp_set_num_threads`` acts on the calling thread only); found once.
 _OMP: Optional[Any] = None
 _OMP_SEARCHED = False
@@ -107,6 +116,16 @@ def free_cpus() -> int:
     return max(1, int(_usable_cpus() - other_running_tasks()))
 
 
+def _recent_free_cpus() -> int:
+    """:func:`free_cpus`, read again only when the last count is :data:`PROBE_SECONDS` old."""
+    global _last_count
+    read_at, free = _last_count
+    if time.monotonic() - read_at >= PROBE_SECONDS:
+        free = free_cpus()
+        _last_count = (time.monotonic(), free)
+    return free
+
+
 def _torch_openmp() -> Optional[Any]:
     """The OpenMP runtime torch's parallel loops run on (a loaded ``libgomp``/``libiomp5``/``libomp``), or ``None``."""
     global _OMP, _OMP_SEARCHED
@@ -163,7 +182,7 @@ def engine_threads(device: torch.device) -> Iterator[int]:
     OpenMP thread count (torch's ops); both are restored on exit.
     """
     threads = torch.get_num_threads()  # also runs torch's lazy per-thread initialisation first
-    wanted = threads if device.type != "cpu" or threads == 1 else min(threads, free_cpus())
+    wanted = threads if device.type != "cpu" or threads == 1 else min(threads, _recent_free_cpus())
     previous = getattr(_local, "threads", None)
     _local.threads = wanted
     lowered = wanted != threads
