@@ -27,7 +27,10 @@ The cached case (``--only cached``): a 160x160x64 volume and its label already i
 ``CacheDataset`` loop runs them every epoch after the first: ``RandAffined`` (rotation + scale) per
 sample, ours (``Compose(lazy=True)`` + ``SpaceApplyPendingd``) against MONAI's own lazy execution and
 TorchIO's ``RandomAffine`` on loaded subjects, in workers and in the main process. SimpleITK (TorchIO's
-resampler) runs on as many threads as torch there (1): its default is every core.
+resampler) runs on as many threads as torch there (1): its default is every core. The MONAI pipelines
+run twice: returning MONAI's ``MetaTensor`` batches, and ending with ``EnsureTyped(track_meta=False)``
+as MONAI's fast-training tutorial does (plain tensors). A second table gives the loader alone: the same
+cached samples without the augmentation, in workers and in the main process (what moving a sample costs).
 
 The spleen case (``--only spleen``): the same cached volumes, ``RandCropByPosNegLabeld(96x96x48,
 pos 1, neg 1, num_samples=4)`` then ``RandAffined`` per patch in ``Compose(lazy=True)``: ours with
@@ -163,7 +166,13 @@ def _sitk_threads(threads: int) -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
 
 
-def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
+#: The cached case's two endings of the MONAI pipelines: MONAI's ``MetaTensor`` batches (the default), and MONAI's
+#: fast-training ending ``EnsureTyped(track_meta=False)`` (plain tensors, as MONAI's fast-training tutorial ends its
+#: transforms); TorchIO's subjects are the same in both.
+ENDINGS = ("MetaTensor", "EnsureTyped(track_meta=False)")
+
+
+def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[str]], list[str], list[list[str]]]:
     """The cached case: volumes already in memory (what a ``CacheDataset`` loop runs every epoch after
     its first), each sample ``RandAffined`` (rotation + scale, image bilinear + label nearest):
 
@@ -172,10 +181,14 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     - MONAI: the same without the sink (MONAI's lazy resampler executes the pending affine);
     - TorchIO: ``RandomAffine`` on ``Subject``s whose images are loaded once (tensors in memory).
 
-    Samples per second in ``DataLoader(num_workers=2)`` and in the main process at 1 torch thread."""
+    Each MONAI pipeline with each of :data:`ENDINGS`. Returns the rows (samples per second in
+    ``DataLoader(num_workers=2)`` and in the main process at 1 torch thread), and the header and rows of the loader's own table:
+    the same datasets without the augmentation, what moving a sample costs whatever transform made it
+    (a ``MetaTensor`` batch carries LoadImaged's NIfTI header as about 90 small tensors, each its own
+    shared-memory file and file descriptor in a worker's batch)."""
     import torch
     from monai.data import CacheDataset
-    from monai.transforms import Compose, LoadImaged, RandAffined
+    from monai.transforms import Compose, EnsureTyped, LoadImaged, RandAffined
 
     from monai_spacetx import SpaceApplyPendingd
 
@@ -188,10 +201,16 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     def rand_affine() -> Any:
         return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
 
-    datasets: dict[str, Any] = {
-        "monai-spacetx": CacheDataset(files, Compose([load, rand_affine(), SpaceApplyPendingd(keys)], lazy=True), progress=False),
-        "MONAI": CacheDataset(files, Compose([load, rand_affine()], lazy=True), progress=False),
-    }
+    def ending(name: str) -> list[Any]:
+        return [] if name == "MetaTensor" else [EnsureTyped(keys, track_meta=False)]
+
+    datasets: dict[tuple[str, str], Any] = {}
+    floors: dict[str, Any] = {}
+    for end in ENDINGS:
+        datasets["monai-spacetx", end] = CacheDataset(files, Compose([load, rand_affine(), SpaceApplyPendingd(keys), *ending(end)], lazy=True),
+                                                      progress=False)
+        datasets["MONAI", end] = CacheDataset(files, Compose([load, rand_affine(), *ending(end)], lazy=True), progress=False)
+        floors[end] = CacheDataset(files, Compose([load, *ending(end)]), progress=False)
     collate: dict[str, Any] = {}
     try:
         import torchio as tio
@@ -203,20 +222,25 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
                                   label=tio.LabelMap(tensor=loaded["label"].as_tensor().clone(), affine=loaded["label"].affine.numpy()))
             subject.load()
             subjects.append(subject)
-        datasets["TorchIO"] = tio.SubjectsDataset(subjects, transform=tio.RandomAffine(scales=SCALE, degrees=float(np.degrees(ROTATE)), image_interpolation="linear"))
-        collate["TorchIO"] = _as_list
+        datasets["TorchIO", ""] = tio.SubjectsDataset(subjects, transform=tio.RandomAffine(scales=SCALE, degrees=float(np.degrees(ROTATE)), image_interpolation="linear"))
+        floors["TorchIO Subject"] = tio.SubjectsDataset(subjects)
+        collate["TorchIO"] = collate["TorchIO Subject"] = _as_list
     except ImportError:
         pass
-    rows = []
+    rows, floor_rows = [], []
     for workers, threads in ((2, 1), (0, 1)):
         torch.set_num_threads(threads)
         _sitk_threads(threads)
-        rates = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in datasets.items()}
+        rates = {key: samples_per_second(dataset, workers, repeats, collate=collate.get(key[0])) for key, dataset in datasets.items()}
         where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
-        ours = rates["monai-spacetx"]
-        rows.append([where, load_average().split(" / ")[0], f"{ours:.2f}", f"{rates['MONAI']:.2f} ({ours / rates['MONAI']:.2f}x)",
-                     f"{rates['TorchIO']:.2f} ({ours / rates['TorchIO']:.2f}x)" if "TorchIO" in rates else "n/a"])
-    return rows
+        load_now = load_average().split(" / ")[0]
+        for end in ENDINGS:
+            ours, monai_rate, tio_rate = rates["monai-spacetx", end], rates["MONAI", end], rates.get(("TorchIO", ""))
+            rows.append([where, end, load_now, f"{ours:.2f}", f"{monai_rate:.2f} ({ours / monai_rate:.2f}x)",
+                         f"{tio_rate:.2f} ({ours / tio_rate:.2f}x)" if tio_rate else "n/a"])
+        floor = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in floors.items()}
+        floor_rows.append([where, load_average().split(" / ")[0], *(f"{floor[name]:.1f}" for name in floors)])
+    return rows, ["where", "load", *(f"MONAI dict, {name}" if name in ENDINGS else name for name in floors)], floor_rows
 
 
 SPLEEN_PATCH, SPLEEN_SAMPLES = (96, 96, 48), 4  # the spleen case's patches per cached volume
@@ -275,7 +299,10 @@ def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list
         shape = tuple(n // (2 if quick else 1) for n in CACHED_SHAPE)
         print(f"### cached volumes ({shape}, image + label in memory): RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}) "
               "per sample, samples/s (ratio: ours / peer)\n")
-        print(md_table(["where", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine"], cached_rows(quick, repeats)))
+        rows, floor_header, floor_rows = cached_rows(quick, repeats)
+        print(md_table(["where", "MONAI pipelines end with", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine"], rows))
+        print("\nthe loader alone (the same cached samples, no augmentation), samples/s:\n")
+        print(md_table(floor_header, floor_rows))
         print()
     if only in (None, "spleen"):
         shape = tuple(n // (2 if quick else 1) for n in CACHED_SHAPE)
