@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -518,6 +520,21 @@ def test_label_mode_refuses_what_is_not_a_label_map() -> None:
     float_labels = torch.randint(0, 4, (6, 7)).float()  # MONAI loads label maps as float32: accepted
     out = warp_image(float_labels, space, target, "label")
     assert out.dtype == torch.float32 and set(out.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_repeated_calls_keep_each_calls_own_options() -> None:
+    """Calls with the same mode and padding but another fill (``-0.0`` against ``0.0`` too: other bits)
+    or another mode each get their own: the outside voxels hold that call's fill, bit for bit."""
+    space = Space((6, 7))
+    target = space.crop((-2, -2), (8, 9)).rotate(0.3)
+    image = torch.rand(1, *space.shape)
+    outside = torch.from_numpy(np.asarray(oracles.interpolate(np.ones(space.shape), space.affine, target.affine, target.shape, 0, "zeros", 0.0)) == 0)
+    assert bool(outside.any())
+    for fill in (0.0, -0.0, 2.5, 0.0, -0.0):
+        for mode in ("nearest", "linear", "nearest"):
+            out = warp_image(image, space, target, mode, "zeros", fill)[0]
+            values = out[outside]
+            assert bool((values == fill).all()) and bool((torch.signbit(values) == (math.copysign(1.0, fill) < 0)).all()), (fill, mode)
 
 
 def test_engine_uses_only_the_free_cpus(monkeypatch) -> None:

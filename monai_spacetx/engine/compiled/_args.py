@@ -6,6 +6,7 @@ the fill value in the kernel's dtype."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from typing import Any, Optional, Sequence
@@ -27,10 +28,11 @@ def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.n
     ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one.
     An axis of one voxel gets a stride of 0 (its only index is 0): a kernel may then read its taps
     without a clamp (:func:`._rows._axis_interior`)."""
-    strides = [0 if n == 1 else s for n, s in zip(t.shape, t.stride())]
-    if t.dim() == 3:
+    shape, stride = t.shape, t.stride()
+    strides = [0 if n == 1 else s for n, s in zip(shape, stride)]
+    if len(shape) == 3:
         strides.insert(1, 0)
-    span = 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    span = 1 + sum((n - 1) * s for n, s in zip(shape, stride))
     flat = t.detach().as_strided((span,), (1,))
     if dtype is not None and dtype != flat.dtype:
         flat = flat.view(dtype)
@@ -101,7 +103,7 @@ def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, n
     """Per output row (flat over the box's first two padded axes), the inside run ``[lo, hi)`` (the
     same arrays again for the same plan matrix, shapes and box while they are cached: read only)."""
     starts, shape = tuple(b.start for b in box), tuple(b.stop - b.start for b in box)
-    rows = int(np.prod(shape[:-1]))
+    rows = math.prod(shape[:-1])
     if not options.constant:
         return np.zeros(rows, dtype=np.int64), np.full(rows, shape[-1], dtype=np.int64)
     key = (plan.matrix.tobytes(), plan.source_shape, starts, shape) if rows <= _RUNS_ROWS else None
