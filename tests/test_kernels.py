@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -439,6 +440,43 @@ def test_the_first_parallel_kernel_keeps_the_torch_thread_count(threads: int) ->
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == str(threads)
+
+
+CONCURRENT_CALLS = """
+import threading
+import numpy as np
+import torch
+torch.set_num_threads({threads})
+import numba
+from monai_spacetx import Space
+from monai_spacetx.engine import compiled, warp_image
+space = Space((40, 36, 30))
+target = space.rotate((0.2, 0.1, 0.0))
+image = torch.rand(space.shape, generator=torch.Generator().manual_seed(0))
+with compiled.disabled():
+    expected = warp_image(image, space, target, "linear")
+results = []
+def work():
+    results.extend(bool(torch.allclose(warp_image(image, space, target, "linear"), expected, rtol=0, atol=1e-5)) for _ in range(30))
+workers = [threading.Thread(target=work) for _ in range(3)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+print(numba.threading_layer(), len(results), all(results))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_calling_at_once_under_numbas_workqueue_layer(threads: int) -> None:
+    """numba's workqueue layer (where neither TBB nor OpenMP is found) aborts the process when two
+    threads launch parallel kernels at once: three threads warping together must all finish, right
+    (the torch path as reference), at one and two torch threads."""
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    done = subprocess.run([sys.executable, "-c", CONCURRENT_CALLS.format(threads=threads)], capture_output=True, text=True,
+                          timeout=600, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == ["workqueue", "90", "True"], done.stdout
 
 
 def test_without_a_writable_cache_kernels_compile_in_memory() -> None:

@@ -120,14 +120,23 @@ def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Seq
                         _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True))
 
 
+#: Held while a parallel build runs where numba's threading layer is ``workqueue`` (neither TBB nor an
+#: OpenMP runtime found, e.g. macOS without libomp): that layer aborts the process when two threads
+#: launch parallel kernels at once (``ThreadDataLoader`` workers, a user's threads), so a call that
+#: finds it held runs the serial build.
+_ONE_LAUNCH = threading.Lock()
+_workqueue = False
+
+
 def _parallel_allowed() -> bool:
     """Whether this process may run parallel builds (see the module docstring); records that it does."""
-    global _parallel_pid
+    global _parallel_pid, _workqueue
     if _parallel_pid is not None and _parallel_pid != os.getpid():
         return False
     if _parallel_pid is None:
         with torch_threads_kept():
             numba.get_num_threads()  # starts numba's threading layer here, not in a kernel call (see torch_threads_kept)
+        _workqueue = numba.threading_layer() == "workqueue"
     _parallel_pid = os.getpid()
     return True
 
@@ -145,13 +154,17 @@ def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
     rows_a, rows_b = int(out_shape[1]), int(out_shape[2])
     tiles = -(-rows_a // TILE) * -(-rows_b // TILE)
     threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS, max(1, tiles))
-    kernel = _kernel(name)
-    before = numba.get_num_threads()
-    if kernel is _BUILT[name][0] or threads == before:
-        kernel(rows_a, rows_b, args)
+    serial, kernel = _BUILT[name][0], _kernel(name)
+    if kernel is serial or (_workqueue and not _ONE_LAUNCH.acquire(blocking=False)):
+        serial(rows_a, rows_b, args)
         return
-    numba.set_num_threads(threads)
+    before = numba.get_num_threads()
     try:
+        if threads != before:
+            numba.set_num_threads(threads)
         kernel(rows_a, rows_b, args)
     finally:
-        numba.set_num_threads(before)
+        if threads != before:
+            numba.set_num_threads(before)
+        if _workqueue:
+            _ONE_LAUNCH.release()
