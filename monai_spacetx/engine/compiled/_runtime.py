@@ -7,10 +7,10 @@ A kernel is a row function run over all rows by a serial or a parallel driver: n
 pass analyses only the driver's loop (its array analysis fails on some row bodies), the row code is
 compiled once for both, and the two builds have names of their own (numba's disk cache keys its
 files by module, function name and line, not by the ``parallel`` flag). The parallel build runs at
-every thread count, one included: numba compiles a parallel loop's body apart, with arguments it
-knows do not alias, and that body ran 1.2-1.7x faster on one thread than the same rows through the
-serial driver (64^3 and 128^3 outputs, nearest and linear; ``benchmarks/bench_overhead.py``'s
-kernel). The serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP
+every thread count, one included: numba compiles a parallel loop's body apart (its own error model,
+an unsigned loop index), and that body ran 1.2-1.7x faster on one thread than the same rows through
+the serial driver (64^3 and 128^3 outputs, nearest and linear; ``benchmarks/bench_overhead.py``'s
+kernel); the serial drivers now pass the tile index unsigned too, which closes part of the gap. The serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP
 aborts a forked child that starts a parallel region after its parent did (a ``DataLoader`` worker).
 Every kernel is compiled with numba's ``error_model="numpy"``, the model numba gives a parallel
 loop's body: no kernel divides by a value that can be zero, and the Python model's zero checks kept
@@ -63,8 +63,9 @@ class disabled:
 
 
 def _jit(fn: Callable[..., Any], **flags: Any) -> Any:
-    """``numba.njit(cache=True, error_model="numpy", **flags)(fn)`` (see the module docstring); without a writable cache location anywhere (a read-only
-    install and no writable ``NUMBA_CACHE_DIR`` or home) numba refuses ``cache=True``: compile in memory."""
+    """``numba.njit(cache=True, error_model="numpy", **flags)(fn)`` (see the module docstring); without a
+    writable cache location anywhere (a read-only install and no writable ``NUMBA_CACHE_DIR`` or home)
+    numba refuses ``cache=True``: compile in memory."""
     try:
         return numba.njit(cache=True, error_model="numpy", **flags)(fn)
     except RuntimeError:  # "cannot cache function ...: no locator available"

@@ -153,7 +153,7 @@ def _linear_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any
 
 def _linear_serial(rows_a: int, rows_b: int, args: Any) -> None:
     for t in range(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
-        _linear_tile(np.uint64(t), rows_a, rows_b, *args)  # unsigned, as prange's index: the same compiled tile
+        _linear_tile(np.uint64(t), rows_a, rows_b, *args)  # unsigned, as prange's index: faster rows
 
 
 def _linear_parallel(rows_a: int, rows_b: int, args: Any) -> None:

@@ -80,7 +80,7 @@ def _nearest_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: An
 
 def _nearest_serial(rows_a: int, rows_b: int, args: Any) -> None:
     for t in range(((rows_a + TILE - 1) // TILE) * ((rows_b + TILE - 1) // TILE)):
-        _nearest_tile(np.uint64(t), rows_a, rows_b, *args)  # unsigned, as prange's index: the same compiled tile
+        _nearest_tile(np.uint64(t), rows_a, rows_b, *args)  # unsigned, as prange's index: faster rows
 
 
 def _nearest_parallel(rows_a: int, rows_b: int, args: Any) -> None:
