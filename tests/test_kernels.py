@@ -128,6 +128,35 @@ def test_label_kernel_on_regions_upsampled(ndim: int) -> None:
         assert len(torch.unique(ours)) >= 4
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int64, torch.float32])
+@pytest.mark.parametrize("shape", [(10, 12, 9), (1, 12, 9), (10, 1, 9), (10, 12, 1)])
+def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 3-D label kernel's map of uniform cells (a cell's label, or the dtype's largest value as the
+    mark of the others, infinity for floats): blocky integer maps holding that largest value too (uniform
+    cells of the mark's label, which read their 8 corners), 2 channels, a source axis of one voxel (read through a stride of 0),
+    finer and coarser tilted targets: bit for bit with the torch path, and the map was built."""
+    from monai_spacetx.engine.compiled import label as label_kernels
+
+    ran: list[str] = []
+    real = label_kernels._run
+    monkeypatch.setattr(label_kernels, "_run", lambda name, *a: ran.append(name) or real(name, *a))
+    rng = np.random.default_rng(sum(shape) + len(str(dtype)))
+    source = Space(shape, spacing=(1.1, 0.9, 1.3))
+    top = 1e6 if dtype.is_floating_point else torch.iinfo(dtype).max  # float labels are finite: the mark (inf) is none of them
+    values = torch.tensor([0, 3, top, 7], dtype=dtype)
+    blocks = np.stack([((np.indices(shape) + rng.integers(0, 3, (3, 1, 1, 1))) // 3).sum(0) for _ in range(2)])
+    noise = rng.integers(0, 4, blocks.shape) * (rng.random(blocks.shape) < 0.03)
+    image = values[torch.from_numpy((blocks + noise) % 4)]
+    for scale in (0.45, 1.6):
+        target = source.rotate((0.2, -0.15, 0.1)).respace(scale)
+        for padding_mode, fill in (("zeros", 0.0), ("border", 0.0)):
+            ran.clear()
+            ours, reference = _both(image, source, target, mode="label", padding_mode=padding_mode, fill=fill)
+            assert "label_uniform" in ran
+            assert torch.equal(ours, reference), (scale, padding_mode)
+            assert len(torch.unique(ours)) >= 3
+
+
 @pytest.mark.parametrize("x, floor", [(3.0, 3), (3.0 - 1e-12, 3), (3.0 - 5e-10, 3), (3.0 - 1e-8, 2), (2.5 - 1e-12, 2),
                                       (2.5 + 1e-12, 2), (2.999999, 2), (0.0, 0), (1e-12, 0), (7.0 + 1e-12, 7)])
 def test_label_interior_cell_index(x: float, floor: int) -> None:

@@ -148,7 +148,9 @@ def warm_up() -> float:
         _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
         for mode in ("linear", "cubic"):
             _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
-        _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(), True))
+        _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(),
+                                      np.uint8(255), True))
+        _BUILT["label_uniform"][build](4, 1, (labels, n, labels.copy(), np.uint8(255)))
         table = np.zeros((3, 4), dtype=np.int64)
         _BUILT["label_axes"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
                                            table.copy(), np.zeros((3, 4), np.uint8)))

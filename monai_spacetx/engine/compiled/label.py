@@ -1,8 +1,9 @@
 """Label: the linear taps of the snapped coordinate, then the vote of :mod:`..label` (the class with the
 largest summed weight, scores quantised by ``WEIGHT_TOL``, ties to the smaller label), with the same
 summation order, so that the result is bit for bit the torch path's. A voxel whose cell's 8 taps hold
-one label takes it without a vote; for targets at least as large as the source, from a one-byte map
-of the uniform source cells (:func:`_label_cells_row` with no side decided). Two classes are decided by one comparison with
+one label takes it without a vote; from a 3-D contiguous source (no reflection), by one read of the map of
+the uniform source cells (:func:`_label_uniform_row`: a cell's label where its 8 corners agree), a
+gather as nearest's. Two classes are decided by one comparison with
 :data:`TWO_CLASS_AT` (the rule's exact threshold), three or more by each distinct label's score.
 
 Axis-aligned plans (:func:`label_axes_kernel`) also skip the vote where a cell is split across one axis
@@ -160,15 +161,43 @@ def _label_cells_along(x0: float, x1: float, x2: float, d0: float, d1: float, d2
         offsets[k] = i0 * t0 + i1 * t1 + i2 * t2
 
 
+def _label_split(a0: Any, a1: Any, a2: Any, a3: Any, a4: Any, a5: Any, a6: Any, a7: Any, l: float, x0: float, x1: float,
+                 x2: float, d0: float, d1: float, d2: float, labels: Any, weights: Any) -> Any:
+    """The label of interior voxel ``l`` of a row (:func:`_label_interior`) whose cell's 8 labels ``a``
+    (:func:`_vote8`'s order) are not all one. A region's face (two labels split across one axis by a
+    plane): the heavier side wins whichever label it holds where its weight is clearly off one half
+    (:func:`_sure_sides`; the weight here is not snapped yet, which moves it by at most SNAP_TOL: hence
+    the wider margin); else the vote."""
+    along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
+    along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
+    along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
+    if along0 & along1:
+        y, upper = x2 + l * d2, a1
+    elif along0 & along2:
+        y, upper = x1 + l * d1, a2
+    elif along1 & along2:
+        y, upper = x0 + l * d0, a4
+    else:
+        y, upper = -1.0, a0
+    if y >= 0.0:
+        i = int(y)
+        i += 1 if (i + 1.0) - y <= SNAP_TOL else 0
+        w = y - i
+        if w >= _UPPER_SURE:
+            return upper
+        if w <= _LOWER_SURE:
+            return a0
+    y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
+    return _vote8(a0, a1, a2, a3, a4, a5, a6, a7, y0 - int(y0), y1 - int(y1), y2 - int(y2), labels, weights)
+
+
 def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
-                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, cells: Any,
-                    mapped: bool, index: Any, flat: bool, ahead: int) -> None:
+                    d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, index: Any, flat: bool, ahead: int) -> None:
     """Label over the voxels ``[l0, l1)`` of a row whose snapped coordinates lie in ``[0, n - 1)`` on every
     axis (their cells in ``index``, :func:`_label_cells_along`): no padding rule, both taps on the grid;
-    ``orow`` the output row (a view), ``s`` the channel's source offset.
-    With a map of uniform cells (``mapped``: one byte a source voxel, 1 where the cell's 8 corners agree)
-    a voxel reads one byte; without it, its cell's 8 labels (compared without branches), a cell found
-    uniform answering the next voxels of the row that fall in it (the usual upsampling back to the scan).
+    ``orow`` the output row (a view), ``s`` the channel's source offset. Each voxel reads its cell's 8
+    labels (compared without branches), a cell found uniform answering the next voxels of the row that
+    fall in it (the usual upsampling back to the scan); the others :func:`_label_split`.
     ``flat``: the source's first axis has a stride of 0 (a 2-D image), so the 4 taps one step along it
     are the 4 read already (the same values: the same labels and votes), not read again; there each voxel
     asks for the 2 tap lines ``ahead`` elements further (:func:`._rows._ahead_offset`: from a 2-D source
@@ -185,11 +214,7 @@ def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float
     found = False
     for k in range(np.uint64(0), count):
         cell = us + np.uint64(offsets[k])
-        if mapped:
-            if cells[cell]:
-                values[k] = src[cell]
-                continue
-        elif found and cell == last:
+        if found and cell == last:
             values[k] = last_label
             continue
         if flat:
@@ -204,33 +229,36 @@ def _label_interior(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float
             last, last_label, found = cell, a0, True
             values[k] = a0
             continue
-        # a region's face (two labels split across one axis by a plane): the heavier side wins whichever
-        # label it holds where its weight is clearly off one half (:func:`_sure_sides`; the weight here is
-        # not snapped yet, which moves it by at most SNAP_TOL: hence the wider margin)
-        l = float(np.int64(k) + l0)
-        along2 = (a0 == a1) & (a2 == a3) & (a4 == a5) & (a6 == a7)
-        along1 = (a0 == a2) & (a1 == a3) & (a4 == a6) & (a5 == a7)
-        along0 = (a0 == a4) & (a1 == a5) & (a2 == a6) & (a3 == a7)
-        if along0 & along1:
-            y, upper = x2 + l * d2, a1
-        elif along0 & along2:
-            y, upper = x1 + l * d1, a2
-        elif along1 & along2:
-            y, upper = x0 + l * d0, a4
-        else:
-            y, upper = -1.0, a0
-        if y >= 0.0:
-            i = int(y)
-            i += 1 if (i + 1.0) - y <= SNAP_TOL else 0
-            w = y - i
-            if w >= _UPPER_SURE:
-                values[k] = upper
-                continue
-            if w <= _LOWER_SURE:
-                values[k] = a0
-                continue
-        y0, y1, y2 = _snap_half(x0 + l * d0), _snap_half(x1 + l * d1), _snap_half(x2 + l * d2)
-        values[k] = _vote8(a0, a1, a2, a3, a4, a5, a6, a7, y0 - int(y0), y1 - int(y1), y2 - int(y2), labels, weights)
+        values[k] = _label_split(a0, a1, a2, a3, a4, a5, a6, a7, float(np.int64(k) + l0), x0, x1, x2, d0, d1, d2, labels, weights)
+
+
+def _label_interior_mapped(src: Any, orow: Any, s: int, x0: float, x1: float, x2: float, d0: float, d1: float,
+                           d2: float, l0: int, l1: int, sst: Any, labels: Any, weights: Any, uniform: Any, none: Any,
+                           index: Any, ahead: int) -> None:
+    """:func:`_label_interior` of a 3-D source with its map of uniform cells ``uniform``
+    (:func:`_label_uniform_row`: at a cell's offset its label where its 8 corners agree, ``none``
+    elsewhere): a gather as nearest's (one read a voxel, asking for the line ``ahead`` elements further),
+    then the voxels that read ``none`` (the others, and a uniform cell of label ``none``) read their
+    cell's 8 labels."""
+    t0, t1, t2 = np.uint64(sst[1]), np.uint64(sst[2]), np.uint64(sst[3])
+    t01, t02, t12, t012 = t0 + t1, t0 + t2, t1 + t2, t0 + t1 + t2
+    count = np.uint64(max(l1 - l0, 0))
+    offsets, values = index[l0:l1], orow[l0:l1]
+    us, further = np.uint64(s), np.uint64(ahead)
+    for k in range(np.uint64(0), count):
+        cell = us + np.uint64(offsets[k])
+        prefetch(uniform, cell + further)
+        values[k] = uniform[cell]
+    for k in range(np.uint64(0), count):
+        if values[k] != none:
+            continue
+        cell = us + np.uint64(offsets[k])
+        a0, a1, a2, a3 = src[cell], src[cell + t2], src[cell + t1], src[cell + t12]
+        a4, a5, a6, a7 = src[cell + t0], src[cell + t02], src[cell + t01], src[cell + t012]
+        if (a1 == a0) & (a2 == a0) & (a3 == a0) & (a4 == a0) & (a5 == a0) & (a6 == a0) & (a7 == a0):
+            values[k] = a0
+            continue
+        values[k] = _label_split(a0, a1, a2, a3, a4, a5, a6, a7, float(np.int64(k) + l0), x0, x1, x2, d0, d1, d2, labels, weights)
 
 
 def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: float, x2: float, lin: Any, nsrc: Any,
@@ -254,9 +282,11 @@ def _label_edge(src: Any, out: Any, at: int, step: int, s: int, x0: float, x1: f
 
 
 def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any,
-               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
+               oshape: Any, origin: Any, lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, uniform: Any, none: Any,
+               mapped: bool) -> None:
     """Label: the 8 linear taps' labels; where they differ, the vote of :mod:`.label` (``labels``,
-    ``weights``: the vote's scratch, 8 each; ``index``: a row's cells; one set per tile)."""
+    ``weights``: the vote's scratch, 8 each; ``index``: a row's cells; one set per tile). ``mapped``: the
+    interior reads the map of uniform cells ``uniform`` first (:func:`_label_interior_mapped`)."""
     base, x0, x1, x2 = _row_start(r, ost, oshape, origin, lin)
     run0, run1 = lo[r], hi[r]  # read once into locals (a store into out could alias lo, to the compiler)
     _fill_row(out, base, ost, oshape[0], run0, run1, oshape[3], fill)
@@ -268,14 +298,16 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any
     d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     _label_cells_along(x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index)
     step = max(ost[3], 1)  # an output axis of one voxel has stride 0 (its only index is 0)
-    ahead = _ahead_offset(lin, sst, 2.0) if sst[1] == 0 else 0  # two rows on, as linear and nearest (2-D only)
+    ahead = _ahead_offset(lin, sst, 2.0) if sst[1] == 0 or mapped else 0  # two rows on, as linear and nearest (2-D or the map)
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
         orow = out[at : at + (oshape[3] - 1) * step + 1 : step]
-        if sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
-            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, True, ahead)
+        if mapped:
+            _label_interior_mapped(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, uniform, none, index, ahead)
+        elif sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, index, True, ahead)
         else:
-            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, cells, mapped, index, False, 0)
+            _label_interior(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, index, False, 0)
         _label_edge(src, out, at, ost[3], s, x0, x1, x2, lin, nsrc, run0, fast0 if inner else run1, sst,
                     labels, weights, reflect)
         if inner:
@@ -283,7 +315,7 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, src: Any, sst: Any
 
 
 def _label_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
-                lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, cells: Any, mapped: bool) -> None:
+                lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, uniform: Any, none: Any, mapped: bool) -> None:
     """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`).
     The vote's scratch and the row's cells are allocated per tile: per row, the threads would contend in the allocator."""
     a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
@@ -291,7 +323,7 @@ def _label_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any,
     index = np.empty(oshape[3], dtype=np.int64)  # a row's cells
     for a in range(a0, a1):
         for b in range(b0, b1):
-            _label_row(a * rows_b + b, labels, weights, index, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect, cells, mapped)
+            _label_row(a * rows_b + b, labels, weights, index, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect, uniform, none, mapped)
 
 
 def _label_serial(rows_a: int, rows_b: int, args: Any) -> None:
@@ -409,6 +441,35 @@ def _label_cells_row(r: int, src: Any, sst: Any, nsrc: Any, cells: Any, sure: An
         row[last] = (along0 & along1) | (along0 & sure1) | (along1 & sure0)
 
 
+def _label_uniform_row(r: int, src: Any, nsrc: Any, uniform: Any, none: Any) -> None:
+    """Source slab ``r`` (channel ``r // n0``, index ``r % n0`` on axis 0) of the map of uniform cells of a
+    contiguous source (``uniform``, laid out as ``src``): at a cell's offset (its lowest corner's) the
+    label of its 8 corners (``i`` and ``min(i + 1, n - 1)`` per axis, as a stride of 0 reads an axis of
+    one voxel) where they agree, else ``none``. The slab is compared as one flat run without a branch
+    (vectorised; row by row, 128 cells a row, the loop's entry cost about doubled the pass), the cells
+    it gets wrong (the last of each row and the last row, whose upper corners are clamped) again after."""
+    n0, n1, n2 = nsrc[0], nsrc[1], nsrc[2]
+    c = r // n0
+    i0 = r - c * n0
+    size = n1 * n2
+    r0 = (c * n0 + i0) * size
+    r1 = (c * n0 + min(i0 + 1, n0 - 1)) * size
+    lower, upper, row = src[r0 : r0 + size], src[r1 : r1 + size], uniform[r0 : r0 + size]
+    one, w, v = np.uint64(1), np.uint64(n2), np.uint64(n2 + 1)  # unsigned subscripts: no negative-index wraparound
+    for j in range(np.uint64(0), np.uint64(max((n1 - 1) * n2 - 1, 0))):
+        a0 = lower[j]
+        same = ((lower[j + one] == a0) & (lower[j + w] == a0) & (lower[j + v] == a0) & (upper[j] == a0)
+                & (upper[j + one] == a0) & (upper[j + w] == a0) & (upper[j + v] == a0))
+        row[j] = a0 if same else none
+    for i1 in range(n1):  # the last cell of each row pairs with itself along axis 2
+        j, k = i1 * n2 + n2 - 1, min(i1 + 1, n1 - 1) * n2 + n2 - 1
+        a0 = lower[j]
+        row[j] = a0 if (lower[k] == a0) & (upper[j] == a0) & (upper[k] == a0) else none
+    for j in range((n1 - 1) * n2, size - 1):  # the last row pairs with itself along axis 1
+        a0 = lower[j]
+        row[j] = a0 if (lower[j + 1] == a0) & (upper[j] == a0) & (upper[j + 1] == a0) else none
+
+
 def _label_mixed_row(r: int, labels: Any, weights: Any, kinds: Any, masks: Any, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any,
                      p: Any, q: Any, u: Any, first: Any, last: Any, cells: Any, words: Any) -> None:
     """The second pass, source slab ``r`` (channel ``r // n0``, first source index ``r % n0``): every
@@ -516,6 +577,16 @@ def _label_cells_parallel(rows_a: int, rows_b: int, args: Any) -> None:
         _label_cells_row(r, *args)
 
 
+def _label_uniform_serial(rows_a: int, rows_b: int, args: Any) -> None:
+    for r in range(rows_a * rows_b):
+        _label_uniform_row(r, *args)
+
+
+def _label_uniform_parallel(rows_a: int, rows_b: int, args: Any) -> None:
+    for r in numba.prange(rows_a * rows_b):
+        _label_uniform_row(r, *args)
+
+
 def _label_mixed_serial(rows_a: int, rows_b: int, args: Any) -> None:
     labels, weights = np.empty(8, dtype=args[0].dtype), np.empty(8, dtype=np.float64)
     kinds, masks = np.empty(8, dtype=args[0].dtype), np.empty((8, 8), dtype=np.float64)
@@ -553,11 +624,20 @@ def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
                 _label_axes_row(a * rows_b + b, labels, weights, code, *args)
 
 
-compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_cells_along', '_label_interior', '_label_edge', '_label_row'),
+compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_label_cells_along', '_label_split', '_label_interior',
+                                    '_label_interior_mapped', '_label_edge', '_label_row'),
                modes=('label',), unit="tile")
-compile_module(globals(), helpers=(), modes=('label_axes', 'label_cells', 'label_mixed'))
+compile_module(globals(), helpers=(), modes=('label_axes', 'label_cells', 'label_mixed', 'label_uniform'))
 if numba is not None:
     _axis_table = _jit(_axis_table, nogil=True)
+
+
+def _none(dtype: torch.dtype) -> Any:
+    """The mark of the other cells in the map of uniform cells (:func:`_label_uniform_row`), a numpy scalar of
+    ``dtype``: its largest value (infinity for floats), an unlikely label; a uniform cell of that label
+    is only read the slower way (its 8 corners), with the same answer."""
+    kind = np.dtype(str(dtype).replace("torch.", ""))
+    return kind.type(np.inf if dtype.is_floating_point else torch.iinfo(dtype).max)
 
 
 def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
@@ -573,18 +653,18 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     lo, hi = _runs(plan, box, options)
     oshape = _padded_out(plan.ndim, dest.shape)
     reflect = options.padding_mode == "reflection"
-    # the map costs 8 reads and one byte per source voxel: worth it where the output has as many voxels
-    mapped = plan.ndim == 3 and not reflect and src.is_contiguous() and dest[0].numel() >= src[0].numel()
-    cells = np.zeros(1, dtype=np.uint8)
-    if mapped:  # the uniform cells (no side decided): _label_cells_row, one branch-free pass over the rows
+    # the map of uniform cells: one branch-free pass over the source (about a third of nearest's time a source
+    # voxel), then a voxel in a uniform cell reads one value (most voxels: 93-95% on the sweep's maps),
+    # where it read 8 and compared them (sweep geometry 0, downsampling: label 7.3 -> 5.3 + 1.1 ms for the map)
+    mapped = plan.ndim == 3 and not reflect and src.is_contiguous()
+    none = _none(view or dest.dtype)
+    uniform = source[:1]
+    if mapped:
         nsrc = _padded(plan.ndim, src.shape[1:])
-        slabs, count = int(src.shape[0] * nsrc[0]), int(nsrc[1] * nsrc[2])
-        cells = np.empty((slabs, count), dtype=np.uint8)
-        _run("label_cells", np.asarray([1, slabs, 1, 1], dtype=np.int64), source, sst, nsrc, cells,
-             np.zeros((3, int(nsrc.max())), dtype=np.bool_))
-        cells = cells.reshape(-1)
+        uniform = np.empty_like(source)
+        _run("label_uniform", np.asarray([1, int(src.shape[0] * nsrc[0]), 1, 1], dtype=np.int64), source, nsrc, uniform, none)
     _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
-         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, cells, mapped)
+         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, uniform, none, mapped)
     return True
 
 
