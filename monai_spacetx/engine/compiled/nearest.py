@@ -68,7 +68,7 @@ def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, os
             _nearest_edge(src, orow, s, x0, x1, x2, lin, nsrc, fast1, run1, sst, reflect)
 
 
-def _nearest_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
+def _nearest_tile(t: Any, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
                   lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
     """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`)."""
     a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
