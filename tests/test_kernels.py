@@ -157,6 +157,23 @@ def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], 
             assert len(torch.unique(ours)) >= 3
 
 
+def test_label_kernel_on_a_strided_view() -> None:
+    """A permuted, strided 3-D label view (no map of uniform cells: each interior voxel reads its cell's
+    8 labels, faces decided without the vote) and its contiguous copy (the map), finer and coarser
+    tilted targets, every padding: both bit for bit with the torch path on the view."""
+    rng = np.random.default_rng(3)
+    blocks = (np.indices((9, 24, 22, 20)).sum(0) // 4 + (rng.random((9, 24, 22, 20)) < 0.05)) % 5
+    view = torch.from_numpy(blocks.astype(np.uint8)).permute(1, 0, 2, 3)[:3, ::2, 1:, :]  # (3, 5, 21, 20)
+    assert not view.is_contiguous()
+    source = Space(tuple(view.shape[1:]), spacing=(1.0, 1.2, 0.9))
+    for target in (source.rotate((0.2, 0.1, -0.1)).respace(0.5), source.rotate((0.2, 0.1, -0.1)).respace(1.4)):
+        for padding_mode in PADDING_MODES:
+            ours, reference = _both(view, source, target, mode="label", padding_mode=padding_mode)
+            assert torch.equal(ours, reference), padding_mode
+            assert torch.equal(warp_image(view.contiguous(), source, target, "label", padding_mode=padding_mode), reference)
+            assert len(torch.unique(ours)) >= 4
+
+
 @pytest.mark.parametrize("x, floor", [(3.0, 3), (3.0 - 1e-12, 3), (3.0 - 5e-10, 3), (3.0 - 1e-8, 2), (2.5 - 1e-12, 2),
                                       (2.5 + 1e-12, 2), (2.999999, 2), (0.0, 0), (1e-12, 0), (7.0 + 1e-12, 7)])
 def test_label_interior_cell_index(x: float, floor: int) -> None:
