@@ -504,7 +504,7 @@ with compiled.disabled():
 results = []
 def work():
     results.extend(bool(torch.allclose(warp_image(image, space, target, "linear"), expected, rtol=0, atol=1e-5)) for _ in range(30))
-workers = [threading.Thread(target=work) for _ in range(3)]
+workers = [threading.Thread(target=work) for _ in range(3)] + [threading.Thread(target=compiled.warm_up)]
 for worker in workers:
     worker.start()
 for worker in workers:
@@ -516,8 +516,8 @@ print(numba.threading_layer(), len(results), all(results))
 @pytest.mark.parametrize("threads", [1, 2])
 def test_threads_calling_at_once_under_numbas_workqueue_layer(threads: int) -> None:
     """numba's workqueue layer (where neither TBB nor OpenMP is found) aborts the process when two
-    threads launch parallel kernels at once: three threads warping together must all finish, right
-    (the torch path as reference), at one and two torch threads."""
+    threads launch parallel kernels at once: three threads warping together and a fourth warming the
+    kernels up must all finish, right (the torch path as reference), at one and two torch threads."""
     env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
     done = subprocess.run([sys.executable, "-c", CONCURRENT_CALLS.format(threads=threads)], capture_output=True, text=True,
                           timeout=600, cwd=REPO, env=env)

@@ -56,6 +56,7 @@ process instead (numba falls back when it cannot write).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -144,26 +145,29 @@ def warm_up() -> float:
     lo, hi = np.zeros(16, dtype=np.int64), np.full(16, 4, dtype=np.int64)
     floats, labels, bits = np.zeros(64, np.float32), np.zeros(64, np.uint8), np.zeros(64, np.int32)
     maps, sizes = np.zeros((1, 3, 4)), np.full((1, 3), 4, dtype=np.int64)
-    for build in (0, 1) if _parallel_allowed() else (0,):
-        _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
-        for mode in ("linear", "cubic"):
-            _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
-        _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(),
-                                      np.uint8(255), True))
-        _BUILT["label_uniform"][build](4, 1, (labels, n, labels.copy(), np.uint8(255)))
-        table = np.zeros((3, 4), dtype=np.int64)
-        _BUILT["label_axes"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
-                                           table.copy(), np.zeros((3, 4), np.uint8)))
-        cells = np.ones((4, 16), np.uint8)
-        _BUILT["label_cells"][build](4, 1, (labels, strides, n, cells, np.ones((3, 4), np.bool_)))
-        _BUILT["label_mixed"][build](4, 1, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
-                                            table.copy(), table.copy(), cells, cells.view(np.int64)))
-        _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
-        # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
-        first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)
-        third, code, pair = np.zeros(64, np.float32), np.zeros(64, np.uint8), np.zeros(64, np.uint8)
-        _BUILT["top3"][build](4, 4, (floats, 64, 1, 4, first, second, rank, third, np.zeros(1, np.uint8)))
-        _BUILT["certify"][build](4, 4, (code, first, floats, 64, 1, 4, 4, 4, second, rank, third, pair, pair.copy()))
-        _BUILT["argmax"][build](4, 4, (floats, 64, 1, n, code, first, second, rank, third, pair, pair.copy(), labels.copy(),
-                                       strides, np.zeros(64, np.float32), True, shape, origin, lin, lo, hi, np.uint8(0), False))
+    parallel = _parallel_allowed()
+    # under numba's workqueue layer no kernel of another thread may launch beside these (see _runtime._ONE_LAUNCH)
+    with _runtime._ONE_LAUNCH if parallel and _runtime._workqueue else contextlib.nullcontext():
+        for build in (0, 1) if parallel else (0,):
+            _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
+            for mode in ("linear", "cubic"):
+                _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
+            _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(),
+                                          np.uint8(255), True))
+            _BUILT["label_uniform"][build](4, 1, (labels, n, labels.copy(), np.uint8(255)))
+            table = np.zeros((3, 4), dtype=np.int64)
+            _BUILT["label_axes"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
+                                               table.copy(), np.zeros((3, 4), np.uint8)))
+            cells = np.ones((4, 16), np.uint8)
+            _BUILT["label_cells"][build](4, 1, (labels, strides, n, cells, np.ones((3, 4), np.bool_)))
+            _BUILT["label_mixed"][build](4, 1, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),
+                                                table.copy(), table.copy(), cells, cells.view(np.int64)))
+            _BUILT["compose"][build](4, 4, (bits, strides, bits.copy(), shape, maps, sizes, np.int32(0)))
+            # the linear argmax export of float32 channels (K <= 254: uint8 codes and labels)
+            first, second, rank = np.zeros(64, np.int16), np.zeros(64, np.float32), np.zeros(64, np.int16)
+            third, code, pair = np.zeros(64, np.float32), np.zeros(64, np.uint8), np.zeros(64, np.uint8)
+            _BUILT["top3"][build](4, 4, (floats, 64, 1, 4, first, second, rank, third, np.zeros(1, np.uint8)))
+            _BUILT["certify"][build](4, 4, (code, first, floats, 64, 1, 4, 4, 4, second, rank, third, pair, pair.copy()))
+            _BUILT["argmax"][build](4, 4, (floats, 64, 1, n, code, first, second, rank, third, pair, pair.copy(), labels.copy(),
+                                           strides, np.zeros(64, np.float32), True, shape, origin, lin, lo, hi, np.uint8(0), False))
     return time.perf_counter() - started
