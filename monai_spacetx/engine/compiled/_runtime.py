@@ -10,8 +10,9 @@ files by module, function name and line, not by the ``parallel`` flag). The para
 every thread count, one included: numba compiles a parallel loop's body apart (its own error model,
 an unsigned loop index), and that body ran 1.2-1.7x faster on one thread than the same rows through
 the serial driver (64^3 and 128^3 outputs, nearest and linear; ``benchmarks/bench_overhead.py``'s
-kernel); the serial drivers now pass the tile index unsigned too, which closes part of the gap. The serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP
-aborts a forked child that starts a parallel region after its parent did (a ``DataLoader`` worker).
+kernel); the serial drivers now pass the tile index unsigned too, which closes part of the gap. The
+serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP aborts a forked
+child that starts a parallel region after its parent did (a ``DataLoader`` worker).
 Every kernel is compiled with numba's ``error_model="numpy"``, the model numba gives a parallel
 loop's body: no kernel divides by a value that can be zero, and the Python model's zero checks kept
 loops scalar.

@@ -636,8 +636,7 @@ def _none(dtype: torch.dtype) -> Any:
     """The mark of the other cells in the map of uniform cells (:func:`_label_uniform_row`), a numpy scalar of
     ``dtype``: its largest value (infinity for floats), an unlikely label; a uniform cell of that label
     is only read the slower way (its 8 corners), with the same answer."""
-    kind = np.dtype(str(dtype).replace("torch.", ""))
-    return kind.type(np.inf if dtype.is_floating_point else torch.iinfo(dtype).max)
+    return torch.tensor(math.inf if dtype.is_floating_point else torch.iinfo(dtype).max, dtype=dtype).numpy()[()]
 
 
 def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
@@ -658,12 +657,12 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     # where it read 8 and compared them (sweep geometry 0, downsampling: label 7.3 -> 5.3 + 1.1 ms for the map)
     mapped = plan.ndim == 3 and not reflect and src.is_contiguous()
     none = _none(view or dest.dtype)
+    nsrc = _padded(plan.ndim, src.shape[1:])
     uniform = source[:1]
     if mapped:
-        nsrc = _padded(plan.ndim, src.shape[1:])
         uniform = np.empty_like(source)
         _run("label_uniform", np.asarray([1, int(src.shape[0] * nsrc[0]), 1, 1], dtype=np.int64), source, nsrc, uniform, none)
-    _run("label", oshape, source, sst, _padded(plan.ndim, src.shape[1:]), out, ost, oshape,
+    _run("label", oshape, source, sst, nsrc, out, ost, oshape,
          origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, uniform, none, mapped)
     return True
 
