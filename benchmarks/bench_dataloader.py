@@ -84,21 +84,32 @@ def pipelines(quick: bool) -> dict[str, Any]:
 ROTATE, SCALE = 0.3, 0.1  # radians per axis, relative scale: the augmentation case
 
 
+def _rand_affine(keys: list[str]) -> Any:
+    """Every case's ``RandAffined``: rotation and scale, bilinear image and nearest label."""
+    from monai.transforms import RandAffined
+
+    return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
+
+
+def _ending(keys: list[str], name: str) -> list[Any]:
+    """The transforms a MONAI pipeline ends with for one of :data:`ENDINGS`."""
+    from monai.transforms import EnsureTyped
+
+    return [] if name == "MetaTensor" else [EnsureTyped(keys, track_meta=False)]
+
+
 def augmentations() -> dict[str, Any]:
     """The augmentation case's three pipelines (see the module docstring); a peer that is not installed is left out."""
-    from monai.transforms import Compose, LoadImaged, RandAffined
+    from monai.transforms import Compose, LoadImaged
 
     from monai_spacetx import SpaceApplyPendingd
 
     keys = ["image", "label"]
 
-    def rand_affine() -> Any:
-        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
-
     load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
     chains: dict[str, Any] = {
-        "monai-spacetx": Compose([load, rand_affine(), SpaceApplyPendingd(keys)], lazy=True),
-        "MONAI": Compose([load, rand_affine()], lazy=True),
+        "monai-spacetx": Compose([load, _rand_affine(keys), SpaceApplyPendingd(keys)], lazy=True),
+        "MONAI": Compose([load, _rand_affine(keys)], lazy=True),
     }
     try:
         import torchio as tio
@@ -188,7 +199,7 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
     shared-memory file and file descriptor in a worker's batch)."""
     import torch
     from monai.data import CacheDataset
-    from monai.transforms import Compose, EnsureTyped, LoadImaged, RandAffined
+    from monai.transforms import Compose, LoadImaged
 
     from monai_spacetx import SpaceApplyPendingd
 
@@ -198,19 +209,13 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
     files = [{"image": case["image"], "label": case["label"]} for _ in range(samples)]
     load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
 
-    def rand_affine() -> Any:
-        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
-
-    def ending(name: str) -> list[Any]:
-        return [] if name == "MetaTensor" else [EnsureTyped(keys, track_meta=False)]
-
     datasets: dict[tuple[str, str], Any] = {}
     floors: dict[str, Any] = {}
     for end in ENDINGS:
-        datasets["monai-spacetx", end] = CacheDataset(files, Compose([load, rand_affine(), SpaceApplyPendingd(keys), *ending(end)], lazy=True),
+        datasets["monai-spacetx", end] = CacheDataset(files, Compose([load, _rand_affine(keys), SpaceApplyPendingd(keys), *_ending(keys, end)], lazy=True),
                                                       progress=False)
-        datasets["MONAI", end] = CacheDataset(files, Compose([load, rand_affine(), *ending(end)], lazy=True), progress=False)
-        floors[end] = CacheDataset(files, Compose([load, *ending(end)]), progress=False)
+        datasets["MONAI", end] = CacheDataset(files, Compose([load, _rand_affine(keys), *_ending(keys, end)], lazy=True), progress=False)
+        floors[end] = CacheDataset(files, Compose([load, *_ending(keys, end)]), progress=False)
     collate: dict[str, Any] = {}
     try:
         import torchio as tio
@@ -252,7 +257,7 @@ def spleen_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     ``RandCropByPosNegLabeld`` and its own lazy execution. Patches per second, workers and main process, 1 thread."""
     import torch
     from monai.data import CacheDataset
-    from monai.transforms import Compose, EnsureTyped, LoadImaged, RandAffined, RandCropByPosNegLabeld
+    from monai.transforms import Compose, LoadImaged, RandCropByPosNegLabeld
 
     from monai_spacetx import SpaceApplyPendingd, SpaceRandCropByPosNegLabeld
 
@@ -264,17 +269,11 @@ def spleen_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     load = LoadImaged(keys, ensure_channel_first=True, image_only=True)
     crop = dict(label_key="label", spatial_size=patch, pos=1, neg=1, num_samples=SPLEEN_SAMPLES)  # background: label 0 (the CT holds negative HU)
 
-    def rand_affine() -> Any:
-        return RandAffined(keys, prob=1.0, rotate_range=(ROTATE,) * 3, scale_range=(SCALE,) * 3, mode=("bilinear", "nearest"), padding_mode="zeros")
-
-    def ending(name: str) -> list[Any]:
-        return [] if name == "MetaTensor" else [EnsureTyped(keys, track_meta=False)]
-
     datasets = {}
     for end in ENDINGS:
-        datasets["monai-spacetx", end] = CacheDataset(files, Compose([load, SpaceRandCropByPosNegLabeld(keys, **crop), rand_affine(),
-                                                                      SpaceApplyPendingd(keys), *ending(end)], lazy=True), progress=False)
-        datasets["MONAI", end] = CacheDataset(files, Compose([load, RandCropByPosNegLabeld(keys, **crop), rand_affine(), *ending(end)], lazy=True),
+        datasets["monai-spacetx", end] = CacheDataset(files, Compose([load, SpaceRandCropByPosNegLabeld(keys, **crop), _rand_affine(keys),
+                                                                      SpaceApplyPendingd(keys), *_ending(keys, end)], lazy=True), progress=False)
+        datasets["MONAI", end] = CacheDataset(files, Compose([load, RandCropByPosNegLabeld(keys, **crop), _rand_affine(keys), *_ending(keys, end)], lazy=True),
                                               progress=False)
     rows = []
     for workers, threads in ((2, 1), (0, 1)):
