@@ -84,6 +84,8 @@ def steps(image: torch.Tensor, source: Space, target: Space, mode: str) -> list[
     box = target_box(plan, options)
     assert box is not None
     dest = torch.empty((1, *target.shape))[(slice(None), *box)]
+    bits = _args._BITS[4] if mode == "nearest" else None
+    spans = [_args._layout(t.shape, t.stride())[1] for t in (img, dest)]
 
     def threads() -> None:
         with engine_threads(img.device):
@@ -98,10 +100,8 @@ def steps(image: torch.Tensor, source: Space, target: Space, mode: str) -> list[
         ("dataclasses.replace(options)", lambda: dataclasses.replace(options, mode="nearest")),
         ("target_box", lambda: target_box(plan, options)),
         ("torch.empty output", lambda: torch.empty((1, *target.shape))),
-        ("_args._runs (inside runs)", lambda: _args._runs(plan, box, options)),
-        ("_args._storage x 2", lambda: (_args._storage(img), _args._storage(dest))),
-        ("_args._geometry", lambda: _args._geometry(plan.matrix, [b.start for b in box], 3, mode == "nearest")),
-        ("_args._fill_value", lambda: _args._fill_value(0.0, torch.float32, None)),
+        ("_args._general_args (recent: kept)", lambda: _args._general_args(img, dest, plan.matrix, plan, box, options, bits)),
+        ("_args._flat x 2", lambda: (_args._flat(img, spans[0], bits), _args._flat(dest, spans[1], bits))),
     ]
 
 

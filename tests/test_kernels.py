@@ -239,6 +239,29 @@ def test_strided_views_and_channels() -> None:
         assert torch.equal(strided, contiguous), mode
 
 
+def test_interleaved_calls_on_the_same_grids_each_get_their_own_kernel_arguments() -> None:
+    """The engine keeps the kernel arguments of recent calls (layouts, geometry, inside runs, fill). Calls
+    on the same two grids that differ in one thing each (padding, fill and its sign, mode, dtype, the
+    input's layout, the channel count, a source window's position) interleaved, twice round: each
+    matches the torch path."""
+    rng = np.random.default_rng(21)
+    source = random_space(rng, 3, shape_range=(9, 12))
+    target = source.crop([-2] * 3, [n + 1 for n in source.shape]).rotate((0.3, -0.2, 0.1))
+    base = torch.from_numpy(rng.standard_normal((2, *source.shape)).astype(np.float32))
+    permuted = base.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)  # same values, other strides
+    variants = [(base, "linear", "zeros", 0.0), (base, "linear", "zeros", -0.0), (base, "linear", "zeros", 2.5),
+                (base, "linear", "border", 0.0), (base, "linear", "reflection", 0.0), (base, "nearest", "zeros", 0.0),
+                (base, "cubic", "zeros", 0.0), (base.double(), "linear", "zeros", 0.0), (base.double(), "nearest", "zeros", 0.0),
+                (permuted, "linear", "zeros", 0.0), (permuted, "nearest", "reflection", 0.0), (base[:1], "linear", "zeros", 0.0),
+                (base.round().to(torch.int32), "nearest", "zeros", 7.0)]
+    for _ in range(2):
+        for image, mode, padding_mode, fill in variants:
+            ours, reference = _both(image, source, target, mode=mode, padding_mode=padding_mode, fill=fill)
+            assert ours.dtype == reference.dtype and ours.shape == reference.shape
+            close = torch.equal if mode == "nearest" else lambda a, b: torch.allclose(a, b, atol=1e-5)
+            assert close(ours, reference) and torch.equal(torch.signbit(ours), torch.signbit(reference)), (image.dtype, mode, padding_mode, fill)
+
+
 def test_anti_aliasing_and_integer_input_on_the_general_path() -> None:
     rng = np.random.default_rng(8)
     source = random_space(rng, 3, shape_range=(20, 24))

@@ -174,26 +174,33 @@ def call_threads() -> int:
     return int(threads) if threads is not None else torch.get_num_threads()
 
 
-@contextmanager
-def engine_threads(device: torch.device) -> Iterator[int]:
-    """Run the enclosed CPU work on the free CPUs only (see the module docstring); yields the thread count.
+class engine_threads:  # noqa: N801 - used as a function: ``with engine_threads(device) as threads:``
+    """Run the enclosed CPU work on the free CPUs only (see the module docstring); ``as`` gives the thread
+    count.
 
     Only the calling thread's counts change: :func:`call_threads` (the compiled kernels) and its
-    OpenMP thread count (torch's ops); both are restored on exit.
+    OpenMP thread count (torch's ops); both are restored on exit. A class, not a generator: this runs in
+    every engine call, and a generator's context manager costs twice as much.
     """
-    threads = torch.get_num_threads()  # also runs torch's lazy per-thread initialisation first
-    wanted = threads if device.type != "cpu" or threads == 1 else min(threads, _recent_free_cpus())
-    previous = getattr(_local, "threads", None)
-    _local.threads = wanted
-    lowered = wanted != threads
-    if lowered:
-        _set_torch_threads_here(wanted)
-    try:
-        yield wanted
-    finally:
-        if lowered:
-            _set_torch_threads_here(threads)
-        _local.threads = previous
+
+    __slots__ = ("_device", "_threads", "_wanted", "_previous")
+
+    def __init__(self, device: torch.device) -> None:
+        self._device = device
+
+    def __enter__(self) -> int:
+        threads = torch.get_num_threads()  # also runs torch's lazy per-thread initialisation first
+        wanted = threads if self._device.type != "cpu" or threads == 1 else min(threads, _recent_free_cpus())
+        self._threads, self._wanted, self._previous = threads, wanted, getattr(_local, "threads", None)
+        _local.threads = wanted
+        if wanted != threads:
+            _set_torch_threads_here(wanted)
+        return wanted
+
+    def __exit__(self, *exc: object) -> None:
+        if self._wanted != self._threads:
+            _set_torch_threads_here(self._threads)
+        _local.threads = self._previous
 
 
 @contextmanager

@@ -80,13 +80,13 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
 #: plan depends on), each with its target boxes per padding rule (``options.constant``): a training
 #: loop or a per-case pipeline asks for the same few resamples again and again, and planning a 64^3
 #: output cost as much as a fifth of its nearest kernel (``benchmarks/bench_overhead.py``).
-_PLANS: "OrderedDict[tuple[Any, ...], tuple[WarpPlan, dict[bool, Optional[Box]]]]" = OrderedDict()
+_PLANS: "OrderedDict[tuple[Any, ...], tuple[WarpPlan, dict[bool, Any]]]" = OrderedDict()
 _PLANS_SIZE = 64
 _PLANS_LOCK = threading.Lock()
 
 
-def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Optional[Box]]]:
-    """:func:`plan_warp` for ``source -> target`` and the plan's cached boxes, from the cache of recent
+def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Any]]:
+    """:func:`plan_warp` for ``source -> target`` and the plan's cached boxes (:func:`_box_and_fills`), from the cache of recent
     plans when it holds them.
 
     The cached plan is the one :func:`plan_warp` returned for equal grids (same shapes, bit-equal
@@ -111,30 +111,39 @@ def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Option
     return entry
 
 
-def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: torch.dtype, boxes: dict[bool, Optional[Box]]) -> torch.Tensor:
+def _box_and_fills(plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Any]) -> tuple[Optional[Box], Optional[list[tuple[slice, ...]]]]:
+    """The plan's target box for ``options.constant`` and the regions of the ``(N, *target)`` output to
+    fill around it (``None``: fill the whole output first), from ``boxes`` where known, else computed and
+    added there."""
+    known = boxes.get(options.constant)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    box = target_box(plan, options)
+    fills: Optional[list[tuple[slice, ...]]] = None
+    if box is not None and 2 * math.prod(s.stop - s.start for s in box) > math.prod(plan.target_shape):
+        # fill only the complement of the box (one slab per side per axis): the box is written by the
+        # kernel, so no output byte is written twice. Where the box is at most half the output, one
+        # contiguous fill is faster: the complement's slabs along the last axis are short strided
+        # runs (3 channels to 384x384x200, a third of it the box: 168 against 151 ms of CPU)
+        fills = [(slice(None), *box[:k], side) for k, (s, m) in enumerate(zip(box, plan.target_shape))
+                 for side in (slice(0, s.start), slice(s.stop, m)) if side.stop > side.start]
+    boxes[options.constant] = (box, fills)
+    return box, fills
+
+
+def _run(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, out_dtype: torch.dtype, boxes: dict[bool, Any]) -> torch.Tensor:
     """Allocate the ``(N, *target)`` output, fill it outside the computed box, run the path into the box
-    (``boxes``: the plan's target boxes known so far, per ``options.constant``; this one is added)."""
-    if options.constant in boxes:
-        box = boxes[options.constant]
-    else:
-        box = boxes[options.constant] = target_box(plan, options)
+    (``boxes``: the plan's target boxes and fill regions known so far, per ``options.constant``
+    (:func:`_box_and_fills`))."""
+    box, fills = _box_and_fills(plan, options, boxes)
     lead, device = img.shape[0], img.device
     if box is None:
         return torch.full((lead, *plan.target_shape), options.fill, dtype=out_dtype, device=device)
     out = torch.empty((lead, *plan.target_shape), dtype=out_dtype, device=device)
-    box_voxels, voxels = math.prod(s.stop - s.start for s in box), math.prod(plan.target_shape)
-    if 2 * box_voxels <= voxels:
-        # mostly fill: one contiguous fill, then the kernel overwrites the box. The complement's slabs
-        # along the last axis are short strided runs, slower to fill than the whole (3 channels to
-        # 384x384x200, a third of it the box: 168 against 151 ms of CPU)
+    if fills is None:
         out.fill_(options.fill)
-    else:
-        # fill only the complement of the box (one slab per side per axis): the box is written
-        # by the kernel, so no output byte is written twice
-        for k, (s, m) in enumerate(zip(box, plan.target_shape)):
-            for side in (slice(0, s.start), slice(s.stop, m)):
-                if side.stop > side.start:
-                    out[(slice(None), *box[:k], side)].fill_(options.fill)
+    for region in fills or ():
+        out[region].fill_(options.fill)
     dest = out[(slice(None), *box)]
     if plan.kind == "index" and options.constant:
         run_index(img, plan, box, dest)
@@ -255,7 +264,7 @@ def warp_image(
     if plan is not None and not isinstance(plan, WarpPlan):
         raise SpaceTypeError(f"plan must be a WarpPlan (plan_warp(source, target)) or None, got {type(plan).__name__}")
     tensor, was_numpy = _as_tensor(image)
-    boxes: dict[bool, Optional[Box]] = {}
+    boxes: dict[bool, Any] = {}
     if plan is None:
         plan, boxes = _plan_for(source, target)
     elif (plan.source_shape, plan.target_shape) != (source.shape, target.shape):
@@ -280,13 +289,15 @@ def warp_image(
             "pass image.detach(), or use mode 'linear' to differentiate"
         )
     lead_shape = tuple(tensor.shape[:-ndim])
-    img = tensor.reshape(-1, *source.shape)
+    channel_first = tensor.dim() == ndim + 1  # (C, *spatial) as the engine works: no reshape either way
+    img = tensor if channel_first else tensor.reshape(-1, *source.shape)
     floating = img.dtype.is_floating_point or img.dtype.is_complex
     check_grid(target.shape, what="target (the grid to sample onto)", channels=img.shape[0], device=img.device,
                itemsize=img.element_size() if floating or options.mode in ("nearest", "label") else 4)
     with engine_threads(img.device):
         out = _dispatch(img, plan, options, boxes)
-    out = out.reshape(*lead_shape, *target.shape)
+    if not channel_first:
+        out = out.reshape(*lead_shape, *target.shape)
     if was_numpy:
         return out.detach().cpu().numpy()
     return out
@@ -303,7 +314,7 @@ def _parsed(mode: str, padding_mode: str, fill_hex: str) -> WarpOptions:
 _WIDER = {torch.uint16: torch.int32, torch.uint32: torch.int64, torch.uint64: torch.int64}
 
 
-def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Optional[Box]]) -> torch.Tensor:
+def _dispatch(img: torch.Tensor, plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Any]) -> torch.Tensor:
     """Pick the dtype and the path for ``(N, *source)`` input; returns ``(N, *target)`` (``boxes``: see :func:`_run`)."""
     if plan.kind == "identity":
         return img.clone()

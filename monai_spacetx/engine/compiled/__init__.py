@@ -67,7 +67,7 @@ from ..options import WarpOptions
 from ..plan import WarpPlan
 from . import _runtime
 from . import nearest, linear, cubic  # noqa: F401,I001 (the families register their builds on import, in this order)
-from ._args import _BITS, _fill_value, _geometry, _padded, _padded_out, _runs, _storage
+from ._args import _BITS, _flat, _general_args
 from ._rows import _snapped_floor
 from ._runtime import _BUILT, TILE, _parallel_allowed, _run, _state, available, disabled, numba
 from .label import label_axes_kernel, label_kernel
@@ -116,13 +116,8 @@ def general_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: B
         return False
     if dest.stride(-1) != 1:  # the kernels write rows as contiguous runs (an engine output always is)
         return False
-    source, sst = _storage(src, bits)
-    out, ost = _storage(dest, bits)
-    origin, lin = _geometry(matrix, [b.start for b in box], ndim, mode == "nearest")
-    lo, hi = _runs(plan, box, options)
-    oshape = _padded_out(ndim, dest.shape)
-    _run(mode, oshape, source, sst, _padded(ndim, src.shape[1:]), out, ost, oshape,
-         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, bits), options.padding_mode == "reflection")
+    oshape, sst, source_span, nsrc, ost, out_span, tail = _general_args(src, dest, matrix, plan, box, options, bits)
+    _run(mode, oshape, _flat(src, source_span, bits), sst, nsrc, _flat(dest, out_span, bits), ost, *tail)
     return True
 
 

@@ -23,20 +23,31 @@ from ..plan import WarpPlan
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
-def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
-    """``t`` ``(N, *spatial)`` as a 1-D numpy view of the storage it spans (optionally reinterpreted as
-    ``dtype`` of the same size) and its element strides ``(4,)``, a 2-D image given a leading axis of one.
-    An axis of one voxel gets a stride of 0 (its only index is 0): a kernel may then read its taps
-    without a clamp (:func:`._rows._axis_interior`)."""
-    shape, stride = t.shape, t.stride()
+def _layout(shape: Sequence[int], stride: Sequence[int]) -> tuple[np.ndarray, int]:
+    """The element strides ``(4,)`` a kernel reads a ``(N, *spatial)`` tensor of this shape and stride
+    with (a 2-D image given a leading axis of one; an axis of one voxel a stride of 0: its only index is 0,
+    so a kernel may read its taps without a clamp, :func:`._rows._axis_interior`), and how many elements
+    of its storage it spans."""
     strides = [0 if n == 1 else s for n, s in zip(shape, stride)]
     if len(shape) == 3:
         strides.insert(1, 0)
-    span = 1 + sum((n - 1) * s for n, s in zip(shape, stride))
-    flat = t.detach().as_strided((span,), (1,))
+    return np.asarray(strides, dtype=np.int64), 1 + sum((n - 1) * s for n, s in zip(shape, stride))
+
+
+def _flat(t: torch.Tensor, span: int, dtype: Optional[torch.dtype] = None) -> np.ndarray:
+    """The ``span`` elements of ``t``'s storage from its first one, as a 1-D numpy view (optionally
+    reinterpreted as ``dtype`` of the same size)."""
+    flat = (t.detach() if t.requires_grad else t).as_strided((span,), (1,))
     if dtype is not None and dtype != flat.dtype:
         flat = flat.view(dtype)
-    return flat.numpy(), np.asarray(strides, dtype=np.int64)
+    return flat.numpy()
+
+
+def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` ``(N, *spatial)`` as a 1-D numpy view of the storage it spans (optionally reinterpreted as
+    ``dtype`` of the same size) and its element strides ``(4,)`` (:func:`_layout`)."""
+    strides, span = _layout(t.shape, t.stride())
+    return _flat(t, span, dtype), strides
 
 
 def _padded(ndim: int, sizes: Sequence[int]) -> np.ndarray:
@@ -135,3 +146,27 @@ def _make_fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype
     if bits is not None:
         value = value.view(bits)
     return value.numpy()[()]
+
+
+def _general_args(src: torch.Tensor, dest: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions,
+                  bits: Optional[torch.dtype]) -> tuple[Any, ...]:
+    """Everything a general-path kernel (:func:`.general_kernel`) is given but the two storages:
+    ``(oshape, sst, source span, nsrc, ost, out span, tail)``, ``tail`` the arguments after the output's
+    strides (``oshape, origin, lin, lo, hi, fill, reflect``). Recent ones are kept, keyed by everything
+    they are made from (the same arrays again: the kernels only read them): made step by step they cost
+    a third of a 64^3 nearest kernel at two threads (``benchmarks/bench_overhead.py``)."""
+    nearest = options.mode == "nearest"
+    key = ("general", matrix.tobytes(), plan.matrix.tobytes(), plan.source_shape, tuple((b.start, b.stop) for b in box),
+           tuple(src.shape), src.stride(), tuple(dest.shape), dest.stride(), dest.dtype, bits, nearest,
+           options.padding_mode, options.constant, float(options.fill).hex())
+
+    def make() -> tuple[Any, ...]:
+        ndim = plan.ndim
+        (sst, source_span), (ost, out_span) = _layout(src.shape, src.stride()), _layout(dest.shape, dest.stride())
+        oshape = _padded_out(ndim, dest.shape)
+        origin, lin = _make_geometry(matrix, [b.start for b in box], ndim, nearest)
+        lo, hi = _runs(plan, box, options)
+        tail = (oshape, origin, lin, lo, hi, _make_fill_value(options.fill, dest.dtype, bits), options.padding_mode == "reflection")
+        return oshape, sst, source_span, _padded(ndim, src.shape[1:]), ost, out_span, tail
+
+    return _recent(key, make)  # type: ignore[no-any-return]
