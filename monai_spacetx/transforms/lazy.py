@@ -58,7 +58,7 @@ from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
 
 from ..engine import warp_image
 from ..engine.options import Mode, WarpOptions
-from ..engine.plan import plan_warp
+from ..engine.warp import _plan_for as cached_plan
 from ..errors import SpaceError, SpaceTypeError
 from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
@@ -165,8 +165,11 @@ def pads_with_constant(op: Mapping[str, Any]) -> bool:
 
 
 def copies(source: Space, target: Space) -> bool:
-    """Whether resampling ``source`` onto ``target`` only copies voxels (crop, pad, flip, permutation)."""
-    return plan_warp(source, target).kind in ("identity", "index")
+    """Whether resampling ``source`` onto ``target`` only copies voxels (crop, pad, flip, permutation).
+
+    The plan is the engine's for the pair (its cache of recent plans): the warp that follows plans the
+    same pair, and a sample's keys share their grids, so it is made once."""
+    return cached_plan(source, target)[0].kind in ("identity", "index")
 
 
 def _op_copies(op: Mapping[str, Any], ndim: int) -> bool:
@@ -341,7 +344,7 @@ def _held_windows(first: Space, grids: Sequence[Space]) -> tuple[Space, ...]:
     return tuple(out)
 
 
-def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False) -> FusedStep:
+def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bool = False, run: Optional[PendingRun] = None) -> FusedStep:
     """Everything one Space step onto ``target`` executes, with MONAI's pending operations fused in.
 
     When ``img`` is the untouched output of an earlier *lazy* Space step (same storage, same
@@ -355,15 +358,18 @@ def plan_step(img: MetaTensor, options: WarpOptions, target: Space, override: bo
         options: the step's own options (they vote when the step itself interpolates).
         target: the planned grid.
         override: use ``options`` as they are (the sink's ``mode`` given, as MONAI's ``overrides``).
+        run: ``take_pending(img)`` with the pixels read, when the caller took it already (:func:`execute_fused`).
     """
     base = _recall(img)
-    own = not copies(pending_space(img), target)
+    pending = run.grid if run is not None else pending_space(img)
+    own = target is not pending and not copies(pending, target)  # the pending grid itself (the sink's target): a copy
     ndim = len(img.shape) - 1
     # the earlier step's pixels exist (something read them) and the rest only copies them: copy them; a later
     # step that interpolates still reads the earlier step's input (the step below keeps it)
     shortcut = base is not None and not own and img.untyped_storage() not in _PLANS
     shortcut = shortcut and all(_op_copies(op, ndim) for op in img.pending_operations)
-    run = take_pending(img, read=base is None or shortcut)  # else the warp reads the earlier step's input: img's pixels may stay unmade
+    if run is None:  # (a run whose pixels were read serves a step that would not read them: they are there anyway)
+        run = take_pending(img, read=base is None or shortcut)  # else the warp reads the earlier step's input: img's pixels may stay unmade
     new_votes = op_votes(run.ops, run.source.ndim)
     if own:
         new_votes.append(options.mode)
@@ -555,6 +561,8 @@ def outside_grid(target: Space, grid: Space) -> Optional[np.ndarray]:
     A grid that holds every target voxel centre (its corners suffice: the boxes are convex) costs
     nothing; otherwise the test runs per source axis by broadcasting, one boolean per voxel.
     """
+    if target.shape == grid.shape and np.array_equal(target.affine, grid.affine):
+        return None  # the grid itself (the sink's own padding limit): every centre is in its own voxel
     ndim = target.ndim
     matrix = index_map(target, grid)
 
@@ -688,8 +696,9 @@ def execute_fused(img: MetaTensor, options: Optional[WarpOptions] = None, overri
         also covered (an earlier lazy Space step's), and the fused step.
     """
     # with something pending on the untouched output of a lazy Space step the warp reads that step's input: img's pixels may stay unmade
-    run = take_pending(img, read=not img.pending_operations or _recall(img) is None)
-    step = plan_step(img, options or WarpOptions("nearest"), run.grid, override=override and options is not None)
+    read = not img.pending_operations or _recall(img) is None
+    run = take_pending(img, read=read)
+    step = plan_step(img, options or WarpOptions("nearest"), run.grid, override=override and options is not None, run=run if read else None)
     if not run.ops:
         return run.data, 0, step
     return run_step(step, run.grid), step.fused - len(run.ops), step
