@@ -197,7 +197,10 @@ def run_general(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOption
     compiled_cpu = compiled.available() and dest.device.type == "cpu"  # the compiled kernels (same conventions, see the compiled package)
     if compiled_cpu and options.mode == "nearest" and compiled.general_kernel(img, plan.matrix, plan, box, options, dest):
         return  # nearest reads the whole source in place: no window, no smoothing (nearest is never anti-aliased)
-    sigmas = anti_aliasing_sigmas(options, [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]])
+    # source voxels per target voxel along each axis: only anti-aliasing reads them (3 norms: a tenth of
+    # a 64^3 linear call's own work), so without it every axis is given as not shrinking
+    shrink = [float(np.linalg.norm(row)) for row in plan.matrix[:ndim, :ndim]] if options.anti_aliasing else [1.0] * ndim
+    sigmas = anti_aliasing_sigmas(options, shrink)
     radius = max(kernel_radius(s) for s in sigmas)
     src, local = source_window(img, plan, box, options, margin=2 + radius)
     if radius:  # smooth the window; its own edges are replicated, but only voxels within `radius` of them are wrong and unread
