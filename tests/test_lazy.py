@@ -467,3 +467,35 @@ def test_a_nearest_vote_given_as_a_spline_order_is_kept_under_lazy(mode):
     image = scan["image"]
     linear = oracles.interpolate(image[0].numpy(), image.affine, grid.affine, grid.shape[1:], 1, "border")[:80, :100, :60]
     np.testing.assert_allclose(out["image"][0].numpy(), linear, rtol=0, atol=8 * np.finfo(np.float32).eps * float(np.abs(linear).max()))
+
+
+def test_grids_read_from_cache_are_exact():
+    """The data, pending and native grids come from a cache of recent grids keyed by the affine's bytes: an affine one
+    ulp away, another shape or another dtype is a different grid. Oracle: Space.from_affine of the raw affines, bit for bit."""
+    from monai_spacetx.transforms.meta import find_native_space
+
+    affine = torch.tensor([[0.0, -1.5, 0.1, 10.0], [1.5, 0.0, 0.0, -3.0], [0.0, 0.2, 1.5, 5.0], [0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    nudged = affine.clone()
+    nudged[0, 3] = float(np.nextafter(10.0, 11.0))
+    for a in (affine, nudged, affine, nudged):  # the second round is read from the cache
+        for shape in ((6, 5, 4), (6, 5, 3)):
+            img = MetaTensor(torch.zeros((1, *shape)), affine=a)
+            run = take_pending(img)
+            assert np.array_equal(run.source.affine, a.numpy()) and run.source.shape == shape
+            assert np.array_equal(pending_space(img).affine, a.numpy()) and pending_space(img).shape == shape
+            img.meta["original_affine"], img.meta["spatial_shape"] = a.numpy().copy(), np.array(shape)
+            img.meta["original_affine"][1, 3] += 1.0  # the native grid: another affine than the data's
+            native = find_native_space(img)
+            assert native is not None and np.array_equal(native.affine, img.meta["original_affine"]) and native.shape == shape
+    # RandAffined's pending grid, against the pending affine MONAI gives, one sample after another
+    rand = RandAffined(["img"], prob=1.0, rotate_range=0.3, scale_range=0.1, lazy=True)
+    rand.set_random_state(0)
+    for _ in range(3):
+        img = rand({"img": MetaTensor(torch.zeros((1, 6, 5, 4)), affine=affine)})["img"]
+        expected = Space.from_affine(img.peek_pending_affine(), img.peek_pending_shape())
+        assert np.array_equal(pending_space(img).affine, expected.affine) and pending_space(img).shape == expected.shape
+    singular = torch.eye(4, dtype=torch.float64)
+    singular[0, 0] = 0.0
+    for _ in range(2):  # a grid that is not a Space is refused every time, never cached
+        with pytest.raises(SpaceError):
+            pending_space(MetaTensor(torch.zeros((1, 6, 5, 4)), affine=singular))

@@ -63,7 +63,7 @@ from ..errors import SpaceError, SpaceTypeError
 from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
 from ..geometry.tolerances import PLAN_TOL
-from .meta import NATIVE_KEY, SPACE_KEY, find_native_space, get_native_space, space_from_meta
+from .meta import NATIVE_KEY, SPACE_KEY, cached_space, find_native_space, get_native_space, space_from_meta
 from .records import read_record, square
 
 __all__ = [
@@ -104,6 +104,12 @@ def _op_names(ops: Sequence[Mapping[str, Any]]) -> list[str]:
     return [str(op.get(TraceKeys.CLASS_NAME, "?")) for op in ops]
 
 
+def _data_space(img: MetaTensor) -> Space:
+    """:meth:`Space.from_metatensor` of ``img``: the grid of the data it holds (recent grids from a cache)."""
+    affine = getattr(img, "affine", None)
+    return cached_space(affine, tuple(img.shape[1:]), lambda: Space.from_metatensor(img))
+
+
 def pending_space(img: MetaTensor) -> Space:
     """The grid ``img`` lies on once its pending operations are executed (its own grid when none).
 
@@ -111,9 +117,10 @@ def pending_space(img: MetaTensor) -> Space:
         SpaceError: the pending affine is singular (not a grid), naming the pending operations.
     """
     if not img.pending_operations:
-        return Space.from_metatensor(img)
+        return _data_space(img)
     try:
-        return Space.from_affine(img.peek_pending_affine(), img.peek_pending_shape())
+        affine, shape = img.peek_pending_affine(), img.peek_pending_shape()
+        return cached_space(affine, shape, lambda: Space.from_affine(affine, shape))
     except SpaceError as err:
         raise SpaceError(
             f"the pending operations {_op_names(img.pending_operations)} give a grid that is not a Space "
@@ -145,7 +152,7 @@ def take_pending(img: MetaTensor, read: bool = True) -> PendingRun:
     deferred output (:class:`Deferred`) is not computed for it.
     """
     ops = tuple(img.pending_operations)
-    source = Space.from_metatensor(img)
+    source = _data_space(img)
     data = img.as_tensor() if read else torch.Tensor.as_subclass(img, torch.Tensor)
     return PendingRun(data, source, pending_space(img) if ops else source, ops)
 
