@@ -708,10 +708,11 @@ def test_bad_through_plane(thickness, position):
 
 @pytest.mark.parametrize(
     "module",
-    ["monai_spacetx.geometry.space", "monai_spacetx.geometry.points", "monai_spacetx.geometry.tolerances", "monai_spacetx.engine.options"],
+    ["monai_spacetx.geometry.space", "monai_spacetx.geometry.points", "monai_spacetx.geometry.tolerances", "monai_spacetx.engine.options",
+     "monai_spacetx._recent"],
 )
 def test_docstring_examples_run(module):
-    """The ``Example:`` blocks of the geometry core (and of engine/options.py) are doctests."""
+    """The ``Example:`` blocks of the geometry core (and of engine/options.py and the cache policy) are doctests."""
     import doctest
     import importlib
 

@@ -73,7 +73,7 @@ def test_the_plan_cache_keeps_the_64_most_recent(monkeypatch: pytest.MonkeyPatch
     ``_plan_for``'s eviction mutants (``>=`` for ``>``, the newest evicted, the hit not moved to the end)."""
     from monai_spacetx.engine import warp as warp_module
 
-    monkeypatch.setattr(warp_module, "_PLANS", type(warp_module._PLANS)())
+    monkeypatch.setattr(warp_module, "_PLANS", type(warp_module._PLANS)(64))
     source = Space((4, 4))
     image = np.arange(16, dtype=np.float32).reshape(4, 4)
     targets = [source.resize((5 + k, 4)) for k in range(70)]

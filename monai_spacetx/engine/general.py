@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
-from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._recent import RecentValues
 from ..geometry.tolerances import SNAP_TOL
 from . import compiled
 from .box import Box, inside_runs
@@ -118,9 +117,7 @@ def mask_outside(plan: WarpPlan, starts: tuple[int, ...], values: torch.Tensor, 
 #: Recent source windows (the window's index ranges and the matrix for it, read only), keyed by the plan's
 #: matrix and source shape, the box, the padding and the margin: finding the window (the box's corners
 #: mapped) cost about as much as a 2-D target's linear kernel.
-_WINDOWS: "OrderedDict[tuple[Any, ...], tuple[tuple[slice, ...], np.ndarray]]" = OrderedDict()
-_WINDOWS_SIZE = 32
-_WINDOWS_LOCK = threading.Lock()
+_WINDOWS: "RecentValues[tuple[tuple[slice, ...], np.ndarray]]" = RecentValues(32)
 
 
 def source_window(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOptions, margin: int = 2) -> tuple[torch.Tensor, np.ndarray]:
@@ -129,17 +126,7 @@ def source_window(img: torch.Tensor, plan: WarpPlan, box: Box, options: WarpOpti
     re-expressed for it (coordinates relative to its first voxel; read only: it may be handed out again
     for the same arguments)."""
     key = (plan.matrix.tobytes(), plan.source_shape, tuple((b.start, b.stop) for b in box), options.padding_mode == "reflection", margin)
-    with _WINDOWS_LOCK:
-        cached = _WINDOWS.get(key)
-        if cached is not None:
-            _WINDOWS.move_to_end(key)
-    if cached is None:
-        cached = _find_window(plan, box, options, margin)
-        with _WINDOWS_LOCK:
-            _WINDOWS[key] = cached
-            while len(_WINDOWS) > _WINDOWS_SIZE:
-                _WINDOWS.popitem(last=False)
-    window, matrix = cached
+    window, matrix = _WINDOWS.get(key, lambda: _find_window(plan, box, options, margin))
     return img[(slice(None), *window)], matrix
 
 

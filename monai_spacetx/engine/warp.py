@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import threading
 import warnings
-from collections import OrderedDict
 from typing import Any, Optional, TypeVar, Union, overload
 
 import numpy as np
 import torch
 
+from .._recent import RecentValues
 from ..errors import ModeError, ShapeMismatchError, SpaceTypeError
 from ..geometry.space import Space
 from .box import Box, target_box
@@ -80,14 +79,12 @@ def _as_tensor(image: Any) -> tuple[torch.Tensor, bool]:
 #: plan depends on), each with its target boxes per padding rule (``options.constant``): a training
 #: loop or a per-case pipeline asks for the same few resamples again and again, and planning a 64^3
 #: output cost as much as a fifth of its nearest kernel (``benchmarks/bench_overhead.py``).
-_PLANS: "OrderedDict[tuple[Any, ...], tuple[WarpPlan, dict[bool, Any]]]" = OrderedDict()
-_PLANS_SIZE = 64
-_PLANS_LOCK = threading.Lock()
+_PLANS: "RecentValues[tuple[WarpPlan, dict[bool, Any]]]" = RecentValues(64)
 
 
 def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Any]]:
-    """:func:`plan_warp` for ``source -> target`` and the plan's cached boxes (:func:`_box_and_fills`), from the cache of recent
-    plans when it holds them.
+    """:func:`plan_warp` for ``source -> target`` and the plan's cached boxes (:func:`_box_and_fills`),
+    from the cache of recent plans when it holds them.
 
     The cached plan is the one :func:`plan_warp` returned for equal grids (same shapes, bit-equal
     affines); its matrix is made read-only, so that no caller can change a plan other calls use.
@@ -95,20 +92,13 @@ def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Any]]:
     """
     if not (isinstance(source, Space) and isinstance(target, Space)):
         return plan_warp(source, target), {}
-    key = (source.shape, source.affine.tobytes(), target.shape, target.affine.tobytes())
-    with _PLANS_LOCK:
-        entry = _PLANS.get(key)
-        if entry is not None:
-            _PLANS.move_to_end(key)
-            return entry
-    plan = plan_warp(source, target)
-    plan.matrix.setflags(write=False)
-    entry = (plan, {})
-    with _PLANS_LOCK:
-        _PLANS[key] = entry
-        while len(_PLANS) > _PLANS_SIZE:
-            _PLANS.popitem(last=False)
-    return entry
+
+    def make() -> tuple[WarpPlan, dict[bool, Any]]:
+        plan = plan_warp(source, target)
+        plan.matrix.setflags(write=False)
+        return plan, {}
+
+    return _PLANS.get((source.shape, source.affine.tobytes(), target.shape, target.affine.tobytes()), make)
 
 
 def _box_and_fills(plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Any]) -> tuple[Optional[Box], Optional[list[tuple[slice, ...]]]]:

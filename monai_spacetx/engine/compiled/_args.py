@@ -7,13 +7,12 @@ the fill value in the kernel's dtype."""
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..._recent import RecentValues
 from ...geometry.tolerances import SNAP_TOL
 from ..box import Box, inside_runs
 from ..options import WarpOptions
@@ -63,31 +62,16 @@ def _padded_out(ndim: int, shape: Sequence[int]) -> np.ndarray:
     return np.asarray([shape[0], *_padded(ndim, shape[1:])], dtype=np.int64)
 
 
-#: Recent ``_geometry`` and ``_fill_value`` results (the kernels only read them): each costs about 10
-#: microseconds, a percent of a 64^3 output's nearest kernel, and a loop asks for the same again.
-_SMALL: "OrderedDict[tuple[Any, ...], Any]" = OrderedDict()
-_SMALL_SIZE = 64
-
-
-def _recent(key: tuple[Any, ...], make: Any) -> Any:
-    """``make()``, or what it gave for ``key`` among the last ``_SMALL_SIZE`` keys."""
-    with _RUNS_LOCK:
-        if key in _SMALL:
-            _SMALL.move_to_end(key)
-            return _SMALL[key]
-    value = make()
-    with _RUNS_LOCK:
-        _SMALL[key] = value
-        while len(_SMALL) > _SMALL_SIZE:
-            _SMALL.popitem(last=False)
-    return value
+#: Recent ``_geometry``, ``_fill_value`` and ``_general_args`` results (the kernels only read them): each
+#: costs about 10 microseconds, a percent of a 64^3 output's nearest kernel, and a loop asks for the same again.
+_SMALL: "RecentValues[Any]" = RecentValues(64)
 
 
 def _geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(origin (3,), lin (3, 3))`` of the box's coordinates from a ``(D+1, D+1)`` index map, padded to 3-D
     (the same arrays again for the same arguments while they are recent: read only)."""
     key = ("geometry", matrix.tobytes(), matrix.shape, tuple(int(s) for s in starts), ndim, nearest)
-    return _recent(key, lambda: _make_geometry(matrix, starts, ndim, nearest))  # type: ignore[no-any-return]
+    return _SMALL.get(key, lambda: _make_geometry(matrix, starts, ndim, nearest))  # type: ignore[no-any-return]
 
 
 def _make_geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -108,9 +92,8 @@ def _make_geometry(matrix: np.ndarray, starts: Sequence[int], ndim: int, nearest
 
 #: Inside runs of recent small boxes (at most ``_RUNS_ROWS`` rows each; the kernels only read them):
 #: computing them costs about as much as a 64^3 output's nearest kernel (benchmarks/bench_overhead.py).
-_RUNS: "OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]]" = OrderedDict()
-_RUNS_ROWS, _RUNS_SIZE = 1 << 16, 32
-_RUNS_LOCK = threading.Lock()
+_RUNS: "RecentValues[tuple[np.ndarray, np.ndarray]]" = RecentValues(32)
+_RUNS_ROWS = 1 << 16
 
 
 def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -121,26 +104,18 @@ def _runs(plan: WarpPlan, box: Box, options: WarpOptions) -> tuple[np.ndarray, n
     if not options.constant:
         return np.zeros(rows, dtype=np.int64), np.full(rows, shape[-1], dtype=np.int64)
     key = (plan.matrix.tobytes(), plan.source_shape, starts, shape) if rows <= _RUNS_ROWS else None
-    if key is not None:
-        with _RUNS_LOCK:
-            cached = _RUNS.get(key)
-            if cached is not None:
-                _RUNS.move_to_end(key)
-                return cached
-    lo, hi = inside_runs(plan, starts, shape)
-    runs = np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
-    if key is not None:
-        with _RUNS_LOCK:
-            _RUNS[key] = runs
-            while len(_RUNS) > _RUNS_SIZE:
-                _RUNS.popitem(last=False)
-    return runs
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = inside_runs(plan, starts, shape)
+        return np.ascontiguousarray(lo.numpy().reshape(-1)), np.ascontiguousarray(hi.numpy().reshape(-1))
+
+    return _RUNS.get(key, make)
 
 
 def _fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype]) -> Any:
     """``fill`` cast to ``dtype`` (as torch casts it), then reinterpreted as ``bits`` if given; a numpy scalar
     (recent ones kept, keyed by the float's exact value: -0.0 is not 0.0)."""
-    return _recent(("fill", float(fill).hex(), dtype, bits), lambda: _make_fill_value(fill, dtype, bits))
+    return _SMALL.get(("fill", float(fill).hex(), dtype, bits), lambda: _make_fill_value(fill, dtype, bits))
 
 
 def _make_fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype]) -> Any:
@@ -172,4 +147,4 @@ def _general_args(src: torch.Tensor, dest: torch.Tensor, matrix: np.ndarray, pla
         tail = (oshape, origin, lin, lo, hi, _make_fill_value(options.fill, dest.dtype, bits), options.padding_mode == "reflection")
         return oshape, sst, source_span, _padded(ndim, src.shape[1:]), ost, out_span, tail
 
-    return _recent(key, make)  # type: ignore[no-any-return]
+    return _SMALL.get(key, make)  # type: ignore[no-any-return]
