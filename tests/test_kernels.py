@@ -492,6 +492,53 @@ def test_forked_child_after_a_parallel_kernel(monkeypatch: pytest.MonkeyPatch) -
     assert child.exitcode == 0 and queue.get(timeout=5) == (1, 9, 8, 7)
 
 
+_USER_POOL_THEN_FORK = """
+import multiprocessing, sys
+import numba, numpy as np, torch
+from monai_spacetx import Space
+from monai_spacetx.engine import compiled, warp_image
+
+@numba.njit(parallel=True)
+def total(x):
+    s = 0.0
+    for i in numba.prange(x.size):
+        s += x[i]
+    return s
+
+space = Space((9, 8, 7))
+target = space.rotate((0.3, 0.0, 0.1))
+image = torch.rand(1, *space.shape, generator=torch.Generator().manual_seed(0))
+
+def child(queue):
+    queue.put(warp_image(image, space, target, "linear").numpy())
+
+if __name__ == "__main__":
+    assert total(np.ones(1000)) == 1000.0 and compiled._parallel_pid is None  # the user's pool, no kernel of ours
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=child, args=(queue,))
+    worker.start()
+    worker.join(120)
+    assert worker.exitcode == 0, f"the forked child ended with {worker.exitcode}"
+    with compiled.disabled():
+        reference = warp_image(image, space, target, "linear").numpy()
+    np.testing.assert_allclose(queue.get(timeout=5), reference, atol=1e-5)
+    print(numba.threading_layer())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux" or compiled.numba.config.NUMBA_NUM_THREADS < 2, reason="fork + 2 numba threads")
+def test_forked_child_after_the_users_own_parallel_numba_code(tmp_path: Path) -> None:
+    """The parent started numba's thread pool with its own parallel code, never a kernel of ours, then
+    forked: the child's warp must run (serial builds) and match the torch path. Under GNU OpenMP (this
+    machine's layer) the child aborted before (a new process: this one has run kernels)."""
+    script = tmp_path / "user_pool_then_fork.py"
+    script.write_text(_USER_POOL_THEN_FORK)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_the_first_parallel_kernel_keeps_the_torch_thread_count(threads: int) -> None:
     """numba's OpenMP layer, started by a process's first parallel kernel, sets the calling thread's

@@ -11,8 +11,9 @@ every thread count, one included: numba compiles a parallel loop's body apart (i
 an unsigned loop index), and that body ran 1.2-1.7x faster on one thread than the same rows through
 the serial driver (64^3 and 128^3 outputs, nearest and linear; ``benchmarks/bench_overhead.py``'s
 kernel); the serial drivers now pass the tile index unsigned too, which closes part of the gap. The
-serial build is for a forked process whose parent ran a parallel kernel: GNU OpenMP aborts a forked
-child that starts a parallel region after its parent did (a ``DataLoader`` worker).
+serial build is for a forked process whose parent had started numba's thread pool (a parallel kernel,
+or the user's own parallel numba code): GNU OpenMP aborts a forked child that starts a parallel region
+after its parent did (a ``DataLoader`` worker).
 Every kernel is compiled with numba's ``error_model="numpy"``, the model numba gives a parallel
 loop's body: no kernel divides by a value that can be zero, and the Python model's zero checks kept
 loops scalar.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 from typing import Any, Callable, Optional, Sequence
 
@@ -39,8 +41,23 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 #: ``MONAI_SPACETX_KERNELS=0`` turns the compiled kernels off (the torch path everywhere).
 _ENV_OFF = os.environ.get("MONAI_SPACETX_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
 _state = threading.local()
-#: The process that first ran a parallel kernel: a forked child (another pid) runs serial builds only.
+#: The process that started numba's thread pool (its first parallel kernel, or before a fork a parent's
+#: own numba code: :func:`_after_fork_in_child`): a forked child (another pid) runs serial builds only.
 _parallel_pid: Optional[int] = None
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child whose parent had started numba's thread pool without a kernel of ours (the
+    user's own parallel numba code, ``numba.get_num_threads()``), record the parent as the pool's
+    process: the child runs the serial builds, as after a kernel of ours (GNU OpenMP aborts it otherwise)."""
+    global _parallel_pid
+    pool: Any = sys.modules.get("numba.np.ufunc.parallel")
+    if _parallel_pid is None and getattr(pool, "_is_initialized", False):
+        _parallel_pid = os.getppid()
+
+
+if numba is not None and hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: Rows per tile side of the drivers' traversal (the tile is the parallel work unit too: 13 x 13 tiles
 #: for a 200^3 target); see :mod:`._rows`.
