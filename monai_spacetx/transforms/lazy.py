@@ -44,6 +44,7 @@ raises :class:`~monai_spacetx.errors.SpaceError`, naming the operations.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import weakref
@@ -321,7 +322,8 @@ def pending_grids(run: PendingRun) -> tuple[Space, ...]:
     affine = run.source.affine
     for op in run.ops:
         affine = affine @ square(np.asarray(convert_to_tensor(op[LazyAttr.AFFINE], dtype=torch.float64, track_meta=False).cpu().numpy()), ndim)
-        grids.append(Space.from_affine(affine, [int(n) for n in op[LazyAttr.SHAPE]][:ndim]))
+        shape = [int(n) for n in op[LazyAttr.SHAPE]][:ndim]
+        grids.append(cached_space(affine, shape, functools.partial(Space.from_affine, affine, shape)))
     return tuple(grids)
 
 
