@@ -14,14 +14,13 @@ workers, and keeps every float64 bit.
 
 from __future__ import annotations
 
-import threading
 import warnings
-from collections import OrderedDict
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
 
+from .._recent import RecentValues
 from ..errors import MetadataError, SpaceTxWarning, SpaceTypeError
 from ..geometry.space import Space
 
@@ -43,9 +42,7 @@ NATIVE_KEY = "spacetx_native"
 #: Spaces of recent grids, keyed by the spatial shape and the float64 affine's bytes: a sample's keys lie on the
 #: same grids, and a cached volume comes back on the same data grid every epoch (``Space.from_affine`` checks
 #: what it is given: about 60 us a call, a fifth of a sink's planning per key).
-_SPACES: "OrderedDict[tuple[Any, ...], Space]" = OrderedDict()
-_SPACES_SIZE = 32
-_SPACES_LOCK = threading.Lock()
+_SPACES: RecentValues[Space] = RecentValues(32)
 
 
 def _space_key(affine: Any, shape: Any) -> Optional[tuple[Any, ...]]:
@@ -63,21 +60,9 @@ def _space_key(affine: Any, shape: Any) -> Optional[tuple[Any, ...]]:
 
 
 def cached_space(affine: Any, shape: Any, build: Callable[[], Space]) -> Space:
-    """``build()``, the Space of ``affine`` and ``shape``, or the one built before for bit-equal ones (a Space is immutable)."""
-    key = _space_key(affine, shape)
-    if key is not None:
-        with _SPACES_LOCK:
-            space = _SPACES.get(key)
-            if space is not None:
-                _SPACES.move_to_end(key)
-                return space
-    space = build()  # its errors, for anything the key does not cover or a grid that is not a Space
-    if key is not None:
-        with _SPACES_LOCK:
-            _SPACES[key] = space
-            while len(_SPACES) > _SPACES_SIZE:
-                _SPACES.popitem(last=False)
-    return space
+    """``build()``, the Space of ``affine`` and ``shape``, or the one built before for bit-equal ones (a Space is immutable);
+    ``build``'s errors for anything the key does not cover or a grid that is not a Space (never kept)."""
+    return _SPACES.get(_space_key(affine, shape), build)
 
 
 def space_to_meta(space: Space) -> str:
