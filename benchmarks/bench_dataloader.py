@@ -30,7 +30,9 @@ TorchIO's ``RandomAffine`` on loaded subjects, in workers and in the main proces
 resampler) runs on as many threads as torch there (1): its default is every core. The MONAI pipelines
 run twice: returning MONAI's ``MetaTensor`` batches, and ending with ``EnsureTyped(track_meta=False)``
 as MONAI's fast-training tutorial does (plain tensors). A second table gives the loader alone: the same
-cached samples without the augmentation, in workers and in the main process (what moving a sample costs).
+cached samples without the augmentation, in workers and in the main process (what moving a sample costs). In the
+main process the first table also gives each pipeline's CPU time per sample (``time.process_time``, median over the
+epochs): on a machine other processes keep busy it moves far less than samples/s.
 
 The spleen case (``--only spleen``): the same cached volumes, ``RandCropByPosNegLabeld(96x96x48,
 pos 1, neg 1, num_samples=4)`` then ``RandAffined`` per patch in ``Compose(lazy=True)``: ours with
@@ -126,18 +128,26 @@ def _as_list(batch: Any) -> Any:
 
 
 def samples_per_second(dataset: Any, workers: int, repeats: int, collate: Any = None) -> float:
+    return rate_and_cpu(dataset, workers, repeats, collate)[0]
+
+
+def rate_and_cpu(dataset: Any, workers: int, repeats: int, collate: Any = None) -> tuple[float, float]:
+    """Samples per second (median over ``repeats`` epochs after a warm-up epoch) and the main process's CPU seconds
+    per sample (``time.process_time``, median over the same epochs): with ``workers=0`` the whole per-sample cost at
+    the process's thread count, far less sensitive than the rate to other processes on a busy machine."""
     from monai.data import DataLoader
 
     extra = {} if collate is None else {"collate_fn": collate}
     loader = DataLoader(dataset, batch_size=1, num_workers=workers, persistent_workers=workers > 0, **extra)
     for _ in loader:  # warm-up: worker start, imports, allocator
         pass
-    rates = []
+    rates, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         count = sum(len(batch) if collate is not None else batch["image"].shape[0] for batch in loader)
         rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
+        cpu.append((time.process_time() - used) / count)
+    return statistics.median(rates), statistics.median(cpu)
 
 
 def augmentation_rows(case: dict[str, Any], repeats: int, samples: int = 8) -> list[list[str]]:
@@ -236,13 +246,17 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
     for workers, threads in ((2, 1), (0, 1)):
         torch.set_num_threads(threads)
         _sitk_threads(threads)
-        rates = {key: samples_per_second(dataset, workers, repeats, collate=collate.get(key[0])) for key, dataset in datasets.items()}
+        measured = {key: rate_and_cpu(dataset, workers, repeats, collate=collate.get(key[0])) for key, dataset in datasets.items()}
+        rates = {key: rate for key, (rate, _) in measured.items()}
         where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
         load_now = load_average().split(" / ")[0]
         for end in ENDINGS:
             ours, monai_rate, tio_rate = rates["monai-spacetx", end], rates["MONAI", end], rates.get(("TorchIO", ""))
+            # in the main process its CPU per sample is the whole cost: peer / ours (higher is better for ours)
+            cpu = [measured[key][1] for key in (("monai-spacetx", end), ("MONAI", end), ("TorchIO", "")) if key in measured]
+            cpu_text = " / ".join(f"{c * 1e3:.1f}" for c in cpu) + " (" + ", ".join(f"{c / cpu[0]:.2f}x" for c in cpu[1:]) + ")"
             rows.append([where, end, load_now, f"{ours:.2f}", f"{monai_rate:.2f} ({ours / monai_rate:.2f}x)",
-                         f"{tio_rate:.2f} ({ours / tio_rate:.2f}x)" if tio_rate else "n/a"])
+                         f"{tio_rate:.2f} ({ours / tio_rate:.2f}x)" if tio_rate else "n/a", "" if workers else cpu_text])
         floor = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in floors.items()}
         floor_rows.append([where, load_average().split(" / ")[0], *(f"{floor[name]:.1f}" for name in floors)])
     return rows, ["where", "load", *(f"MONAI dict, {name}" if name in ENDINGS else name for name in floors)], floor_rows
@@ -304,7 +318,8 @@ def main(quick: bool = False, repeats: int = 3, only: str | None = None) -> list
         print(f"### cached volumes ({shape}, image + label in memory): RandAffined(rotate_range={ROTATE} rad, scale_range={SCALE}) "
               "per sample, samples/s (ratio: ours / peer)\n")
         rows, floor_header, floor_rows = cached_rows(quick, repeats)
-        print(md_table(["where", "MONAI pipelines end with", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine"], rows))
+        print(md_table(["where", "MONAI pipelines end with", "load", "monai-spacetx", "MONAI (lazy)", "TorchIO RandomAffine",
+                        "CPU ms/sample: ours / MONAI / TorchIO (theirs / ours)"], rows))
         print("\nthe loader alone (the same cached samples, no augmentation), samples/s:\n")
         print(md_table(floor_header, floor_rows))
         print()
