@@ -650,6 +650,26 @@ def test_check_grid_skips_small_grids_and_unknown_memory(monkeypatch):
     limits.check_grid((2**30,), what="g", channels=4)  # 16 GiB, but the free memory cannot be told: not refused
 
 
+def test_check_grid_reads_the_cpu_free_memory_once_a_second(monkeypatch):
+    """Checks within FREE_MEMORY_SECONDS of a read take its figure (a training sample's two outputs read
+    /proc/meminfo once); an older figure, or another reader (a patched free_bytes), is read again. Counted by hand."""
+    from monai_spacetx import SpaceError
+    from monai_spacetx.engine import limits
+
+    reads = []
+    monkeypatch.setattr(limits, "free_bytes", lambda device: reads.append(device.type) or 64 << 20)
+    for _ in range(3):
+        limits.check_grid((2**22,), what="g")  # 16 MiB: checked
+    assert reads == ["cpu"]
+    monkeypatch.setattr(limits, "FREE_MEMORY_SECONDS", 0.0)
+    limits.check_grid((2**22,), what="g")
+    assert reads == ["cpu", "cpu"]
+    monkeypatch.setattr(limits, "FREE_MEMORY_SECONDS", 3600.0)
+    monkeypatch.setattr(limits, "free_bytes", lambda device: 8 << 20)  # another reader: its own figure at once
+    with pytest.raises(SpaceError, match="more than the 0.00781 GiB free on cpu"):
+        limits.check_grid((2**22,), what="g")
+
+
 # ----------------------------------------------------------------------------- transforms/planning.py
 def _odd_image():
     from monai.data import MetaTensor

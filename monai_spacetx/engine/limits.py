@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional, Sequence
+import time
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -24,6 +25,13 @@ __all__ = ["DEFAULT_MAX_VOXELS", "SMALL_GRID_BYTES", "free_bytes", "check_grid"]
 #: (``/proc/meminfo``) costs about 30 microseconds, a few percent of a 64^3 output's kernel, and the guard
 #: is there for the grids a tiny spacing plans (gigabytes), not for a few MiB.
 SMALL_GRID_BYTES = 4 << 20
+
+#: Seconds a CPU free-memory figure stands for the checks after it: reading ``/proc/meminfo`` costs 15-120
+#: microseconds, a training sample's outputs ask within milliseconds of each other, and the guard is for grids
+#: of gigabytes, which a second's change in the free memory does not hide.
+FREE_MEMORY_SECONDS = 1.0
+#: ``(reader, time.monotonic() when read, figure)`` of the last CPU read (``reader``: the :func:`free_bytes` that read it).
+_last_free: tuple[Any, float, Optional[int]] = (None, -math.inf, None)
 
 #: The command line's ``--max-voxels`` default: the largest crop or working grid it plans (512^3;
 #: MONAI's Spacingd holds about 20 bytes per working voxel, so this is a few GB at most).
@@ -91,12 +99,24 @@ def check_grid(
     need = voxels * max(1, int(channels)) * int(itemsize)
     if need <= SMALL_GRID_BYTES:
         return
-    free = free_bytes(device)
+    free = _recent_free_bytes(device)
     if free is not None and need > free:
         raise SpaceError(
             f"{size()} x {channels} channel(s) x {itemsize} bytes = {_gib(need)}, more than the {_gib(free)} "
             f"free on {device}; {remedy}"
         )
+
+
+def _recent_free_bytes(device: torch.device) -> Optional[int]:
+    """:func:`free_bytes`; on CPU the figure the same reader gave within :data:`FREE_MEMORY_SECONDS`."""
+    global _last_free
+    if device.type != "cpu":
+        return free_bytes(device)
+    reader, read_at, free = _last_free
+    if reader is not free_bytes or time.monotonic() - read_at >= FREE_MEMORY_SECONDS:
+        free = free_bytes(device)
+        _last_free = (free_bytes, time.monotonic(), free)
+    return free
 
 
 def _gib(n: int) -> str:
