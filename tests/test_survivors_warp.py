@@ -90,6 +90,23 @@ def test_the_plan_cache_keeps_the_64_most_recent(monkeypatch: pytest.MonkeyPatch
     assert all((5 + k, 4) in kept for k in range(7, 70))
 
 
+def test_recent_plan_is_the_plan_warp_image_executes() -> None:
+    """The public recent_plan: plan_warp's plan for the pair (the same kind and matrix), the same object
+    again for equal grids (the cache warp_image reads), read only; a grid that is not a Space is refused."""
+    from monai_spacetx.engine import plan_warp, recent_plan
+    from monai_spacetx.errors import SpaceTypeError
+
+    source = Space((7, 6, 5), spacing=(1.0, 1.5, 2.0))
+    target = source.rotate((0.1, 0.0, 0.2)).respace(1.2)
+    plan = recent_plan(source, target)
+    reference = plan_warp(source, target)
+    assert plan.kind == reference.kind == "general" and np.array_equal(plan.matrix, reference.matrix)
+    assert recent_plan(Space.from_affine(source.affine.copy(), source.shape), Space.from_affine(target.affine.copy(), target.shape)) is plan
+    assert not plan.matrix.flags.writeable
+    with pytest.raises(SpaceTypeError):
+        recent_plan(source, "target")  # type: ignore[arg-type]
+
+
 def test_options_and_plan_of_the_wrong_type_are_refused_in_full() -> None:
     """Each refusal's whole message, by hand. Kills ``warp_image_20`` (the plan's message replaced) and the
     options' message mutants."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 from .compiled import compose_nearest_gather
 from .options import MODES, PADDING_MODES, Mode, PaddingMode, WarpOptions
 from .plan import PathKind, WarpPlan, plan_warp
-from .warp import ImageLike, warp_image
+from .warp import ImageLike, recent_plan, warp_image
 
 __all__ = [
     "warp_image",
     "plan_warp",
+    "recent_plan",
     "WarpPlan",
     "PathKind",
     "WarpOptions",

@@ -24,7 +24,7 @@ from .plan import WarpPlan, plan_warp
 from .separable import run_separable
 from .threads import engine_threads
 
-__all__ = ["warp_image", "ImageLike"]
+__all__ = ["warp_image", "recent_plan", "ImageLike"]
 
 #: What :func:`warp_image` accepts and returns: a torch tensor (a MONAI ``MetaTensor`` is read as
 #: a plain tensor) or a numpy array; the output is the same kind of container as the input.
@@ -99,6 +99,17 @@ def _plan_for(source: Space, target: Space) -> tuple[WarpPlan, dict[bool, Any]]:
         return plan, {}
 
     return _PLANS.get((source.shape, source.affine.tobytes(), target.shape, target.affine.tobytes()), make)
+
+
+def recent_plan(source: Space, target: Space) -> WarpPlan:
+    """:func:`~.plan.plan_warp` for ``source -> target``, from the cache of recent plans that
+    :func:`warp_image` executes (made and kept when missing; its matrix is read only). A transform that
+    asks for a pair's plan before warping it (is it a copy?) plans once for both.
+
+    Raises:
+        SpaceTypeError: ``source`` or ``target`` is not a Space (from :func:`~.plan.plan_warp`).
+    """
+    return _plan_for(source, target)[0]
 
 
 def _box_and_fills(plan: WarpPlan, options: WarpOptions, boxes: dict[bool, Any]) -> tuple[Optional[Box], Optional[list[tuple[slice, ...]]]]:

@@ -57,9 +57,8 @@ import torch
 from monai.data import MetaTensor
 from monai.utils import LazyAttr, TraceKeys, convert_to_tensor
 
-from ..engine import warp_image
+from ..engine import recent_plan, warp_image
 from ..engine.options import Mode, WarpOptions
-from ..engine.warp import _plan_for as cached_plan
 from ..errors import SpaceError, SpaceTypeError
 from ..geometry.points import index_map, nearest_voxel
 from ..geometry.space import Space
@@ -177,7 +176,7 @@ def copies(source: Space, target: Space) -> bool:
 
     The plan is the engine's for the pair (its cache of recent plans): the warp that follows plans the
     same pair, and a sample's keys share their grids, so it is made once."""
-    return cached_plan(source, target)[0].kind in ("identity", "index")
+    return recent_plan(source, target).kind in ("identity", "index")
 
 
 def _op_copies(op: Mapping[str, Any], ndim: int) -> bool:
