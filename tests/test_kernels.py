@@ -157,6 +157,51 @@ def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], 
             assert len(torch.unique(ours)) >= 3
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.int64, torch.float64, torch.bool])
+@pytest.mark.parametrize("shape", [(9, 10, 8), (1, 10, 8), (9, 10, 1)])
+def test_label_map_of_faces(dtype: torch.dtype, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 3-D label kernel's faces in its map of cells (two labels split across one axis by a plane,
+    marked with one of the 3 values below the dtype's largest: such a voxel reads its cell's 2 labels and
+    takes the side its weight along that axis decides, or votes about one half): slabs across each axis
+    in turn whose labels include the 4 marks (on both sides of a face and in uniform cells), 2 channels
+    with the slabs shifted, a source axis of one voxel, finer and coarser tilted targets, and targets
+    whose coordinates along the slabs' axis fall on exact halves (ties: the vote decides, to the smaller
+    label), each padding without reflection: bit for bit with the torch path, and the map was built."""
+    from monai_spacetx.engine.compiled import label as label_kernels
+
+    ran: list[str] = []
+    real = label_kernels._run
+    monkeypatch.setattr(label_kernels, "_run", lambda name, *a: ran.append(name) or real(name, *a))
+    if dtype == torch.bool:
+        values = torch.tensor([False, True])
+    elif dtype.is_floating_point:
+        values = torch.tensor([0.0, 2.0, 1e6, -3.0, 7.0, 1e300], dtype=dtype)  # the float mark is inf: no label
+    else:
+        top = torch.iinfo(dtype).max
+        values = torch.tensor([top, 0, top - 1, 5, top - 2, top - 3, 1], dtype=dtype)
+    source = Space(shape)  # unit spacing at the origin: the half-voxel targets' coordinates are exact
+    twist = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    for axis in range(3):
+        if shape[axis] == 1:
+            continue
+        slabs = [np.indices(shape)[axis] // 2 + c for c in (0, 1)]  # 2 voxels a slab: faces across this axis only
+        image = values[torch.from_numpy(np.stack(slabs) % len(values))]
+        halves = np.eye(4)
+        others = [k for k in range(3) if k != axis]
+        halves[axis, axis] = 0.5  # the slabs' axis on exact halves, the two others turned
+        halves[np.ix_(others, others)] = twist * 0.8
+        halves[others, 3] = -0.3 * np.array(shape)[others] - 2.0  # past the source's edges: the whole source is read
+        targets = [source.rotate((0.2, -0.15, 0.1)).respace(0.45), source.rotate((0.2, -0.15, 0.1)).respace(1.6),
+                   Space.from_affine(halves, (2 * shape[axis] - 1, *[2 * shape[k] + 6 for k in others]))][: 3 if min(shape) > 1 else 2]
+        for target in targets:
+            for padding_mode, fill in (("zeros", 0.0), ("border", 0.0)):
+                ran.clear()
+                ours, reference = _both(image, source, target, mode="label", padding_mode=padding_mode, fill=fill)
+                assert "label_uniform" in ran
+                assert torch.equal(ours, reference), (axis, target.shape, padding_mode)
+                assert len(torch.unique(ours)) >= 2
+
+
 def test_label_kernel_on_a_strided_view() -> None:
     """A permuted, strided 3-D label view (no map of uniform cells: each interior voxel reads its cell's
     8 labels, faces decided without the vote) and its contiguous copy (the map), finer and coarser
