@@ -21,7 +21,8 @@ its label (a rotation of an anisotropic grid is a sheared grid):
 Each is iterated through ``DataLoader(num_workers=2)`` (PyTorch runs each worker on one torch
 thread: the 2 workers and the main process share the 2 cores), and in the main process
 (``num_workers=0``) at 1 and 2 torch threads. Samples per second are medians over
-``--repeats`` epochs after a warm-up epoch; "ratio" is ours / MONAI (higher is better for ours).
+``--repeats`` epochs after a warm-up epoch (the cached and spleen cases: after 48 samples a process, the
+allocator's warm-up, see ``rate_and_cpu``); "ratio" is ours / MONAI (higher is better for ours).
 
 The cached case (``--only cached``): a 160x160x64 volume and its label already in memory, as a
 ``CacheDataset`` loop runs them every epoch after the first: ``RandAffined`` (rotation + scale) per
@@ -127,20 +128,30 @@ def _as_list(batch: Any) -> Any:
     return batch
 
 
-def samples_per_second(dataset: Any, workers: int, repeats: int, collate: Any = None) -> float:
-    return rate_and_cpu(dataset, workers, repeats, collate)[0]
+#: Samples each process (a worker, or the main process) runs before the timed epochs of the cached and spleen
+#: cases (see rate_and_cpu); the others warm up for one epoch.
+WARM_SAMPLES = 48
 
 
-def rate_and_cpu(dataset: Any, workers: int, repeats: int, collate: Any = None) -> tuple[float, float]:
-    """Samples per second (median over ``repeats`` epochs after a warm-up epoch) and the main process's CPU seconds
+def samples_per_second(dataset: Any, workers: int, repeats: int, collate: Any = None, warm_samples: int = 0) -> float:
+    return rate_and_cpu(dataset, workers, repeats, collate, warm_samples)[0]
+
+
+def rate_and_cpu(dataset: Any, workers: int, repeats: int, collate: Any = None, warm_samples: int = 0) -> tuple[float, float]:
+    """Samples per second (median over ``repeats`` epochs after the warm-up) and the main process's CPU seconds
     per sample (``time.process_time``, median over the same epochs): with ``workers=0`` the whole per-sample cost at
-    the process's thread count, far less sensitive than the rate to other processes on a busy machine."""
+    the process's thread count, far less sensitive than the rate to other processes on a busy machine. The warm-up
+    runs ``warm_samples`` samples per process (at least one epoch)."""
     from monai.data import DataLoader
 
     extra = {} if collate is None else {"collate_fn": collate}
     loader = DataLoader(dataset, batch_size=1, num_workers=workers, persistent_workers=workers > 0, **extra)
-    for _ in loader:  # warm-up: worker start, imports, allocator
-        pass
+    # warm-up: worker start, imports, and the allocator's steady state: a process's first ~35 samples of the
+    # cached case put their outputs on fresh heap pages (1600 page faults an output, 2 ms of a 20 ms sample),
+    # later ones reuse freed memory, as the rest of a training run does
+    for _ in range(max(1, -(-warm_samples * max(1, workers) // len(dataset)))):
+        for _ in loader:
+            pass
     rates, cpu = [], []
     for _ in range(repeats):
         started, used = time.perf_counter(), time.process_time()
@@ -207,6 +218,7 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
     the same datasets without the augmentation, what moving a sample costs whatever transform made it
     (a ``MetaTensor`` batch carries LoadImaged's NIfTI header as about 90 small tensors, each its own
     shared-memory file and file descriptor in a worker's batch)."""
+    warm = 8 if quick else WARM_SAMPLES  # samples a process runs before the timed epochs (rate_and_cpu)
     import torch
     from monai.data import CacheDataset
     from monai.transforms import Compose, LoadImaged
@@ -246,7 +258,7 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
     for workers, threads in ((2, 1), (0, 1)):
         torch.set_num_threads(threads)
         _sitk_threads(threads)
-        measured = {key: rate_and_cpu(dataset, workers, repeats, collate=collate.get(key[0])) for key, dataset in datasets.items()}
+        measured = {key: rate_and_cpu(dataset, workers, repeats, collate=collate.get(key[0]), warm_samples=warm) for key, dataset in datasets.items()}
         rates = {key: rate for key, (rate, _) in measured.items()}
         where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
         load_now = load_average().split(" / ")[0]
@@ -257,7 +269,7 @@ def cached_rows(quick: bool, repeats: int, samples: int = 8) -> tuple[list[list[
             cpu_text = " / ".join(f"{c * 1e3:.1f}" for c in cpu) + " (" + ", ".join(f"{c / cpu[0]:.2f}x" for c in cpu[1:]) + ")"
             rows.append([where, end, load_now, f"{ours:.2f}", f"{monai_rate:.2f} ({ours / monai_rate:.2f}x)",
                          f"{tio_rate:.2f} ({ours / tio_rate:.2f}x)" if tio_rate else "n/a", "" if workers else cpu_text])
-        floor = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name)) for name, dataset in floors.items()}
+        floor = {name: samples_per_second(dataset, workers, repeats, collate=collate.get(name), warm_samples=warm) for name, dataset in floors.items()}
         floor_rows.append([where, load_average().split(" / ")[0], *(f"{floor[name]:.1f}" for name in floors)])
     return rows, ["where", "load", *(f"MONAI dict, {name}" if name in ENDINGS else name for name in floors)], floor_rows
 
@@ -269,6 +281,7 @@ def spleen_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     """The spleen case: cached volumes, ``RandCropByPosNegLabeld(num_samples=4)`` then ``RandAffined`` per patch,
     in ``Compose(lazy=True)``: ours (``SpaceRandCropByPosNegLabeld`` ... ``SpaceApplyPendingd``) against MONAI's
     ``RandCropByPosNegLabeld`` and its own lazy execution. Patches per second, workers and main process, 1 thread."""
+    warm = 8 if quick else WARM_SAMPLES  # samples a process runs before the timed epochs (rate_and_cpu)
     import torch
     from monai.data import CacheDataset
     from monai.transforms import Compose, LoadImaged, RandCropByPosNegLabeld
@@ -292,7 +305,7 @@ def spleen_rows(quick: bool, repeats: int, samples: int = 8) -> list[list[str]]:
     rows = []
     for workers, threads in ((2, 1), (0, 1)):
         torch.set_num_threads(threads)
-        rates = {key: samples_per_second(dataset, workers, repeats) for key, dataset in datasets.items()}
+        rates = {key: samples_per_second(dataset, workers, repeats, warm_samples=warm) for key, dataset in datasets.items()}
         where = f"DataLoader(num_workers={workers})" if workers else f"main process, {threads} torch thread(s)"
         for end in ENDINGS:
             ours, theirs = rates["monai-spacetx", end], rates["MONAI", end]
