@@ -97,18 +97,6 @@ def peak_mib(fn: Callable[[], Any]) -> Optional[float]:
     return None if peak is None or before is None else max(0.0, peak - before)
 
 
-def time_round_robin(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
-    """Median seconds per callable, the callables interleaved in each round."""
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, bucket in zip(fns, times):
-            start = time.perf_counter()
-            result = fn()
-            bucket.append(time.perf_counter() - start)
-            del result
-    return [statistics.median(t) for t in times]
-
-
 def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
     try:
@@ -389,13 +377,19 @@ def sweep_geometries(count: int, seed: int, quick: bool) -> list[tuple[str, Spac
 
 
 def time_round_robin_cpu(fns: list[Callable[[], Any]], repeat: int) -> tuple[list[float], list[float]]:
-    """:func:`time_round_robin`'s wall-clock medians and the process's CPU-time medians of the same calls.
+    """Wall-clock and CPU-time medians per callable, the callables interleaved in each round.
     At one thread the CPU time is the call's own work: on a loaded machine it is far steadier than
-    the wall clock, which also counts the time other processes hold the core."""
+    the wall clock, which also counts the time other processes hold the core. Every other round runs the
+    calls in reverse order: a call's caches are warmed or cooled by the call before it, so each call follows a
+    different one half of the time (an even ``repeat`` balances it). In one fixed order the sweep's label map
+    was read by ``ours label`` right after SimpleITK's cubic and right before ``ours nearest``: the 2-D
+    label / nearest worst came out at 3.67 (quiet machine), against 3.12 alternating (with another job running)
+    and 2.1-2.5 for the two timed as a pair alone."""
     wall: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, w, c in zip(fns, wall, cpu):
+    for round_ in range(repeat):
+        order = list(zip(fns, wall, cpu))
+        for fn, w, c in order if round_ % 2 == 0 else order[::-1]:
             start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
             c.append(time.process_time() - start_cpu)
