@@ -128,7 +128,8 @@ def _make_fill_value(fill: float, dtype: torch.dtype, bits: Optional[torch.dtype
 
 def _general_args(src: torch.Tensor, dest: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions,
                   bits: Optional[torch.dtype]) -> tuple[Any, ...]:
-    """Everything a general-path kernel (:func:`.general_kernel`) is given but the two storages:
+    """Everything a general-path kernel (:func:`.general_kernel`, and :func:`.label.label_kernel` before its own
+    map arguments) is given but the two storages:
     ``(oshape, sst, source span, nsrc, ost, out span, tail)``, ``tail`` the arguments after the output's
     strides (``oshape, origin, lin, lo, hi, fill, reflect``). Recent ones are kept, keyed by everything
     they are made from (the same arrays again: the kernels only read them): made step by step they cost

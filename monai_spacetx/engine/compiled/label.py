@@ -24,7 +24,7 @@ from ..box import Box
 from ..options import WarpOptions
 from ..plan import WarpPlan
 from ..separable import run_steps, step_order
-from ._args import _fill_value, _geometry, _padded, _padded_out, _runs, _storage
+from ._args import _flat, _general_args, _geometry, _padded, _padded_out, _storage
 from ._rows import _ahead_offset, _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _tile_rows
 from ._runtime import TILE, _jit, _run, available, compile_module, numba, prefetch
 
@@ -721,11 +721,8 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     view = torch.uint8 if src.dtype == torch.bool else None
     if (view or src.dtype) not in _LABEL_DTYPES:
         return False
-    source, sst = _storage(src, view)
-    out, ost = _storage(dest, view)
-    origin, lin = _geometry(matrix, [b.start for b in box], plan.ndim, False)
-    lo, hi = _runs(plan, box, options)
-    oshape = _padded_out(plan.ndim, dest.shape)
+    oshape, sst, source_span, nsrc, ost, out_span, tail = _general_args(src, dest, matrix, plan, box, options, view)
+    source, out = _flat(src, source_span, view), _flat(dest, out_span, view)
     reflect = options.padding_mode == "reflection"
     # the map of uniform cells: one branch-free pass over the source (about a third of nearest's time a source
     # voxel), then a voxel in a uniform cell reads one value (most voxels: 93-95% on the sweep's maps),
@@ -733,13 +730,11 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     # most others (85%) lie on a region's face and read 2
     mapped = plan.ndim == 3 and not reflect and src.is_contiguous()
     none = _none(view or dest.dtype)
-    nsrc = _padded(plan.ndim, src.shape[1:])
     uniform = source[:1]
     if mapped:
         uniform = np.empty_like(source)
         _run("label_uniform", np.asarray([1, int(src.shape[0] * nsrc[0]), 1, 1], dtype=np.int64), source, nsrc, uniform, none)
-    _run("label", oshape, source, sst, nsrc, out, ost, oshape,
-         origin, lin, lo, hi, _fill_value(options.fill, dest.dtype, view), reflect, uniform, none, mapped)
+    _run("label", oshape, source, sst, nsrc, out, ost, *tail, uniform, none, mapped)
     return True
 
 
