@@ -129,9 +129,9 @@ def test_label_kernel_on_regions_upsampled(ndim: int) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int64, torch.float32])
-@pytest.mark.parametrize("shape", [(10, 12, 9), (1, 12, 9), (10, 1, 9), (10, 12, 1)])
+@pytest.mark.parametrize("shape", [(10, 12, 9), (1, 12, 9), (10, 1, 9), (10, 12, 1), (10, 12), (1, 12), (10, 1)])
 def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 3-D label kernel's map of uniform cells (a cell's label, or the dtype's largest value as the
+    """The label kernel's map of uniform cells, 3-D and 2-D sources (a cell's label, or the dtype's largest value as the
     mark of the others, infinity for floats): blocky integer maps holding that largest value too (uniform
     cells of the mark's label, which read their 8 corners), 2 channels, a source axis of one voxel (read through a stride of 0),
     finer and coarser tilted targets: bit for bit with the torch path, and the map was built."""
@@ -141,14 +141,15 @@ def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], 
     real = label_kernels._run
     monkeypatch.setattr(label_kernels, "_run", lambda name, *a: ran.append(name) or real(name, *a))
     rng = np.random.default_rng(sum(shape) + len(str(dtype)))
-    source = Space(shape, spacing=(1.1, 0.9, 1.3))
+    nd = len(shape)
+    source = Space(shape, spacing=(1.1, 0.9, 1.3)[:nd])
     top = 1e6 if dtype.is_floating_point else torch.iinfo(dtype).max  # float labels are finite: the mark (inf) is none of them
     values = torch.tensor([0, 3, top, 7], dtype=dtype)
-    blocks = np.stack([((np.indices(shape) + rng.integers(0, 3, (3, 1, 1, 1))) // 3).sum(0) for _ in range(2)])
+    blocks = np.stack([((np.indices(shape) + rng.integers(0, 3, (nd,) + (1,) * nd)) // 3).sum(0) for _ in range(2)])
     noise = rng.integers(0, 4, blocks.shape) * (rng.random(blocks.shape) < 0.03)
     image = values[torch.from_numpy((blocks + noise) % 4)]
     for scale in (0.45, 1.6):
-        target = source.rotate((0.2, -0.15, 0.1)).respace(scale)
+        target = source.rotate((0.2, -0.15, 0.1)[: 1 if nd == 2 else 3]).respace(scale)
         for padding_mode, fill in (("zeros", 0.0), ("border", 0.0)):
             ran.clear()
             ours, reference = _both(image, source, target, mode="label", padding_mode=padding_mode, fill=fill)
@@ -158,9 +159,9 @@ def test_label_map_of_uniform_cells(dtype: torch.dtype, shape: tuple[int, ...], 
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.int64, torch.float64, torch.bool])
-@pytest.mark.parametrize("shape", [(9, 10, 8), (1, 10, 8), (9, 10, 1)])
+@pytest.mark.parametrize("shape", [(9, 10, 8), (1, 10, 8), (9, 10, 1), (9, 10), (1, 10)])
 def test_label_map_of_faces(dtype: torch.dtype, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The 3-D label kernel's faces in its map of cells (two labels split across one axis by a plane,
+    """The label kernel's faces in its map of cells, 3-D and 2-D sources (two labels split across one axis by a plane,
     marked with one of the 3 values below the dtype's largest: such a voxel reads its cell's 2 labels and
     takes the side its weight along that axis decides, or votes about one half): slabs across each axis
     in turn whose labels include the 4 marks (on both sides of a face and in uniform cells), 2 channels
@@ -179,19 +180,23 @@ def test_label_map_of_faces(dtype: torch.dtype, shape: tuple[int, ...], monkeypa
     else:
         top = torch.iinfo(dtype).max
         values = torch.tensor([top, 0, top - 1, 5, top - 2, top - 3, 1], dtype=dtype)
+    nd = len(shape)
     source = Space(shape)  # unit spacing at the origin: the half-voxel targets' coordinates are exact
-    twist = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
-    for axis in range(3):
+    twist = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]]) if nd == 3 else np.eye(1)
+    turn = (0.2, -0.15, 0.1)[: 1 if nd == 2 else 3]
+    for axis in range(nd):
         if shape[axis] == 1:
             continue
         slabs = [np.indices(shape)[axis] // 2 + c for c in (0, 1)]  # 2 voxels a slab: faces across this axis only
         image = values[torch.from_numpy(np.stack(slabs) % len(values))]
-        halves = np.eye(4)
-        others = [k for k in range(3) if k != axis]
+        halves = np.eye(nd + 1)
+        others = [k for k in range(nd) if k != axis]
         halves[axis, axis] = 0.5  # the slabs' axis on exact halves, the two others turned
         halves[np.ix_(others, others)] = twist * 0.8
-        halves[others, 3] = -0.3 * np.array(shape)[others] - 2.0  # past the source's edges: the whole source is read
-        targets = [source.rotate((0.2, -0.15, 0.1)).respace(0.45), source.rotate((0.2, -0.15, 0.1)).respace(1.6),
+        if nd == 2:  # a shear of the other axis along the slabs' one: oblique, the slabs' coordinates still halves
+            halves[others, axis] = 0.25
+        halves[others, nd] = -0.3 * np.array(shape)[others] - 2.0  # past the source's edges: the whole source is read
+        targets = [source.rotate(turn).respace(0.45), source.rotate(turn).respace(1.6),
                    Space.from_affine(halves, (2 * shape[axis] - 1, *[2 * shape[k] + 6 for k in others]))][: 3 if min(shape) > 1 else 2]
         for target in targets:
             for padding_mode, fill in (("zeros", 0.0), ("border", 0.0)):
