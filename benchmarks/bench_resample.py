@@ -376,7 +376,7 @@ def sweep_geometries(count: int, seed: int, quick: bool) -> list[tuple[str, Spac
     return out
 
 
-def time_round_robin_cpu(fns: list[Callable[[], Any]], repeat: int) -> tuple[list[float], list[float]]:
+def time_round_robin_cpu(fns: list[Callable[[], Any]], repeat: int, pair: bool = False) -> tuple[list[float], list[float]]:
     """Wall-clock and CPU-time medians per callable, the callables interleaved in each round.
     At one thread the CPU time is the call's own work: on a loaded machine it is far steadier than
     the wall clock, which also counts the time other processes hold the core. Every other round runs the
@@ -384,11 +384,19 @@ def time_round_robin_cpu(fns: list[Callable[[], Any]], repeat: int) -> tuple[lis
     different one half of the time (an even ``repeat`` balances it). In one fixed order the sweep's label map
     was read by ``ours label`` right after SimpleITK's cubic and right before ``ours nearest``: the 2-D
     label / nearest worst came out at 3.67 (quiet machine), against 3.12 alternating (with another job running)
-    and 2.1-2.5 for the two timed as a pair alone."""
+    and 2.1-2.5 for the two timed as a pair alone.
+
+    ``pair``: the last two callables read the same input (the sweep's label and nearest on one label map), and
+    their order within the pair flips every two rounds. Reversing alone left ``ours nearest`` always after
+    ``ours label`` or itself (the map in cache) and ``ours label`` after SimpleITK's cubic in every forward
+    round; so each of the two follows the cubic once in four rounds (a ``repeat`` that is a multiple of 4
+    balances it) and the other one of the pair otherwise."""
     wall: list[list[float]] = [[] for _ in fns]
     cpu: list[list[float]] = [[] for _ in fns]
     for round_ in range(repeat):
         order = list(zip(fns, wall, cpu))
+        if pair and (round_ // 2) % 2 == 1:
+            order[-2], order[-1] = order[-1], order[-2]
         for fn, w, c in order if round_ % 2 == 0 else order[::-1]:
             start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
@@ -430,7 +438,7 @@ def run_sweep(args: argparse.Namespace) -> None:
             for _, fn in entries:  # warm-up
                 fn()
             load = load_average().split(" / ")[0]
-            wall, cpu = time_round_robin_cpu([fn for _, fn in entries], args.repeat)
+            wall, cpu = time_round_robin_cpu([fn for _, fn in entries], args.repeat, pair=with_label)
             names = [name for name, _ in entries]
             timings = [("wall", dict(zip(names, wall)))] + ([("cpu", dict(zip(names, cpu)))] if threads == 1 else [])
             for clock, medians in timings:

@@ -224,6 +224,35 @@ def test_label_kernel_on_a_strided_view() -> None:
             assert len(torch.unique(ours)) >= 4
 
 
+def test_label_kernel_refuses_a_strided_last_axis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled label kernel writes rows as contiguous runs: an output box whose last axis has a stride
+    (a transposed buffer) is left to the torch path (the kernel not run), with the same labels as the
+    engine's own contiguous output."""
+    from monai_spacetx.engine.box import target_box
+    from monai_spacetx.engine.compiled import label as label_kernels
+    from monai_spacetx.engine.label import run_label
+    from monai_spacetx.engine.options import WarpOptions
+
+    ran: list[str] = []
+    real = label_kernels._run
+    monkeypatch.setattr(label_kernels, "_run", lambda name, *a: ran.append(name) or real(name, *a))
+    rng = np.random.default_rng(11)
+    image = torch.from_numpy(((np.indices((12, 10, 9)) // 3).sum(0) % 4).astype(np.uint8))[None]
+    source = Space((12, 10, 9), spacing=(1.0, 1.1, 0.9))
+    target = source.rotate(tuple(rng.uniform(-0.3, 0.3, 3))).respace(0.7)
+    plan, options = plan_warp(source, target), WarpOptions.parse("label", "border", 0.0)
+    box = target_box(plan, options)
+    assert plan.kind == "general" and box is not None
+    buffer = torch.zeros(tuple(reversed(target.shape)) + (1,), dtype=torch.uint8).permute(3, 2, 1, 0)  # (1, *target), last axis strided
+    dest = buffer[(slice(None), *box)]
+    assert dest.stride(-1) != 1
+    run_label(image, plan, box, options, dest)
+    assert ran == []
+    expected = warp_image(image, source, target, "label", padding_mode="border")[(slice(None), *box)]
+    assert "label" in ran
+    assert torch.equal(dest, expected) and len(torch.unique(expected)) >= 3
+
+
 @pytest.mark.parametrize("x, floor", [(3.0, 3), (3.0 - 1e-12, 3), (3.0 - 5e-10, 3), (3.0 - 1e-8, 2), (2.5 - 1e-12, 2),
                                       (2.5 + 1e-12, 2), (2.999999, 2), (0.0, 0), (1e-12, 0), (7.0 + 1e-12, 7)])
 def test_label_interior_cell_index(x: float, floor: int) -> None:

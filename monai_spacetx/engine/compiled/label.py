@@ -352,11 +352,12 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, todo: Any, src: An
     inner = fast1 > fast0
     d0, d1, d2 = lin[0, 2], lin[1, 2], lin[2, 2]
     _label_cells_along(x0, x1, x2, d0, d1, d2, fast0, fast1, sst, index)
-    step = max(ost[3], 1)  # an output axis of one voxel has stride 0 (its only index is 0)
     ahead = _ahead_offset(lin, sst, 2.0) if sst[1] == 0 or mapped else 0  # two rows on, as linear and nearest (2-D or the map)
     for c in range(oshape[0]):
         s, at = c * sst[0], base + c * ost[0]
-        orow = out[at : at + (oshape[3] - 1) * step + 1 : step]
+        # the last axis is contiguous (label_kernel): a row without a step is typed contiguous, its stores
+        # without a stride (3-5% of the call on sweep geometries 0, 2, 4 and 7 against a row with a step)
+        orow = out[at : at + oshape[3]]
         if mapped:
             _label_interior_mapped(src, orow, s, x0, x1, x2, d0, d1, d2, fast0, fast1, sst, labels, weights, uniform, marks, index, todo, ahead)
         elif sst[1] == 0:  # a 2-D image: separate calls, so that each loop is compiled for its case
@@ -723,7 +724,7 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     if not available() or src.device.type != "cpu" or dest.device.type != "cpu" or src.dtype != dest.dtype:
         return False
     view = torch.uint8 if src.dtype == torch.bool else None
-    if (view or src.dtype) not in _LABEL_DTYPES:
+    if (view or src.dtype) not in _LABEL_DTYPES or dest.stride(-1) != 1:  # rows written as contiguous runs
         return False
     oshape, sst, source_span, nsrc, ost, out_span, tail = _general_args(src, dest, matrix, plan, box, options, view)
     source, out = _flat(src, source_span, view), _flat(dest, out_span, view)
