@@ -130,7 +130,7 @@ def warm_up() -> float:
     if not available():
         return 0.0
     started = time.perf_counter()
-    from .label import _axis_table
+    from .label import _MARKS, _axis_table
 
     _axis_table(0.3, 0.9, 4, 1, False, np.zeros(4, np.int64), np.zeros(4, np.int64), np.zeros(4), np.zeros(4, np.int64), np.zeros(4, np.int64))
     n = np.asarray([4, 4, 4], dtype=np.int64)
@@ -148,7 +148,8 @@ def warm_up() -> float:
             for mode in ("linear", "cubic"):
                 _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
             _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(),
-                                          np.uint8(255), True))
+                                          _MARKS[torch.uint8], True, np.empty((1, 8), np.uint8), np.empty((1, 8)),
+                                          np.empty((1, 4), np.int64), np.empty((1, 4), np.int64)))
             _BUILT["label_uniform"][build](4, 1, (labels, n, labels.copy(), np.uint8(255)))
             table = np.zeros((3, 4), dtype=np.int64)
             _BUILT["label_axes"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, table, table.copy(), np.zeros((3, 4)),

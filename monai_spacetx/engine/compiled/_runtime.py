@@ -17,6 +17,13 @@ after its parent did (a ``DataLoader`` worker).
 Every kernel is compiled with numba's ``error_model="numpy"``, the model numba gives a parallel
 loop's body: no kernel divides by a value that can be zero, and the Python model's zero checks kept
 loops scalar.
+
+A family may compile its kernels without numba's reference counting (``compile_module(...,
+refcounts=False)``): every array a row passes to an inlined helper is a new reference, counted up and
+down by an atomic instruction each, and numba's pruning leaves most of them where the row branches.
+Label's rows spent 0.7 ms of a 4 ms call on them (sweep geometry 0: the kernel with its loops cut
+out; 24% of the process's samples in ``perf``). Such a kernel cannot allocate: its caller gives each
+tile its scratch (:func:`per_tile`).
 """
 
 from __future__ import annotations
@@ -119,7 +126,8 @@ prefetch: Any = numba.extending.intrinsic(_prefetch_typing) if numba is not None
 _BUILT: dict[str, tuple[Any, Any]] = {}
 
 
-def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Sequence[str], unit: str = "row") -> None:
+def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Sequence[str], unit: str = "row",
+                   refcounts: bool = True) -> None:
     """Compile a family module's plain functions in its own namespace (``globals()``): the ``helpers``
     inlined into the rows, then for each mode ``_<mode>_<unit>`` (the function the drivers call once
     per row, or once per tile of ``TILE x TILE`` rows with ``unit="tile"``) and its ``_<mode>_serial`` /
@@ -128,15 +136,28 @@ def compile_module(namespace: dict[str, Any], helpers: Sequence[str], modes: Seq
 
     A call from a driver into a unit passes every array as a full structure and counts its
     references: about 50 ns, a voxel's work or more for nearest, so the fast kernels call once a
-    tile (their row inlined into it)."""
+    tile (their row inlined into it). ``refcounts=False``: the units and drivers without numba's
+    reference counting (see the module docstring; the helpers are inlined into them)."""
     if numba is None:
         return
     for name in helpers:
         namespace[name] = _jit(namespace[name], inline="always")
+    counted = {} if refcounts else {"_nrt": False}
     for mode in modes:
-        namespace[f"_{mode}_{unit}"] = _jit(namespace[f"_{mode}_{unit}"], nogil=True)
-        _BUILT[mode] = (_jit(namespace[f"_{mode}_serial"], nogil=True),
-                        _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True))
+        namespace[f"_{mode}_{unit}"] = _jit(namespace[f"_{mode}_{unit}"], nogil=True, **counted)
+        _BUILT[mode] = (_jit(namespace[f"_{mode}_serial"], nogil=True, **counted),
+                        _jit(namespace[f"_{mode}_parallel"], nogil=True, parallel=True, **counted))
+
+
+def tiles(rows_a: int, rows_b: int) -> int:
+    """The drivers' tiles over ``rows_a x rows_b`` rows (:data:`TILE` rows a side)."""
+    return -(-rows_a // TILE) * -(-rows_b // TILE)
+
+
+def per_tile(out_shape: np.ndarray, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``(tiles, *shape)`` uninitialised scratch for a kernel without reference counting over a ``(N, A, B, L)``
+    output: tile ``t`` works in ``[t]`` (no two threads share a tile)."""
+    return np.empty((tiles(int(out_shape[1]), int(out_shape[2])), *shape), dtype=dtype)
 
 
 #: Held while a parallel build runs where numba's threading layer is ``workqueue`` (neither TBB nor an
@@ -171,8 +192,7 @@ def _run(name: str, out_shape: np.ndarray, *args: Any) -> None:
     """Run kernel ``name`` over the rows of a ``(N, A, B, L)`` output on the call's thread count
     (numba's count is per calling thread: set, then restored)."""
     rows_a, rows_b = int(out_shape[1]), int(out_shape[2])
-    tiles = -(-rows_a // TILE) * -(-rows_b // TILE)
-    threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS, max(1, tiles))
+    threads = min(call_threads(), numba.config.NUMBA_NUM_THREADS, max(1, tiles(rows_a, rows_b)))
     serial, kernel = _BUILT[name][0], _kernel(name)
     if kernel is serial or (_workqueue and not _ONE_LAUNCH.acquire(blocking=False)):
         serial(rows_a, rows_b, args)

@@ -26,7 +26,7 @@ from ..plan import WarpPlan
 from ..separable import run_steps, step_order
 from ._args import _flat, _general_args, _geometry, _padded, _padded_out, _storage
 from ._rows import _ahead_offset, _fill_row, _linear_coord, _row_interior, _row_start, _snap_half, _tile_rows
-from ._runtime import TILE, _jit, _run, available, compile_module, numba, prefetch
+from ._runtime import TILE, _jit, _run, available, compile_module, numba, per_tile, prefetch
 
 
 #: Label dtypes the vote kernel compares directly (bool is moved as uint8: False < True holds).
@@ -371,13 +371,13 @@ def _label_row(r: int, labels: Any, weights: Any, index: Any, todo: Any, src: An
 
 
 def _label_tile(t: int, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
-                lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, uniform: Any, none: Any, mapped: bool) -> None:
+                lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, uniform: Any, marks: Any, mapped: bool, tile_labels: Any,
+                tile_weights: Any, tile_index: Any, tile_todo: Any) -> None:
     """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`).
-    The vote's scratch and the row's cells are allocated per tile: per row, the threads would contend in the allocator."""
+    Compiled without reference counting: the vote's scratch and the row's cells and voxels to finish
+    are the tile's ``[t]`` of ``tile_*`` (:func:`._runtime.per_tile`)."""
     a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-    labels, weights = np.empty(8, dtype=src.dtype), np.empty(8, dtype=np.float64)
-    index, todo = np.empty(oshape[3], dtype=np.int64), np.empty(oshape[3], dtype=np.int64)  # a row's cells, its voxels to finish
-    marks = _cell_marks(none, src.dtype)
+    labels, weights, index, todo = tile_labels[t], tile_weights[t], tile_index[t], tile_todo[t]
     for a in range(a0, a1):
         for b in range(b0, b1):
             _label_row(a * rows_b + b, labels, weights, index, todo, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill,
@@ -701,7 +701,7 @@ def _label_axes_parallel(rows_a: int, rows_b: int, args: Any) -> None:
 
 compile_module(globals(), helpers=('_vote8', '_label_vote', '_uniform', '_cell_marks', '_cell_code', '_label_cells_along', '_label_split', '_label_interior',
                                     '_label_interior_mapped', '_label_edge', '_label_row'),
-               modes=('label',), unit="tile")
+               modes=('label',), unit="tile", refcounts=False)
 compile_module(globals(), helpers=(), modes=('label_axes', 'label_cells', 'label_mixed', 'label_uniform'))
 if numba is not None:
     _axis_table = _jit(_axis_table, nogil=True)
@@ -715,8 +715,9 @@ def _none(dtype: torch.dtype) -> Any:
     return torch.tensor(math.inf if dtype.is_floating_point else torch.iinfo(dtype).max, dtype=dtype).numpy()[()]
 
 
-#: :func:`_none` of each label dtype, made once (4.6 us a call: 2% of a 512x512 nearest call).
+#: :func:`_none` of each label dtype, made once (4.6 us a call: 2% of a 512x512 nearest call), and its 4 marks (:func:`_cell_marks`).
 _NONE = {dtype: _none(dtype) for dtype in _LABEL_DTYPES}
+_MARKS = {dtype: getattr(_cell_marks, "py_func", _cell_marks)(none, none.dtype) for dtype, none in _NONE.items()}
 
 
 def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box, options: WarpOptions, dest: torch.Tensor) -> bool:
@@ -740,7 +741,10 @@ def label_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: Box
     if mapped:
         uniform = np.empty_like(source)
         _run("label_uniform", np.asarray([1, int(src.shape[0] * nsrc[0]), 1, 1], dtype=np.int64), source, nsrc, uniform, none)
-    _run("label", oshape, source, sst, nsrc, out, ost, *tail, uniform, none, mapped)
+    length = int(oshape[3])
+    _run("label", oshape, source, sst, nsrc, out, ost, *tail, uniform, _MARKS[view or dest.dtype], mapped,
+         per_tile(oshape, (8,), source.dtype), per_tile(oshape, (8,), np.float64), per_tile(oshape, (length,), np.int64),
+         per_tile(oshape, (length,), np.int64))
     return True
 
 
