@@ -69,7 +69,7 @@ from . import _runtime
 from . import nearest, linear, cubic  # noqa: F401,I001 (the families register their builds on import, in this order)
 from ._args import _BITS, _flat, _general_args
 from ._rows import _snapped_floor
-from ._runtime import _BUILT, TILE, _parallel_allowed, _run, _state, available, disabled, numba
+from ._runtime import _BUILT, TILE, _parallel_allowed, _run, _state, available, disabled, numba, per_tile
 from .label import label_axes_kernel, label_kernel
 from .compose import compose_nearest_gather
 from .export import export_argmax, export_certify, export_first_pass
@@ -117,7 +117,12 @@ def general_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: B
     if dest.stride(-1) != 1:  # the kernels write rows as contiguous runs (an engine output always is)
         return False
     oshape, sst, source_span, nsrc, ost, out_span, tail = _general_args(src, dest, matrix, plan, box, options, bits)
-    _run(mode, oshape, _flat(src, source_span, bits), sst, nsrc, _flat(dest, out_span, bits), ost, *tail)
+    source, length = _flat(src, source_span, bits), int(oshape[3])
+    # nearest's and linear's tiles count no references (see ._runtime): a row's offsets (and weights) come from here
+    scratch = () if mode == "cubic" else (per_tile(oshape, (length,), np.int64),)
+    if mode == "linear":
+        scratch += (per_tile(oshape, (3, length), source.dtype),)
+    _run(mode, oshape, source, sst, nsrc, _flat(dest, out_span, bits), ost, *tail, *scratch)
     return True
 
 
@@ -144,9 +149,11 @@ def warm_up() -> float:
     # under numba's workqueue layer no kernel of another thread may launch beside these (see _runtime._ONE_LAUNCH)
     with _runtime._ONE_LAUNCH if parallel and _runtime._workqueue else contextlib.nullcontext():
         for build in (0, 1) if parallel else (0,):
-            _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False))
-            for mode in ("linear", "cubic"):
-                _BUILT[mode][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
+            offsets = np.empty((1, 4), np.int64)
+            _BUILT["nearest"][build](4, 4, (bits, strides, n, bits.copy(), strides, shape, origin, lin, lo, hi, np.int32(0), False, offsets))
+            _BUILT["linear"][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False, offsets,
+                                           np.empty((1, 3, 4), np.float32)))
+            _BUILT["cubic"][build](4, 4, (floats, strides, n, floats.copy(), strides, shape, origin, lin, lo, hi, np.float32(0), False))
             _BUILT["label"][build](4, 4, (labels, strides, n, labels.copy(), strides, shape, origin, lin, lo, hi, np.uint8(0), False, labels.copy(),
                                           _MARKS[torch.uint8], True, np.empty((1, 8), np.uint8), np.empty((1, 8)),
                                           np.empty((1, 4), np.int64), np.empty((1, 4), np.int64)))

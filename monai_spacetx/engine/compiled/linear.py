@@ -141,11 +141,12 @@ def _linear_row(r: int, index: Any, weights: Any, src: Any, sst: Any, nsrc: Any,
 
 
 def _linear_tile(t: Any, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
-                 lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
-    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`)."""
+                 lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, tile_index: Any, tile_weights: Any) -> None:
+    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`);
+    ``tile_index[t]``, ``tile_weights[t]`` a row's first taps' offsets and its weights in the image's dtype
+    (:func:`._runtime.per_tile`)."""
     a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-    # a row's first taps' offsets, its weights in the image's dtype
-    index, weights = np.empty(oshape[3], dtype=np.int64), np.empty((3, oshape[3]), dtype=src.dtype)
+    index, weights = tile_index[t], tile_weights[t]
     for a in range(a0, a1):
         for b in range(b0, b1):
             _linear_row(a * rows_b + b, index, weights, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect)
@@ -161,4 +162,4 @@ def _linear_parallel(rows_a: int, rows_b: int, args: Any) -> None:
         _linear_tile(t, rows_a, rows_b, *args)
 
 
-compile_module(globals(), helpers=('_linear_interior', '_linear_interior_2d', '_linear_edge', '_linear_row'), modes=('linear',), unit="tile")
+compile_module(globals(), helpers=('_linear_interior', '_linear_interior_2d', '_linear_edge', '_linear_row'), modes=('linear',), unit="tile", refcounts=False)

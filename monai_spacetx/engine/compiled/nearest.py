@@ -69,10 +69,11 @@ def _nearest_row(r: int, index: Any, src: Any, sst: Any, nsrc: Any, out: Any, os
 
 
 def _nearest_tile(t: Any, rows_a: int, rows_b: int, src: Any, sst: Any, nsrc: Any, out: Any, ost: Any, oshape: Any, origin: Any,
-                  lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool) -> None:
-    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`)."""
+                  lin: Any, lo: Any, hi: Any, fill: Any, reflect: bool, tile_index: Any) -> None:
+    """Tile ``t``'s rows (:func:`._rows._tile_rows`), the row inlined: one call a tile (see :func:`._runtime.compile_module`);
+    ``tile_index[t]`` a row's storage offsets (:func:`._runtime.per_tile`)."""
     a0, a1, b0, b1 = _tile_rows(t, rows_a, rows_b)
-    index = np.empty(oshape[3], dtype=np.int64)  # a row's storage offsets
+    index = tile_index[t]
     for a in range(a0, a1):
         for b in range(b0, b1):
             _nearest_row(a * rows_b + b, index, src, sst, nsrc, out, ost, oshape, origin, lin, lo, hi, fill, reflect)
@@ -88,4 +89,4 @@ def _nearest_parallel(rows_a: int, rows_b: int, args: Any) -> None:
         _nearest_tile(t, rows_a, rows_b, *args)
 
 
-compile_module(globals(), helpers=('_nearest_interior', '_nearest_edge', '_nearest_row'), modes=('nearest',), unit="tile")
+compile_module(globals(), helpers=('_nearest_interior', '_nearest_edge', '_nearest_row'), modes=('nearest',), unit="tile", refcounts=False)
