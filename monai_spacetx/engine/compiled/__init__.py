@@ -119,7 +119,7 @@ def general_kernel(src: torch.Tensor, matrix: np.ndarray, plan: WarpPlan, box: B
     oshape, sst, source_span, nsrc, ost, out_span, tail = _general_args(src, dest, matrix, plan, box, options, bits)
     source, length = _flat(src, source_span, bits), int(oshape[3])
     # nearest's and linear's tiles count no references (see ._runtime): a row's offsets (and weights) come from here
-    scratch = () if mode == "cubic" else (per_tile(oshape, (length,), np.int64),)
+    scratch: tuple[np.ndarray, ...] = () if mode == "cubic" else (per_tile(oshape, (length,), np.int64),)
     if mode == "linear":
         scratch += (per_tile(oshape, (3, length), source.dtype),)
     _run(mode, oshape, source, sst, nsrc, _flat(dest, out_span, bits), ost, *tail, *scratch)
